@@ -1,0 +1,77 @@
+"""What a venue package exports: one frozen `ExchangeSpec` (pure handshake + normalize, and its stream rules)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any, Callable, Protocol
+
+import attrs
+
+from framework.events import Market, OrderUpdate, Trade
+
+if TYPE_CHECKING:
+    import aiohttp
+
+    from exchanges.connector import Credentials
+
+
+@attrs.frozen(kw_only=True)
+class Endpoints:
+    """Base URLs of one (venue, market): live by default, the simulator's when overridden."""
+
+    ws: str
+    rest: str
+
+
+class MessageKind(StrEnum):
+    EVENT = "event"  # carries orders/fills: pass to normalize
+    ACK = "ack"  # login or subscription accepted
+    PONG = "pong"  # answer to our ping (or the venue's own heartbeat)
+    IGNORE = "ignore"  # anything else we read and drop
+    LISTEN_KEY_EXPIRED = "listen_key_expired"  # the listenKey died: reconnect with a new one
+
+
+class VenueStream(Protocol):
+    """The socket-side rules of a venue; the only place that knows URLs, listenKeys and pings."""
+
+    ping_interval: float  # seconds between our pings
+    silence_limit: float  # seconds without any message before the socket counts as lost
+    listen_key_interval: float | None  # seconds between listenKey keepalives, None if none
+
+    def endpoints(self, market: Market) -> Endpoints: ...
+
+    def ws_url(self, market: Market, endpoints: Endpoints, listen_key: str | None) -> str: ...
+
+    def acks_expected(self, market: Market) -> int: ...
+
+    def ping(self, now_ms: int) -> dict | str | None: ...  # None: send a WebSocket ping frame
+
+    def classify(self, message: Any, market: Market) -> MessageKind: ...  # raises AuthError / SubscriptionError
+
+    async def open_listen_key(
+        self, http: aiohttp.ClientSession, credentials: Credentials, market: Market, endpoints: Endpoints, now_ms: int
+    ) -> str | None: ...
+
+    async def keep_listen_key(
+        self,
+        http: aiohttp.ClientSession,
+        credentials: Credentials,
+        market: Market,
+        endpoints: Endpoints,
+        listen_key: str,
+        now_ms: int,
+    ) -> None: ...
+
+
+Handshake = Callable[["Credentials", Market, int, "str | None"], list]
+Normalize = Callable[[Any, Market], "list[Trade | OrderUpdate]"]
+
+
+@attrs.frozen(kw_only=True)
+class ExchangeSpec:
+    name: str
+    markets: frozenset[Market]
+    credentials_required: tuple[str, ...]  # Credentials fields this venue needs
+    handshake: Handshake
+    normalize: Normalize
+    stream: VenueStream | None = None

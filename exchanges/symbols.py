@@ -1,0 +1,65 @@
+"""Unified symbols (`BTC/USDT`, `BTC/USDT:USDT`) from venue symbols: market metadata first, then a fixed offline rule."""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+
+from framework.events import Market
+
+# Longest first, so "FDUSD" wins over "USD" and "USDT" over "USD".
+QUOTE_CURRENCIES = tuple(
+    sorted(
+        (
+            "USDT", "USDC", "FDUSD", "BUSD", "TUSD", "USDE", "DAI", "USD1", "RLUSD", "PYUSD",
+            "BTC", "ETH", "BNB", "EUR", "TRY", "BRL", "JPY", "GBP", "AUD", "MXN", "ARS", "UAH",
+            "ZAR", "PLN", "RON", "IDR", "COP", "CZK", "USD",
+        ),
+        key=len,
+        reverse=True,
+    )
+)
+
+_SEPARATORS = re.compile(r"[_\-/]")
+_metadata: dict[tuple[str, Market], dict[str, str]] = {}
+
+
+def register_markets(exchange: str, market: Market, mapping: dict[str, str]) -> None:
+    """Teach the unifier a venue's own symbol table (e.g. from ccxt `load_markets`)."""
+    _metadata.setdefault((exchange, market), {}).update(mapping)
+
+
+def split_raw(raw: str) -> tuple[str, str]:
+    """`BTCUSDT` / `BTC_USDT` / `BTC-USDT` → (`BTC`, `USDT`); raises ValueError when no quote is known."""
+    text = raw.strip().upper()
+    parts = [p for p in _SEPARATORS.split(text) if p]
+    if len(parts) >= 2:
+        return parts[0], parts[1]
+    for quote in QUOTE_CURRENCIES:
+        if text.endswith(quote) and len(text) > len(quote):
+            return text[: -len(quote)], quote
+    raise ValueError(f"cannot tell base from quote in symbol {raw!r}")
+
+
+def unify(exchange: str, market: Market, raw: str, settle: str | None = None) -> str:
+    """The unified symbol of a venue symbol; linear futures settle in their quote unless `settle` says otherwise."""
+    known = _metadata.get((exchange, market), {}).get(raw)
+    if known is not None:
+        return known
+    base, quote = split_raw(raw)
+    if market is Market.SPOT:
+        return f"{base}/{quote}"
+    return f"{base}/{quote}:{(settle or quote).upper()}"
+
+
+_contract_sizes: dict[str, dict[str, Decimal]] = {}
+
+
+def register_contract_sizes(exchange: str, sizes: dict[str, Decimal]) -> None:
+    """Teach the venue's contract multipliers (base units per contract), e.g. from market metadata."""
+    _contract_sizes.setdefault(exchange, {}).update(sizes)
+
+
+def contract_size(exchange: str, raw: str) -> Decimal | None:
+    """Base units per contract for a venue symbol, or None when unknown."""
+    return _contract_sizes.get(exchange, {}).get(raw)

@@ -1,0 +1,221 @@
+"""The normalized vocabulary every venue maps into: markets, connection keys, fills and order updates."""
+
+from __future__ import annotations
+
+import time
+from decimal import Decimal, InvalidOperation
+from enum import StrEnum
+from typing import Any
+
+import attrs
+
+from framework.errors import ConfigError
+
+
+class Market(StrEnum):
+    SPOT = "spot"
+    FUTURE = "future"
+
+    @classmethod
+    def parse(cls, value: str | Market) -> Market:
+        """Map a market name or alias (`futures`, `perpetual`, `perp`, `swap`) to a Market."""
+        if isinstance(value, Market):
+            return value
+        market = _MARKET_ALIASES.get(str(value).strip().lower())
+        if market is None:
+            raise ConfigError(
+                f"unknown market type {value!r}: use one of spot, future "
+                f"(aliases: {', '.join(sorted(a for a in _MARKET_ALIASES if a not in ('spot', 'future')))})"
+            )
+        return market
+
+
+_MARKET_ALIASES = {
+    "spot": Market.SPOT,
+    "future": Market.FUTURE,
+    "futures": Market.FUTURE,
+    "perpetual": Market.FUTURE,
+    "perp": Market.FUTURE,
+    "swap": Market.FUTURE,
+}
+
+
+class EventType(StrEnum):
+    ORDER_UPDATE = "order_update"
+    TRADE = "trade"
+
+
+class Side(StrEnum):
+    BUY = "buy"
+    SELL = "sell"
+
+    @classmethod
+    def parse(cls, value: str | Side) -> Side:
+        if isinstance(value, Side):
+            return value
+        try:
+            return cls(str(value).strip().lower())
+        except ValueError:
+            raise ValueError(f"side must be buy or sell, got {value!r}") from None
+
+
+class OrderStatus(StrEnum):
+    NEW = "new"
+    PARTIALLY_FILLED = "partially_filled"
+    FILLED = "filled"
+    CANCELED = "canceled"
+    REJECTED = "rejected"
+    EXPIRED = "expired"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in _TERMINAL
+
+
+_TERMINAL = frozenset({OrderStatus.FILLED, OrderStatus.CANCELED, OrderStatus.REJECTED, OrderStatus.EXPIRED})
+
+
+class Source(StrEnum):
+    WEBSOCKET = "websocket"
+    REST = "rest"
+    MOCK = "mock"
+
+
+def to_decimal(value: Any) -> Decimal:
+    """Exact Decimal from wire text (or int/Decimal); floats are refused, they are not exact."""
+    if isinstance(value, Decimal):
+        result = value
+    elif isinstance(value, bool) or isinstance(value, float):
+        raise TypeError(f"refusing {type(value).__name__} {value!r}: pass the wire's text, not a float")
+    elif isinstance(value, (str, int)):
+        try:
+            result = Decimal(value.strip() if isinstance(value, str) else value)
+        except InvalidOperation:
+            raise ValueError(f"not a decimal number: {value!r}") from None
+    else:
+        raise TypeError(f"cannot make a Decimal of {type(value).__name__} {value!r}")
+    if not result.is_finite():
+        raise ValueError(f"not a finite number: {value!r}")
+    return result
+
+
+def to_optional_decimal(value: Any) -> Decimal | None:
+    return None if value is None or value == "" else to_decimal(value)
+
+
+def _optional_str(value: Any) -> str | None:
+    return None if value is None or value == "" else str(value)
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+@attrs.frozen(kw_only=True)
+class ConnectionKey:
+    """One private socket: exchange + market (+ account). `str()` gives `binance_spot[@account]`."""
+
+    exchange: str = attrs.field(converter=lambda v: str(v).strip().lower())
+    market: Market = attrs.field(converter=Market.parse)
+    account: str = attrs.field(default="default", converter=lambda v: str(v or "default"))
+
+    def __str__(self) -> str:
+        base = f"{self.exchange}_{self.market.value}"
+        return base if self.account == "default" else f"{base}@{self.account}"
+
+    @classmethod
+    def parse(cls, text: str) -> ConnectionKey:
+        base, _, account = text.partition("@")
+        exchange, sep, market = base.rpartition("_")
+        if not sep or not exchange:
+            raise ConfigError(f"connection key {text!r} is not of the form exchange_market[@account]")
+        return cls(exchange=exchange, market=market, account=account or "default")
+
+
+@attrs.frozen(kw_only=True)
+class Trade:
+    """One fill, normalized. Decimals are exact copies of the venue's text."""
+
+    exchange: str
+    market: Market = attrs.field(converter=Market.parse)
+    account: str = "default"
+    symbol: str
+    symbol_raw: str
+    trade_id: str = attrs.field(converter=str)
+    order_id: str = attrs.field(converter=str)
+    client_order_id: str | None = attrs.field(default=None, converter=_optional_str)
+    side: Side = attrs.field(converter=Side.parse)
+    amount: Decimal = attrs.field(converter=to_decimal)
+    price: Decimal = attrs.field(converter=to_decimal)
+    cost: Decimal = attrs.field(converter=to_decimal)
+    fee_cost: Decimal | None = attrs.field(default=None, converter=to_optional_decimal)
+    fee_currency: str | None = attrs.field(default=None, converter=_optional_str)
+    is_maker: bool | None = None
+    timestamp: int = attrs.field(converter=int)
+    received_at: int = attrs.field(factory=now_ms, eq=False)
+    source: Source = attrs.field(default=Source.WEBSOCKET, converter=Source, eq=False)
+    raw: Any = attrs.field(default=None, eq=False, repr=False)
+
+    event_type = EventType.TRADE
+
+    @property
+    def key(self) -> ConnectionKey:
+        return ConnectionKey(exchange=self.exchange, market=self.market, account=self.account)
+
+    @property
+    def dedup_key(self) -> tuple[str, str, str, str, str, str]:
+        return (self.exchange, self.market.value, self.account, self.symbol, self.trade_id, self.order_id)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The classic fill shape (`id`, `order_id`, …, `fee: {cost, currency}`) plus our extra fields."""
+        return {
+            "id": self.trade_id,
+            "order_id": self.order_id,
+            "symbol": self.symbol,
+            "side": self.side.value,
+            "amount": self.amount,
+            "price": self.price,
+            "cost": self.cost,
+            "timestamp": self.timestamp,
+            "fee": {"cost": self.fee_cost, "currency": self.fee_currency},
+            "exchange": self.exchange,
+            "market": self.market.value,
+            "account": self.account,
+            "symbol_raw": self.symbol_raw,
+            "client_order_id": self.client_order_id,
+            "is_maker": self.is_maker,
+            "received_at": self.received_at,
+            "source": self.source.value,
+        }
+
+
+@attrs.frozen(kw_only=True)
+class OrderUpdate:
+    """An order's state as the venue reported it at `timestamp`."""
+
+    exchange: str
+    market: Market = attrs.field(converter=Market.parse)
+    account: str = "default"
+    symbol: str
+    symbol_raw: str
+    order_id: str = attrs.field(converter=str)
+    client_order_id: str | None = attrs.field(default=None, converter=_optional_str)
+    side: Side = attrs.field(converter=Side.parse)
+    order_type: str = attrs.field(converter=lambda v: str(v).lower())
+    status: OrderStatus = attrs.field(converter=OrderStatus)
+    status_raw: str = attrs.field(converter=str)
+    amount: Decimal = attrs.field(converter=to_decimal)
+    price: Decimal | None = attrs.field(default=None, converter=to_optional_decimal)
+    filled: Decimal = attrs.field(converter=to_decimal)
+    timestamp: int = attrs.field(converter=int)
+    received_at: int = attrs.field(factory=now_ms, eq=False)
+    raw: Any = attrs.field(default=None, eq=False, repr=False)
+
+    event_type = EventType.ORDER_UPDATE
+
+    @property
+    def key(self) -> ConnectionKey:
+        return ConnectionKey(exchange=self.exchange, market=self.market, account=self.account)
+
+
+Event = Trade | OrderUpdate
