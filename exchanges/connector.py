@@ -10,6 +10,7 @@ import attrs
 
 from framework.errors import ConfigError
 from framework.events import ConnectionKey, Market
+from framework.sync_log import mask, register_secret
 
 if TYPE_CHECKING:
     from exchanges.spec import Endpoints, ExchangeSpec
@@ -20,13 +21,6 @@ _ENV_SUFFIX = {
     "passphrase": "PASSPHRASE",
     "wallet_address": "WALLET_ADDRESS",
 }
-
-
-def mask(value: str | None) -> str:
-    """All but the last 4 characters hidden: what may appear of a key in a log."""
-    if not value:
-        return ""
-    return "*" * max(len(value) - 4, 4) + value[-4:] if len(value) > 4 else "****"
 
 
 @attrs.frozen(kw_only=True)
@@ -106,6 +100,8 @@ class ExchangeConnector:
             missing = [f for f in self.spec.credentials_required if not getattr(creds, f)]
             if missing:
                 raise ConfigError(f"{self.key.exchange} credentials lack {', '.join(missing)}")
+        for secret in creds.secrets():
+            register_secret(secret)
         self.credentials = creds
         self.endpoints = endpoints
 

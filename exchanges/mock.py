@@ -1,0 +1,236 @@
+"""MockConnector: a connector with no socket; tests push fills, order updates or raw frames through it.
+
+What is pushed flows through the same pool, TradeSync and strategy path as a real venue's frames.
+A raw frame is normalized by the venue's own `SPEC.normalize` when the venue is built, else by the
+mock wire format below.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from framework.connection import BaseConnection, decode_frame
+from framework.errors import ConfigError, LifecycleError, NormalizeError
+from framework.events import ConnectionKey, Market, OrderStatus, OrderUpdate, Source, Trade, now_ms, to_decimal
+from exchanges.symbols import unify
+
+if TYPE_CHECKING:
+    from framework.pool import ConnectionPool
+
+_ids = itertools.count(1)
+
+
+def _next_id(prefix: str) -> str:
+    return f"{prefix}{next(_ids)}"
+
+
+def normalize_mock(message: Any, market: Market, exchange: str = "mock") -> list[Trade | OrderUpdate]:
+    """The mock wire format: `{"type": "trade" | "order_update", "symbol": "BTCUSDT", ...}`.
+
+    Fields are the Trade / OrderUpdate field names (`symbol` is the venue symbol). Anything that is
+    not a dict with a known `type` is an ack (`[]`) when it says so, else malformed.
+    """
+    if not isinstance(message, dict):
+        raise NormalizeError(f"mock frame must be a JSON object, got {type(message).__name__}", raw=message)
+    kind = message.get("type")
+    if kind in ("ack", "pong"):
+        return []
+    try:
+        raw_symbol = str(message["symbol"])
+        common = {
+            "exchange": exchange,
+            "market": market,
+            "symbol": unify(exchange, market, raw_symbol),
+            "symbol_raw": raw_symbol,
+            "order_id": message["order_id"],
+            "client_order_id": message.get("client_order_id"),
+            "side": message["side"],
+            "timestamp": message["timestamp"],
+            "raw": message,
+        }
+        if kind == "trade":
+            amount, price = to_decimal(message["amount"]), to_decimal(message["price"])
+            return [
+                Trade(
+                    **common,
+                    trade_id=message["trade_id"],
+                    amount=amount,
+                    price=price,
+                    cost=message.get("cost") or amount * price,
+                    fee_cost=message.get("fee_cost"),
+                    fee_currency=message.get("fee_currency"),
+                    is_maker=message.get("is_maker"),
+                    source=Source.MOCK,
+                )
+            ]
+        if kind == "order_update":
+            return [
+                OrderUpdate(
+                    **common,
+                    order_type=message.get("order_type", "limit"),
+                    status=message["status"],
+                    status_raw=message.get("status_raw", message["status"]),
+                    amount=message["amount"],
+                    price=message.get("price"),
+                    filled=message.get("filled", "0"),
+                )
+            ]
+    except (KeyError, TypeError, ValueError, ArithmeticError) as exc:
+        raise NormalizeError(f"malformed mock {kind} frame: {exc!r}", raw=message) from None
+    raise NormalizeError(f"unknown mock frame type {kind!r}", raw=message)
+
+
+class MockConnection(BaseConnection):
+    """A connection that is 'open' at once and reads only what the test pushes."""
+
+    async def _open(self) -> None:
+        return None
+
+    async def _close(self) -> None:
+        return None
+
+
+class MockConnector:
+    """A venue connector that opens no socket. Same key rules as a real one (`binance_spot`, …)."""
+
+    is_mock = True
+
+    def __init__(self, exchange: str, market_type: str | Market, account: str = "default") -> None:
+        self.key = ConnectionKey(exchange=exchange, market=market_type, account=account)
+        self.credentials = None
+        self._pool: ConnectionPool | None = None
+
+    @property
+    def exchange(self) -> str:
+        return self.key.exchange
+
+    @property
+    def market(self) -> Market:
+        return self.key.market
+
+    def __repr__(self) -> str:
+        return f"MockConnector({self.key})"
+
+    # pool side ---------------------------------------------------------------------------------
+    def bind_pool(self, pool: ConnectionPool) -> None:
+        self._pool = pool
+
+    def create_connection(self, pool: ConnectionPool) -> MockConnection:
+        return MockConnection(self.key, pool, self._normalize)
+
+    def _normalize(self, message: Any, market: Market) -> list[Trade | OrderUpdate]:
+        """The venue's own normalize when the venue is built, else the mock wire format."""
+        from exchanges import get_exchange
+
+        try:
+            normalize = get_exchange(self.key.exchange).normalize
+        except ConfigError:
+            return normalize_mock(message, market, self.key.exchange)
+        return normalize(message, market)
+
+    def _connection(self) -> MockConnection:
+        connection = self._pool.connection(self.key) if self._pool is not None else None
+        if connection is None:
+            raise LifecycleError(
+                f"{self!r} has no open connection: start a strategy that uses it before pushing events"
+            )
+        return connection
+
+    # test side ---------------------------------------------------------------------------------
+    async def push_trade(
+        self,
+        symbol: str,
+        side: str,
+        amount: Any,
+        price: Any,
+        trade_id: str | None = None,
+        order_id: str | None = None,
+        client_order_id: str | None = None,
+        fee_cost: Any = None,
+        fee_currency: str | None = None,
+        *,
+        is_maker: bool | None = None,
+        timestamp: int | None = None,
+    ) -> Trade:
+        """Inject one fill as if the venue had sent it; returns the Trade that entered the pipeline."""
+        amount, price = to_decimal(amount), to_decimal(price)
+        symbol_raw = symbol.replace("/", "").split(":")[0]
+        trade = Trade(
+            exchange=self.key.exchange,
+            market=self.key.market,
+            account=self.key.account,
+            symbol=symbol if "/" in symbol else unify(self.key.exchange, self.key.market, symbol),
+            symbol_raw=symbol_raw,
+            trade_id=trade_id or _next_id("T"),
+            order_id=order_id or _next_id("O"),
+            client_order_id=client_order_id,
+            side=side,
+            amount=amount,
+            price=price,
+            cost=amount * price,
+            fee_cost=fee_cost,
+            fee_currency=fee_currency,
+            is_maker=is_maker,
+            timestamp=timestamp or now_ms(),
+            source=Source.MOCK,
+        )
+        self._inject(trade)
+        return trade
+
+    async def push_order_update(
+        self,
+        symbol: str,
+        side: str,
+        amount: Any,
+        price: Any = None,
+        status: str | OrderStatus = OrderStatus.NEW,
+        filled: Any = "0",
+        order_id: str | None = None,
+        client_order_id: str | None = None,
+        order_type: str = "limit",
+        *,
+        status_raw: str | None = None,
+        timestamp: int | None = None,
+    ) -> OrderUpdate:
+        """Inject one order update; returns the OrderUpdate that entered the pipeline."""
+        status = OrderStatus(status)
+        update = OrderUpdate(
+            exchange=self.key.exchange,
+            market=self.key.market,
+            account=self.key.account,
+            symbol=symbol if "/" in symbol else unify(self.key.exchange, self.key.market, symbol),
+            symbol_raw=symbol.replace("/", "").split(":")[0],
+            order_id=order_id or _next_id("O"),
+            client_order_id=client_order_id,
+            side=side,
+            order_type=order_type,
+            status=status,
+            status_raw=status_raw or status.value.upper(),
+            amount=amount,
+            price=price,
+            filled=filled,
+            timestamp=timestamp or now_ms(),
+        )
+        self._inject(update)
+        return update
+
+    async def push_raw(self, frame: str | bytes | dict | list) -> None:
+        """Inject a raw frame; it is normalized like a socket's (a malformed one becomes a dead letter)."""
+        connection = self._connection()
+        if isinstance(frame, (str, bytes, bytearray)):
+            frame = decode_frame(frame)
+        connection.on_frame(frame)
+
+    def _inject(self, event: Trade | OrderUpdate) -> None:
+        connection = self._connection()
+        connection.messages += 1
+        connection.last_message = now_ms()
+        connection.emit([event])
+
+
+def mock_frame(**fields: Any) -> str:
+    """A mock wire frame as JSON text (decimals as text), for tests and the paper feed."""
+    return json.dumps({k: str(v) if isinstance(v, Decimal) else v for k, v in fields.items()})

@@ -1,0 +1,30 @@
+"""Counters of work submitted and done, so `flush()` can wait for everything received so far."""
+
+from __future__ import annotations
+
+import asyncio
+
+
+class Progress:
+    def __init__(self) -> None:
+        self.submitted = 0
+        self.completed = 0
+        self._changed = asyncio.Event()
+
+    def submit(self, n: int = 1) -> None:
+        self.submitted += n
+
+    def done(self, n: int = 1) -> None:
+        self.completed += n
+        self._changed.set()
+
+    def skip_pending(self) -> None:
+        """Count everything submitted as done (its consumer is gone)."""
+        self.done(self.submitted - self.completed)
+
+    async def wait_until(self, target: int, timeout: float | None) -> None:
+        """Wait until `target` items are done; TimeoutError past `timeout` seconds."""
+        async with asyncio.timeout(timeout):
+            while self.completed < target:
+                self._changed.clear()
+                await self._changed.wait()

@@ -1,0 +1,127 @@
+"""The trade store: one small protocol, SQLite (embedded default) and PostgreSQL (production)."""
+
+from __future__ import annotations
+
+import base64
+import json
+from decimal import Decimal
+from typing import Any, Protocol, Sequence
+
+from framework.errors import ConfigError
+from framework.events import ConnectionKey, OrderStatus, OrderUpdate, Trade
+
+DEFAULT_STORE_URL = "sqlite:///data/trades.sqlite"
+
+TRADE_COLUMNS = (
+    "exchange", "market", "account", "symbol", "symbol_raw", "trade_id", "order_id", "client_order_id",
+    "side", "amount", "price", "cost", "fee_cost", "fee_currency", "is_maker", "timestamp",
+    "received_at", "source", "raw",
+)
+ORDER_COLUMNS = (
+    "exchange", "market", "account", "symbol", "symbol_raw", "order_id", "client_order_id", "side",
+    "order_type", "status", "status_raw", "amount", "price", "filled", "timestamp", "received_at", "raw",
+)
+STATUS_RANK = {
+    OrderStatus.NEW: 0,
+    OrderStatus.PARTIALLY_FILLED: 1,
+    OrderStatus.FILLED: 2,
+    OrderStatus.CANCELED: 2,
+    OrderStatus.REJECTED: 2,
+    OrderStatus.EXPIRED: 2,
+}
+
+
+class TradeStore(Protocol):
+    """Where fills, order states and dead letters live. Opened in start(), closed in stop()."""
+
+    url: str
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    async def insert_trades(self, trades: Sequence[Trade]) -> list[bool]:
+        """Insert fills with distinct dedup keys; per fill, True if new, False if already stored."""
+
+    async def upsert_orders(self, updates: Sequence[OrderUpdate]) -> int:
+        """Keep the latest state per order (one update per order here); returns rows changed."""
+
+    async def add_dead_letter(self, key: str, raw: Any, error: str, received_at: int) -> None: ...
+
+    async def fetch_trades(self, key: ConnectionKey | None = None, symbol: str | None = None) -> list[Trade]: ...
+
+    async def fetch_orders(self, key: ConnectionKey | None = None) -> list[OrderUpdate]: ...
+
+    async def fetch_dead_letters(self) -> list[dict]: ...
+
+    async def recent_trade_keys(self, key: ConnectionKey, since_ms: int, limit: int) -> list[tuple]: ...
+
+    async def last_trade_timestamp(self, key: ConnectionKey, symbol: str | None = None) -> int | None: ...
+
+
+def order_rank(update: OrderUpdate) -> tuple[Decimal, int, int]:
+    """How far along an order state is: more filled, then terminal, then later wins."""
+    return (update.filled, STATUS_RANK[update.status], update.timestamp)
+
+
+def raw_to_text(raw: Any) -> str | None:
+    """The frame as text for audit: JSON as sent (decimals kept as text), bytes as base64."""
+    if raw is None:
+        return None
+    if isinstance(raw, str):
+        return raw
+    if isinstance(raw, (bytes, bytearray, memoryview)):
+        return "base64:" + base64.b64encode(bytes(raw)).decode()
+    return json.dumps(raw, default=str, separators=(",", ":"))
+
+
+def trade_row(t: Trade) -> tuple:
+    return (
+        t.exchange, t.market.value, t.account, t.symbol, t.symbol_raw, t.trade_id, t.order_id,
+        t.client_order_id, t.side.value, t.amount, t.price, t.cost, t.fee_cost, t.fee_currency,
+        t.is_maker, t.timestamp, t.received_at, t.source.value, raw_to_text(t.raw),
+    )
+
+
+def order_row(o: OrderUpdate) -> tuple:
+    return (
+        o.exchange, o.market.value, o.account, o.symbol, o.symbol_raw, o.order_id, o.client_order_id,
+        o.side.value, o.order_type, o.status.value, o.status_raw, o.amount, o.price, o.filled,
+        o.timestamp, o.received_at, raw_to_text(o.raw),
+    )
+
+
+def trade_from_row(row: Sequence[Any]) -> Trade:
+    values = dict(zip(TRADE_COLUMNS, row))
+    values["is_maker"] = None if values["is_maker"] is None else bool(values["is_maker"])
+    return Trade(**values)
+
+
+def order_from_row(row: Sequence[Any]) -> OrderUpdate:
+    return OrderUpdate(**dict(zip(ORDER_COLUMNS, row)))
+
+
+def redact_url(url: str) -> str:
+    """The store URL without its password, for logs and summaries."""
+    scheme, sep, rest = url.partition("://")
+    creds, at, host = rest.rpartition("@")
+    if not at or ":" not in creds:
+        return url
+    user = creds.split(":", 1)[0]
+    return f"{scheme}{sep}{user}:***@{host}"
+
+
+def open_store(url: str | None = None) -> TradeStore:
+    """A store for a URL (`sqlite:///path`, `postgresql://…`); no I/O until start()."""
+    url = url or DEFAULT_STORE_URL
+    if url.startswith("sqlite://"):
+        from framework.store.sqlite import SQLiteTradeStore
+
+        return SQLiteTradeStore(url)
+    if url.startswith(("postgresql://", "postgres://")):
+        from framework.store.postgres import PostgresTradeStore
+
+        return PostgresTradeStore(url)
+    raise ConfigError(
+        f"unsupported store URL {redact_url(url)!r}: use sqlite:///path/to/file.sqlite or postgresql://user@host/db"
+    )

@@ -1,0 +1,237 @@
+"""SQLite trade store: one file, one writer thread, decimals kept as exact text."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from concurrent.futures import ThreadPoolExecutor
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Callable, Sequence, TypeVar
+
+from framework.errors import ConfigError, LifecycleError, StoreError
+from framework.events import ConnectionKey, OrderUpdate, Trade
+from framework.store import (
+    ORDER_COLUMNS,
+    STATUS_RANK,
+    TRADE_COLUMNS,
+    order_from_row,
+    order_row,
+    raw_to_text,
+    trade_from_row,
+    trade_row,
+)
+
+T = TypeVar("T")
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: trades, orders, dead letters
+    """
+    CREATE TABLE trades (
+        exchange TEXT NOT NULL, market TEXT NOT NULL, account TEXT NOT NULL, symbol TEXT NOT NULL,
+        symbol_raw TEXT NOT NULL, trade_id TEXT NOT NULL, order_id TEXT NOT NULL, client_order_id TEXT,
+        side TEXT NOT NULL, amount TEXT NOT NULL, price TEXT NOT NULL, cost TEXT NOT NULL,
+        fee_cost TEXT, fee_currency TEXT, is_maker INTEGER, timestamp INTEGER NOT NULL,
+        received_at INTEGER NOT NULL, source TEXT NOT NULL, raw TEXT,
+        stored_at INTEGER NOT NULL DEFAULT (CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)),
+        PRIMARY KEY (exchange, market, account, symbol, trade_id, order_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX trades_by_time ON trades (exchange, market, account, symbol, timestamp);
+    CREATE TABLE orders (
+        exchange TEXT NOT NULL, market TEXT NOT NULL, account TEXT NOT NULL, symbol TEXT NOT NULL,
+        symbol_raw TEXT NOT NULL, order_id TEXT NOT NULL, client_order_id TEXT, side TEXT NOT NULL,
+        order_type TEXT NOT NULL, status TEXT NOT NULL, status_raw TEXT NOT NULL, amount TEXT NOT NULL,
+        price TEXT, filled TEXT NOT NULL, timestamp INTEGER NOT NULL, received_at INTEGER NOT NULL,
+        raw TEXT, status_rank INTEGER NOT NULL,
+        PRIMARY KEY (exchange, market, account, symbol, order_id)
+    ) WITHOUT ROWID;
+    CREATE TABLE dead_letters (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, connection_key TEXT NOT NULL, raw TEXT,
+        error TEXT NOT NULL, received_at INTEGER NOT NULL
+    );
+    """,
+)
+
+_INSERT_TRADE = (
+    f"INSERT INTO trades ({', '.join(TRADE_COLUMNS)}) VALUES ({', '.join('?' * len(TRADE_COLUMNS))}) "
+    "ON CONFLICT DO NOTHING"
+)
+_UPSERT_ORDER = (
+    f"INSERT INTO orders ({', '.join(ORDER_COLUMNS)}, status_rank) "
+    f"VALUES ({', '.join('?' * (len(ORDER_COLUMNS) + 1))}) "
+    "ON CONFLICT (exchange, market, account, symbol, order_id) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in ORDER_COLUMNS[4:] + ("status_rank",))
+    + " WHERE order_is_newer(excluded.filled, excluded.status_rank, excluded.timestamp,"
+    " orders.filled, orders.status_rank, orders.timestamp)"
+)
+
+
+def _order_is_newer(f1: str, r1: int, t1: int, f2: str, r2: int, t2: int) -> int:
+    return int((Decimal(f1), r1, t1) > (Decimal(f2), r2, t2))
+
+
+def _text(value: Any) -> Any:
+    return str(value) if isinstance(value, Decimal) else value
+
+
+def _path_of(url: str) -> Path:
+    path = url.removeprefix("sqlite://")
+    if path.startswith("/"):
+        path = path[1:]  # sqlite:///relative/path ; sqlite:////absolute/path
+    if not path:
+        raise ConfigError("sqlite store URL needs a file path: sqlite:///data/trades.sqlite")
+    return Path(path)
+
+
+class SQLiteTradeStore:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.path = _path_of(url)
+        self._conn: sqlite3.Connection | None = None
+        self._executor: ThreadPoolExecutor | None = None
+
+    async def start(self) -> None:
+        if self._conn is not None:
+            return
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-store")
+        try:
+            self._conn = await self._run(self._open)
+        except BaseException:
+            self._executor.shutdown(wait=False)
+            self._executor = None
+            raise
+
+    async def stop(self) -> None:
+        if self._conn is None:
+            return
+        conn, self._conn = self._conn, None
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._executor, conn.close)
+        self._executor.shutdown(wait=True)
+        self._executor = None
+
+    def _open(self) -> sqlite3.Connection:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.create_function("order_is_newer", 6, _order_is_newer, deterministic=True)
+        conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL, applied_at INTEGER NOT NULL)")
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            current = conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_version").fetchone()[0]
+            if current > len(MIGRATIONS):
+                raise StoreError(
+                    f"{self.path} has schema version {current}, newer than this tradesync ({len(MIGRATIONS)}): upgrade"
+                )
+            for version in range(current + 1, len(MIGRATIONS) + 1):
+                for statement in MIGRATIONS[version - 1].split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+                conn.execute("INSERT INTO schema_version VALUES (?, ?)", (version, int(time.time() * 1000)))
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            conn.close()
+            raise
+        return conn
+
+    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+        if self._executor is None:
+            raise LifecycleError("the SQLite store is not started")
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._executor, fn, *args)
+        except sqlite3.Error as exc:
+            raise StoreError(f"sqlite {self.path}: {exc}") from exc
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise LifecycleError("the SQLite store is not started")
+        return self._conn
+
+    async def insert_trades(self, trades: Sequence[Trade]) -> list[bool]:
+        rows = [tuple(_text(v) for v in trade_row(t)) for t in trades]
+        return await self._run(self._insert_trades, rows)
+
+    def _insert_trades(self, rows: list[tuple]) -> list[bool]:
+        conn = self._connection()
+        cur = conn.cursor()
+        cur.execute("BEGIN")
+        try:
+            inserted = []
+            for row in rows:
+                cur.execute(_INSERT_TRADE, row)
+                inserted.append(cur.rowcount == 1)
+            cur.execute("COMMIT")
+        except BaseException:
+            cur.execute("ROLLBACK")
+            raise
+        return inserted
+
+    async def upsert_orders(self, updates: Sequence[OrderUpdate]) -> int:
+        rows = [tuple(_text(v) for v in order_row(o)) + (STATUS_RANK[o.status],) for o in updates]
+        return await self._run(self._upsert_orders, rows)
+
+    def _upsert_orders(self, rows: list[tuple]) -> int:
+        conn = self._connection()
+        before = conn.total_changes
+        with conn:
+            conn.execute("BEGIN")
+            conn.executemany(_UPSERT_ORDER, rows)
+        return conn.total_changes - before
+
+    async def add_dead_letter(self, key: str, raw: Any, error: str, received_at: int) -> None:
+        await self._run(self._add_dead_letter, (key, raw_to_text(raw), error, received_at))
+
+    def _add_dead_letter(self, row: tuple) -> None:
+        self._connection().execute(
+            "INSERT INTO dead_letters (connection_key, raw, error, received_at) VALUES (?, ?, ?, ?)", row
+        )
+
+    def _select(self, sql: str, params: Sequence[Any]) -> list[tuple]:
+        return self._connection().execute(sql, params).fetchall()
+
+    async def fetch_trades(self, key: ConnectionKey | None = None, symbol: str | None = None) -> list[Trade]:
+        where, params = _key_filter(key, symbol)
+        rows = await self._run(
+            self._select, f"SELECT {', '.join(TRADE_COLUMNS)} FROM trades{where} ORDER BY timestamp, trade_id", params
+        )
+        return [trade_from_row(r) for r in rows]
+
+    async def fetch_orders(self, key: ConnectionKey | None = None) -> list[OrderUpdate]:
+        where, params = _key_filter(key, None)
+        rows = await self._run(self._select, f"SELECT {', '.join(ORDER_COLUMNS)} FROM orders{where}", params)
+        return [order_from_row(r) for r in rows]
+
+    async def fetch_dead_letters(self) -> list[dict]:
+        rows = await self._run(
+            self._select, "SELECT id, connection_key, raw, error, received_at FROM dead_letters ORDER BY id", ()
+        )
+        return [dict(zip(("id", "connection_key", "raw", "error", "received_at"), r)) for r in rows]
+
+    async def recent_trade_keys(self, key: ConnectionKey, since_ms: int, limit: int) -> list[tuple]:
+        where, params = _key_filter(key, None)
+        rows = await self._run(
+            self._select,
+            f"SELECT symbol, trade_id, order_id FROM trades{where} AND timestamp >= ? ORDER BY timestamp DESC LIMIT ?",
+            (*params, since_ms, limit),
+        )
+        return [(key.exchange, key.market.value, key.account, *r) for r in rows]
+
+    async def last_trade_timestamp(self, key: ConnectionKey, symbol: str | None = None) -> int | None:
+        where, params = _key_filter(key, symbol)
+        rows = await self._run(self._select, f"SELECT MAX(timestamp) FROM trades{where}", params)
+        return rows[0][0]
+
+
+def _key_filter(key: ConnectionKey | None, symbol: str | None) -> tuple[str, tuple]:
+    clauses, params = [], []
+    if key is not None:
+        clauses += ["exchange = ?", "market = ?", "account = ?"]
+        params += [key.exchange, key.market.value, key.account]
+    if symbol is not None:
+        clauses.append("symbol = ?")
+        params.append(symbol)
+    return (" WHERE " + " AND ".join(clauses) if clauses else " WHERE 1=1"), tuple(params)

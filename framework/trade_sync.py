@@ -1,0 +1,219 @@
+"""TradeSync: dedup every fill, store it (group commit), log it; keep order states and dead letters."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import OrderedDict, defaultdict, deque
+from typing import Any
+
+from loguru import logger
+
+from framework.events import ConnectionKey, OrderUpdate, Trade, now_ms
+from framework.progress import Progress
+from framework.store import TradeStore, order_rank, raw_to_text
+from framework.sync_log import TradeSyncLogger
+
+DedupKey = tuple[str, str, str, str, str, str]
+
+
+class RecentKeys:
+    """A bounded memory of dedup keys already seen: the fast first line of dedup (the store is the last)."""
+
+    def __init__(self, capacity: int = 1_000_000) -> None:
+        self.capacity = capacity
+        self._keys: OrderedDict[DedupKey, None] = OrderedDict()
+
+    def add(self, key: DedupKey) -> bool:
+        """Remember the key; False if it was already known."""
+        if key in self._keys:
+            return False
+        self._keys[key] = None
+        if len(self._keys) > self.capacity:
+            self._keys.popitem(last=False)
+        return True
+
+    def forget(self, key: DedupKey) -> None:
+        self._keys.pop(key, None)
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+
+class TradeSync:
+    """Decides new vs duplicate for every fill and writes batches to the store in arrival order.
+
+    `accept()` is synchronous and never blocks the socket; a writer task drains the queue, so
+    whatever arrives while one batch commits goes into the next one (group commit). A failed
+    write is retried with backoff and never dropped.
+    """
+
+    def __init__(
+        self,
+        store: TradeStore,
+        sync_log: TradeSyncLogger,
+        *,
+        max_batch: int = 5000,
+        recent_capacity: int = 1_000_000,
+        prime_window_ms: int = 7 * 24 * 3600 * 1000,
+    ) -> None:
+        self.store = store
+        self.sync_log = sync_log
+        self.max_batch = max_batch
+        self.prime_window_ms = prime_window_ms
+        self.recent = RecentKeys(recent_capacity)
+        self.progress = Progress()
+        self.stored = 0
+        self.duplicates = 0
+        self.orders_stored = 0
+        self.dead_letters = 0
+        self.write_errors = 0
+        self._queue: deque[tuple[str, Any]] = deque()
+        self._wakeup = asyncio.Event()
+        self._task: asyncio.Task | None = None
+        self._primed: set[ConnectionKey] = set()
+
+    async def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._writer(), name="trade-sync-writer")
+
+    async def stop(self, timeout: float = 10.0) -> None:
+        """Write what is queued (up to `timeout`), then end the writer."""
+        if self._task is None:
+            return
+        try:
+            await self.progress.wait_until(self.progress.submitted, timeout)
+        except TimeoutError:
+            logger.bind(pending=len(self._queue)).error("trade sync stopped with unwritten events")
+            self.sync_log.error("trade sync stopped with unwritten events", pending=len(self._queue))
+        task, self._task = self._task, None
+        task.cancel()
+        try:
+            await task
+        except asyncio.CancelledError:
+            if asyncio.current_task().cancelling():
+                raise
+
+    async def prime(self, key: ConnectionKey) -> None:
+        """Load the recent fills of a key from the store, so replays after a restart count as duplicates."""
+        if key in self._primed:
+            return
+        self._primed.add(key)
+        since = now_ms() - self.prime_window_ms
+        for dedup_key in await self.store.recent_trade_keys(key, since, self.recent.capacity // 4):
+            self.recent.add(tuple(dedup_key))
+
+    def accept(self, trade: Trade) -> bool:
+        """Queue a fill for storage; True if it is new (deliver it), False if it is a duplicate."""
+        is_new = self.recent.add(trade.dedup_key)
+        self._submit("trade" if is_new else "duplicate", trade)
+        return is_new
+
+    def record_order(self, update: OrderUpdate) -> None:
+        self._submit("order", update)
+
+    def record_dead_letter(self, key: str, raw: Any, error: str) -> None:
+        self._submit("dead", (key, raw, error, now_ms()))
+
+    def _submit(self, kind: str, item: Any) -> None:
+        self._queue.append((kind, item))
+        self.progress.submit()
+        self._wakeup.set()
+
+    @property
+    def pending(self) -> int:
+        return len(self._queue)
+
+    async def _writer(self) -> None:
+        delay = 0.05
+        while True:
+            if not self._queue:
+                self._wakeup.clear()
+                await self._wakeup.wait()
+            count = min(len(self._queue), self.max_batch)
+            batch = [self._queue[i] for i in range(count)]
+            try:
+                await self._write(batch)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - a failed write is retried, never dropped
+                self.write_errors += 1
+                logger.bind(error=str(exc), batch=count).error("trade store write failed, retrying")
+                self.sync_log.error("store write failed", error=str(exc), batch=count, retry_in=f"{delay:.2f}s")
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+                continue
+            delay = 0.05
+            for _ in range(count):
+                self._queue.popleft()
+            self.progress.done(count)
+
+    async def _write(self, batch: list[tuple[str, Any]]) -> None:
+        trades: list[Trade] = []
+        in_batch: set[DedupKey] = set()
+        duplicates: list[Trade] = []
+        latest_orders: dict[tuple, OrderUpdate] = {}
+        dead: list[tuple] = []
+        for kind, item in batch:
+            if kind == "trade":
+                if item.dedup_key in in_batch:
+                    duplicates.append(item)
+                else:
+                    in_batch.add(item.dedup_key)
+                    trades.append(item)
+            elif kind == "duplicate":
+                duplicates.append(item)
+            elif kind == "order":
+                okey = (item.exchange, item.market, item.account, item.symbol, item.order_id)
+                held = latest_orders.get(okey)
+                if held is None or order_rank(item) > order_rank(held):
+                    latest_orders[okey] = item
+            else:
+                dead.append(item)
+
+        inserted = await self.store.insert_trades(trades) if trades else []
+        if latest_orders:
+            await self.store.upsert_orders(list(latest_orders.values()))
+        for row in dead:
+            await self.store.add_dead_letter(*row)
+
+        # Counting and logging only after every write of the batch succeeded.
+        groups: dict[tuple, list] = defaultdict(lambda: [0, 0, []])
+        for trade, new in zip(trades, inserted):
+            group = groups[(trade.exchange, trade.market.value, trade.account, trade.symbol, trade.source.value)]
+            if new:
+                group[0] += 1
+            else:
+                group[1] += 1
+                group[2].append(trade.trade_id)
+        for trade in duplicates:
+            group = groups[(trade.exchange, trade.market.value, trade.account, trade.symbol, trade.source.value)]
+            group[1] += 1
+            group[2].append(trade.trade_id)
+        for (exchange, market, account, symbol, source), (new, dup, dup_ids) in groups.items():
+            self.stored += new
+            self.duplicates += dup
+            self.sync_log.log_trade_storage(
+                exchange,
+                symbol,
+                new,
+                dup,
+                source,
+                market=market,
+                account=None if account == "default" else account,
+                duplicate_ids=",".join(dup_ids[:20]) + ("…" if len(dup_ids) > 20 else "") if dup_ids else None,
+            )
+        self.orders_stored += len(latest_orders)
+        for key, raw, error, _ in dead:
+            self.dead_letters += 1
+            self.sync_log.dead_letter(key, error, raw=(raw_to_text(raw) or "")[:500])
+
+    def stats(self) -> dict[str, int]:
+        return {
+            "stored": self.stored,
+            "duplicates": self.duplicates,
+            "orders": self.orders_stored,
+            "dead_letters": self.dead_letters,
+            "pending": self.pending,
+            "write_errors": self.write_errors,
+        }
+
