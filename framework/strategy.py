@@ -108,15 +108,19 @@ class BaseStrategy:
         if self._state in (StrategyState.STARTING, StrategyState.RUNNING):
             return
         self._transition(StrategyState.STARTING)
+        subscribed = False
         try:
+            # The pool rolls back a subscription that fails part-way; on_start failing is ours to undo.
             await self.pool.subscribe_strategy(
                 self.strategy_id, self.exchange_connectors, self.symbols, consumer=self
             )
+            subscribed = True
             await _call(self.on_start)
         except BaseException as exc:
             self.error = exc
             self._state = StrategyState.FAILED
-            await self.pool.unsubscribe_strategy(self.strategy_id)
+            if subscribed:
+                await self.pool.unsubscribe_strategy(self.strategy_id)
             self.pool.sync_log.strategy(self.strategy_id, "failed", error=repr(exc))
             raise
         self._task = asyncio.create_task(self._run(), name=f"strategy-{self.strategy_id}")

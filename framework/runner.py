@@ -1,0 +1,176 @@
+"""`run_strategy`: run one strategy against a feed until its duration ends or Ctrl-C / SIGTERM, then summarize."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import importlib.util
+import inspect
+import signal
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from framework.console import configure_console
+from framework.errors import FrameworkError
+from framework.events import Market
+from framework.pool import ConnectionPool
+from framework.strategy import BaseStrategy
+
+DEFAULT_STRATEGY = "position_tracker"
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="run_strategy.py",
+        description="Run a tradesync strategy. With no arguments: the example PositionTracker on "
+        "binance spot BTC/USDT against the offline paper feed for 5 seconds.",
+    )
+    parser.add_argument("--strategy", default=DEFAULT_STRATEGY,
+                        help="strategy: a name in strategies/ (position_tracker), module[:Class], or path/to/file.py[:Class]")
+    parser.add_argument("--exchange", default="binance", help="venue name (default: binance)")
+    parser.add_argument("--market", default="spot", help="spot or future (aliases: futures, perp, swap)")
+    parser.add_argument("--symbol", default="BTC/USDT", help="unified symbol, e.g. BTC/USDT or BTC/USDT:USDT")
+    parser.add_argument("--db", default="sqlite:///data/trades.sqlite",
+                        help="store: sqlite:///path, a .sqlite file path, or postgresql://user@host/db")
+    parser.add_argument("--duration", type=_positive_float, default=5.0,
+                        help="seconds to run (default 5); 0 runs until Ctrl-C")
+    parser.add_argument("--log-dir", default="logs", help="directory for logs (trade sync log under <dir>/trade_sync)")
+    parser.add_argument("--rate", type=_positive_float, default=20.0, help="paper feed: orders per second (default 20)")
+    parser.add_argument("--seed", type=int, default=None, help="paper feed: random seed for a repeatable run")
+    parser.add_argument("--strategy-id", default=None, help="strategy id (default: the strategy's module name)")
+    parser.add_argument("--verbose", action="store_true", help="log INFO to the console")
+    return parser
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be ≥ 0, got {text}")
+    return value
+
+
+def store_url_of(db: str) -> str:
+    """A --db value as a store URL: a bare path means a SQLite file."""
+    return db if "://" in db else f"sqlite:///{db}"
+
+
+def load_strategy_class(spec: str) -> type[BaseStrategy]:
+    """`position_tracker`, `strategies.position_tracker`, `pkg.mod:Class` or `path/file.py[:Class]`."""
+    target, _, class_name = spec.partition(":")
+    if target.endswith(".py"):
+        path = Path(target)
+        if not path.is_file():
+            raise FrameworkError(f"strategy file {target} does not exist")
+        module_spec = importlib.util.spec_from_file_location(path.stem, path)
+        module = importlib.util.module_from_spec(module_spec)
+        module_spec.loader.exec_module(module)
+    else:
+        candidates = [target] if "." in target else [f"strategies.{target}", target]
+        module = None
+        for name in candidates:
+            try:
+                module = importlib.import_module(name)
+                break
+            except ModuleNotFoundError as exc:
+                if exc.name != name and not name.startswith(f"{exc.name}."):
+                    raise
+        if module is None:
+            raise FrameworkError(f"no strategy module {target!r}: try one of {', '.join(available_strategies())}")
+    classes = [
+        obj for name, obj in vars(module).items()
+        if inspect.isclass(obj) and issubclass(obj, BaseStrategy) and obj is not BaseStrategy
+        and obj.__module__ == module.__name__ and (not class_name or name == class_name)
+    ]
+    if len(classes) != 1:
+        found = ", ".join(c.__name__ for c in classes) or "none"
+        raise FrameworkError(
+            f"{spec}: expected exactly one BaseStrategy subclass, found {found}; name it as module:Class"
+        )
+    return classes[0]
+
+
+def available_strategies() -> list[str]:
+    folder = Path(__file__).resolve().parent.parent / "strategies"
+    return sorted(p.stem for p in folder.glob("*.py") if not p.stem.startswith("_"))
+
+
+async def run(args: argparse.Namespace, strategy_cls: type[BaseStrategy]) -> int:
+    from exchanges.mock import MockConnector
+    from exchanges.paper import PaperFeed
+
+    market = Market.parse(args.market)
+    strategy_id = args.strategy_id or args.strategy.split(":")[0].split("/")[-1].removesuffix(".py").split(".")[-1]
+    pool = ConnectionPool(store_url_of(args.db), args.log_dir)
+    connector = MockConnector(args.exchange, market)
+    strategy = strategy_cls(strategy_id, [connector], symbols=[args.symbol], pool=pool)
+    feed = PaperFeed(connector, args.symbol, strategy.client_order_id_prefix, rate=args.rate, seed=args.seed)
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await pool.start()
+        print(f"tradesync: {strategy_cls.__name__} '{strategy_id}' on {connector.key} {args.symbol} "
+              f"(paper feed), store {pool.store.url}")
+        await strategy.start()
+        feed_task = asyncio.create_task(feed.run(stop), name="paper-feed")
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=args.duration or None)
+        except TimeoutError:
+            pass
+        stop.set()
+        await feed_task
+        await pool.flush(timeout=30)
+        await strategy.stop()
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+        await pool.stop()
+
+    stats = pool.trade_sync.stats()
+    print(f"fills sent by the feed: {feed.fills_sent} (+{feed.replays_sent} replays)")
+    print(f"fills stored: {stats['stored']}, duplicates skipped: {stats['duplicates']}, "
+          f"order states written: {stats['orders']}, dead letters: {stats['dead_letters']}")
+    summary = getattr(strategy, "summary", None)
+    for line in summary() if callable(summary) else []:
+        print(f"  {line}")
+    print(f"strategy state: {strategy.state.value}")
+    path = getattr(pool.store, "path", None)
+    print(f"database: {pool.store.url}" + (f" ({path.resolve()})" if path else ""))
+    print(f"trade sync log: {pool.sync_log.path}")
+    return 0 if strategy.state.value == "stopped" else 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    from exchanges import EXCHANGES
+
+    if args.exchange.lower() not in EXCHANGES:
+        parser.error(f"unknown exchange {args.exchange!r}: use one of {', '.join(EXCHANGES)}")
+    if "/" not in args.symbol:
+        parser.error(f"--symbol {args.symbol!r} is not a unified symbol: write it as BASE/QUOTE, e.g. BTC/USDT")
+    try:
+        Market.parse(args.market)
+        strategy_cls = load_strategy_class(args.strategy)
+    except FrameworkError as exc:
+        parser.error(str(exc))
+    configure_console("INFO" if args.verbose else "WARNING")
+    try:
+        return asyncio.run(run(args, strategy_cls))
+    except FrameworkError as exc:
+        print(f"run_strategy.py: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:  # a second Ctrl-C during shutdown
+        return 130

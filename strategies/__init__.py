@@ -1,0 +1,1 @@
+"""Example strategies to copy: each is a BaseStrategy subclass."""
