@@ -19,7 +19,7 @@ class Market(StrEnum):
     @classmethod
     def parse(cls, value: str | Market) -> Market:
         """Map a market name or alias (`futures`, `perpetual`, `perp`, `swap`) to a Market."""
-        if isinstance(value, Market):
+        if value.__class__ is Market:
             return value
         market = _MARKET_ALIASES.get(str(value).strip().lower())
         if market is None:
@@ -51,7 +51,7 @@ class Side(StrEnum):
 
     @classmethod
     def parse(cls, value: str | Side) -> Side:
-        if isinstance(value, Side):
+        if value.__class__ is Side:
             return value
         try:
             return cls(str(value).strip().lower())
@@ -80,23 +80,39 @@ class Source(StrEnum):
     REST = "rest"
     MOCK = "mock"
 
+    @classmethod
+    def parse(cls, value: str | Source) -> Source:
+        return value if value.__class__ is Source else cls(value)
+
 
 def to_decimal(value: Any) -> Decimal:
     """Exact Decimal from wire text (or int/Decimal); floats are refused, they are not exact."""
-    if isinstance(value, Decimal):
+    cls = value.__class__
+    if cls is str:  # the wire's text: the common case first
+        try:
+            result = Decimal(value)
+        except InvalidOperation:
+            result = _decimal_from_text(value)
+    elif cls is Decimal:
+        result = value
+    elif isinstance(value, Decimal):
         result = value
     elif isinstance(value, bool) or isinstance(value, float):
         raise TypeError(f"refusing {type(value).__name__} {value!r}: pass the wire's text, not a float")
     elif isinstance(value, (str, int)):
-        try:
-            result = Decimal(value.strip() if isinstance(value, str) else value)
-        except InvalidOperation:
-            raise ValueError(f"not a decimal number: {value!r}") from None
+        result = _decimal_from_text(str(value))
     else:
         raise TypeError(f"cannot make a Decimal of {type(value).__name__} {value!r}")
     if not result.is_finite():
         raise ValueError(f"not a finite number: {value!r}")
     return result
+
+
+def _decimal_from_text(text: str) -> Decimal:
+    try:
+        return Decimal(text.strip())
+    except InvalidOperation:
+        raise ValueError(f"not a decimal number: {text!r}") from None
 
 
 def to_optional_decimal(value: Any) -> Decimal | None:
@@ -153,7 +169,7 @@ class Trade:
     is_maker: bool | None = None
     timestamp: int = attrs.field(converter=int)
     received_at: int = attrs.field(factory=now_ms, eq=False)
-    source: Source = attrs.field(default=Source.WEBSOCKET, converter=Source, eq=False)
+    source: Source = attrs.field(default=Source.WEBSOCKET, converter=Source.parse, eq=False)
     raw: Any = attrs.field(default=None, eq=False, repr=False)
 
     event_type = EventType.TRADE
@@ -164,7 +180,7 @@ class Trade:
 
     @property
     def dedup_key(self) -> tuple[str, str, str, str, str, str]:
-        return (self.exchange, self.market.value, self.account, self.symbol, self.trade_id, self.order_id)
+        return (self.exchange, self.market._value_, self.account, self.symbol, self.trade_id, self.order_id)
 
     def to_dict(self) -> dict[str, Any]:
         """The classic fill shape (`id`, `order_id`, …, `fee: {cost, currency}`) plus our extra fields."""

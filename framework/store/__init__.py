@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import json
 from decimal import Decimal
-from typing import Any, Protocol, Sequence
+from typing import Any, Callable, Protocol, Sequence
 
 from framework.errors import ConfigError
 from framework.events import ConnectionKey, OrderStatus, OrderUpdate, Trade
@@ -75,19 +75,28 @@ def raw_to_text(raw: Any) -> str | None:
     return json.dumps(raw, default=str, separators=(",", ":"))
 
 
-def trade_row(t: Trade) -> tuple:
+def _same(value: Any) -> Any:
+    return value
+
+
+def trade_row(t: Trade, dec: Callable[[Decimal], Any] = _same) -> tuple:
+    """A fill as a row in TRADE_COLUMNS order; `dec` turns Decimals into what the driver wants."""
+    fee = t.fee_cost
     return (
-        t.exchange, t.market.value, t.account, t.symbol, t.symbol_raw, t.trade_id, t.order_id,
-        t.client_order_id, t.side.value, t.amount, t.price, t.cost, t.fee_cost, t.fee_currency,
-        t.is_maker, t.timestamp, t.received_at, t.source.value, raw_to_text(t.raw),
+        t.exchange, t.market._value_, t.account, t.symbol, t.symbol_raw, t.trade_id, t.order_id,
+        t.client_order_id, t.side._value_, dec(t.amount), dec(t.price), dec(t.cost),
+        None if fee is None else dec(fee), t.fee_currency, t.is_maker, t.timestamp, t.received_at,
+        t.source._value_, raw_to_text(t.raw),
     )
 
 
-def order_row(o: OrderUpdate) -> tuple:
+def order_row(o: OrderUpdate, dec: Callable[[Decimal], Any] = _same) -> tuple:
+    """An order state as a row in ORDER_COLUMNS order plus its status rank."""
     return (
-        o.exchange, o.market.value, o.account, o.symbol, o.symbol_raw, o.order_id, o.client_order_id,
-        o.side.value, o.order_type, o.status.value, o.status_raw, o.amount, o.price, o.filled,
-        o.timestamp, o.received_at, raw_to_text(o.raw),
+        o.exchange, o.market._value_, o.account, o.symbol, o.symbol_raw, o.order_id, o.client_order_id,
+        o.side._value_, o.order_type, o.status._value_, o.status_raw, dec(o.amount),
+        None if o.price is None else dec(o.price), dec(o.filled), o.timestamp, o.received_at,
+        raw_to_text(o.raw), STATUS_RANK[o.status],
     )
 
 

@@ -13,7 +13,6 @@ from framework.errors import ConfigError, LifecycleError, StoreError
 from framework.events import ConnectionKey, OrderUpdate, Trade
 from framework.store import (
     ORDER_COLUMNS,
-    STATUS_RANK,
     TRADE_COLUMNS,
     order_from_row,
     order_row,
@@ -69,11 +68,15 @@ def _unnest(columns: Sequence[str], types: Sequence[str]) -> sql.Composed:
     )
 
 
-_INSERT_TRADES = sql.SQL("INSERT INTO trades ({}) {} ON CONFLICT DO NOTHING RETURNING {}").format(
-    sql.SQL(", ").join(map(sql.Identifier, TRADE_COLUMNS)),
-    _unnest(TRADE_COLUMNS, _TRADE_TYPES),
-    sql.SQL(", ").join(map(sql.Identifier, _KEY_COLUMNS)),
+_TRADE_COLS = sql.SQL(", ").join(map(sql.Identifier, TRADE_COLUMNS))
+# Live fills arrive in batches: COPY (binary) into a per-session staging table, then one INSERT.
+_CREATE_STAGING = (
+    "CREATE TEMP TABLE IF NOT EXISTS trades_staging (LIKE trades INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
 )
+_COPY_STAGING = sql.SQL("COPY trades_staging ({}) FROM STDIN (FORMAT BINARY)").format(_TRADE_COLS)
+_INSERT_FROM_STAGING = sql.SQL(
+    "INSERT INTO trades ({cols}) SELECT {cols} FROM trades_staging ON CONFLICT DO NOTHING RETURNING {keys}"
+).format(cols=_TRADE_COLS, keys=sql.SQL(", ").join(map(sql.Identifier, _KEY_COLUMNS)))
 _ORDER_ALL = ORDER_COLUMNS + ("status_rank",)
 _UPSERT_ORDERS = sql.SQL(
     "INSERT INTO orders ({cols}) {rows} ON CONFLICT (exchange, market, account, symbol, order_id) "
@@ -173,17 +176,28 @@ class PostgresTradeStore:
             raise StoreError(f"PostgreSQL {self.url}: no connection ({exc})") from exc
 
     async def insert_trades(self, trades: Sequence[Trade]) -> list[bool]:
+        """COPY the batch into a session temp table, then one INSERT … ON CONFLICT DO NOTHING RETURNING."""
         if not trades:
             return []
-        columns = list(zip(*(trade_row(t) for t in trades)))
-        rows = await self._execute(_INSERT_TRADES, [list(c) for c in columns])
-        new = set(rows)
+        try:
+            async with self._require_pool().connection() as conn, conn.transaction():
+                await conn.execute(_CREATE_STAGING)
+                async with conn.cursor().copy(_COPY_STAGING) as copy:
+                    copy.set_types(_TRADE_TYPES)
+                    for trade in trades:
+                        await copy.write_row(trade_row(trade))
+                cur = await conn.execute(_INSERT_FROM_STAGING)
+                new = set(await cur.fetchall())
+        except psycopg.Error as exc:
+            raise StoreError(f"PostgreSQL {self.url}: {exc}") from exc
+        except TimeoutError as exc:
+            raise StoreError(f"PostgreSQL {self.url}: no connection ({exc})") from exc
         return [t.dedup_key in new for t in trades]
 
     async def upsert_orders(self, updates: Sequence[OrderUpdate]) -> int:
         if not updates:
             return 0
-        columns = list(zip(*(order_row(o) + (STATUS_RANK[o.status],) for o in updates)))
+        columns = list(zip(*(order_row(o) for o in updates)))
         try:
             async with self._require_pool().connection() as conn:
                 cur = await conn.execute(_UPSERT_ORDERS, [list(c) for c in columns])

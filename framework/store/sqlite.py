@@ -14,7 +14,6 @@ from framework.errors import ConfigError, LifecycleError, StoreError
 from framework.events import ConnectionKey, OrderUpdate, Trade
 from framework.store import (
     ORDER_COLUMNS,
-    STATUS_RANK,
     TRADE_COLUMNS,
     order_from_row,
     order_row,
@@ -69,10 +68,6 @@ _UPSERT_ORDER = (
 
 def _order_is_newer(f1: str, r1: int, t1: int, f2: str, r2: int, t2: int) -> int:
     return int((Decimal(f1), r1, t1) > (Decimal(f2), r2, t2))
-
-
-def _text(value: Any) -> Any:
-    return str(value) if isinstance(value, Decimal) else value
 
 
 def _path_of(url: str) -> Path:
@@ -152,7 +147,7 @@ class SQLiteTradeStore:
         return self._conn
 
     async def insert_trades(self, trades: Sequence[Trade]) -> list[bool]:
-        rows = [tuple(_text(v) for v in trade_row(t)) for t in trades]
+        rows = [trade_row(t, str) for t in trades]
         return await self._run(self._insert_trades, rows)
 
     def _insert_trades(self, rows: list[tuple]) -> list[bool]:
@@ -171,7 +166,7 @@ class SQLiteTradeStore:
         return inserted
 
     async def upsert_orders(self, updates: Sequence[OrderUpdate]) -> int:
-        rows = [tuple(_text(v) for v in order_row(o)) + (STATUS_RANK[o.status],) for o in updates]
+        rows = [order_row(o, str) for o in updates]
         return await self._run(self._upsert_orders, rows)
 
     def _upsert_orders(self, rows: list[tuple]) -> int:

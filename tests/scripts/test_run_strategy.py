@@ -1,6 +1,5 @@
 """The main job as a user runs it: a subprocess, real files, real signals."""
 
-import os
 import signal
 import sqlite3
 import subprocess
