@@ -83,6 +83,7 @@ class ExchangeConnector:
         account: str = "default",
         credentials: Credentials | Mapping[str, str] | None = None,
         endpoints: Endpoints | None = None,
+        retry_policy: Any = None,
     ) -> None:
         from exchanges import get_exchange
 
@@ -104,6 +105,7 @@ class ExchangeConnector:
             register_secret(secret)
         self.credentials = creds
         self.endpoints = endpoints
+        self.retry_policy = retry_policy
 
     @property
     def exchange(self) -> str:
@@ -116,6 +118,14 @@ class ExchangeConnector:
     @property
     def account(self) -> str:
         return self.key.account
+
+    def create_connection(self, pool: Any) -> Any:
+        """The pool calls this for the key's first subscriber."""
+        from framework.connection import PrivateConnection
+
+        return PrivateConnection(
+            self.key, pool, self.spec, self.credentials, self.endpoints, retry_policy=self.retry_policy
+        )
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.key})"

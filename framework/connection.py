@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from decimal import Decimal
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 
+import aiohttp
 import attrs
 from loguru import logger
+from tenacity import AsyncRetrying
+from websockets.asyncio.client import connect as ws_connect
 
-from framework.errors import NormalizeError
+from exchanges.spec import Endpoints, ExchangeSpec, MessageKind
+from framework.errors import AuthError, ConfigError, ConnectionLost, NormalizeError, SubscriptionError
 from framework.events import ConnectionKey, Event, Market, now_ms
+from framework.retry import RECONNECT
+from framework.sync_log import mask
 
 if TYPE_CHECKING:
+    from exchanges.connector import Credentials
     from framework.pool import ConnectionPool
 
 
@@ -73,7 +81,13 @@ class BaseConnection:
             self._set_status(ConnectionStatus.FAILED, error=str(exc))
             raise
         self.opened_at = now_ms()
-        self._set_status(ConnectionStatus.CONNECTED)
+        if self.live:
+            self._set_status(ConnectionStatus.CONNECTED)
+
+    @property
+    def live(self) -> bool:
+        """True while events can flow (logged in and subscribed)."""
+        return True
 
     async def stop(self) -> None:
         if self.status in (ConnectionStatus.CLOSED, ConnectionStatus.CREATED):
@@ -127,4 +141,207 @@ class BaseConnection:
             "events": self.events,
             "malformed": self.malformed,
             "reconnects": self.reconnects,
+            "live": self.live,
         }
+
+
+class _SessionEnded(Exception):
+    """A live session dropped: start a fresh retry cycle (the backoff starts again from its first step)."""
+
+
+class PrivateConnection(BaseConnection):
+    """One venue socket's life: prepare (listenKey), connect, log in, subscribe, keep alive, read,
+    reconnect with the injected policy. A refused login (AuthError) or bad config is never retried.
+    """
+
+    def __init__(
+        self,
+        key: ConnectionKey,
+        pool: ConnectionPool,
+        spec: ExchangeSpec,
+        credentials: Credentials,
+        endpoints: Endpoints | None = None,
+        *,
+        retry_policy: AsyncRetrying | None = None,
+        first_connect_timeout: float = 30.0,
+    ) -> None:
+        super().__init__(key, pool, spec.normalize)
+        if spec.stream is None:
+            raise ConfigError(f"{spec.name} has no stream rules in this version")
+        self.spec = spec
+        self.stream = spec.stream
+        self.credentials = credentials
+        self.endpoints = endpoints or self.stream.endpoints(key.market)
+        self.retry_policy = retry_policy or RECONNECT
+        self.first_connect_timeout = first_connect_timeout
+        self.live_sessions = 0
+        self._live = asyncio.Event()
+        self._task: asyncio.Task | None = None
+        self._http: aiohttp.ClientSession | None = None
+        self._ws: Any = None
+        self._dropped_at: int | None = None
+        self._starting = False
+
+    @property
+    def live(self) -> bool:
+        return self._live.is_set()
+
+    # lifecycle ---------------------------------------------------------------------------------
+    async def _open(self) -> None:
+        self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15))
+        self._task = asyncio.create_task(self._run(), name=f"connection-{self.key}")
+        live = asyncio.ensure_future(self._live.wait())
+        self._starting = True
+        try:
+            done, _ = await asyncio.wait({live, self._task}, timeout=self.first_connect_timeout,
+                                         return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            live.cancel()
+            self._starting = False
+        if self._task in done:  # the first connection failed for good (AuthError, ConfigError, gave up)
+            exc = self._task.exception()
+            await self._close()
+            raise exc or ConnectionLost(self.key.exchange, "stream ended before it was live")
+        if not self._live.is_set():
+            self._log.warning("not live yet after the first connect timeout; still trying in the background")
+
+    async def _close(self) -> None:
+        task, self._task = self._task, None
+        if task is not None and not task.done():
+            task.cancel()
+            try:
+                await asyncio.wait_for(task, 10)
+            except (asyncio.CancelledError, TimeoutError):
+                if asyncio.current_task().cancelling():
+                    raise
+        if self._http is not None:
+            await self._http.close()
+            self._http = None
+
+    # the socket's life -------------------------------------------------------------------------------
+    async def _run(self) -> None:
+        while True:
+            try:
+                async for attempt in self.retry_policy.copy():
+                    with attempt:
+                        await self._session()
+                return
+            except _SessionEnded:
+                continue
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self.error = f"{type(exc).__name__}: {exc}"
+                self._set_status(ConnectionStatus.FAILED, error=self.error)
+                raise
+
+    async def _session(self) -> None:
+        was_live = False
+        try:
+            listen_key = await self.stream.open_listen_key(
+                self._http, self.credentials, self.key.market, self.endpoints, now_ms()
+            )
+            url = self.stream.ws_url(self.key.market, self.endpoints, listen_key)
+            ping_frames = self.stream.ping(now_ms()) is None
+            async with ws_connect(
+                url,
+                ping_interval=self.stream.ping_interval if ping_frames else None,
+                ping_timeout=self.stream.ping_interval if ping_frames else None,
+                max_size=2**24,
+                open_timeout=15,
+                close_timeout=2,
+            ) as ws:
+                self._ws = ws
+                for message in self.spec.handshake(self.credentials, self.key.market, now_ms(), listen_key):
+                    await ws.send(message if isinstance(message, str) else json.dumps(message))
+                async with asyncio.TaskGroup() as tasks:
+                    if not ping_frames:
+                        tasks.create_task(self._pinger(ws), name=f"ping-{self.key}")
+                    if listen_key and self.stream.listen_key_interval:
+                        tasks.create_task(self._listen_key_keeper(listen_key), name=f"listenkey-{self.key}")
+                    await self._read(ws, listen_key)
+        except* AuthError as group:
+            raise group.exceptions[0] from None
+        except* Exception as group:
+            exc = group.exceptions[0]
+            was_live = self._live.is_set()
+            self._on_drop(exc)
+            if was_live:
+                raise _SessionEnded() from exc
+            raise _lost(self.key.exchange, exc) from exc
+        finally:
+            self._ws = None
+            self._live.clear()
+
+    async def _read(self, ws: Any, listen_key: str | None) -> None:
+        acks, expected = 0, self.stream.acks_expected(self.key.market)
+        if expected == 0:
+            self._went_live()
+        while True:
+            try:
+                async with asyncio.timeout(self.stream.silence_limit):
+                    frame = await ws.recv()
+            except TimeoutError:
+                raise ConnectionLost(
+                    self.key.exchange, f"no message for {self.stream.silence_limit:.0f} s: treating the stream as lost"
+                ) from None
+            received = now_ms()
+            message = decode_frame(frame)
+            kind = self.stream.classify(message, self.key.market)
+            if kind is MessageKind.EVENT:
+                self.on_frame(message, received)
+            elif kind is MessageKind.ACK:
+                self.last_message = received
+                acks += 1
+                if acks == expected:
+                    self._went_live()
+            elif kind is MessageKind.LISTEN_KEY_EXPIRED:
+                raise ConnectionLost(self.key.exchange, "listenKey expired: reconnecting with a new one")
+            else:
+                self.last_message = received
+
+    async def _pinger(self, ws: Any) -> None:
+        while True:
+            await asyncio.sleep(self.stream.ping_interval)
+            message = self.stream.ping(now_ms())
+            await ws.send(message if isinstance(message, str) else json.dumps(message))
+
+    async def _listen_key_keeper(self, listen_key: str) -> None:
+        while True:
+            await asyncio.sleep(self.stream.listen_key_interval)
+            await self.stream.keep_listen_key(
+                self._http, self.credentials, self.key.market, self.endpoints, listen_key, now_ms()
+            )
+            self.pool.sync_log.connection(str(self.key), "listen_key_kept", listen_key=mask(listen_key))
+
+    def _went_live(self) -> None:
+        self.live_sessions += 1
+        gap_since = self._dropped_at
+        self._dropped_at = None
+        self.error = None
+        self._live.set()
+        if self.live_sessions > 1:
+            self.reconnects += 1
+            self._set_status(ConnectionStatus.CONNECTED, reconnects=self.reconnects)
+            self.pool.on_reconnected(self.key, gap_since)
+        elif not self._starting:  # start() reports the first one itself
+            self._set_status(ConnectionStatus.CONNECTED)
+
+    def _on_drop(self, exc: BaseException) -> None:
+        self.error = f"{type(exc).__name__}: {exc}"
+        if self._dropped_at is None:
+            self._dropped_at = now_ms()
+        if self.status is not ConnectionStatus.RECONNECTING:
+            self._set_status(ConnectionStatus.RECONNECTING, error=self.error)
+
+    def status_dict(self) -> dict[str, Any]:
+        info = super().status_dict()
+        info["url"] = self.stream.ws_url(self.key.market, self.endpoints, "<listenKey>")
+        return info
+
+
+def _lost(exchange: str, exc: BaseException) -> BaseException:
+    """Keep our own errors; wrap socket trouble as ConnectionLost (retried)."""
+    if isinstance(exc, (ConnectionLost, SubscriptionError, ConfigError)):
+        return exc
+    return ConnectionLost(exchange, f"{type(exc).__name__}: {exc}")

@@ -11,7 +11,7 @@ from loguru import logger
 
 from framework.connection import BaseConnection
 from framework.errors import ConfigError, LifecycleError
-from framework.events import ConnectionKey, Event, Trade
+from framework.events import ConnectionKey, Event, Trade, now_ms
 from framework.progress import Progress
 from framework.store import DEFAULT_STORE_URL, TradeStore, open_store
 from framework.sync_log import TradeSyncLogger
@@ -220,6 +220,11 @@ class ConnectionPool:
             if owner is not None:
                 return [owner]
         return [s for s in subscribers.values() if s.consumer is not None and s.wants_symbol(event)]
+
+    def on_reconnected(self, key: ConnectionKey, gap_since: int | None) -> None:
+        """A connection is live again after a drop: note the gap (fills in it come back by backfill)."""
+        gap_ms = now_ms() - gap_since if gap_since else None
+        self.sync_log.connection(str(key), "gap", since=gap_since, gap_ms=gap_ms)
 
     def dead_letter(self, key: ConnectionKey, raw: Any, error: str) -> None:
         self.trade_sync.record_dead_letter(str(key), raw, error)

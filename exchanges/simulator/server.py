@@ -1,0 +1,250 @@
+"""The simulator: a paper exchange on loopback that speaks each venue's private-stream protocol."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import itertools
+import random
+import secrets
+from decimal import ROUND_DOWN, Decimal
+from typing import Any, Iterable
+
+from aiohttp import WSMsgType, web
+from loguru import logger
+
+from exchanges import EXCHANGES
+from exchanges.connector import Credentials, ExchangeConnector
+from exchanges.simulator.ledger import Ledger, SimFill, SimOrder
+from exchanges.simulator.venues.base import SimSession, VenueSim
+from exchanges.spec import Endpoints
+from framework.connection import decode_frame
+from framework.errors import ConfigError
+from framework.events import Market, Side, now_ms, to_decimal
+
+MAKER_FEE = Decimal("0.0002")
+TAKER_FEE = Decimal("0.0005")
+
+
+def load_venue(exchange: str) -> VenueSim:
+    """A fresh plugin instance (its state, e.g. listenKeys, belongs to one simulator)."""
+    module = importlib.import_module(f"exchanges.simulator.venues.{exchange}")
+    return module.VENUE_CLASS()
+
+
+def generated_credentials(exchange: str) -> Credentials:
+    """Fresh random credentials of the venue's shape (the simulator checks signatures with them)."""
+    return Credentials(
+        api_key=f"sim{exchange}{secrets.token_hex(12)}",
+        secret=secrets.token_hex(24),
+        passphrase=secrets.token_hex(6) if exchange == "bitget" else None,
+        wallet_address="0x" + secrets.token_hex(20),
+    )
+
+
+class Simulator:
+    """`async with Simulator() as sim:` serves every venue on 127.0.0.1 (port 0 = any free port).
+
+    Each (venue, market) lives under `/<exchange>_<market>`; `sim.connector(exchange, market)` gives
+    an ExchangeConnector pointed at it with the simulator's credentials. `await sim.fill(...)` makes
+    an order and fills it, pushing the venue's frames to every logged-in, subscribed socket.
+    """
+
+    def __init__(
+        self,
+        credentials: dict[str, Credentials] | None = None,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        exchanges: Iterable[str] | None = None,
+        seed: int | None = None,
+    ) -> None:
+        if host not in ("127.0.0.1", "localhost", "::1"):
+            raise ConfigError("the simulator listens on loopback only (127.0.0.1, localhost or ::1)")
+        self.host = host
+        self.port = port
+        self.exchanges = tuple(exchanges or EXCHANGES)
+        self._credentials = dict(credentials or {})
+        self._venues: dict[str, VenueSim] = {}
+        self._ledgers: dict[tuple[str, Market], Ledger] = {}
+        self._sessions: dict[tuple[str, Market], set[SimSession]] = {}
+        self._ids = itertools.count(1_000_001)
+        self._random = random.Random(seed)
+        self._runner: web.AppRunner | None = None
+        self._tasks: set[asyncio.Task] = set()
+
+    # lifecycle -------------------------------------------------------------------------------------
+    async def start(self) -> None:
+        if self._runner is not None:
+            return
+        app = web.Application()
+        for exchange in self.exchanges:
+            venue = self._venues[exchange] = load_venue(exchange)
+            for market in venue.markets:
+                prefix = f"/{exchange}_{market.value}"
+                for path in venue.ws_paths(market):
+                    app.router.add_get(prefix + path, self._ws_handler(venue, market))
+                for method, path, handler in venue.rest_routes(market):
+                    app.router.add_route(method, prefix + path, self._rest_handler(venue, market, handler))
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]
+        logger.bind(port=self.port).info("simulator listening")
+
+    async def stop(self) -> None:
+        if self._runner is None:
+            return
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        for sessions in self._sessions.values():
+            for session in list(sessions):
+                await session.close(1001, "simulator stopping")
+        await self._runner.cleanup()
+        self._runner = None
+
+    async def __aenter__(self) -> Simulator:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.stop()
+
+    # what clients need ------------------------------------------------------------------------------
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def credentials_for(self, exchange: str) -> Credentials:
+        if exchange not in self._credentials:
+            self._credentials[exchange] = generated_credentials(exchange)
+        return self._credentials[exchange]
+
+    def endpoints(self, exchange: str, market: Market | str) -> Endpoints:
+        market = Market.parse(market)
+        prefix = f"{self.host}:{self.port}/{exchange}_{market.value}"
+        return Endpoints(ws=f"ws://{prefix}", rest=f"http://{prefix}")
+
+    def connector(self, exchange: str, market: Market | str, credentials: Credentials | None = None,
+                  **kwargs: Any) -> ExchangeConnector:
+        """A real connector for this venue, pointed at the simulator (its own credentials unless given)."""
+        return ExchangeConnector(
+            exchange, market, credentials=credentials or self.credentials_for(exchange),
+            endpoints=self.endpoints(exchange, market), **kwargs,
+        )
+
+    def ledger(self, exchange: str, market: Market | str) -> Ledger:
+        key = (exchange, Market.parse(market))
+        if key not in self._ledgers:
+            self._ledgers[key] = Ledger(exchange, key[1], self._ids)
+        return self._ledgers[key]
+
+    def venue(self, exchange: str) -> VenueSim:
+        return self._venues[exchange]
+
+    def sessions(self, exchange: str, market: Market | str) -> list[SimSession]:
+        return [s for s in self._sessions.get((exchange, Market.parse(market)), ()) if not s.closed]
+
+    # making fills ------------------------------------------------------------------------------------------
+    async def fill(
+        self,
+        exchange: str,
+        market: Market | str,
+        symbol: str,
+        side: Side | str,
+        amount: Any,
+        price: Any,
+        *,
+        client_order_id: str | None = None,
+        parts: int = 1,
+        is_maker: bool | None = None,
+    ) -> tuple[SimOrder, list[SimFill]]:
+        """Place an order and fill it in `parts` fills; every frame goes out before this returns."""
+        market = Market.parse(market)
+        amount, price = to_decimal(amount), to_decimal(price)
+        ledger = self.ledger(exchange, market)
+        order = ledger.new_order(symbol, side, amount, price, client_order_id, now_ms())
+        await self._broadcast(exchange, market, lambda s: s.venue.order_frames(s, order))
+        fills = []
+        quote = symbol.split("/")[1].split(":")[0]
+        for part in range(parts):
+            step = Decimal(1).scaleb(amount.as_tuple().exponent)
+            qty = order.remaining if part == parts - 1 else (amount / parts).quantize(step, rounding=ROUND_DOWN)
+            if qty <= 0:
+                continue
+            maker = self._random.random() < 0.6 if is_maker is None else is_maker
+            fill = ledger.fill(order, qty, price, is_maker=maker, fee_rate=MAKER_FEE if maker else TAKER_FEE,
+                               fee_currency=quote, now=now_ms())
+            fills.append(fill)
+            await self._broadcast(exchange, market, lambda s: s.venue.fill_frames(s, order, fill))
+        return order, fills
+
+    async def _broadcast(self, exchange: str, market: Market, render) -> None:
+        for session in self.sessions(exchange, market):
+            for frame in render(session):
+                await session.send(frame)
+
+    def autopilot(self, exchange: str, market: Market | str, symbol: str, *, rate: float = 10.0,
+                  client_order_id_prefix: str | None = None) -> asyncio.Task:
+        """Fill orders on a random walk at `rate` orders/s until the simulator stops (run_strategy's feed)."""
+        market = Market.parse(market)
+        base_price = {"BTC": Decimal("65000"), "ETH": Decimal("3200")}.get(symbol.split("/")[0], Decimal("100"))
+
+        async def run() -> None:
+            price = base_price
+            for n in itertools.count(1):
+                price = (price * (1 + Decimal(self._random.randint(-20, 20)) / 10000)).quantize(Decimal("0.1"))
+                amount = Decimal(self._random.randint(1, 500)) / 1000
+                coid = f"{client_order_id_prefix}-{now_ms()}-{n}" if client_order_id_prefix else None
+                await self.fill(exchange, market, symbol, self._random.choice(("buy", "sell")), amount, price,
+                                client_order_id=coid, parts=self._random.randint(1, 3))
+                await asyncio.sleep(1.0 / rate)
+
+        task = asyncio.create_task(run(), name=f"sim-autopilot-{exchange}_{market.value}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    # handlers ------------------------------------------------------------------------------------------------
+    def _ws_handler(self, venue: VenueSim, market: Market):
+        async def handle(request: web.Request) -> web.WebSocketResponse:
+            ws = web.WebSocketResponse(autoping=True, heartbeat=None, max_msg_size=2**22)
+            await ws.prepare(request)
+            session = SimSession(self, venue, market, ws, request)
+            if not await venue.on_open(session):
+                await ws.close()
+                return ws
+            sessions = self._sessions.setdefault((venue.exchange, market), set())
+            sessions.add(session)
+            try:
+                await self._read(session)
+            finally:
+                sessions.discard(session)
+            return ws
+
+        return handle
+
+    async def _read(self, session: SimSession) -> None:
+        limit = session.venue.client_silence_limit
+        while not session.ws.closed:
+            try:
+                msg = await session.ws.receive(timeout=limit)
+            except TimeoutError:
+                await session.close(1000, "no message from the client in time")
+                return
+            if msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR):
+                return
+            session.last_client_message = now_ms()
+            if msg.type is WSMsgType.TEXT:
+                await session.venue.on_message(session, decode_frame(msg.data))
+            elif msg.type is WSMsgType.BINARY:
+                await session.venue.on_message(session, msg.data)
+
+    def _rest_handler(self, venue: VenueSim, market: Market, handler):
+        async def handle(request: web.Request) -> web.StreamResponse:
+            request["sim"], request["venue"], request["market"] = self, venue, market
+            return await handler(request)
+
+        return handle

@@ -1,0 +1,1 @@
+"""One simulator plugin per venue: `exchanges.simulator.venues.<venue>.VENUE_CLASS`."""

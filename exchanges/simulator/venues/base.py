@@ -1,0 +1,116 @@
+"""What a venue plugin of the simulator provides, and the session object it works with."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, Awaitable, Callable
+
+from aiohttp import web
+
+from framework.events import Market, now_ms
+
+if TYPE_CHECKING:
+    from exchanges.connector import Credentials
+    from exchanges.simulator.ledger import Ledger, SimFill, SimOrder
+    from exchanges.simulator.server import Simulator
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def dumps(message: Any) -> str:
+    """JSON text with Decimals written as their exact text (as JSON strings)."""
+    return json.dumps(message, default=str, separators=(",", ":"))
+
+
+def decimal_text(value: Decimal | int, places: int | None = None) -> str:
+    """A Decimal as a plain (non-scientific) string, optionally with a fixed number of places."""
+    value = Decimal(value)
+    if places is not None:
+        value = value.quantize(Decimal(1).scaleb(-places))
+    return format(value, "f")
+
+
+class SimSession:
+    """One client socket on the simulator: who it is, what it may see, and how to talk to it."""
+
+    def __init__(self, sim: Simulator, venue: VenueSim, market: Market, ws: web.WebSocketResponse,
+                 request: web.Request) -> None:
+        self.sim = sim
+        self.venue = venue
+        self.market = market
+        self.ws = ws
+        self.request = request
+        self.authenticated = False
+        self.subscriptions: set[str] = set()
+        self.state: dict[str, Any] = {}  # the venue plugin's own per-session notes
+        self.opened_at = now_ms()
+        self.last_client_message = self.opened_at
+        self.sent = 0
+
+    @property
+    def credentials(self) -> Credentials:
+        return self.sim.credentials_for(self.venue.exchange)
+
+    @property
+    def ledger(self) -> Ledger:
+        return self.sim.ledger(self.venue.exchange, self.market)
+
+    @property
+    def closed(self) -> bool:
+        return self.ws.closed
+
+    async def send(self, message: Any) -> None:
+        """Send a dict/list as JSON text, a str as text, bytes as a binary frame."""
+        if self.ws.closed:
+            return
+        if isinstance(message, (bytes, bytearray)):
+            await self.ws.send_bytes(bytes(message))
+        else:
+            await self.ws.send_str(message if isinstance(message, str) else dumps(message))
+        self.sent += 1
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        await self.ws.close(code=code, message=reason.encode())
+
+
+class VenueSim:
+    """Base of the venue plugins. A plugin speaks its venue's real private-stream protocol.
+
+    It verifies logins with the simulator's credentials (a bad signature gets the venue's own error
+    and no data), acks subscriptions, answers pings, renders orders and fills in the venue's wire
+    format, and serves the venue's REST endpoints (listenKey, trade history).
+    """
+
+    exchange: str = ""
+    markets: frozenset[Market] = frozenset()
+    # Seconds of client silence after which the venue drops a socket (None: never).
+    client_silence_limit: float | None = None
+
+    def raw_symbol(self, market: Market, symbol: str) -> str:
+        """The venue's symbol for a unified one (BTC/USDT:USDT → BTCUSDT, BTC_USDT, BTC …)."""
+        base, quote = symbol.split(":")[0].split("/")
+        return f"{base}{quote}"
+
+    def ws_paths(self, market: Market) -> list[str]:
+        """WebSocket paths below `/<exchange>_<market>` (aiohttp route syntax)."""
+        return [""]
+
+    def rest_routes(self, market: Market) -> list[tuple[str, str, Handler]]:
+        """(method, path below `/<exchange>_<market>`, handler) of the venue's REST endpoints."""
+        return []
+
+    async def on_open(self, session: SimSession) -> bool:
+        """Called when a socket connects; return False (after sending the venue's error) to refuse it."""
+        return True
+
+    async def on_message(self, session: SimSession, message: Any) -> None:
+        """A client frame (decoded JSON, or str when not JSON): login, subscribe, ping…"""
+
+    def order_frames(self, session: SimSession, order: SimOrder) -> list[Any]:
+        """Frames telling this session about an order's new state ([] if it is not subscribed)."""
+        return []
+
+    def fill_frames(self, session: SimSession, order: SimOrder, fill: SimFill) -> list[Any]:
+        """Frames telling this session about one fill (and the order state it produced)."""
+        return []
