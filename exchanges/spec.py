@@ -46,6 +46,8 @@ class VenueStream(Protocol):
 
     def ping(self, now_ms: int) -> dict | str | None: ...  # None: send a WebSocket ping frame
 
+    # Optional: `ws_headers(market) -> dict[str, str]`, extra HTTP headers for the WebSocket handshake.
+
     def classify(self, message: Any, market: Market) -> MessageKind: ...  # raises AuthError / SubscriptionError
 
     async def open_listen_key(

@@ -243,8 +243,10 @@ class PrivateConnection(BaseConnection):
             )
             url = self.stream.ws_url(self.key.market, self.endpoints, listen_key)
             ping_frames = self.stream.ping(now_ms()) is None
+            headers = getattr(self.stream, "ws_headers", None)
             async with ws_connect(
                 url,
+                additional_headers=headers(self.key.market) if headers else None,
                 ping_interval=self.stream.ping_interval if ping_frames else None,
                 ping_timeout=self.stream.ping_interval if ping_frames else None,
                 max_size=2**24,
@@ -259,7 +261,9 @@ class PrivateConnection(BaseConnection):
                         tasks.create_task(self._pinger(ws), name=f"ping-{self.key}")
                     if listen_key and self.stream.listen_key_interval:
                         tasks.create_task(self._listen_key_keeper(listen_key), name=f"listenkey-{self.key}")
-                    await self._read(ws, listen_key)
+                    # With WebSocket ping frames the library detects a dead peer (no pong in time);
+                    # with application pings, a reply must arrive within the venue's silence limit.
+                    await self._read(ws, None if ping_frames else self.stream.silence_limit)
         except* AuthError as group:
             raise group.exceptions[0] from None
         except* Exception as group:
@@ -273,17 +277,17 @@ class PrivateConnection(BaseConnection):
             self._ws = None
             self._live.clear()
 
-    async def _read(self, ws: Any, listen_key: str | None) -> None:
+    async def _read(self, ws: Any, silence_limit: float | None) -> None:
         acks, expected = 0, self.stream.acks_expected(self.key.market)
         if expected == 0:
             self._went_live()
         while True:
             try:
-                async with asyncio.timeout(self.stream.silence_limit):
+                async with asyncio.timeout(silence_limit):
                     frame = await ws.recv()
             except TimeoutError:
                 raise ConnectionLost(
-                    self.key.exchange, f"no message for {self.stream.silence_limit:.0f} s: treating the stream as lost"
+                    self.key.exchange, f"no message for {silence_limit:.0f} s: treating the stream as lost"
                 ) from None
             received = now_ms()
             message = decode_frame(frame)

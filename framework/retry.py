@@ -10,7 +10,8 @@ from tenacity import (
     retry_if_exception,
     stop_after_attempt,
     stop_after_delay,
-    wait_exponential_jitter,
+    wait_exponential,
+    wait_random,
 )
 
 from framework.errors import AuthError, ConfigError, ConnectionLost, NormalizeError, RateLimited
@@ -43,7 +44,7 @@ def reconnect_policy(
 ) -> AsyncRetrying:
     """Reconnect a dropped stream: 0.5 s doubling to 30 s, ± jitter, giving up after an hour of failures."""
     return AsyncRetrying(
-        wait=wait_exponential_jitter(initial=initial, max=maximum, jitter=jitter),
+        wait=wait_exponential(multiplier=initial, max=maximum) + wait_random(0, jitter),
         stop=stop_after_delay(give_up_after),
         retry=retry_if_exception(_retryable),
         before_sleep=log_before_sleep("RECONNECT"),
@@ -56,7 +57,7 @@ def rest_call_policy(
 ) -> AsyncRetrying:
     """One REST call: up to 5 attempts within a minute, backing off from 0.2 s to 5 s."""
     return AsyncRetrying(
-        wait=wait_exponential_jitter(initial=initial, max=maximum, jitter=jitter),
+        wait=wait_exponential(multiplier=initial, max=maximum) + wait_random(0, jitter),
         stop=stop_after_attempt(attempts) | stop_after_delay(give_up_after),
         retry=retry_if_exception(_retryable),
         before_sleep=log_before_sleep("REST_CALL"),

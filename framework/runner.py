@@ -30,20 +30,26 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="run_strategy.py",
         description="Run a tradesync strategy. With no arguments: the example PositionTracker on "
-        "binance spot BTC/USDT against the offline paper feed for 5 seconds.",
+        "binance spot BTC/USDT against the built-in exchange simulator (offline) for 5 seconds.",
     )
     parser.add_argument("--strategy", default=DEFAULT_STRATEGY,
                         help="strategy: a name in strategies/ (position_tracker), module[:Class], or path/to/file.py[:Class]")
     parser.add_argument("--exchange", default="binance", help="venue name (default: binance)")
-    parser.add_argument("--market", default="spot", help="spot or future (aliases: futures, perp, swap)")
-    parser.add_argument("--symbol", default="BTC/USDT", help="unified symbol, e.g. BTC/USDT or BTC/USDT:USDT")
+    parser.add_argument("--market", default=None,
+                        help="spot or future (aliases: futures, perp, swap); default spot (hyperliquid: future)")
+    parser.add_argument("--symbol", default=None,
+                        help="unified symbol; default BTC/USDT, BTC/USDT:USDT for futures, BTC/USDC:USDC on hyperliquid")
+    parser.add_argument("--live", action="store_true",
+                        help="connect to the venue's real endpoints with credentials from the environment "
+                        "(default: the built-in simulator on 127.0.0.1 with generated credentials)")
     parser.add_argument("--db", default="sqlite:///data/trades.sqlite",
                         help="store: sqlite:///path, a .sqlite file path, or postgresql://user@host/db")
     parser.add_argument("--duration", type=_positive_float, default=5.0,
                         help="seconds to run (default 5); 0 runs until Ctrl-C")
     parser.add_argument("--log-dir", default="logs", help="directory for logs (trade sync log under <dir>/trade_sync)")
-    parser.add_argument("--rate", type=_positive_float, default=20.0, help="paper feed: orders per second (default 20)")
-    parser.add_argument("--seed", type=int, default=None, help="paper feed: random seed for a repeatable run")
+    parser.add_argument("--rate", type=_positive_float, default=10.0,
+                        help="simulator: orders filled per second (default 10)")
+    parser.add_argument("--seed", type=int, default=None, help="simulator: random seed for a repeatable run")
     parser.add_argument("--strategy-id", default=None, help="strategy id (default: the strategy's module name)")
     parser.add_argument("--verbose", action="store_true", help="log INFO to the console")
     return parser
@@ -104,42 +110,61 @@ def available_strategies() -> list[str]:
     return sorted(p.stem for p in folder.glob("*.py") if not p.stem.startswith("_"))
 
 
+def default_symbol(exchange: str, market: Market) -> str:
+    if exchange == "hyperliquid":
+        return "BTC/USDC:USDC"
+    return "BTC/USDT" if market is Market.SPOT else "BTC/USDT:USDT"
+
+
 async def run(args: argparse.Namespace, strategy_cls: type[BaseStrategy]) -> int:
-    from exchanges.mock import MockConnector
-    from exchanges.paper import PaperFeed
+    from exchanges.connector import ExchangeConnector
+    from exchanges.simulator import Simulator
 
     market = Market.parse(args.market)
+    symbol = args.symbol or default_symbol(args.exchange, market)
     strategy_id = args.strategy_id or args.strategy.split(":")[0].split("/")[-1].removesuffix(".py").split(".")[-1]
     pool = ConnectionPool(store_url_of(args.db), args.log_dir)
-    connector = MockConnector(args.exchange, market)
-    strategy = strategy_cls(strategy_id, [connector], symbols=[args.symbol], pool=pool)
-    feed = PaperFeed(connector, args.symbol, strategy.client_order_id_prefix, rate=args.rate, seed=args.seed)
-
+    sim = None if args.live else Simulator(exchanges=[args.exchange], seed=args.seed)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    strategy = None
     try:
+        if sim is not None:
+            await sim.start()
+            connector = sim.connector(args.exchange, market)
+            where = f"the simulator on 127.0.0.1:{sim.port}"
+        else:
+            connector = ExchangeConnector(args.exchange, market)
+            where = "the LIVE venue"
+        strategy = strategy_cls(strategy_id, [connector], symbols=[symbol], pool=pool)
         await pool.start()
-        print(f"tradesync: {strategy_cls.__name__} '{strategy_id}' on {connector.key} {args.symbol} "
-              f"(paper feed), store {pool.store.url}")
+        print(f"tradesync: {strategy_cls.__name__} '{strategy_id}' on {connector.key} {symbol} against {where}; "
+              f"store {pool.store.url}")
         await strategy.start()
-        feed_task = asyncio.create_task(feed.run(stop), name="paper-feed")
+        if sim is not None:
+            sim.autopilot(args.exchange, market, symbol, rate=args.rate,
+                          client_order_id_prefix=strategy.client_order_id_prefix)
         try:
             await asyncio.wait_for(stop.wait(), timeout=args.duration or None)
         except TimeoutError:
             pass
-        stop.set()
-        await feed_task
+        if sim is not None:
+            await sim.stop_autopilots()
+        await asyncio.sleep(0.2)  # frames already on the wire arrive
         await pool.flush(timeout=30)
         await strategy.stop()
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
         await pool.stop()
+        if sim is not None:
+            await sim.stop()
 
     stats = pool.trade_sync.stats()
-    print(f"fills sent by the feed: {feed.fills_sent} (+{feed.replays_sent} replays)")
+    if sim is not None:
+        print(f"fills made by the simulator: {len(sim.ledger(args.exchange, market).fills)}")
     print(f"fills stored: {stats['stored']}, duplicates skipped: {stats['duplicates']}, "
           f"order states written: {stats['orders']}, dead letters: {stats['dead_letters']}")
     summary = getattr(strategy, "summary", None)
@@ -155,14 +180,19 @@ async def run(args: argparse.Namespace, strategy_cls: type[BaseStrategy]) -> int
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    from exchanges import EXCHANGES
+    from exchanges import EXCHANGES, get_exchange
 
-    if args.exchange.lower() not in EXCHANGES:
+    args.exchange = args.exchange.lower()
+    if args.exchange not in EXCHANGES:
         parser.error(f"unknown exchange {args.exchange!r}: use one of {', '.join(EXCHANGES)}")
-    if "/" not in args.symbol:
+    if args.symbol is not None and "/" not in args.symbol:
         parser.error(f"--symbol {args.symbol!r} is not a unified symbol: write it as BASE/QUOTE, e.g. BTC/USDT")
     try:
-        Market.parse(args.market)
+        markets = get_exchange(args.exchange).markets
+        market = Market.parse(args.market) if args.market else (Market.SPOT if Market.SPOT in markets else Market.FUTURE)
+        if market not in markets:
+            raise FrameworkError(f"{args.exchange} has no {market.value} market: use {', '.join(sorted(markets))}")
+        args.market = market.value
         strategy_cls = load_strategy_class(args.strategy)
     except FrameworkError as exc:
         parser.error(str(exc))

@@ -207,6 +207,13 @@ class Simulator:
         task.add_done_callback(self._tasks.discard)
         return task
 
+    async def stop_autopilots(self) -> None:
+        """Stop making fills (what is already sent stays sent)."""
+        tasks = [t for t in self._tasks if t.get_name().startswith("sim-autopilot")]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
     # handlers ------------------------------------------------------------------------------------------------
     def _ws_handler(self, venue: VenueSim, market: Market):
         async def handle(request: web.Request) -> web.WebSocketResponse:
@@ -244,7 +251,6 @@ class Simulator:
 
     def _rest_handler(self, venue: VenueSim, market: Market, handler):
         async def handle(request: web.Request) -> web.StreamResponse:
-            request["sim"], request["venue"], request["market"] = self, venue, market
-            return await handler(request)
+            return await handler(self, market, request)
 
         return handle

@@ -94,3 +94,25 @@ def test_postgres_store_from_the_command_line(tmp_path, pg_url):
     assert "postgresql://" in result.stdout
     stored = int(result.stdout.split("fills stored: ")[1].split(",")[0])
     assert stored > 0
+
+
+PAIRS = [
+    ("binance", "spot"), ("binance", "future"), ("bybit", "spot"), ("bybit", "future"), ("mexc", "spot"),
+    ("mexc", "future"), ("gate", "spot"), ("gate", "future"), ("bitget", "spot"), ("bitget", "future"),
+    ("hyperliquid", "future"),
+]
+
+
+@pytest.mark.parametrize("exchange, market", PAIRS, ids=[f"{e}_{m}" for e, m in PAIRS])
+def test_run_strategy_against_the_simulator_for_every_pair(tmp_path, exchange, market):
+    import importlib.util
+
+    if importlib.util.find_spec(f"exchanges.simulator.venues.{exchange}") is None:
+        pytest.skip(f"the {exchange} simulator plugin is not built")
+    result = run(RUN + ["--exchange", exchange, "--market", market, "--duration", "2"], tmp_path)
+    assert result.returncode == 0, result.stderr
+    made = int(result.stdout.split("fills made by the simulator: ")[1].split()[0])
+    stored = int(result.stdout.split("fills stored: ")[1].split(",")[0])
+    assert made > 0 and stored == made
+    log = next((tmp_path / "logs" / "trade_sync").glob("*.log")).read_text()
+    assert f"key={exchange}_{market} status=connected" in log

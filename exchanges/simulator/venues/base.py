@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from exchanges.simulator.ledger import Ledger, SimFill, SimOrder
     from exchanges.simulator.server import Simulator
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+Handler = Callable[["Simulator", Market, web.Request], Awaitable[web.StreamResponse]]
 
 
 def dumps(message: Any) -> str:
@@ -97,7 +97,7 @@ class VenueSim:
         return [""]
 
     def rest_routes(self, market: Market) -> list[tuple[str, str, Handler]]:
-        """(method, path below `/<exchange>_<market>`, handler) of the venue's REST endpoints."""
+        """(method, path below `/<exchange>_<market>`, handler(sim, market, request)) of the venue's REST endpoints."""
         return []
 
     async def on_open(self, session: SimSession) -> bool:

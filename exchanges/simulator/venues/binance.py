@@ -11,7 +11,7 @@ wrapped in `{"subscriptionId", "event"}`; a bad one gets `-1022` and no data. US
 from __future__ import annotations
 
 import secrets
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
 from aiohttp import web
@@ -20,6 +20,9 @@ from exchanges.binance.auth import API_KEY_HEADER, sign, ws_api_payload
 from exchanges.simulator.ledger import SimFill, SimOrder
 from exchanges.simulator.venues.base import SimSession, VenueSim, decimal_text
 from framework.events import Market, OrderStatus, now_ms
+
+if TYPE_CHECKING:
+    from exchanges.simulator.server import Simulator
 
 RECV_WINDOW_MS = 60_000
 _STATUS = {
@@ -141,8 +144,7 @@ class BinanceSim(VenueSim):
             ("GET", "/fapi/v1/userTrades", self._my_trades),
         ]
 
-    async def _listen_key(self, request: web.Request) -> web.Response:
-        sim = request["sim"]
+    async def _listen_key(self, sim: Simulator, market: Market, request: web.Request) -> web.Response:
         if request.headers.get(API_KEY_HEADER) != sim.credentials_for(self.exchange).api_key:
             return _error(401, -2015, "Invalid API-key, IP, or permissions for action.")
         if request.method == "POST":
@@ -163,8 +165,7 @@ class BinanceSim(VenueSim):
         """Fault: every listenKey dies now (the next PUT gets -1125, new sockets are refused)."""
         self.listen_keys.clear()
 
-    async def _my_trades(self, request: web.Request) -> web.Response:
-        sim, market = request["sim"], request["market"]
+    async def _my_trades(self, sim: Simulator, market: Market, request: web.Request) -> web.Response:
         creds = sim.credentials_for(self.exchange)
         if request.headers.get(API_KEY_HEADER) != creds.api_key:
             return _error(401, -2015, "Invalid API-key, IP, or permissions for action.")
