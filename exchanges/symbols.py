@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from decimal import Decimal
 
@@ -27,6 +28,7 @@ _metadata: dict[tuple[str, Market], dict[str, str]] = {}
 def register_markets(exchange: str, market: Market, mapping: dict[str, str]) -> None:
     """Teach the unifier a venue's own symbol table (e.g. from ccxt `load_markets`)."""
     _metadata.setdefault((exchange, market), {}).update(mapping)
+    unify.cache_clear()
 
 
 def split_raw(raw: str) -> tuple[str, str]:
@@ -41,6 +43,7 @@ def split_raw(raw: str) -> tuple[str, str]:
     raise ValueError(f"cannot tell base from quote in symbol {raw!r}")
 
 
+@functools.lru_cache(maxsize=65536)
 def unify(exchange: str, market: Market, raw: str, settle: str | None = None) -> str:
     """The unified symbol of a venue symbol; linear futures settle in their quote unless `settle` says otherwise."""
     known = _metadata.get((exchange, market), {}).get(raw)

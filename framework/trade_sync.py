@@ -153,6 +153,7 @@ class TradeSync:
         duplicates: list[Trade] = []
         latest_orders: dict[tuple, OrderUpdate] = {}
         dead: list[tuple] = []
+        fee_copies: list[Trade] = []  # a later copy of a fill may carry the fee the first one lacked
         for kind, item in batch:
             if kind == "trade":
                 if item.dedup_key in in_batch:
@@ -162,6 +163,8 @@ class TradeSync:
                     trades.append(item)
             elif kind == "duplicate":
                 duplicates.append(item)
+                if item.fee_cost is not None:
+                    fee_copies.append(item)
             elif kind == "order":
                 okey = (item.exchange, item.market, item.account, item.symbol, item.order_id)
                 held = latest_orders.get(okey)
@@ -171,6 +174,9 @@ class TradeSync:
                 dead.append(item)
 
         inserted = await self.store.insert_trades(trades) if trades else []
+        fee_copies += [t for t, new in zip(trades, inserted) if not new and t.fee_cost is not None]
+        if fee_copies:
+            await self.store.complete_fees(fee_copies)
         if latest_orders:
             await self.store.upsert_orders(list(latest_orders.values()))
         for row in dead:

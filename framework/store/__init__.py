@@ -43,6 +43,9 @@ class TradeStore(Protocol):
     async def insert_trades(self, trades: Sequence[Trade]) -> list[bool]:
         """Insert fills with distinct dedup keys; per fill, True if new, False if already stored."""
 
+    async def complete_fees(self, trades: Sequence[Trade]) -> int:
+        """Fill in fee_cost / fee_currency of stored fills that have none (e.g. Binance TRADE_LITE first)."""
+
     async def upsert_orders(self, updates: Sequence[OrderUpdate]) -> int:
         """Keep the latest state per order (one update per order here); returns rows changed."""
 

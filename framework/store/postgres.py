@@ -194,6 +194,19 @@ class PostgresTradeStore:
             raise StoreError(f"PostgreSQL {self.url}: no connection ({exc})") from exc
         return [t.dedup_key in new for t in trades]
 
+    async def complete_fees(self, trades: Sequence[Trade]) -> int:
+        try:
+            async with self._require_pool().connection() as conn, conn.transaction():
+                cur = conn.cursor()
+                await cur.executemany(
+                    "UPDATE trades SET fee_cost = %s, fee_currency = %s WHERE exchange = %s AND market = %s "
+                    "AND account = %s AND symbol = %s AND trade_id = %s AND order_id = %s AND fee_cost IS NULL",
+                    [(t.fee_cost, t.fee_currency, *t.dedup_key) for t in trades],
+                )
+                return cur.rowcount
+        except psycopg.Error as exc:
+            raise StoreError(f"PostgreSQL {self.url}: {exc}") from exc
+
     async def upsert_orders(self, updates: Sequence[OrderUpdate]) -> int:
         if not updates:
             return 0

@@ -66,6 +66,12 @@ _UPSERT_ORDER = (
 )
 
 
+_COMPLETE_FEE = (
+    "UPDATE trades SET fee_cost = ?, fee_currency = ? WHERE exchange = ? AND market = ? AND account = ? "
+    "AND symbol = ? AND trade_id = ? AND order_id = ? AND fee_cost IS NULL"
+)
+
+
 def _order_is_newer(f1: str, r1: int, t1: int, f2: str, r2: int, t2: int) -> int:
     return int((Decimal(f1), r1, t1) > (Decimal(f2), r2, t2))
 
@@ -164,6 +170,18 @@ class SQLiteTradeStore:
             cur.execute("ROLLBACK")
             raise
         return inserted
+
+    async def complete_fees(self, trades: Sequence[Trade]) -> int:
+        rows = [(str(t.fee_cost), t.fee_currency, *t.dedup_key) for t in trades]
+        return await self._run(self._complete_fees, rows)
+
+    def _complete_fees(self, rows: list[tuple]) -> int:
+        conn = self._connection()
+        before = conn.total_changes
+        with conn:
+            conn.execute("BEGIN")
+            conn.executemany(_COMPLETE_FEE, rows)
+        return conn.total_changes - before
 
     async def upsert_orders(self, updates: Sequence[OrderUpdate]) -> int:
         rows = [order_row(o, str) for o in updates]

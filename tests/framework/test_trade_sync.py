@@ -206,3 +206,21 @@ async def _until(predicate):
         if predicate():
             return
         await asyncio.sleep(0.01)
+
+
+async def test_a_later_copy_of_a_fill_completes_its_missing_fee(store_url, tmp_path):
+    # Binance USD-M sends TRADE_LITE (no commission) before ORDER_TRADE_UPDATE (with it): same dedup key.
+    async with ConnectionPool(store_url, tmp_path / "logs") as pool:
+        s = Recorder("r", [MockConnector("binance", "future")], pool=pool)
+        await s.start()
+        c = s.exchange_connectors[0]
+        first = await c.push_trade("BTC/USDT:USDT", "buy", "0.040", "64089.20", trade_id="109100866", order_id="1")
+        await pool.flush(5)
+        await c.push_trade("BTC/USDT:USDT", "buy", "0.040", "64089.20", trade_id="109100866", order_id="1",
+                           fee_cost="0.00102542", fee_currency="USDT")
+        await c.push_trade("BTC/USDT:USDT", "buy", "0.040", "64089.20", trade_id="109100866", order_id="1",
+                           fee_cost="9", fee_currency="XXX")  # a fee already stored is never overwritten
+        await pool.flush(5)
+        (stored,) = await pool.store.fetch_trades()
+        assert str(stored.fee_cost) == "0.00102542" and stored.fee_currency == "USDT"
+        assert s.trades == [first] and pool.trade_sync.stats()["duplicates"] == 2

@@ -1,0 +1,17 @@
+"""Binance: spot through the WebSocket-API user data subscription, USD-M futures through a listenKey stream."""
+
+from __future__ import annotations
+
+from exchanges.binance.normalize import EXCHANGE, normalize
+from exchanges.binance.stream import BinanceStream, handshake
+from exchanges.spec import ExchangeSpec
+from framework.events import Market
+
+SPEC = ExchangeSpec(
+    name=EXCHANGE,
+    markets=frozenset({Market.SPOT, Market.FUTURE}),
+    credentials_required=("api_key", "secret"),
+    handshake=handshake,
+    normalize=normalize,
+    stream=BinanceStream(),
+)

@@ -1,0 +1,15 @@
+"""Gate.io APIv4 private streams: spot and USDT-settled perpetual futures."""
+
+from exchanges.gate.normalize import EXCHANGE, normalize
+from exchanges.gate.stream import GateStream, handshake
+from exchanges.spec import ExchangeSpec
+from framework.events import Market
+
+SPEC = ExchangeSpec(
+    name=EXCHANGE,
+    markets=frozenset({Market.SPOT, Market.FUTURE}),
+    credentials_required=("api_key", "secret"),
+    handshake=handshake,
+    normalize=normalize,
+    stream=GateStream(),
+)
