@@ -1,0 +1,100 @@
+"""Bitget v2 private stream rules: URLs, login + subscribe handshake, text "ping" keepalive, frame classes.
+
+Docs: https://www.bitget.com/api-doc/common/websocket-intro (login, keepalive: send the text "ping" every 30 s,
+expect "pong" within 30 s; the server drops a socket that sent no "ping" for 2 min) and the private
+Order-Channel / Fill-Channel pages. No listenKey: the login op authenticates the socket.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from exchanges.bitget.auth import login_message
+from exchanges.spec import Endpoints, MessageKind
+from framework.errors import AuthError, RateLimited, SubscriptionError
+from framework.events import Market
+
+if TYPE_CHECKING:
+    import aiohttp
+
+    from exchanges.connector import Credentials
+
+EXCHANGE = "bitget"
+WS_BASE = "wss://ws.bitget.com"
+REST_BASE = "https://api.bitget.com"
+PRIVATE_PATH = "/v2/ws/private"
+CHANNELS = ("orders", "fill")
+INST_TYPE = {Market.SPOT: "SPOT", Market.FUTURE: "USDT-FUTURES"}
+
+# {"event": "error", "code": 30005, "msg": "..."}: codes that refuse the login (ccxt's table and the docs).
+_AUTH_CODES = frozenset({"30002", "30004", "30005", "30011", "30012", "30013", "30014", "30015"})
+_RATE_CODES = frozenset({"30006", "30007"})
+
+
+def handshake(credentials: Credentials, market: Market, now_ms: int, listen_key: str | None = None) -> list:
+    """Login, then one subscribe op for the `orders` and `fill` channels of every symbol of the market."""
+    login = login_message(credentials.api_key, credentials.secret, credentials.passphrase, now_ms)
+    inst_type = INST_TYPE[market]
+    subscribe = {
+        "op": "subscribe",
+        "args": [{"instType": inst_type, "channel": channel, "instId": "default"} for channel in CHANNELS],
+    }
+    return [login, subscribe]
+
+
+class BitgetStream:
+    """Socket-side rules of Bitget's v2 private stream (the same for spot and USDT futures)."""
+
+    ping_interval = 30.0
+    silence_limit = 60.0  # a ping every 30 s, and its pong is due within 30 s
+    listen_key_interval = None
+
+    def endpoints(self, market: Market) -> Endpoints:
+        return Endpoints(ws=WS_BASE, rest=REST_BASE)
+
+    def ws_url(self, market: Market, endpoints: Endpoints, listen_key: str | None) -> str:
+        return endpoints.ws.rstrip("/") + PRIVATE_PATH
+
+    def acks_expected(self, market: Market) -> int:
+        return 1 + len(CHANNELS)  # the login, then one {"event": "subscribe"} per channel
+
+    def ping(self, now_ms: int) -> str:
+        return "ping"
+
+    def classify(self, message: Any, market: Market) -> MessageKind:
+        if isinstance(message, str):
+            return MessageKind.PONG if message == "pong" else MessageKind.IGNORE
+        if not isinstance(message, dict):
+            return MessageKind.IGNORE
+        event = message.get("event")
+        if event is None:
+            arg = message.get("arg")
+            is_ours = isinstance(arg, dict) and arg.get("channel") in CHANNELS
+            return MessageKind.EVENT if is_ours else MessageKind.IGNORE
+        code = str(message.get("code", "0"))
+        if event == "subscribe" or (event == "login" and code == "0"):
+            return MessageKind.ACK
+        if event not in ("login", "error"):
+            return MessageKind.IGNORE
+        text = f"{message.get('msg', '')} (code {code})"
+        if event == "login" or code in _AUTH_CODES:
+            raise AuthError(EXCHANGE, f"login refused: {text}; check the API key, secret, passphrase and clock")
+        if code in _RATE_CODES:
+            raise RateLimited(EXCHANGE, f"too many requests: {text}; slow down")
+        raise SubscriptionError(EXCHANGE, f"request refused: {text}, arg {message.get('arg')}")
+
+    async def open_listen_key(
+        self, http: aiohttp.ClientSession, credentials: Credentials, market: Market, endpoints: Endpoints, now_ms: int
+    ) -> None:
+        return None
+
+    async def keep_listen_key(
+        self,
+        http: aiohttp.ClientSession,
+        credentials: Credentials,
+        market: Market,
+        endpoints: Endpoints,
+        listen_key: str,
+        now_ms: int,
+    ) -> None:
+        return None
