@@ -1,0 +1,15 @@
+"""Bybit v5 (spot and linear perpetuals/futures) private stream: the venue's one frozen SPEC."""
+
+from exchanges.bybit.normalize import EXCHANGE, normalize
+from exchanges.bybit.stream import BybitStream, handshake
+from exchanges.spec import ExchangeSpec
+from framework.events import Market
+
+SPEC = ExchangeSpec(
+    name=EXCHANGE,
+    markets=frozenset({Market.SPOT, Market.FUTURE}),
+    credentials_required=("api_key", "secret"),
+    handshake=handshake,
+    normalize=normalize,
+    stream=BybitStream(),
+)

@@ -1,0 +1,89 @@
+"""Bybit v5 private stream rules: endpoints, login + subscribe handshake, ping, and frame classification.
+
+Doc: https://bybit-exchange.github.io/docs/v5/ws/connect (authentication, ping/pong, subscription acks).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from exchanges.bybit.auth import auth_args
+from exchanges.bybit.normalize import EXCHANGE
+from exchanges.spec import Endpoints, MessageKind
+from framework.errors import AuthError, SubscriptionError
+from framework.events import Market
+
+if TYPE_CHECKING:
+    import aiohttp
+
+    from exchanges.connector import Credentials
+
+# One private socket for every category (normalize keeps the market's own). An override (testnet, the
+# simulator's `ws://127.0.0.1:<port>/bybit_<market>`) replaces the whole private-stream URL.
+LIVE = Endpoints(ws="wss://stream.bybit.com/v5/private", rest="https://api.bybit.com")
+TOPICS = ("order", "execution")  # all-in-one topics: every category, one subscribe ack
+_EVENT_TOPICS = frozenset(TOPICS)
+
+
+def handshake(credentials: Credentials, market: Market, now_ms: int, listen_key: str | None = None) -> list:
+    """Login, then subscribe, sent back to back: Bybit handles a socket's requests in order."""
+    return [
+        {"req_id": f"auth-{now_ms}", "op": "auth", "args": auth_args(credentials.api_key, credentials.secret, now_ms)},
+        {"req_id": f"subscribe-{now_ms}", "op": "subscribe", "args": list(TOPICS)},
+    ]
+
+
+class BybitStream:
+    """Bybit has no listenKey: the login signature is all the socket needs."""
+
+    ping_interval = 20.0  # Bybit recommends a ping every 20 s
+    silence_limit = 60.0  # three pings without a pong (or any frame): the socket is gone
+    listen_key_interval = None
+
+    def endpoints(self, market: Market) -> Endpoints:
+        return LIVE
+
+    def ws_url(self, market: Market, endpoints: Endpoints, listen_key: str | None) -> str:
+        return endpoints.ws  # no listenKey or per-market path: the endpoint is the URL
+
+    def acks_expected(self, market: Market) -> int:
+        return 2  # auth, then the one subscribe request
+
+    def ping(self, now_ms: int) -> dict:
+        return {"req_id": f"ping-{now_ms}", "op": "ping"}
+
+    def classify(self, message: Any, market: Market) -> MessageKind:
+        """Sort a decoded frame; a refused login raises AuthError, a refused subscription SubscriptionError."""
+        if not isinstance(message, dict):
+            return MessageKind.IGNORE
+        topic = message.get("topic")
+        if isinstance(topic, str):
+            return MessageKind.EVENT if topic.partition(".")[0] in _EVENT_TOPICS else MessageKind.IGNORE
+        op = message.get("op")
+        if op == "pong" or (op == "ping" and message.get("success") is True):
+            return MessageKind.PONG
+        if op not in ("auth", "subscribe"):
+            return MessageKind.IGNORE
+        # Private acks say {"success": true}; the v5 trade-socket shape {"retCode": 0} is accepted too.
+        if message.get("success") is True or message.get("retCode") == 0:
+            return MessageKind.ACK
+        reason = message.get("ret_msg") or message.get("retMsg") or "no reason given"
+        if op == "auth":
+            raise AuthError(EXCHANGE, f"login refused ({reason}): check the API key and secret, and this machine's clock")
+        raise SubscriptionError(EXCHANGE, f"subscription to {', '.join(TOPICS)} refused: {reason}")
+
+    async def open_listen_key(
+        self, http: aiohttp.ClientSession, credentials: Credentials, market: Market, endpoints: Endpoints, now_ms: int
+    ) -> None:
+        return None
+
+    async def keep_listen_key(
+        self,
+        http: aiohttp.ClientSession,
+        credentials: Credentials,
+        market: Market,
+        endpoints: Endpoints,
+        listen_key: str,
+        now_ms: int,
+    ) -> None:
+        return None
