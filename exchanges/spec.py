@@ -44,7 +44,7 @@ class VenueStream(Protocol):
 
     def acks_expected(self, market: Market) -> int: ...
 
-    def ping(self, now_ms: int) -> dict | str | None: ...  # None: send a WebSocket ping frame
+    def ping(self, now_ms: int, market: Market | None = None) -> dict | str | None: ...  # None: ping frames
 
     # Optional: `ws_headers(market) -> dict[str, str]`, extra HTTP headers for the WebSocket handshake.
 

@@ -242,7 +242,7 @@ class PrivateConnection(BaseConnection):
                 self._http, self.credentials, self.key.market, self.endpoints, now_ms()
             )
             url = self.stream.ws_url(self.key.market, self.endpoints, listen_key)
-            ping_frames = self.stream.ping(now_ms()) is None
+            ping_frames = self.stream.ping(now_ms(), self.key.market) is None
             headers = getattr(self.stream, "ws_headers", None)
             async with ws_connect(
                 url,
@@ -307,7 +307,7 @@ class PrivateConnection(BaseConnection):
     async def _pinger(self, ws: Any) -> None:
         while True:
             await asyncio.sleep(self.stream.ping_interval)
-            message = self.stream.ping(now_ms())
+            message = self.stream.ping(now_ms(), self.key.market)
             await ws.send(message if isinstance(message, str) else json.dumps(message))
 
     async def _listen_key_keeper(self, listen_key: str) -> None:

@@ -76,7 +76,7 @@ class BinanceStream:
     def acks_expected(self, market: Market) -> int:
         return 1 if market is Market.SPOT else 0
 
-    def ping(self, now_ms: int) -> None:
+    def ping(self, now_ms: int, market: Market | None = None) -> None:
         return None
 
     def classify(self, message: Any, market: Market) -> MessageKind:

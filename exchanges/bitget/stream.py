@@ -58,7 +58,7 @@ class BitgetStream:
     def acks_expected(self, market: Market) -> int:
         return 1 + len(CHANNELS)  # the login, then one {"event": "subscribe"} per channel
 
-    def ping(self, now_ms: int) -> str:
+    def ping(self, now_ms: int, market: Market | None = None) -> str:
         return "ping"
 
     def classify(self, message: Any, market: Market) -> MessageKind:

@@ -49,7 +49,7 @@ class BybitStream:
     def acks_expected(self, market: Market) -> int:
         return 2  # auth, then the one subscribe request
 
-    def ping(self, now_ms: int) -> dict:
+    def ping(self, now_ms: int, market: Market | None = None) -> dict:
         return {"req_id": f"ping-{now_ms}", "op": "ping"}
 
     def classify(self, message: Any, market: Market) -> MessageKind:

@@ -94,7 +94,7 @@ class GateStream:
     def acks_expected(self, market: Market) -> int:
         return len(_SUBSCRIPTIONS[market])
 
-    def ping(self, now_ms: int) -> None:
+    def ping(self, now_ms: int, market: Market | None = None) -> None:
         return None  # the app-level ping is `spot.ping` or `futures.ping`; this call is not told the market
 
     def classify(self, message: Any, market: Market) -> MessageKind:

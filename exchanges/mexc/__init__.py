@@ -1,0 +1,17 @@
+"""MEXC: spot (protobuf user data stream behind a signed listenKey) and USDT-M contracts (JSON, login on the socket)."""
+
+from __future__ import annotations
+
+from exchanges.mexc.normalize import normalize
+from exchanges.mexc.stream import MexcStream, handshake
+from exchanges.spec import ExchangeSpec
+from framework.events import Market
+
+SPEC = ExchangeSpec(
+    name="mexc",
+    markets=frozenset({Market.SPOT, Market.FUTURE}),
+    credentials_required=("api_key", "secret"),
+    handshake=handshake,
+    normalize=normalize,
+    stream=MexcStream(),
+)

@@ -1,0 +1,77 @@
+"""MEXC spot push schema (`PushDataV3ApiWrapper` and its private order/deal bodies), built in code.
+
+Written from the published schema facts (github.com/mexcdevelop/websocket-proto, see
+shared/exchanges/mexc.md) as a FileDescriptorProto loaded into a private DescriptorPool: no protoc,
+no generated module, no clash with other copies of the same names (ccxt ships its own). Only the
+wire matters here: proto3 `optional` markers are left out (they change presence tracking, not the
+bytes), and bodies we do not read (public channels, privateAccount 307) are not declared: they
+parse as unknown fields and leave `WhichOneof("body")` at None.
+"""
+
+from __future__ import annotations
+
+from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+
+_F = descriptor_pb2.FieldDescriptorProto
+_STRING, _INT32, _INT64, _BOOL = _F.TYPE_STRING, _F.TYPE_INT32, _F.TYPE_INT64, _F.TYPE_BOOL
+_PACKAGE = "tradesync.mexc"
+
+_DEALS = (
+    ("price", 1, _STRING), ("quantity", 2, _STRING), ("amount", 3, _STRING), ("tradeType", 4, _INT32),
+    ("isMaker", 5, _BOOL), ("isSelfTrade", 6, _BOOL), ("tradeId", 7, _STRING), ("clientOrderId", 8, _STRING),
+    ("orderId", 9, _STRING), ("feeAmount", 10, _STRING), ("feeCurrency", 11, _STRING), ("time", 12, _INT64),
+)  # fmt: skip
+_ORDERS = (
+    ("id", 1, _STRING), ("clientId", 2, _STRING), ("price", 3, _STRING), ("quantity", 4, _STRING),
+    ("amount", 5, _STRING), ("avgPrice", 6, _STRING), ("orderType", 7, _INT32), ("tradeType", 8, _INT32),
+    ("isMaker", 9, _BOOL), ("remainAmount", 10, _STRING), ("remainQuantity", 11, _STRING),
+    ("lastDealQuantity", 12, _STRING), ("cumulativeQuantity", 13, _STRING), ("cumulativeAmount", 14, _STRING),
+    ("status", 15, _INT32), ("createTime", 16, _INT64), ("market", 17, _STRING), ("triggerType", 18, _INT32),
+    ("triggerPrice", 19, _STRING), ("state", 20, _INT32), ("ocoId", 21, _STRING), ("routeFactor", 22, _STRING),
+    ("symbolId", 23, _STRING), ("marketId", 24, _STRING), ("marketCurrencyId", 25, _STRING),
+    ("currencyId", 26, _STRING),
+)  # fmt: skip
+_WRAPPER = (
+    ("channel", 1, _STRING), ("symbol", 3, _STRING), ("symbolId", 4, _STRING),
+    ("createTime", 5, _INT64), ("sendTime", 6, _INT64),
+)  # fmt: skip
+_BODIES = (("privateOrders", 304, "PrivateOrdersV3Api"), ("privateDeals", 306, "PrivateDealsV3Api"))
+
+
+def _message(name: str, fields: tuple) -> descriptor_pb2.DescriptorProto:
+    message = descriptor_pb2.DescriptorProto(name=name)
+    for field_name, number, kind in fields:
+        message.field.add(name=field_name, number=number, type=kind, label=_F.LABEL_OPTIONAL)
+    return message
+
+
+def _schema() -> descriptor_pb2.FileDescriptorProto:
+    schema = descriptor_pb2.FileDescriptorProto(name="tradesync/mexc/push.proto", package=_PACKAGE, syntax="proto3")
+    wrapper = _message("PushDataV3ApiWrapper", _WRAPPER)
+    wrapper.oneof_decl.add(name="body")
+    for name, number, type_name in _BODIES:
+        wrapper.field.add(
+            name=name,
+            number=number,
+            type=_F.TYPE_MESSAGE,
+            label=_F.LABEL_OPTIONAL,
+            type_name=f".{_PACKAGE}.{type_name}",
+            oneof_index=0,
+        )
+    schema.message_type.extend(
+        [_message("PrivateDealsV3Api", _DEALS), _message("PrivateOrdersV3Api", _ORDERS), wrapper]
+    )
+    return schema
+
+
+_POOL = descriptor_pool.DescriptorPool()
+_POOL.Add(_schema())
+
+
+def _message_class(name: str) -> type:
+    return message_factory.GetMessageClass(_POOL.FindMessageTypeByName(f"{_PACKAGE}.{name}"))
+
+
+PushDataV3ApiWrapper = _message_class("PushDataV3ApiWrapper")
+PrivateDealsV3Api = _message_class("PrivateDealsV3Api")
+PrivateOrdersV3Api = _message_class("PrivateOrdersV3Api")

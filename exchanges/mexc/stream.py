@@ -1,0 +1,148 @@
+"""MEXC private sockets: endpoints, spot listenKey calls, the handshake, pings, and what each frame is.
+
+Spot: signed `POST /api/v3/userDataStream` → listenKey; `<ws>/ws?listenKey=…`; one SUBSCRIPTION, one
+JSON ack (`msg` lists the channels); binary protobuf pushes. Contract: `<ws>/edge`; `login` (ack
+`rs.login`), then `personal.filter` to order + order.deal (ack `rs.personal.filter`; unfiltered,
+MEXC pushes every private channel: positions, assets, plan orders…).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+import aiohttp
+
+from exchanges.mexc.auth import login_message, signed_spot_query
+from exchanges.spec import Endpoints, MessageKind
+from framework.errors import AuthError, ConfigError, ConnectionLost, RateLimited, SubscriptionError
+from framework.events import Market
+
+if TYPE_CHECKING:
+    from exchanges.connector import Credentials
+
+NAME = "mexc"
+SPOT_CHANNELS = ("spot@private.orders.v3.api.pb", "spot@private.deals.v3.api.pb")
+_LIVE = {
+    Market.SPOT: Endpoints(ws="wss://wbs-api.mexc.com", rest="https://api.mexc.com"),
+    Market.FUTURE: Endpoints(ws="wss://contract.mexc.com", rest="https://contract.mexc.com"),
+}
+_LISTEN_KEY_PATH = "/api/v3/userDataStream"
+# Key refused/expired, bad signature, unknown key, IP not whitelisted, no permission (ccxt's MEXC table).
+_AUTH_CODES = frozenset({401, 402, 602, 10072, 700001, 700002, 700006, 700007})
+_FUTURE_EVENTS = frozenset({"push.personal.order", "push.personal.order.deal"})
+
+
+def handshake(credentials: Credentials, market: Market, now_ms: int, listen_key: str | None = None) -> list:
+    """Spot: the SUBSCRIPTION to orders and deals (the listenKey is in the URL). Contract: login, filter."""
+    if market is Market.SPOT:
+        return [{"method": "SUBSCRIPTION", "params": list(SPOT_CHANNELS)}]
+    only_orders_and_fills = {"filters": [{"filter": "order"}, {"filter": "order.deal"}]}
+    return [login_message(credentials.api_key, credentials.secret, now_ms),
+            {"method": "personal.filter", "param": only_orders_and_fills}]  # fmt: skip
+
+
+class MexcStream:
+    ping_interval = 15.0  # contract: ping every 10–20 s; spot: a link without data dies after 60 s
+    silence_limit = 45.0  # three pings without a pong
+    listen_key_interval = 1800.0  # a spot listenKey lives 60 min; the docs advise a PUT every 30 min
+
+    def endpoints(self, market: Market) -> Endpoints:
+        return _LIVE[market]
+
+    def ws_url(self, market: Market, endpoints: Endpoints, listen_key: str | None) -> str:
+        base = endpoints.ws.rstrip("/")
+        if market is not Market.SPOT:
+            return f"{base}/edge"
+        if not listen_key:
+            raise ConfigError("mexc spot needs a listenKey in its socket URL: call open_listen_key first")
+        return f"{base}/ws?listenKey={quote(listen_key, safe='')}"
+
+    def acks_expected(self, market: Market) -> int:
+        return 1 if market is Market.SPOT else 2
+
+    def ping(self, now_ms: int, market: Market | None = None) -> dict:
+        """Spot documents `PING`, the contract `ping`; spot answers the lowercase one too (ccxt sends it)."""
+        return {"method": "PING"} if market is Market.SPOT else {"method": "ping"}
+
+    def classify(self, message: Any, market: Market) -> MessageKind:
+        if isinstance(message, (bytes, bytearray, memoryview)):
+            return MessageKind.EVENT
+        if isinstance(message, str):
+            return MessageKind.LISTEN_KEY_EXPIRED if "listen key" in message.lower() else MessageKind.IGNORE
+        if not isinstance(message, dict):
+            return MessageKind.IGNORE
+        return _classify_spot(message) if market is Market.SPOT else _classify_future(message)
+
+    async def open_listen_key(
+        self, http: aiohttp.ClientSession, credentials: Credentials, market: Market, endpoints: Endpoints, now_ms: int
+    ) -> str | None:
+        if market is not Market.SPOT:
+            return None
+        body = await _listen_key_call(http, "POST", credentials, endpoints, {}, now_ms)
+        listen_key = body.get("listenKey")
+        if not isinstance(listen_key, str) or not listen_key:
+            raise ConnectionLost(NAME, f"POST {_LISTEN_KEY_PATH} answered without a listenKey")
+        return listen_key
+
+    async def keep_listen_key(
+        self, http: aiohttp.ClientSession, credentials: Credentials, market: Market, endpoints: Endpoints,
+        listen_key: str, now_ms: int,
+    ) -> None:  # fmt: skip
+        if market is Market.SPOT:
+            await _listen_key_call(http, "PUT", credentials, endpoints, {"listenKey": listen_key}, now_ms)
+
+
+def _classify_spot(message: dict) -> MessageKind:
+    if "c" in message:  # legacy JSON push
+        return MessageKind.EVENT if str(message["c"]).startswith("spot@private.") else MessageKind.IGNORE
+    msg = str(message.get("msg", ""))
+    if msg == "PONG":
+        return MessageKind.PONG
+    if "listen key" in msg.lower():
+        return MessageKind.LISTEN_KEY_EXPIRED
+    if message.get("code") not in (0, None) or msg.startswith("Not Subscribed"):
+        raise SubscriptionError(NAME, f"spot subscription refused: {msg or message}")
+    return MessageKind.ACK if "spot@" in msg else MessageKind.IGNORE
+
+
+def _classify_future(message: dict) -> MessageKind:
+    channel, data = message.get("channel"), message.get("data")
+    if channel in _FUTURE_EVENTS:
+        return MessageKind.EVENT
+    if channel == "pong":
+        return MessageKind.PONG
+    if channel in ("rs.login", "rs.personal.filter") and data == "success":
+        return MessageKind.ACK
+    if channel in ("rs.login", "rs.error"):  # the docs: a refused login answers on rs.error
+        raise AuthError(NAME, f"contract login refused: {data}: check MEXC_API_KEY / MEXC_API_SECRET")
+    if channel == "rs.personal.filter":
+        raise SubscriptionError(NAME, f"contract personal.filter refused: {data}")
+    return MessageKind.IGNORE
+
+
+async def _listen_key_call(
+    http: aiohttp.ClientSession, method: str, credentials: Credentials, endpoints: Endpoints, params: dict, now_ms: int
+) -> dict:
+    """One signed listenKey request; errors mapped to AuthError / RateLimited / ConnectionLost."""
+    url = f"{endpoints.rest.rstrip('/')}{_LISTEN_KEY_PATH}?{signed_spot_query(credentials.secret, params, now_ms)}"
+    headers = {"X-MEXC-APIKEY": credentials.api_key, "Content-Type": "application/json"}
+    try:
+        async with http.request(method, url, headers=headers) as r:
+            status, text = r.status, await r.text()
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        raise ConnectionLost(NAME, f"{method} {_LISTEN_KEY_PATH} failed: {type(exc).__name__}") from exc
+    try:
+        body = dict(json.loads(text))
+    except (ValueError, TypeError):
+        body = {}
+    code, detail = body.get("code"), body.get("msg") or text[:200]
+    if status in (401, 403) or code in _AUTH_CODES:
+        raise AuthError(NAME, f"{method} {_LISTEN_KEY_PATH} refused (HTTP {status}, {code}: {detail}): "
+                        "check MEXC_API_KEY / MEXC_API_SECRET and the key's SPOT_ACCOUNT_R permission")  # fmt: skip
+    if status == 429:
+        raise RateLimited(NAME, f"{method} {_LISTEN_KEY_PATH} rate limited: {detail}")
+    if status != 200 or code not in (None, 0, 200):
+        raise ConnectionLost(NAME, f"{method} {_LISTEN_KEY_PATH} failed (HTTP {status}, {code}: {detail})")
+    return body
