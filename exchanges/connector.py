@@ -84,6 +84,7 @@ class ExchangeConnector:
         credentials: Credentials | Mapping[str, str] | None = None,
         endpoints: Endpoints | None = None,
         retry_policy: Any = None,
+        backfill: bool = True,
     ) -> None:
         from exchanges import get_exchange
 
@@ -106,6 +107,7 @@ class ExchangeConnector:
         self.credentials = creds
         self.endpoints = endpoints
         self.retry_policy = retry_policy
+        self.backfill = backfill
 
     @property
     def exchange(self) -> str:
@@ -121,10 +123,16 @@ class ExchangeConnector:
 
     def create_connection(self, pool: Any) -> Any:
         """The pool calls this for the key's first subscriber."""
+        from framework.backfill import Backfiller
         from framework.connection import PrivateConnection
 
+        backfiller = None
+        if self.spec.backfill is not None and self.backfill:
+            backfiller = Backfiller(self.key, self.spec.backfill, self.credentials,
+                                    self.spec.stream.endpoints(self.key.market), self.endpoints)
         return PrivateConnection(
-            self.key, pool, self.spec, self.credentials, self.endpoints, retry_policy=self.retry_policy
+            self.key, pool, self.spec, self.credentials, self.endpoints, retry_policy=self.retry_policy,
+            backfiller=backfiller,
         )
 
     def __repr__(self) -> str:

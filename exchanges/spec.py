@@ -77,3 +77,4 @@ class ExchangeSpec:
     handshake: Handshake
     normalize: Normalize
     stream: VenueStream | None = None
+    backfill: Any = None  # framework.backfill.BackfillRules: how REST history is read through ccxt

@@ -22,6 +22,7 @@ from framework.sync_log import mask
 
 if TYPE_CHECKING:
     from exchanges.connector import Credentials
+    from framework.backfill import Backfiller
     from framework.pool import ConnectionPool
 
 
@@ -142,6 +143,7 @@ class BaseConnection:
             "malformed": self.malformed,
             "reconnects": self.reconnects,
             "live": self.live,
+            "backfills": getattr(self, "backfills", 0),
         }
 
 
@@ -164,6 +166,7 @@ class PrivateConnection(BaseConnection):
         *,
         retry_policy: AsyncRetrying | None = None,
         first_connect_timeout: float = 30.0,
+        backfiller: Backfiller | None = None,
     ) -> None:
         super().__init__(key, pool, spec.normalize)
         if spec.stream is None:
@@ -181,6 +184,10 @@ class PrivateConnection(BaseConnection):
         self._ws: Any = None
         self._dropped_at: int | None = None
         self._starting = False
+        self.backfiller = backfiller
+        self.backfills = 0
+        self._backfill_task: asyncio.Task | None = None
+        self._backfill_wanted: int | None = None  # the earliest gap start not yet backfilled
 
     @property
     def live(self) -> bool:
@@ -214,6 +221,12 @@ class PrivateConnection(BaseConnection):
             except (asyncio.CancelledError, TimeoutError):
                 if asyncio.current_task().cancelling():
                     raise
+        backfill, self._backfill_task = self._backfill_task, None
+        if backfill is not None and not backfill.done():
+            backfill.cancel()
+            await asyncio.gather(backfill, return_exceptions=True)
+        if self.backfiller is not None:
+            await self.backfiller.close()
         if self._http is not None:
             await self._http.close()
             self._http = None
@@ -330,6 +343,55 @@ class PrivateConnection(BaseConnection):
             self.pool.on_reconnected(self.key, gap_since)
         elif not self._starting:  # start() reports the first one itself
             self._set_status(ConnectionStatus.CONNECTED)
+        self._request_backfill(gap_since)
+
+    # backfill -----------------------------------------------------------------------------------------
+    def _request_backfill(self, gap_since: int | None) -> None:
+        """Backfill from the gap's start (or, at start, from each symbol's last stored fill)."""
+        if self.backfiller is None:
+            return
+        since = gap_since if gap_since is not None else 0
+        self._backfill_wanted = since if self._backfill_wanted is None else min(self._backfill_wanted, since)
+        if self._backfill_task is None or self._backfill_task.done():
+            self._backfill_task = asyncio.create_task(self._backfill_loop(), name=f"backfill-{self.key}")
+
+    async def _backfill_loop(self) -> None:
+        while self._backfill_wanted is not None:
+            gap_since, self._backfill_wanted = self._backfill_wanted, None
+            try:
+                await self._backfill(gap_since or None)
+                self.backfills += 1
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - a failed backfill is reported and retried at the next gap
+                self.error = f"backfill failed: {type(exc).__name__}: {exc}"
+                self._log.bind(error=repr(exc)).error("backfill failed")
+                self.pool.sync_log.error("backfill failed", key=str(self.key), error=repr(exc))
+                if isinstance(exc, AuthError):
+                    return
+                self._backfill_wanted = gap_since if self._backfill_wanted is None else self._backfill_wanted
+                await asyncio.sleep(5)
+
+    async def _backfill(self, gap_since: int | None) -> None:
+        symbols = await self.pool.backfill_symbols(self.key)
+        if not symbols and not self.backfiller.rules.needs_symbol:
+            symbols = [None]
+        for symbol in symbols:
+            since = await self._backfill_since(symbol, gap_since)
+            self.pool.sync_log.log_trade_fetch_start(self.key.exchange, symbol or "*", "rest", since=since)
+            trades = await self.backfiller.fetch(symbol, since)
+            self.pool.sync_log.event("backfill fetched", key=str(self.key), symbol=symbol or "*",
+                                     fetched=len(trades), since=since)
+            if trades:
+                self.emit(trades)
+
+    async def _backfill_since(self, symbol: str | None, gap_since: int | None) -> int:
+        backfiller = self.backfiller
+        last = await self.pool.store.last_trade_timestamp(self.key, symbol)
+        candidates = [t for t in (last, gap_since) if t is not None]
+        if not candidates:
+            return now_ms() - backfiller.lookback_ms
+        return min(candidates) - backfiller.overlap_ms
 
     def _on_drop(self, exc: BaseException) -> None:
         self.error = f"{type(exc).__name__}: {exc}"

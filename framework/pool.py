@@ -221,6 +221,14 @@ class ConnectionPool:
                 return [owner]
         return [s for s in subscribers.values() if s.consumer is not None and s.wants_symbol(event)]
 
+    async def backfill_symbols(self, key: ConnectionKey) -> list[str]:
+        """The symbols to backfill on a key: those its strategies asked for, plus those already stored."""
+        wanted = set()
+        for subscription in self._subscribers.get(key, {}).values():
+            wanted |= {s for s in subscription.symbols or () if "/" in s}
+        wanted |= set(await self.store.symbols(key))
+        return sorted(wanted)
+
     def on_reconnected(self, key: ConnectionKey, gap_since: int | None) -> None:
         """A connection is live again after a drop: note the gap (fills in it come back by backfill)."""
         gap_ms = now_ms() - gap_since if gap_since else None

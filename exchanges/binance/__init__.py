@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from exchanges.binance.normalize import EXCHANGE, normalize
+from exchanges.binance.rest import BACKFILL
 from exchanges.binance.stream import BinanceStream, handshake
 from exchanges.spec import ExchangeSpec
 from framework.events import Market
@@ -14,4 +15,5 @@ SPEC = ExchangeSpec(
     handshake=handshake,
     normalize=normalize,
     stream=BinanceStream(),
+    backfill=BACKFILL,
 )

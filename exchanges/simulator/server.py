@@ -10,6 +10,7 @@ import secrets
 from decimal import ROUND_DOWN, Decimal
 from typing import Any, Iterable
 
+import attrs
 from aiohttp import WSMsgType, web
 from loguru import logger
 
@@ -24,6 +25,17 @@ from framework.events import Market, Side, now_ms, to_decimal
 
 MAKER_FEE = Decimal("0.0002")
 TAKER_FEE = Decimal("0.0005")
+
+
+@attrs.define
+class Faults:
+    """What the simulator is doing wrong on purpose (for the chaos tests)."""
+
+    stalled: set = attrs.field(factory=set)  # (exchange, market) pairs whose data is held back
+    refuse_until: dict = attrs.field(factory=dict)  # (exchange, market) -> ms until which sockets are refused
+    rest_failures: dict = attrs.field(factory=dict)  # (exchange, market) -> statuses for the next REST calls
+    duplicate: float = 0.0  # probability that a pushed frame is sent twice
+    reorder: float = 0.0  # probability that a pushed frame is held back behind the next one
 
 
 def load_venue(exchange: str) -> VenueSim:
@@ -72,6 +84,7 @@ class Simulator:
         self._random = random.Random(seed)
         self._runner: web.AppRunner | None = None
         self._tasks: set[asyncio.Task] = set()
+        self.faults = Faults()
 
     # lifecycle -------------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -182,9 +195,52 @@ class Simulator:
         return order, fills
 
     async def _broadcast(self, exchange: str, market: Market, render) -> None:
+        key = (exchange, market)
+        if key in self.faults.stalled:
+            return  # a stalled stream: pings are answered, data never comes
         for session in self.sessions(exchange, market):
             for frame in render(session):
+                if self.faults.reorder and self._random.random() < self.faults.reorder:
+                    session.state.setdefault("_held", []).append(frame)  # goes out after the next frame
+                    continue
                 await session.send(frame)
+                if self.faults.duplicate and self._random.random() < self.faults.duplicate:
+                    await session.send(frame)
+                for held in session.state.pop("_held", []):
+                    await session.send(held)
+
+    # faults ---------------------------------------------------------------------------------------------------
+    async def drop(self, exchange: str, market: Market | str, *, mid_frame: bool = False) -> int:
+        """Cut every socket of a (venue, market); `mid_frame` cuts inside a frame. Returns how many."""
+        sessions = self.sessions(exchange, market)
+        for session in sessions:
+            transport = session.request.transport
+            if mid_frame and transport is not None:
+                transport.write(b"\x81\x7e\x01\x00" + b'{"e":"executionReport","s":')  # 256 bytes promised
+                transport.abort()
+            elif transport is not None:
+                transport.abort()  # no close frame: the network just went away
+        return len(sessions)
+
+    async def release_held(self) -> None:
+        """Send the frames the reorder fault is still holding back."""
+        for sessions in self._sessions.values():
+            for session in list(sessions):
+                for held in session.state.pop("_held", []):
+                    await session.send(held)
+
+    def stall(self, exchange: str, market: Market | str, stalled: bool = True) -> None:
+        """Stop (or resume) pushing data to a (venue, market) while still answering pings."""
+        key = (exchange, Market.parse(market))
+        (self.faults.stalled.add if stalled else self.faults.stalled.discard)(key)
+
+    def refuse_connections(self, exchange: str, market: Market | str, seconds: float) -> None:
+        """New sockets of a (venue, market) are refused (HTTP 503) for `seconds`."""
+        self.faults.refuse_until[(exchange, Market.parse(market))] = now_ms() + int(seconds * 1000)
+
+    def fail_rest(self, exchange: str, market: Market | str, statuses: Iterable[int]) -> None:
+        """The next REST calls of a (venue, market) answer these statuses (429, 502, 503…), one each."""
+        self.faults.rest_failures.setdefault((exchange, Market.parse(market)), []).extend(statuses)
 
     def autopilot(self, exchange: str, market: Market | str, symbol: str, *, rate: float = 10.0,
                   client_order_id_prefix: str | None = None) -> asyncio.Task:
@@ -216,7 +272,9 @@ class Simulator:
 
     # handlers ------------------------------------------------------------------------------------------------
     def _ws_handler(self, venue: VenueSim, market: Market):
-        async def handle(request: web.Request) -> web.WebSocketResponse:
+        async def handle(request: web.Request) -> web.StreamResponse:
+            if self.faults.refuse_until.get((venue.exchange, market), 0) > now_ms():
+                return web.Response(status=503, text="service unavailable (simulated)")
             ws = web.WebSocketResponse(autoping=True, heartbeat=None, max_msg_size=2**22)
             await ws.prepare(request)
             session = SimSession(self, venue, market, ws, request)
@@ -251,6 +309,12 @@ class Simulator:
 
     def _rest_handler(self, venue: VenueSim, market: Market, handler):
         async def handle(request: web.Request) -> web.StreamResponse:
+            failures = self.faults.rest_failures.get((venue.exchange, market))
+            if failures:
+                status = failures.pop(0)
+                headers = {"Retry-After": "1"} if status == 429 else {}
+                return web.json_response({"code": -1003 if status == 429 else -1001, "msg": "simulated failure"},
+                                         status=status, headers=headers)
             return await handler(self, market, request)
 
         return handle

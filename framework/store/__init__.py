@@ -61,6 +61,8 @@ class TradeStore(Protocol):
 
     async def last_trade_timestamp(self, key: ConnectionKey, symbol: str | None = None) -> int | None: ...
 
+    async def symbols(self, key: ConnectionKey) -> list[str]: ...
+
 
 def order_rank(update: OrderUpdate) -> tuple[Decimal, int, int]:
     """How far along an order state is: more filled, then terminal, then later wins."""

@@ -249,6 +249,11 @@ class PostgresTradeStore:
         ).format(where)
         return await self._execute(query, (*params, since_ms, limit))
 
+    async def symbols(self, key: ConnectionKey) -> list[str]:
+        where, params = _key_filter(key, None)
+        rows = await self._execute(sql.SQL("SELECT DISTINCT symbol FROM trades {}").format(where), params)
+        return [r[0] for r in rows]
+
     async def last_trade_timestamp(self, key: ConnectionKey, symbol: str | None = None) -> int | None:
         where, params = _key_filter(key, symbol)
         rows = await self._execute(sql.SQL("SELECT MAX(timestamp) FROM trades {}").format(where), params)

@@ -233,6 +233,10 @@ class SQLiteTradeStore:
         )
         return [(key.exchange, key.market.value, key.account, *r) for r in rows]
 
+    async def symbols(self, key: ConnectionKey) -> list[str]:
+        where, params = _key_filter(key, None)
+        return [r[0] for r in await self._run(self._select, f"SELECT DISTINCT symbol FROM trades{where}", params)]
+
     async def last_trade_timestamp(self, key: ConnectionKey, symbol: str | None = None) -> int | None:
         where, params = _key_filter(key, symbol)
         rows = await self._run(self._select, f"SELECT MAX(timestamp) FROM trades{where}", params)

@@ -64,10 +64,13 @@ class SimSession:
         """Send a dict/list as JSON text, a str as text, bytes as a binary frame."""
         if self.ws.closed:
             return
-        if isinstance(message, (bytes, bytearray)):
-            await self.ws.send_bytes(bytes(message))
-        else:
-            await self.ws.send_str(message if isinstance(message, str) else dumps(message))
+        try:
+            if isinstance(message, (bytes, bytearray)):
+                await self.ws.send_bytes(bytes(message))
+            else:
+                await self.ws.send_str(message if isinstance(message, str) else dumps(message))
+        except ConnectionError:  # the client (or a simulated fault) cut the socket: it gets nothing more
+            return
         self.sent += 1
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
