@@ -18,7 +18,12 @@ class LifecycleError(FrameworkError):
 
 
 class StoreError(FrameworkError):
-    """The trade store could not read or write."""
+    """The trade store could not read or write. `transient`: the store is unreachable (retry later),
+    else the data itself was refused (retrying cannot help)."""
+
+    def __init__(self, message: str, *, transient: bool = True) -> None:
+        super().__init__(message)
+        self.transient = transient
 
 
 class ExchangeError(FrameworkError):

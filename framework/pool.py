@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from pathlib import Path
 from typing import Any, Iterable, Protocol, Sequence
 
@@ -56,11 +57,13 @@ class ConnectionPool:
         log_dir: str | Path = "logs",
         *,
         store: TradeStore | None = None,
+        spool_dir: str | Path | None = None,
         **trade_sync_options: Any,
     ) -> None:
         self.store_url = store_url or DEFAULT_STORE_URL
         self.store = store or open_store(self.store_url)
         self.sync_log = TradeSyncLogger(log_dir)
+        trade_sync_options.setdefault("spool_path", spool_path_for(self.store, spool_dir))
         self.trade_sync = TradeSync(self.store, self.sync_log, **trade_sync_options)
         self._connections: dict[ConnectionKey, BaseConnection] = {}
         self._subscribers: dict[ConnectionKey, dict[str, Subscription]] = {}
@@ -260,6 +263,15 @@ class ConnectionPool:
             "strategies": {sid: [str(k) for k in keys] for sid, keys in self._strategies.items()},
             "trade_sync": self.trade_sync.stats(),
         }
+
+
+def spool_path_for(store: TradeStore, spool_dir: str | Path | None) -> Path:
+    """Where fills wait while the store is down: beside a SQLite file, else under data/spool."""
+    if spool_dir is None:
+        db_path = getattr(store, "path", None)
+        spool_dir = Path(db_path).parent / "spool" if db_path is not None else Path("data") / "spool"
+    digest = hashlib.sha1(store.url.encode()).hexdigest()[:12]
+    return Path(spool_dir) / f"trade_sync_{digest}.spool"
 
 
 def _unique_by_key(connectors: Sequence[Connector]) -> list[Connector]:

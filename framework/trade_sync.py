@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict, defaultdict, deque
+from pathlib import Path
 from typing import Any
 
 from loguru import logger
 
 from framework.events import ConnectionKey, OrderUpdate, Trade, now_ms
+from framework.errors import StoreError
 from framework.progress import Progress
+from framework.spool import Spool, encode
 from framework.store import TradeStore, order_rank, raw_to_text
 from framework.sync_log import TradeSyncLogger
 
@@ -55,6 +58,7 @@ class TradeSync:
         max_batch: int = 5000,
         recent_capacity: int = 1_000_000,
         prime_window_ms: int = 7 * 24 * 3600 * 1000,
+        spool_path: str | Path | None = None,
     ) -> None:
         self.store = store
         self.sync_log = sync_log
@@ -71,20 +75,39 @@ class TradeSync:
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task | None = None
         self._primed: set[ConnectionKey] = set()
+        self.spool = Spool(Path(spool_path)) if spool_path else None
+        self._spooled_here = 0
+        self.store_failing = False
+        self._spool_foreign = self.spool.count() if self.spool is not None else 0  # left by an earlier run
 
     async def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._writer(), name="trade-sync-writer")
+        """Write back what an earlier run left in the spool (if the store takes it now), then run."""
+        if self._task is not None:
+            return
+        if self.spool is not None and self.spool.exists():
+            replayed = 0
+            try:
+                while self.spool.exists():
+                    batch = self.spool.read(self.max_batch)
+                    await self._write_safely(batch)
+                    self.spool.advance()
+                    self._spool_written(len(batch))
+                    replayed += len(batch)
+            except StoreError as exc:  # still down: the writer keeps trying
+                self.sync_log.error("spool replay interrupted", error=str(exc), replayed=replayed)
+            else:
+                self.sync_log.event("spool replayed", events=replayed)
+        self._task = asyncio.create_task(self._writer(), name="trade-sync-writer")
 
     async def stop(self, timeout: float = 10.0) -> None:
         """Write what is queued (up to `timeout`), then end the writer."""
         if self._task is None:
             return
-        try:
-            await self.progress.wait_until(self.progress.submitted, timeout)
-        except TimeoutError:
-            logger.bind(pending=len(self._queue)).error("trade sync stopped with unwritten events")
-            self.sync_log.error("trade sync stopped with unwritten events", pending=len(self._queue))
+        if not self.store_failing:  # an unreachable store will not take it: straight to the spool
+            try:
+                await self.progress.wait_until(self.progress.submitted, timeout)
+            except TimeoutError:
+                pass
         task, self._task = self._task, None
         task.cancel()
         try:
@@ -92,6 +115,14 @@ class TradeSync:
         except asyncio.CancelledError:
             if asyncio.current_task().cancelling():
                 raise
+        unwritten = len(self._queue) + self._spooled_here
+        if unwritten and self.spool is not None:
+            self._spool_queue()  # nothing is lost: the next start writes it
+            self.sync_log.error("store unreachable at shutdown: events kept in the spool",
+                                spool=str(self.spool.path), events=unwritten)
+        elif unwritten:
+            logger.bind(pending=unwritten).error("trade sync stopped with unwritten events")
+            self.sync_log.error("trade sync stopped with unwritten events", pending=unwritten)
 
     async def prime(self, key: ConnectionKey) -> None:
         """Load the recent fills of a key from the store, so replays after a restart count as duplicates."""
@@ -124,28 +155,80 @@ class TradeSync:
         return len(self._queue)
 
     async def _writer(self) -> None:
+        """Write batches in arrival order. While the store is unreachable everything goes, in order,
+        to the spool file (memory stays bounded); the spool is written back first when it returns."""
         delay = 0.05
         while True:
+            if self.spool is not None and self.spool.exists():
+                if self._queue:
+                    self._spool_queue()  # what arrived since stays behind what is on disk
+                batch = self.spool.read(self.max_batch)
+                try:
+                    await self._write_safely(batch)
+                except StoreError as exc:
+                    delay = await self._store_down(exc, len(batch), delay)
+                    continue
+                self.spool.advance()
+                self._spool_written(len(batch))
+                self.store_failing = False
+                delay = 0.05
+                continue
             if not self._queue:
                 self._wakeup.clear()
                 await self._wakeup.wait()
             count = min(len(self._queue), self.max_batch)
             batch = [self._queue[i] for i in range(count)]
             try:
-                await self._write(batch)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - a failed write is retried, never dropped
-                self.write_errors += 1
-                logger.bind(error=str(exc), batch=count).error("trade store write failed, retrying")
-                self.sync_log.error("store write failed", error=str(exc), batch=count, retry_in=f"{delay:.2f}s")
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+                await self._write_safely(batch)
+            except StoreError as exc:
+                if self.spool is not None:
+                    self._spool_queue()
+                delay = await self._store_down(exc, count, delay)
                 continue
             delay = 0.05
+            self.store_failing = False
             for _ in range(count):
                 self._queue.popleft()
             self.progress.done(count)
+
+    async def _store_down(self, exc: StoreError, count: int, delay: float) -> float:
+        self.write_errors += 1
+        self.store_failing = True
+        logger.bind(error=str(exc), batch=count).error("trade store write failed, retrying")
+        self.sync_log.error("store write failed", error=str(exc), batch=count, retry_in=f"{delay:.2f}s",
+                            spooled=self.spool.count() if self.spool is not None else None)
+        await asyncio.sleep(delay)
+        return min(delay * 2, 5.0)
+
+    def _spool_queue(self) -> None:
+        """Move everything queued in memory to the end of the spool file (durably), in order."""
+        items = list(self._queue)
+        self.spool.append(items)
+        self._queue.clear()
+        self._spooled_here += len(items)
+
+    def _spool_written(self, count: int) -> None:
+        foreign = min(count, self._spool_foreign)  # replayed from an earlier process: not ours to count
+        self._spool_foreign -= foreign
+        self._spooled_here -= count - foreign
+        self.progress.done(count - foreign)
+
+    async def _write_safely(self, batch: list[tuple[str, Any]]) -> None:
+        """Write a batch; if the store refuses its data (not its connection), find the refused items
+        one by one and keep each as a dead letter with its error, so the rest is stored."""
+        try:
+            await self._write(batch)
+        except StoreError as exc:
+            if exc.transient:
+                raise
+            for kind, item in batch:
+                try:
+                    await self._write([(kind, item)])
+                except StoreError as one:
+                    if one.transient:
+                        raise
+                    key = str(item.key) if kind != "dead" else item[0]
+                    await self._write([("dead", (key, encode(kind, item), f"store refused: {one}", now_ms()))])
 
     async def _write(self, batch: list[tuple[str, Any]]) -> None:
         trades: list[Trade] = []
@@ -221,5 +304,6 @@ class TradeSync:
             "dead_letters": self.dead_letters,
             "pending": self.pending,
             "write_errors": self.write_errors,
+            "spooled": self.spool.count() if self.spool is not None else 0,
         }
 

@@ -30,8 +30,11 @@ def channel_auth(api_key: str, secret: str, channel: str, event: str, time_s: in
     return {"method": "api_key", "KEY": api_key, "SIGN": sign(secret, channel_payload(channel, event, time_s))}
 
 
-def rest_payload(method: str, path: str, query: str, body: str, time_s: int) -> str:
-    """What a REST request signs: method, path, raw query, hex SHA-512 of the body, time; one per line."""
+def rest_payload(method: str, path: str, query: str, body: str, time_s: int | str) -> str:
+    """What a REST request signs: method, path, raw query, hex SHA-512 of the body, time; one per line.
+
+    `time_s` is the `Timestamp` header: whole seconds, or the header's own text when checking a request.
+    """
     body_hash = hashlib.sha512(body.encode()).hexdigest()
     return "\n".join((method.upper(), path, query, body_hash, str(time_s)))
 

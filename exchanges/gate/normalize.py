@@ -8,7 +8,7 @@ Orders and fills come on separate channels: one row gives one event (never an `[
 spot.orders row (annotated)::
 
     {"id": "399123456",              order_id
-     "text": "t-testtext",           client_order_id (only `t-…` texts; Gate writes "apiv4", "web", … otherwise)
+     "text": "t-testtext",           client_order_id "testtext" (user texts carry Gate's `t-`; "apiv4", "web", … → None)
      "currency_pair": "BTC_USDT", "type": "limit", "side": "sell",
      "amount": "0.0001",             order qty (quote currency for market buys, as Gate sends it)
      "price": "26253.3",             limit price ("0" → None)
@@ -36,11 +36,15 @@ futures.usertrades row::
     {"id": "3335259", "order_id": "4872460", "contract": "BTC_USDT", "size": 1, "price": "40000.4",
      "role": "maker", "create_time_ms": 1628736848321, "fee": 0.0009290592, "point_fee": 0, "text": "api"}
 
-Decisions: futures `amount` is contracts (abs(size), as ccxt), `cost` = contracts × price × contract size
-(`exchanges.symbols.contract_size`, else `FALLBACK_CONTRACT_SIZES`, else 1). Gate's `fee` is the fee deducted
-(negative = rebate, as with a negative maker rate `mkfr`): our sign already, kept as sent. A zero `fee` with
-a non-zero `gt_fee` / `point_fee` (fee paid in GT / points) reports that amount in "GT" / "POINT". Futures
-fees are in the settle currency (USDT); futures symbols are unified with settle USDT (the USDT-settled socket).
+Decisions: a user `text` must start with `t-` (docs, order `text` rules: "prefixed with t-", at most 28 bytes
+after it); ccxt adds the prefix to a clientOrderId without it. The client order id is the part after `t-`, the id
+the strategy chose, so fills route by the strategy's prefix; other texts (apiv4, web, api, …) are Gate's own marks
+of where an order came from, not client ids. Futures `amount` is contracts (abs(size), as ccxt), `cost` =
+contracts × price × contract size (`exchanges.symbols.contract_size`, else `FALLBACK_CONTRACT_SIZES`, else 1).
+Gate's `fee` is the fee deducted (negative = rebate, as with a negative maker rate `mkfr`): our sign already, kept
+as sent. A zero `fee` with a non-zero `gt_fee` / `point_fee` (fee paid in GT / points) reports that amount in
+"GT" / "POINT". Futures fees are in the settle currency (USDT); futures symbols are unified with settle USDT (the
+USDT-settled socket).
 """
 
 from __future__ import annotations
@@ -71,6 +75,7 @@ _FINISHED = {
     "small": OrderStatus.REJECTED,
 }
 _FEE_SUBSTITUTES = (("gt_fee", "GT"), ("point_fee", "POINT"))
+_USER_TEXT = "t-"  # the prefix Gate requires on a user-defined order text
 
 
 def _text(value: Any) -> str:
@@ -90,7 +95,10 @@ def _ms(value: Any) -> int:
 
 
 def _client_id(text: Any) -> str | None:
-    return text if isinstance(text, str) and text.startswith("t-") else None
+    """The user's part of a `t-…` text; None for Gate's own marks (apiv4, web, api, …)."""
+    if isinstance(text, str) and text.startswith(_USER_TEXT) and len(text) > len(_USER_TEXT):
+        return text[len(_USER_TEXT):]
+    return None
 
 
 def _signed_side(size: Decimal, row: dict) -> Side:

@@ -91,6 +91,12 @@ _UPSERT_ORDERS = sql.SQL(
 )
 
 
+def _store_error(url: str, exc: psycopg.Error) -> StoreError:
+    """Connection trouble is transient; refused data (bad value, constraint) is not."""
+    transient = isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError))
+    return StoreError(f"PostgreSQL {url}: {exc}", transient=transient)
+
+
 def split_schema(url: str) -> tuple[str, str | None]:
     """Take our own `?schema=name` out of a PostgreSQL URL; psycopg gets the rest."""
     parts = urlsplit(url)
@@ -171,7 +177,7 @@ class PostgresTradeStore:
                 cur = await conn.execute(query, params)
                 return await cur.fetchall() if fetch and cur.description else []
         except psycopg.Error as exc:
-            raise StoreError(f"PostgreSQL {self.url}: {exc}") from exc
+            raise _store_error(self.url, exc) from exc
         except TimeoutError as exc:  # pool could not hand out a connection
             raise StoreError(f"PostgreSQL {self.url}: no connection ({exc})") from exc
 
@@ -189,7 +195,7 @@ class PostgresTradeStore:
                 cur = await conn.execute(_INSERT_FROM_STAGING)
                 new = set(await cur.fetchall())
         except psycopg.Error as exc:
-            raise StoreError(f"PostgreSQL {self.url}: {exc}") from exc
+            raise _store_error(self.url, exc) from exc
         except TimeoutError as exc:
             raise StoreError(f"PostgreSQL {self.url}: no connection ({exc})") from exc
         return [t.dedup_key in new for t in trades]
@@ -205,7 +211,7 @@ class PostgresTradeStore:
                 )
                 return cur.rowcount
         except psycopg.Error as exc:
-            raise StoreError(f"PostgreSQL {self.url}: {exc}") from exc
+            raise _store_error(self.url, exc) from exc
 
     async def upsert_orders(self, updates: Sequence[OrderUpdate]) -> int:
         if not updates:
@@ -216,7 +222,7 @@ class PostgresTradeStore:
                 cur = await conn.execute(_UPSERT_ORDERS, [list(c) for c in columns])
                 return cur.rowcount
         except psycopg.Error as exc:
-            raise StoreError(f"PostgreSQL {self.url}: {exc}") from exc
+            raise _store_error(self.url, exc) from exc
 
     async def add_dead_letter(self, key: str, raw: Any, error: str, received_at: int) -> None:
         await self._execute(

@@ -145,7 +145,8 @@ class SQLiteTradeStore:
         try:
             return await loop.run_in_executor(self._executor, fn, *args)
         except sqlite3.Error as exc:
-            raise StoreError(f"sqlite {self.path}: {exc}") from exc
+            transient = isinstance(exc, sqlite3.OperationalError)  # locked, disk I/O, unreachable file
+            raise StoreError(f"sqlite {self.path}: {exc}", transient=transient) from exc
 
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:

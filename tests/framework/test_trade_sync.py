@@ -195,10 +195,46 @@ async def test_store_outage_keeps_fills_and_writes_them_when_it_returns(tmp_path
         await s.start()
         sent = [await s.exchange_connectors[0].push_trade("BTC/USDT", "buy", "1", str(p)) for p in range(1, 6)]
         await asyncio.wait_for(_until(lambda: len(s.trades) == 5), 5)  # strategies keep receiving
-        assert pool.trade_sync.stats()["write_errors"] >= 1 and pool.trade_sync.pending == 5
+        await asyncio.wait_for(_until(lambda: pool.trade_sync.stats()["spooled"] == 5), 5)
+        assert pool.trade_sync.stats()["write_errors"] >= 1 and pool.trade_sync.pending == 0  # on disk, not RAM
+        spool = pool.trade_sync.spool.path
+        assert spool.exists() and spool.parent == tmp_path / "spool"
+        later = await s.exchange_connectors[0].push_trade("BTC/USDT", "sell", "2", "7")  # behind the spool
         store.down = False
         await pool.flush(10)
-        assert await store.fetch_trades() == sent
+        assert await store.fetch_trades() == sent + [later]
+        assert not spool.exists()
+
+
+async def test_fills_spooled_when_the_process_stopped_are_written_at_the_next_start(tmp_path):
+    class DownStore:
+        """A real SQLite store whose server is 'unreachable': every write fails, transiently."""
+
+        def __init__(self, inner):
+            self.inner, self.url = inner, inner.url
+
+        def __getattr__(self, name):
+            return getattr(self.inner, name)
+
+        async def insert_trades(self, trades):
+            from framework.errors import StoreError
+
+            raise StoreError("connection refused")
+
+    url = f"sqlite:///{tmp_path / 'spooled.sqlite'}"
+    async with ConnectionPool(store=DownStore(open_store(url)), log_dir=tmp_path / "logs") as pool:
+        s = Recorder("r", [MockConnector("gate", "spot")], pool=pool)
+        await s.start()
+        sent = [await s.exchange_connectors[0].push_trade("BTC/USDT", "buy", "1", f"{p}.5") for p in range(1, 4)]
+        await asyncio.wait_for(_until(lambda: pool.trade_sync.write_errors >= 1), 5)
+        await s.stop()
+        pool_spool = pool.trade_sync.spool.path
+    assert pool_spool.exists()  # stopped with the store down: nothing lost, all on disk
+    async with ConnectionPool(url, tmp_path / "logs") as pool:  # the next start, store reachable
+        assert pool.trade_sync.spool.path == pool_spool
+        await pool.flush(10)
+        assert await pool.store.fetch_trades() == sent
+    assert not pool_spool.exists()
 
 
 async def _until(predicate):

@@ -25,7 +25,7 @@ FUTURES_TRADES = 'Gate "Futures WebSocket v4" docs (section "User trades API"'
 EXPECTED = {
     SPOT_ORDERS: OrderUpdate(
         exchange="gate", market="spot", symbol="BTC/USDT", symbol_raw="BTC_USDT", order_id="399123456",
-        client_order_id="t-testtext", side="sell", order_type="limit", status="new", status_raw="put",
+        client_order_id="testtext", side="sell", order_type="limit", status="new", status_raw="put",
         amount=Decimal("0.0001"), price=Decimal("26253.3"), filled=Decimal("0"), timestamp=1694655225315,
     ),
     SPOT_TRADES: Trade(
@@ -125,7 +125,7 @@ def futures_trade(**fields) -> dict:
 def test_spot_order_events_map_to_status(fields, status, status_raw, filled):
     [order] = normalize(spot_order(**fields), Market.SPOT)
     assert (order.status, order.status_raw, order.filled) == (status, status_raw, filled)
-    assert (order.symbol, order.side, order.client_order_id) == ("ETH/USDT", Side.BUY, "t-strat1-7")
+    assert (order.symbol, order.side, order.client_order_id) == ("ETH/USDT", Side.BUY, "strat1-7")
     assert order.timestamp == 1700000000123
 
 
@@ -146,7 +146,7 @@ def test_futures_sell_order_partly_filled_is_partially_filled_with_contract_amou
     [order] = normalize(futures_order(left=-1), Market.FUTURE)
     assert (order.side, order.amount, order.filled) == (Side.SELL, Decimal("3"), Decimal("2"))
     assert (order.status, order.status_raw) == (OrderStatus.PARTIALLY_FILLED, "open")
-    assert (order.symbol, order.timestamp, order.client_order_id) == ("BTC/USDT:USDT", 1700000000100, "t-abc")
+    assert (order.symbol, order.timestamp, order.client_order_id) == ("BTC/USDT:USDT", 1700000000100, "abc")
 
 
 def test_futures_open_order_without_fill_is_new():

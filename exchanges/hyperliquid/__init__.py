@@ -1,0 +1,15 @@
+"""Hyperliquid perpetuals: fills and order updates streamed by wallet address (no API key, no signature)."""
+
+from exchanges.hyperliquid.normalize import EXCHANGE, normalize
+from exchanges.hyperliquid.stream import HyperliquidStream, handshake
+from exchanges.spec import ExchangeSpec
+from framework.events import Market
+
+SPEC = ExchangeSpec(
+    name=EXCHANGE,
+    markets=frozenset({Market.FUTURE}),
+    credentials_required=("wallet_address",),
+    handshake=handshake,
+    normalize=normalize,
+    stream=HyperliquidStream(),
+)

@@ -1,0 +1,299 @@
+"""Bitget (v2) on the simulator: the private WebSocket (login op, `orders` / `fill` channels, text ping) and REST fills.
+
+Socket `/v2/ws/private`: `{"op": "login"}` is checked with the package's own signing (`auth.sign` over
+`timestamp + "GET" + "/user/verify"`, timestamp in seconds, 30 s window); a refusal is
+`{"event": "error", "code": 30011..30015, "msg": ...}` and the socket stays open without data, as on Bitget.
+`subscribe` is acked once per arg; pushes are `{"action": "snapshot", "arg", "data", "ts"}`; "ping" gets "pong".
+REST: signed `GET /api/v2/spot/trade/fills` and `/api/v2/mix/order/fills` (newest first, `idLessThan` paging).
+"""
+
+from __future__ import annotations
+
+import hmac
+import uuid
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from exchanges.bitget.auth import login_payload, sign
+from exchanges.simulator.ledger import SimFill, SimOrder
+from exchanges.simulator.venues.base import SimSession, VenueSim, decimal_text, dumps
+from framework.events import Market, OrderStatus, now_ms
+
+if TYPE_CHECKING:
+    from exchanges.simulator.server import Simulator
+
+WINDOW_MS = 30_000  # login and REST timestamps: within 30 s of the server clock
+INST_TYPE = {Market.SPOT: "SPOT", Market.FUTURE: "USDT-FUTURES"}
+INST_TYPES = frozenset({"SPOT", "MARGIN", "USDT-FUTURES", "COIN-FUTURES", "USDC-FUTURES",
+                        "SUSDT-FUTURES", "SCOIN-FUTURES", "SUSDC-FUTURES"})
+CHANNELS = ("orders", "fill")
+PAGE_LIMIT = 100  # default and maximum `limit` of both fills endpoints
+_STATUS = {OrderStatus.NEW: "live", OrderStatus.PARTIALLY_FILLED: "partially_filled",
+           OrderStatus.FILLED: "filled"}  # canceled/rejected/expired: "cancelled" (spot) / "canceled" (futures)
+_CLIENT_OID_NAMESPACE = uuid.UUID("5b3c8f1e-6a0d-4c3e-9a53-0b1f2c4d5e6f")
+
+
+def _negated(fee: Decimal) -> str:
+    """A fee paid, as Bitget writes it where "negative value" means paid."""
+    return decimal_text(-fee) if fee else "0"
+
+
+def _ws_error(code: int, msg: str, arg: dict | None = None) -> dict:
+    frame: dict[str, Any] = {"event": "error", "code": code, "msg": msg}
+    if arg is not None:
+        frame["arg"] = arg
+    return frame
+
+
+def _rest_error(code: str, msg: str, status: int = 400) -> web.Response:
+    body = {"code": code, "msg": msg, "requestTime": now_ms(), "data": None}
+    return web.json_response(body, status=status, dumps=dumps)
+
+
+class BitgetSim(VenueSim):
+    exchange = "bitget"
+    markets = frozenset({Market.SPOT, Market.FUTURE})
+    client_silence_limit = 120.0  # Bitget drops a socket that sent no "ping" for 2 minutes
+
+    # sockets ---------------------------------------------------------------------------------------------------
+    def ws_paths(self, market: Market) -> list[str]:
+        return ["/v2/ws/private"]
+
+    async def on_message(self, session: SimSession, message: Any) -> None:
+        if message == "ping":
+            await session.send("pong")
+            return
+        op = message.get("op") if type(message) is dict else None
+        args = message.get("args") if type(message) is dict else None
+        if op not in ("login", "subscribe", "unsubscribe") or type(args) is not list or not args:
+            text = message if isinstance(message, str) else dumps(message)
+            await session.send(_ws_error(30002, f"Unrecognized request: {text}"))
+        elif op == "login":
+            await self._login(session, args[0])
+        else:
+            for arg in args:
+                await self._subscribe(session, op, arg)
+
+    async def _login(self, session: SimSession, arg: Any) -> None:
+        creds = session.credentials
+        arg = arg if type(arg) is dict else {}
+        timestamp = arg.get("timestamp")
+        if arg.get("apiKey") != creds.api_key:
+            await session.send(_ws_error(30011, "Invalid ACCESS_KEY"))
+        elif arg.get("passphrase") != (creds.passphrase or ""):
+            await session.send(_ws_error(30012, "Invalid ACCESS_PASSPHRASE"))
+        elif type(timestamp) is not str or not timestamp.isdigit():
+            await session.send(_ws_error(30013, "Invalid ACCESS_TIMESTAMP"))
+        elif abs(now_ms() - _as_ms(timestamp)) > WINDOW_MS:
+            await session.send(_ws_error(30014, "Request timestamp expired"))
+        elif not hmac.compare_digest(str(arg.get("sign", "")), sign(creds.secret, login_payload(timestamp))):
+            await session.send(_ws_error(30015, "Invalid sign"))
+        else:
+            session.authenticated = True
+            await session.send({"event": "login", "code": 0, "msg": ""})
+
+    async def _subscribe(self, session: SimSession, op: str, arg: Any) -> None:
+        if type(arg) is not dict or not all(type(arg.get(k)) is str for k in ("instType", "channel")):
+            await session.send(_ws_error(30002, f"Illegal request: {dumps(arg)}"))
+            return
+        inst_id = arg.get("instId") or "default"
+        echo = {"instType": arg["instType"], "channel": arg["channel"], "instId": inst_id}
+        if echo["instType"] not in INST_TYPES or echo["channel"] not in CHANNELS:
+            text = f"instType:{echo['instType']},channel:{echo['channel']},instId:{inst_id} doesn't exist"
+            await session.send(_ws_error(30001, text, echo))
+            return
+        if not session.authenticated:
+            await session.send(_ws_error(30004, "User not logged in", echo))
+            return
+        key = _key(echo["instType"], echo["channel"], inst_id)
+        if op == "subscribe":
+            session.subscriptions.add(key)
+        else:
+            session.subscriptions.discard(key)
+        await session.send({"event": op, "arg": echo})
+
+    # frames ------------------------------------------------------------------------------------------------------
+    def order_frames(self, session: SimSession, order: SimOrder) -> list[Any]:
+        return self._pushes(session, "orders", order.symbol, lambda: self._order_row(session, order, None))
+
+    def fill_frames(self, session: SimSession, order: SimOrder, fill: SimFill) -> list[Any]:
+        return (self._pushes(session, "orders", order.symbol, lambda: self._order_row(session, order, fill))
+                + self._pushes(session, "fill", order.symbol, lambda: self._fill_row(session.market, order, fill)))
+
+    def _pushes(self, session: SimSession, channel: str, symbol: str, row) -> list[dict]:
+        """One push per subscription that covers this symbol (`default` covers all of the market's symbols)."""
+        if not session.authenticated:
+            return []
+        inst_type = INST_TYPE[session.market]
+        raw = self.raw_symbol(session.market, symbol)
+        pushes = []
+        for inst_id in ("default", raw):
+            if _key(inst_type, channel, inst_id) in session.subscriptions:
+                arg = {"instType": inst_type, "channel": channel, "instId": inst_id}
+                pushes.append({"action": "snapshot", "arg": arg, "data": [row()], "ts": now_ms()})
+        return pushes
+
+    def _order_row(self, session: SimSession, order: SimOrder, fill: SimFill | None) -> dict:
+        """An `orders` row (Order-Channel push data); with `fill`, it carries that fill as Bitget's does."""
+        spot = session.market is Market.SPOT
+        fees = [f for f in session.ledger.fills if f.order_id == order.order_id]
+        fee_coin = fees[-1].fee_currency if fees else order.symbol.split("/")[1].split(":")[0]
+        status = _STATUS.get(order.status, "cancelled" if spot else "canceled")
+        row: dict[str, Any] = {
+            "instId": self.raw_symbol(session.market, order.symbol), "orderId": order.order_id,
+            "clientOid" if spot else "clientOId": _client_oid(order),
+            "size": decimal_text(order.amount), "price": decimal_text(order.price),
+            "orderType": order.order_type, "force": "gtc", "side": order.side.value,
+            "accBaseVolume": decimal_text(order.filled), "priceAvg": decimal_text(order.average),
+            "status": status, "cTime": str(order.created), "uTime": str(order.updated),
+            "feeDetail": [{"feeCoin": fee_coin, "fee": _negated(sum((f.fee for f in fees), Decimal(0)))}],
+            "enterPointSource": "API", "stpMode": "none",
+        }
+        if spot:
+            row.update(newSize=decimal_text(order.amount), notional=decimal_text(order.amount * order.price))
+        else:
+            row.update(marginCoin=fee_coin, marginMode="crossed", posMode="one_way_mode", posSide="net",
+                       tradeSide=f"{order.side.value}_single", leverage="10", reduceOnly="no",
+                       notionalUsd=decimal_text(order.amount * order.price), pnl="0", totalProfits="0")
+        if fill is not None:
+            row.update(tradeId=fill.trade_id, baseVolume=decimal_text(fill.amount),
+                       fillPrice=decimal_text(fill.price), fillTime=str(fill.time), fillFee=_negated(fill.fee),
+                       fillFeeCoin=fill.fee_currency, tradeScope="M" if fill.is_maker else "T")
+            if not spot:
+                row["fillNotionalUsd"] = decimal_text(fill.cost)
+        return row
+
+    def _fill_row(self, market: Market, order: SimOrder, fill: SimFill) -> dict:
+        """A `fill` row (Fill-Channel push data): spot fees positive when paid, futures fees negative."""
+        spot = market is Market.SPOT
+        row: dict[str, Any] = {
+            "orderId": fill.order_id, "clientOid": _client_oid(order), "tradeId": fill.trade_id,
+            "symbol": self.raw_symbol(market, fill.symbol), "side": fill.side.value, "orderType": order.order_type,
+            "tradeScope": "maker" if fill.is_maker else "taker",
+            "feeDetail": [{"feeCoin": fill.fee_currency, "deduction": "no", "totalDeductionFee": "0",
+                           "totalFee": decimal_text(fill.fee) if spot else _negated(fill.fee)}],
+            "cTime": str(fill.time), "uTime": str(fill.time),
+        }
+        if spot:
+            row.update(priceAvg=decimal_text(fill.price), size=decimal_text(fill.amount),
+                       amount=decimal_text(fill.cost))
+        else:
+            row.update(posMode="one_way_mode", price=decimal_text(fill.price), baseVolume=decimal_text(fill.amount),
+                       quoteVolume=decimal_text(fill.cost), profit="0", tradeSide=f"{fill.side.value}_single")
+        return row
+
+    # REST ------------------------------------------------------------------------------------------------------------
+    def rest_routes(self, market: Market) -> list:
+        if market is Market.SPOT:
+            return [("GET", "/api/v2/spot/trade/fills", self._fills)]
+        return [("GET", "/api/v2/mix/order/fills", self._fills)]
+
+    async def _fills(self, sim: Simulator, market: Market, request: web.Request) -> web.Response:
+        refusal = self._check_signature(sim, request)
+        if refusal is not None:
+            return refusal
+        params = request.query
+        if market is Market.FUTURE:
+            product_type = params.get("productType", "")
+            if not product_type:
+                return _rest_error("40019", "Parameter productType cannot be empty")
+            if product_type.upper() not in INST_TYPES - {"SPOT", "MARGIN"}:
+                return _rest_error("40020", "Parameter productType error")
+        try:
+            start, end, before, limit = (_optional_int(params, k) for k in ("startTime", "endTime", "idLessThan",
+                                                                              "limit"))
+        except ValueError as exc:
+            return _rest_error("40020", f"Parameter {exc} error")
+        limit = PAGE_LIMIT if limit is None or limit <= 0 else min(limit, PAGE_LIMIT)
+        symbol = params.get("symbol", "").upper()
+        order_id = params.get("orderId")
+        ours = market is Market.SPOT or params["productType"].upper() == INST_TYPE[market]
+        fills = [
+            f for f in reversed(sim.ledger(self.exchange, market).fills_between(None, start, end))
+            if ours and (not symbol or self.raw_symbol(market, f.symbol) == symbol)
+            and (order_id is None or f.order_id == order_id)
+            and (before is None or int(f.trade_id) < before)
+        ][:limit]
+        rows = [self._history_row(market, f) for f in fills]
+        data: Any = rows
+        if market is Market.FUTURE:
+            data = {"fillList": rows, "endId": rows[-1]["tradeId"] if rows else None}
+        body = {"code": "00000", "msg": "success", "requestTime": now_ms(), "data": data}
+        return web.json_response(body, dumps=dumps)
+
+    def _check_signature(self, sim: Simulator, request: web.Request) -> web.Response | None:
+        """Bitget's REST auth: ACCESS-* headers, sign = base64 HMAC-SHA256(timestamp + METHOD + path[?query] + body)."""
+        creds = sim.credentials_for(self.exchange)
+        headers = request.headers
+        key, signature = headers.get("ACCESS-KEY"), headers.get("ACCESS-SIGN")
+        timestamp, passphrase = headers.get("ACCESS-TIMESTAMP"), headers.get("ACCESS-PASSPHRASE")
+        if not key:
+            return _rest_error("40001", "ACCESS_KEY cannot be empty")
+        if not signature:
+            return _rest_error("40002", "ACCESS_SIGN cannot be empty")
+        if not timestamp:
+            return _rest_error("40003", "ACCESS_TIMESTAMP cannot be empty")
+        if not passphrase:
+            return _rest_error("40011", "ACCESS_PASSPHRASE cannot be empty")
+        if not timestamp.isdigit():
+            return _rest_error("40005", "Invalid ACCESS_TIMESTAMP")
+        if key != creds.api_key:
+            return _rest_error("40037", "Apikey does not exist")
+        if passphrase != creds.passphrase:
+            return _rest_error("40012", "apikey/password is incorrect")
+        if abs(now_ms() - int(timestamp)) > WINDOW_MS:
+            return _rest_error("40008", "Request timestamp expired")
+        # The request path as the client wrote it (the simulator's `/bitget_<market>` prefix is not Bitget's).
+        path = "/" + request.path.split("/", 2)[2]
+        body = ""  # GET only
+        # Bitget signs the query as sent; ccxt signs it percent-decoded: accept either spelling.
+        queries = {request.raw_path.partition("?")[2], request.query_string}
+        expected = [sign(creds.secret, f"{timestamp}{request.method}{path}{'?' + q if q else ''}{body}")
+                    for q in queries]
+        if not any(hmac.compare_digest(signature, e) for e in expected):
+            return _rest_error("40009", "sign signature error")
+        return None
+
+    def _history_row(self, market: Market, fill: SimFill) -> dict:
+        """A Get-Fills row (spot: feeDetail an object) or a Get-Order-Fills row (futures: feeDetail a list)."""
+        fee = {"deduction": "no", "feeCoin": fill.fee_currency, "totalDeductionFee": "",
+               "totalFee": _negated(fill.fee)}
+        common = {"symbol": self.raw_symbol(market, fill.symbol), "orderId": fill.order_id,
+                  "tradeId": fill.trade_id, "side": fill.side.value,
+                  "tradeScope": "maker" if fill.is_maker else "taker", "cTime": str(fill.time)}
+        if market is Market.SPOT:
+            return {"userId": "1000000001", **common, "orderType": "limit", "priceAvg": decimal_text(fill.price),
+                    "size": decimal_text(fill.amount), "amount": decimal_text(fill.cost), "feeDetail": fee,
+                    "uTime": str(fill.time)}
+        return {**common, "price": decimal_text(fill.price), "baseVolume": decimal_text(fill.amount),
+                "feeDetail": [fee], "quoteVolume": decimal_text(fill.cost), "profit": "0",
+                "enterPointSource": "API", "tradeSide": f"{fill.side.value}_single", "posMode": "one_way_mode"}
+
+
+def _key(inst_type: str, channel: str, inst_id: str) -> str:
+    return f"{inst_type}|{channel}|{inst_id}"
+
+
+def _as_ms(timestamp: str) -> int:
+    """Login timestamps are documented in seconds; Bitget also takes milliseconds (13 digits)."""
+    value = int(timestamp)
+    return value if len(timestamp) >= 13 else value * 1000
+
+
+def _client_oid(order: SimOrder) -> str:
+    """The client's id as sent; without one, Bitget fills in its own (here a UUID derived from the order id)."""
+    return order.client_order_id or str(uuid.uuid5(_CLIENT_OID_NAMESPACE, order.order_id))
+
+
+def _optional_int(params, name: str) -> int | None:
+    value = params.get(name)
+    if value is None or value == "":
+        return None
+    if not value.isdigit():
+        raise ValueError(name)
+    return int(value)
+
+
+VENUE_CLASS = BitgetSim

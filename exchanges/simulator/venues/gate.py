@@ -1,0 +1,410 @@
+"""Gate on the simulator: signed per-channel subscriptions (spot and USDT futures), the user-id lookup, REST history.
+
+No login: each subscribe / unsubscribe carries `auth` (hex HMAC-SHA512 of `channel=…&event=…&time=…`); a wrong
+key, signature or stale `time` gets error code 4 and no data. Futures payloads lead with the user id that signed
+`GET /account/detail` returns; another id gets code 2. `spot.ping` / `futures.ping` get the pong. History: signed
+`GET /spot/my_trades`, `/futures/usdt/my_trades` and `/futures/usdt/my_trades_timerange`, newest first. Futures
+sizes are signed contracts (fill amount / the client's contract size; negative = sell).
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import secrets
+from decimal import Decimal, InvalidOperation
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from exchanges.gate.auth import channel_payload, rest_payload, sign
+from exchanges.gate.normalize import FALLBACK_CONTRACT_SIZES
+from exchanges.simulator.ledger import SimFill, SimOrder
+from exchanges.simulator.server import MAKER_FEE, TAKER_FEE
+from exchanges.simulator.venues.base import SimSession, VenueSim, decimal_text
+from exchanges.symbols import contract_size
+from framework.events import Market, OrderStatus, Side, now_ms
+
+if TYPE_CHECKING:
+    from exchanges.simulator.server import Simulator
+
+TIME_WINDOW_S = 60  # request `time` / `Timestamp` may be this far from the server's clock
+DAY_S = 86_400
+ALL = "!all"
+USER_TEXT = "t-"  # Gate's required prefix of a user-defined order text
+_CHANNELS = {
+    Market.SPOT: ("spot.orders", "spot.usertrades"),
+    Market.FUTURE: ("futures.orders", "futures.usertrades"),
+}
+_PING = {Market.SPOT: "spot.ping", Market.FUTURE: "futures.ping"}
+_PONG = {Market.SPOT: "spot.pong", Market.FUTURE: "futures.pong"}
+_GATE_TEXT = {Market.SPOT: "apiv4", Market.FUTURE: "api"}  # what Gate writes on an API order without user text
+# WebSocket errors (docs "Error": 1 bad body, 2 bad argument, 4 authentication fail). Code 4 carries the REST
+# error body as its message, as in ccxt's captured {"code": 4, "message": "{\"label\":\"INVALID_KEY\",...}\n"}.
+BAD_BODY, BAD_ARGUMENT, AUTH_FAIL = 1, 2, 4
+INVALID_KEY = ("INVALID_KEY", "Invalid key provided")
+INVALID_SIGNATURE = ("INVALID_SIGNATURE", "Signature mismatch")
+REQUEST_EXPIRED = ("REQUEST_EXPIRED", "gap between request Timestamp and server time exceeds 60")
+
+
+def _json(value: Any) -> str:
+    """JSON text in which a Decimal is a number written exactly (Gate sends JSON numbers on futures frames)."""
+    if isinstance(value, Decimal):
+        return decimal_text(value)
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{json.dumps(key)}:{_json(item)}" for key, item in value.items()) + "}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(_json(item) for item in value) + "]"
+    return json.dumps(value)
+
+
+def _label(pair: tuple[str, str]) -> str:
+    return json.dumps({"label": pair[0], "message": pair[1]}, separators=(",", ":")) + "\n"
+
+
+def _rest_error(status: int, label: str, message: str) -> web.Response:
+    return web.json_response({"label": label, "message": message}, status=status)
+
+
+def _bad_param(name: str, value: str) -> web.Response:
+    return _rest_error(400, "INVALID_PARAM_VALUE", f"Invalid request parameter `{name}` value: {value}")
+
+
+def _int_params(params: Any, bounds: dict[str, tuple[int | None, int, int | None]]) -> dict[str, int | None]:
+    """Integer query parameters by name → (default, low, high); a bad one raises ValueError(name)."""
+    values: dict[str, int | None] = {}
+    for name, (default, low, high) in bounds.items():
+        text = params.get(name)
+        if text is None or text == "":
+            values[name] = default
+            continue
+        try:
+            value = int(text)
+        except ValueError:
+            raise ValueError(name) from None
+        if value < low or (high is not None and value > high):
+            raise ValueError(name)
+        values[name] = value
+    return values
+
+
+def _size(raw: str, side: Side, amount: Decimal) -> Decimal:
+    """Gate's `size`: contracts (amount / the contract size the client converts with), negative for a sell."""
+    contracts = amount / (contract_size("gate", raw) or FALLBACK_CONTRACT_SIZES.get(raw, Decimal(1)))
+    return -contracts if side is Side.SELL else contracts
+
+
+def _seconds(ms: int) -> Decimal:
+    return Decimal(ms).scaleb(-3)
+
+
+class GateSim(VenueSim):
+    exchange = "gate"
+    markets = frozenset({Market.SPOT, Market.FUTURE})
+    # A socket with no message either way for a minute is closed (Gate's maintainer, gateio/gatews#34).
+    client_silence_limit = 60.0
+
+    def __init__(self) -> None:
+        self.user_id = 10_000_000 + secrets.randbelow(90_000_000)  # this simulator's one account
+
+    def raw_symbol(self, market: Market, symbol: str) -> str:
+        base, quote = symbol.split(":")[0].split("/")
+        return f"{base}_{quote}"
+
+    # sockets -----------------------------------------------------------------------------------------------
+    async def on_message(self, session: SimSession, message: Any) -> None:
+        if type(message) is not dict:
+            await self._reply(session, {}, error=(BAD_BODY, "Invalid request body format"))
+            return
+        channel, event = message.get("channel"), message.get("event")
+        if channel == _PING[session.market]:
+            now = now_ms()
+            pong = {"time": now // 1000, "time_ms": now, "channel": _PONG[session.market], "event": ""}
+            if "id" in message:
+                pong["id"] = message["id"]
+            if session.market is Market.SPOT:
+                pong["error"] = None
+            pong["result"] = None
+            await session.send(pong)
+            return
+        if channel not in _CHANNELS[session.market] or event not in ("subscribe", "unsubscribe"):
+            await self._reply(session, message, error=(BAD_ARGUMENT, "Invalid argument provided"))
+            return
+        refusal = self._auth_refusal(session, message)
+        if refusal is not None:
+            await self._reply(session, message, error=refusal)
+            return
+        payload = message.get("payload")
+        if not isinstance(payload, list) or not payload or not all(isinstance(p, str) and p for p in payload):
+            await self._reply(session, message, error=(BAD_ARGUMENT, "Invalid argument provided"))
+            return
+        if session.market is Market.FUTURE:
+            if len(payload) < 2 or payload[0] != str(self.user_id):
+                # Gate's answer to a payload whose user id is not the key's (gateio/gateapi-python#14).
+                text = f"auth faild , auth data : &{{{{{self.user_id}}}}}"
+                await self._reply(session, message, error=(BAD_ARGUMENT, text), result={"status": "failed"})
+                return
+            payload = payload[1:]
+        pairs: set[str] = session.state.setdefault("pairs", {}).setdefault(channel, set())
+        if event == "subscribe":
+            pairs.update(payload)
+            session.subscriptions.add(channel)
+            session.authenticated = True
+        else:
+            pairs.difference_update(payload)
+            if ALL in payload or not pairs:
+                pairs.clear()
+                session.subscriptions.discard(channel)
+        await self._reply(session, message, result={"status": "success"})
+
+    def _auth_refusal(self, session: SimSession, message: dict) -> tuple[int, str] | None:
+        """None when the request's `auth` is good; else the error (code, message) Gate answers with."""
+        auth, time_s = message.get("auth"), message.get("time")
+        if type(time_s) is not int:
+            return BAD_BODY, "Invalid request body format"
+        if not isinstance(auth, dict) or auth.get("method") != "api_key":
+            return AUTH_FAIL, "Authentication fail"
+        creds = session.credentials
+        if auth.get("KEY") != creds.api_key:
+            return AUTH_FAIL, _label(INVALID_KEY)
+        if abs(now_ms() // 1000 - time_s) > TIME_WINDOW_S:
+            return AUTH_FAIL, _label(REQUEST_EXPIRED)
+        expected = sign(creds.secret, channel_payload(message["channel"], message["event"], time_s))
+        if not isinstance(auth.get("SIGN"), str) or not hmac.compare_digest(auth["SIGN"], expected):
+            return AUTH_FAIL, _label(INVALID_SIGNATURE)
+        return None
+
+    async def _reply(self, session: SimSession, request: dict, *, error: tuple[int, str] | None = None,
+                     result: Any = None) -> None:
+        now = now_ms()
+        reply: dict[str, Any] = {"time": now // 1000, "time_ms": now}
+        if "id" in request:
+            reply["id"] = request["id"]
+        reply.update(channel=request.get("channel", ""), event=request.get("event", ""))
+        if "payload" in request:
+            reply["payload"] = request["payload"]
+        reply["error"] = {"code": error[0], "message": error[1]} if error else None
+        reply["result"] = result
+        await session.send(reply)
+
+    def _wants(self, session: SimSession, channel: str, raw: str) -> bool:
+        pairs = session.state.get("pairs", {}).get(channel, ())
+        return channel in session.subscriptions and (ALL in pairs or raw in pairs)
+
+    # frames ------------------------------------------------------------------------------------------------------
+    def order_frames(self, session: SimSession, order: SimOrder) -> list[Any]:
+        orders, _ = _CHANNELS[session.market]
+        raw = self.raw_symbol(session.market, order.symbol)
+        if not self._wants(session, orders, raw):
+            return []
+        return [self._frame(orders, self._order_row(session, order, raw))]
+
+    def fill_frames(self, session: SimSession, order: SimOrder, fill: SimFill) -> list[Any]:
+        orders, trades = _CHANNELS[session.market]
+        raw = self.raw_symbol(session.market, order.symbol)
+        frames = []
+        if self._wants(session, trades, raw):
+            frames.append(self._frame(trades, self._trade_row(session.market, fill, raw)))
+        if self._wants(session, orders, raw):
+            frames.append(self._frame(orders, self._order_row(session, order, raw)))
+        return frames
+
+    @staticmethod
+    def _frame(channel: str, row: dict) -> str:
+        now = now_ms()
+        return _json({"time": now // 1000, "time_ms": now, "channel": channel, "event": "update", "result": [row]})
+
+    @staticmethod
+    def _text(market: Market, client_order_id: str | None) -> str:
+        if not client_order_id:
+            return _GATE_TEXT[market]
+        return client_order_id if client_order_id.startswith(USER_TEXT) else USER_TEXT + client_order_id
+
+    def _order_row(self, session: SimSession, order: SimOrder, raw: str) -> dict:
+        finished = order.status not in (OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED)
+        finish_as = {OrderStatus.FILLED: "filled", OrderStatus.EXPIRED: "ioc"}.get(order.status, "cancelled")
+        if session.market is Market.SPOT:
+            fee = sum((f.fee for f in session.ledger.fills if f.order_id == order.order_id), Decimal(0))
+            quote = order.symbol.split("/")[1]
+            return {
+                "id": order.order_id, "text": self._text(Market.SPOT, order.client_order_id),
+                "create_time": str(order.created // 1000), "update_time": str(order.updated // 1000),
+                "currency_pair": raw, "type": order.order_type, "account": "spot", "side": order.side.value,
+                "amount": decimal_text(order.amount), "price": decimal_text(order.price), "time_in_force": "gtc",
+                "left": decimal_text(order.remaining), "filled_total": decimal_text(order.filled_cost),
+                "avg_deal_price": decimal_text(order.average), "fee": decimal_text(fee), "fee_currency": quote,
+                "point_fee": "0", "gt_fee": "0", "rebated_fee": "0", "rebated_fee_currency": quote,
+                "create_time_ms": str(order.created), "update_time_ms": str(order.updated), "user": self.user_id,
+                "event": "finish" if finished else ("update" if order.filled else "put"), "stp_id": 0,
+                "stp_act": "-", "finish_as": finish_as if finished else "open", "biz_info": "-", "amend_text": "-",
+            }
+        row = {
+            "contract": raw, "create_time": order.created // 1000, "create_time_ms": order.created,
+            "fill_price": order.average, "finish_as": finish_as if finished else "_update" if order.filled else "_new",
+            "iceberg": 0, "id": int(order.order_id), "is_close": False, "is_liq": False, "is_reduce_only": False,
+            "left": _size(raw, order.side, order.remaining), "mkfr": MAKER_FEE, "price": order.price, "refr": 0,
+            "refu": 0, "size": _size(raw, order.side, order.amount), "status": "finished" if finished else "open",
+            "text": self._text(Market.FUTURE, order.client_order_id), "tif": "gtc", "tkfr": TAKER_FEE,
+            "user": str(self.user_id), "update_id": 1, "update_time": order.updated,
+            "stop_loss_price": "", "stop_profit_price": "",
+        }
+        if finished:  # REST docs: finish_time is "not returned if order is open"
+            row.update(finish_time=order.updated // 1000, finish_time_ms=order.updated)
+        return row
+
+    def _trade_row(self, market: Market, fill: SimFill, raw: str) -> dict:
+        role = "maker" if fill.is_maker else "taker"
+        if market is Market.SPOT:
+            # Gate's create_time_ms has sub-millisecond digits ("1605176741123.456"); the ms are the fill's time.
+            return {
+                "id": int(fill.trade_id), "user_id": self.user_id, "order_id": fill.order_id, "currency_pair": raw,
+                "create_time": fill.time // 1000, "create_time_ms": f"{fill.time}.{int(fill.trade_id) % 1000:03d}",
+                "side": fill.side.value, "amount": decimal_text(fill.amount), "role": role,
+                "price": decimal_text(fill.price), "fee": decimal_text(fill.fee), "fee_currency": fill.fee_currency,
+                "point_fee": "0", "gt_fee": "0", "text": self._text(market, fill.client_order_id),
+                "id_market": int(fill.trade_id),
+            }
+        return {
+            "id": fill.trade_id, "create_time": fill.time // 1000, "create_time_ms": fill.time, "contract": raw,
+            "order_id": fill.order_id, "size": _size(raw, fill.side, fill.amount), "price": decimal_text(fill.price),
+            "role": role, "text": self._text(market, fill.client_order_id), "fee": fill.fee, "point_fee": 0,
+        }
+
+    # REST ------------------------------------------------------------------------------------------------------------
+    def rest_routes(self, market: Market) -> list:
+        routes = [("GET", "/account/detail", self._account_detail)]
+        if market is Market.SPOT:
+            return routes + [("GET", "/spot/my_trades", self._spot_trades)]
+        return routes + [
+            ("GET", "/futures/usdt/my_trades", self._futures_trades),
+            ("GET", "/futures/usdt/my_trades_timerange", self._futures_trades),
+        ]
+
+    async def _refusal(self, sim: Simulator, market: Market, request: web.Request) -> web.Response | None:
+        """None for a well-signed request; else Gate's 401 answer.
+
+        The signed path is the request's own path (what a client that signs its URL sends, as our stream does), or
+        the live one, `/api/v4` + the path below the simulator's `/gate_<market>` mount (what ccxt signs whatever
+        its base URL: `'/api/' + version + path`). Query: as sent, not URL-encoded (docs "Query String").
+        """
+        creds = sim.credentials_for(self.exchange)
+        key, stamp, signature = (request.headers.get(h) for h in ("KEY", "Timestamp", "SIGN"))
+        for name, value in (("KEY", key), ("Timestamp", stamp), ("SIGN", signature)):
+            if not value:
+                return _rest_error(401, "MISSING_REQUIRED_HEADER", f"Missing required header: {name}")
+        if key != creds.api_key:
+            return _rest_error(401, *INVALID_KEY)
+        try:
+            skew = abs(Decimal(now_ms()).scaleb(-3) - Decimal(stamp))
+        except InvalidOperation:
+            skew = None
+        if skew is None or not skew.is_finite() or skew > TIME_WINDOW_S:
+            return _rest_error(401, *REQUEST_EXPIRED)
+        body = await request.text()
+        path = request.rel_url.raw_path
+        mount = f"/{self.exchange}_{market.value}"
+        paths = (path, "/api/v4" + path.removeprefix(mount)) if path.startswith(mount + "/") else (path,)
+        for signed_path in paths:
+            expected = sign(creds.secret, rest_payload(request.method, signed_path, request.query_string, body, stamp))
+            if hmac.compare_digest(expected, signature):
+                return None
+        return _rest_error(401, *INVALID_SIGNATURE)
+
+    async def _account_detail(self, sim: Simulator, market: Market, request: web.Request) -> web.Response:
+        refusal = await self._refusal(sim, market, request)
+        if refusal is not None:
+            return refusal
+        return web.json_response({
+            "user_id": self.user_id, "ip_whitelist": [], "currency_pairs": [], "key": {"mode": 1}, "tier": 0,
+            "tier_expire_time": "0001-01-01T00:00:00Z", "copy_trading_role": 0,
+        })
+
+    async def _spot_trades(self, sim: Simulator, market: Market, request: web.Request) -> web.Response:
+        """Newest first; no time given → the last 7 days; one bound → 7 days from it; a range over 30 days → 400."""
+        refusal = await self._refusal(sim, market, request)
+        if refusal is not None:
+            return refusal
+        params = request.query
+        try:
+            numbers = _int_params(params, {
+                "limit": (100, 1, 1000), "page": (1, 1, None), "from": (None, 0, None), "to": (None, 0, None),
+            })
+        except ValueError as exc:
+            return _bad_param(str(exc), params[str(exc)])
+        limit, page, start, end = numbers["limit"], numbers["page"], numbers["from"], numbers["to"]
+        pair, order_id = params.get("currency_pair"), params.get("order_id")
+        if order_id and not pair:
+            return _rest_error(400, "MISSING_REQUIRED_PARAM", "Missing required parameter: currency_pair")
+        if start is None and end is None:
+            end = now_ms() // 1000
+        if start is None:
+            start = end - 7 * DAY_S
+        elif end is None:
+            end = start + 7 * DAY_S
+        if end < start or end - start > 30 * DAY_S:
+            return _rest_error(400, "INVALID_PARAM_VALUE", "invalid time range")
+        fills = [
+            f for f in reversed(sim.ledger(self.exchange, market).fills)
+            if (not pair or self.raw_symbol(market, f.symbol) == pair) and (not order_id or f.order_id == order_id)
+            and start <= f.time // 1000 <= end
+        ]
+        rows = [self._spot_history_row(f) for f in fills[(page - 1) * limit:page * limit]]
+        return web.json_response(rows)
+
+    def _spot_history_row(self, fill: SimFill) -> dict:
+        return {
+            "id": fill.trade_id, "create_time": str(fill.time // 1000),
+            "create_time_ms": f"{fill.time}.{int(fill.trade_id) % 1000:03d}",
+            "currency_pair": self.raw_symbol(Market.SPOT, fill.symbol), "side": fill.side.value,
+            "role": "maker" if fill.is_maker else "taker", "amount": decimal_text(fill.amount),
+            "price": decimal_text(fill.price), "order_id": fill.order_id, "fee": decimal_text(fill.fee),
+            "fee_currency": fill.fee_currency, "point_fee": "0", "gt_fee": "0", "amend_text": "-",
+            "sequence_id": fill.trade_id, "text": self._text(Market.SPOT, fill.client_order_id),
+        }
+
+    async def _futures_trades(self, sim: Simulator, market: Market, request: web.Request) -> web.Response:
+        """`my_trades`: contract, order, limit, offset, last_id (older than that id); `my_trades_timerange`:
+        contract, from, to (seconds, inclusive), limit, offset, role. Newest first; X-Pagination-* headers."""
+        refusal = await self._refusal(sim, market, request)
+        if refusal is not None:
+            return refusal
+        timerange = request.path.endswith("_timerange")
+        params = request.query
+        bounds = {"limit": (100, 1, 1000), "offset": (0, 0, None)}
+        for name in ("from", "to") if timerange else ("order", "last_id"):
+            bounds[name] = (None, 0, None)
+        try:
+            numbers = _int_params(params, bounds)
+        except ValueError as exc:
+            return _bad_param(str(exc), params[str(exc)])
+        limit, offset, start, end = numbers["limit"], numbers["offset"], numbers.get("from"), numbers.get("to")
+        order, last_id = numbers.get("order"), numbers.get("last_id")
+        contract, role = params.get("contract"), params.get("role") if timerange else None
+        if timerange and end is None:
+            end = now_ms() // 1000
+        fills = [
+            f for f in reversed(sim.ledger(self.exchange, market).fills)
+            if (not contract or self.raw_symbol(market, f.symbol) == contract)
+            and (order is None or f.order_id == str(order)) and (last_id is None or int(f.trade_id) < last_id)
+            and (not role or role == ("maker" if f.is_maker else "taker"))
+            and (start is None or f.time // 1000 >= start) and (end is None or f.time // 1000 <= end)
+        ]
+        decimal_size = request.headers.get("X-Gate-Size-Decimal") == "1"
+        rows = [self._futures_history_row(f, timerange, decimal_size) for f in fills[offset:offset + limit]]
+        headers = {"X-Pagination-Limit": str(limit), "X-Pagination-Offset": str(offset)}
+        return web.Response(text=_json(rows), content_type="application/json", headers=headers)
+
+    def _futures_history_row(self, fill: SimFill, timerange: bool, decimal_size: bool) -> dict:
+        raw = self.raw_symbol(Market.FUTURE, fill.symbol)
+        size = _size(raw, fill.side, fill.amount)
+        row: dict[str, Any] = {"trade_id": fill.trade_id} if timerange else {"id": int(fill.trade_id)}
+        row.update({
+            "create_time": _seconds(fill.time), "contract": raw, "order_id": fill.order_id,
+            "size": decimal_text(size) if decimal_size else size, "close_size": 0, "price": decimal_text(fill.price),
+            "text": self._text(Market.FUTURE, fill.client_order_id), "fee": decimal_text(fill.fee),
+            "point_fee": "0", "role": "maker" if fill.is_maker else "taker",
+        })
+        return row
+
+
+VENUE_CLASS = GateSim
