@@ -131,27 +131,36 @@ class Backfiller:
             await exchange.close()
 
     async def fetch(self, symbol: str | None, since: int, until: int | None = None) -> list[Trade]:
-        """Every fill of `symbol` in [since, until], oldest first, paging through the venue's windows."""
+        """Every fill of `symbol` in [since, until], oldest first.
+
+        The range is cut into the venue's longest windows; a window whose page comes back full is
+        split in two and both halves fetched, whatever order the venue returns rows in (Binance
+        oldest first, Bybit newest first), until no page is full.
+        """
         exchange = self._client([symbol] if symbol else [])
         until = until or now_ms()
-        trades: list[Trade] = []
-        seen: set[tuple] = set()
+        found: dict[tuple, Trade] = {}
         start = since
         while start <= until:
             end = min(start + self.rules.window_ms - 1, until)
-            page_start = start
-            while True:
-                rows = await self._call(exchange, symbol, page_start, end)
-                fresh = [t for t in (self.to_trade(r) for r in rows) if t.dedup_key not in seen]
-                for trade in fresh:
-                    seen.add(trade.dedup_key)
-                trades += [t for t in fresh if start <= t.timestamp <= end]
-                if len(rows) < self.rules.page_limit or not fresh:
-                    break
-                page_start = max(t.timestamp for t in fresh)  # same-ms rows come again; `seen` drops them
+            await self._fetch_window(exchange, symbol, start, end, found)
             start = end + 1
-        trades.sort(key=lambda t: (t.timestamp, t.trade_id))
-        return trades
+        return sorted(found.values(), key=lambda t: (t.timestamp, t.trade_id))
+
+    async def _fetch_window(self, exchange: Any, symbol: str | None, start: int, end: int,
+                            found: dict[tuple, Trade]) -> None:
+        rows = await self._call(exchange, symbol, start, end)
+        for trade in (self.to_trade(r) for r in rows):
+            if start <= trade.timestamp <= end:
+                found.setdefault(trade.dedup_key, trade)
+        if len(rows) < self.rules.page_limit:
+            return
+        if end <= start:  # more fills in one millisecond than a page holds: the venue cannot say more
+            self._log.bind(start=start, rows=len(rows)).warning("a full page within one millisecond")
+            return
+        middle = (start + end) // 2
+        await self._fetch_window(exchange, symbol, start, middle, found)
+        await self._fetch_window(exchange, symbol, middle + 1, end, found)
 
     async def _call(self, exchange: Any, symbol: str | None, start: int, end: int) -> list[dict]:
         params = dict(self.rules.params.get(self.key.market, {}))

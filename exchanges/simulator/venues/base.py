@@ -110,6 +110,17 @@ class VenueSim:
     async def on_message(self, session: SimSession, message: Any) -> None:
         """A client frame (decoded JSON, or str when not JSON): login, subscribe, ping…"""
 
+    def expected_trade(self, market: Market, fill: SimFill) -> dict[str, Any]:
+        """What the venue reports for a ledger fill, in our Trade's terms (ids, amount, price, fee…).
+
+        The default is the ledger as it is; a venue that counts in contracts, or charges a spot buy's
+        fee in the base coin, says so by overriding. The chaos tests hold the store to this.
+        """
+        return {
+            "trade_id": fill.trade_id, "order_id": fill.order_id, "side": fill.side.value, "amount": fill.amount,
+            "price": fill.price, "fee_cost": fill.fee, "fee_currency": fill.fee_currency, "timestamp": fill.time,
+        }
+
     def order_frames(self, session: SimSession, order: SimOrder) -> list[Any]:
         """Frames telling this session about an order's new state ([] if it is not subscribed)."""
         return []
