@@ -21,6 +21,7 @@ ORDER_COLUMNS = (
     "exchange", "market", "account", "symbol", "symbol_raw", "order_id", "client_order_id", "side",
     "order_type", "status", "status_raw", "amount", "price", "filled", "timestamp", "received_at", "raw",
 )
+DEAD_LETTER_COLUMNS = ("id", "connection_key", "raw", "error", "received_at", "replayed_at", "replay_result")
 STATUS_RANK = {
     OrderStatus.NEW: 0,
     OrderStatus.PARTIALLY_FILLED: 1,
@@ -55,7 +56,9 @@ class TradeStore(Protocol):
 
     async def fetch_orders(self, key: ConnectionKey | None = None) -> list[OrderUpdate]: ...
 
-    async def fetch_dead_letters(self) -> list[dict]: ...
+    async def fetch_dead_letters(self, pending_only: bool = False) -> list[dict]: ...
+
+    async def mark_dead_letter(self, letter_id: int, replayed_at: int | None, result: str) -> None: ...
 
     async def recent_trade_keys(self, key: ConnectionKey, since_ms: int, limit: int) -> list[tuple]: ...
 

@@ -12,6 +12,7 @@ from psycopg_pool import AsyncConnectionPool
 from framework.errors import ConfigError, LifecycleError, StoreError
 from framework.events import ConnectionKey, OrderUpdate, Trade
 from framework.store import (
+    DEAD_LETTER_COLUMNS,
     ORDER_COLUMNS,
     TRADE_COLUMNS,
     order_from_row,
@@ -47,6 +48,11 @@ MIGRATIONS: tuple[str, ...] = (
         id bigserial PRIMARY KEY, connection_key text NOT NULL, raw text, error text NOT NULL,
         received_at bigint NOT NULL
     );
+    """,
+    # 2: dead letters remember their replay
+    """
+    ALTER TABLE dead_letters ADD COLUMN replayed_at bigint;
+    ALTER TABLE dead_letters ADD COLUMN replay_result text;
     """,
 )
 
@@ -243,9 +249,16 @@ class PostgresTradeStore:
         query = sql.SQL("SELECT {} FROM orders {}").format(sql.SQL(", ").join(map(sql.Identifier, ORDER_COLUMNS)), where)
         return [order_from_row(r) for r in await self._execute(query, params)]
 
-    async def fetch_dead_letters(self) -> list[dict]:
-        rows = await self._execute("SELECT id, connection_key, raw, error, received_at FROM dead_letters ORDER BY id")
-        return [dict(zip(("id", "connection_key", "raw", "error", "received_at"), r)) for r in rows]
+    async def fetch_dead_letters(self, pending_only: bool = False) -> list[dict]:
+        query = sql.SQL("SELECT {} FROM dead_letters {} ORDER BY id").format(
+            sql.SQL(", ").join(map(sql.Identifier, DEAD_LETTER_COLUMNS)),
+            sql.SQL("WHERE replayed_at IS NULL" if pending_only else ""),
+        )
+        return [dict(zip(DEAD_LETTER_COLUMNS, r)) for r in await self._execute(query)]
+
+    async def mark_dead_letter(self, letter_id: int, replayed_at: int | None, result: str) -> None:
+        await self._execute("UPDATE dead_letters SET replayed_at = %s, replay_result = %s WHERE id = %s",
+                            (replayed_at, result, letter_id), fetch=False)
 
     async def recent_trade_keys(self, key: ConnectionKey, since_ms: int, limit: int) -> list[tuple]:
         where, params = _key_filter(key, None)

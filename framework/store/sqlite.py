@@ -13,6 +13,7 @@ from typing import Any, Callable, Sequence, TypeVar
 from framework.errors import ConfigError, LifecycleError, StoreError
 from framework.events import ConnectionKey, OrderUpdate, Trade
 from framework.store import (
+    DEAD_LETTER_COLUMNS,
     ORDER_COLUMNS,
     TRADE_COLUMNS,
     order_from_row,
@@ -49,6 +50,11 @@ MIGRATIONS: tuple[str, ...] = (
         id INTEGER PRIMARY KEY AUTOINCREMENT, connection_key TEXT NOT NULL, raw TEXT,
         error TEXT NOT NULL, received_at INTEGER NOT NULL
     );
+    """,
+    # 2: dead letters remember their replay
+    """
+    ALTER TABLE dead_letters ADD COLUMN replayed_at INTEGER;
+    ALTER TABLE dead_letters ADD COLUMN replay_result TEXT
     """,
 )
 
@@ -219,11 +225,18 @@ class SQLiteTradeStore:
         rows = await self._run(self._select, f"SELECT {', '.join(ORDER_COLUMNS)} FROM orders{where}", params)
         return [order_from_row(r) for r in rows]
 
-    async def fetch_dead_letters(self) -> list[dict]:
-        rows = await self._run(
-            self._select, "SELECT id, connection_key, raw, error, received_at FROM dead_letters ORDER BY id", ()
-        )
-        return [dict(zip(("id", "connection_key", "raw", "error", "received_at"), r)) for r in rows]
+    async def fetch_dead_letters(self, pending_only: bool = False) -> list[dict]:
+        where = " WHERE replayed_at IS NULL" if pending_only else ""
+        rows = await self._run(self._select, f"SELECT {', '.join(DEAD_LETTER_COLUMNS)} FROM dead_letters{where} "
+                               "ORDER BY id", ())
+        return [dict(zip(DEAD_LETTER_COLUMNS, r)) for r in rows]
+
+    async def mark_dead_letter(self, letter_id: int, replayed_at: int | None, result: str) -> None:
+        await self._run(self._execute, "UPDATE dead_letters SET replayed_at = ?, replay_result = ? WHERE id = ?",
+                        (replayed_at, result, letter_id))
+
+    def _execute(self, sql: str, params: Sequence[Any]) -> None:
+        self._connection().execute(sql, params)
 
     async def recent_trade_keys(self, key: ConnectionKey, since_ms: int, limit: int) -> list[tuple]:
         where, params = _key_filter(key, None)
