@@ -31,6 +31,7 @@ _LIVE = {
 _LISTEN_KEY_PATH = "/api/v3/userDataStream"
 # Key refused/expired, bad signature, unknown key, IP not whitelisted, no permission (ccxt's MEXC table).
 _AUTH_CODES = frozenset({401, 402, 602, 10072, 700001, 700002, 700006, 700007})
+_CLOCK_CODE = 700003  # "Timestamp for this request is outside of the recvWindow.": a retry with this clock fails too
 _FUTURE_EVENTS = frozenset({"push.personal.order", "push.personal.order.deal"})
 
 
@@ -138,6 +139,9 @@ async def _listen_key_call(
     except (ValueError, TypeError):
         body = {}
     code, detail = body.get("code"), body.get("msg") or text[:200]
+    if code == _CLOCK_CODE:
+        raise AuthError(NAME, f"{method} {_LISTEN_KEY_PATH} refused ({code}: {detail}): "
+                        "this machine's clock is off from MEXC's: sync it (NTP)")  # fmt: skip
     if status in (401, 403) or code in _AUTH_CODES:
         raise AuthError(NAME, f"{method} {_LISTEN_KEY_PATH} refused (HTTP {status}, {code}: {detail}): "
                         "check MEXC_API_KEY / MEXC_API_SECRET and the key's SPOT_ACCOUNT_R permission")  # fmt: skip

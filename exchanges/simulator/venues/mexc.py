@@ -1,0 +1,497 @@
+"""MEXC on the simulator: spot listenKey + protobuf pushes, USDT-M contract login + JSON pushes, REST history.
+
+Spot (`/mexc_spot`): signed `POST | PUT | DELETE | GET /api/v3/userDataStream` (header X-MEXC-APIKEY; `timestamp` within
+`recvWindow`; lowercase hex HMAC-SHA256 over query + body) keeps listenKeys alive 60 min. `/ws?listenKey=…` with an
+unknown key gets the text frame `Invalid listen key` (what ccxt watches for) and is closed. One `SUBSCRIPTION` to
+`spot@private.orders.v3.api.pb` / `spot@private.deals.v3.api.pb` is acked once, `msg` = the channels joined by commas;
+other channels get "Not Subscribed successfully! […].  Reason： Blocked! ". `PING` (or ccxt's `ping`) → `PONG`. Pushes
+are binary `PushDataV3ApiWrapper` frames built with the client's own schema; the order update goes out before the deal
+(the doc sample's sendTimes). A socket without a valid subscription for 30 s, or silent for 60 s, is closed.
+Contract (`/mexc_future`): `/edge`; `login` (hex HMAC of apiKey + reqTime, reqTime within 10 s) → `rs.login`, else
+`rs.error`; then every private channel is pushed unless the login said `"subscribe": false`; `personal.filter`
+replaces the filter (`rs.personal.filter`); `ping` → `pong`. `push.personal.order` / `.order.deal` carry JSON numbers
+written exactly, `vol` in contracts (the client's contract size), side 1 open long (buy) / 3 open short (sell).
+History: `GET /api/v3/myTrades` (signed as above; symbol, orderId, startTime, endTime, limit ≤ 100) and
+`GET /api/v1/private/order/list/order_deals` (headers ApiKey, Request-Time, Signature = HMAC of apiKey + time + sorted
+query; symbol, start_time, end_time, page_num, page_size ≤ 100) → `{"success": true, "code": 0, "data": [...]}`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import secrets
+import zlib
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl, quote, urlencode
+
+from aiohttp import web
+
+from exchanges.mexc.auth import login_payload, sign
+from exchanges.mexc.normalize import EXCHANGE  # importing it registers the contract sizes the client converts with
+from exchanges.mexc.proto import PrivateDealsV3Api, PrivateOrdersV3Api, PushDataV3ApiWrapper
+from exchanges.simulator.ledger import SimFill, SimOrder
+from exchanges.simulator.venues.base import SimSession, VenueSim
+from exchanges.symbols import contract_size
+from framework.events import Market, OrderStatus, Side, now_ms
+
+if TYPE_CHECKING:
+    from exchanges.simulator.server import Simulator
+
+ORDERS, DEALS = "spot@private.orders.v3.api.pb", "spot@private.deals.v3.api.pb"
+SPOT_PRIVATE = frozenset({ORDERS, DEALS, "spot@private.account.v3.api.pb"})  # account: accepted, nothing to push
+ORDER, DEAL = "order", "order.deal"  # contract personal.filter names
+API_KEY_HEADER = "X-MEXC-APIKEY"
+LISTEN_KEY_TTL_MS = 3_600_000
+RECV_WINDOW_MS, MAX_RECV_WINDOW_MS = 5_000, 60_000  # spot SIGNED: default and ceiling
+CONTRACT_WINDOW_S, MAX_CONTRACT_WINDOW_S = 10, 60  # contract Request-Time / login reqTime
+SPOT_HISTORY_MS = 30 * 86_400_000  # myTrades: "only the transaction records in the past 1 month"
+DEALS_DEFAULT_SPAN_MS, DEALS_MAX_SPAN_MS = 7 * 86_400_000, 90 * 86_400_000
+PAGE_LIMIT = 100
+LEVERAGE = 20
+_SPOT_SIDE = {Side.BUY: 1, Side.SELL: 2}
+_CONTRACT_SIDE = {Side.BUY: 1, Side.SELL: 3}  # open long / open short: the ledger keeps no positions
+_SPOT_STATUS = {OrderStatus.NEW: 1, OrderStatus.FILLED: 2, OrderStatus.PARTIALLY_FILLED: 3,
+                OrderStatus.CANCELED: 4, OrderStatus.REJECTED: 4, OrderStatus.EXPIRED: 4}  # fmt: skip
+_CONTRACT_STATE = {OrderStatus.NEW: 2, OrderStatus.PARTIALLY_FILLED: 2, OrderStatus.FILLED: 3,
+                   OrderStatus.CANCELED: 4, OrderStatus.EXPIRED: 4, OrderStatus.REJECTED: 5}  # fmt: skip
+# Spot REST errors (MEXC's error-code table; 700002 / 700003 texts as MEXC and ccxt quote them).
+API_KEY_REQUIRED = (400, "api key required")
+INVALID_KEY = (10072, "Api key info invalid")
+BAD_SIGNATURE = (700002, "Signature for this request is not valid.")
+OUTSIDE_WINDOW = (700003, "Timestamp for this request is outside of the recvWindow.")
+WINDOW_TOO_LARGE = (700005, "recvWindow must less than 60000")
+LISTEN_KEY_ERROR = (730708, "listen key information error")  # PUT / DELETE of an unknown key (mexc-api-demo#35)
+# Contract REST errors (contract error-code table) and login refusals (the docs only say "channel = rs.error").
+UNAUTHORIZED = (401, "Unauthorized")
+STALE_REQUEST = (513, "Invalid request(for open api serves time more or less than 10s)")
+VERIFY_FAILED = (602, "Signature verification failed!")
+PARAMETER_ERROR = (600, "Parameter error")
+TIME_RANGE_ERROR = (6003, "Time range error")
+
+
+def _plain(value: Decimal | int) -> str:
+    """A Decimal as MEXC writes it: no exponent, no trailing zeros ("0.01", "100", "0")."""
+    value = Decimal(value)
+    return format(value.normalize() if value else Decimal(0), "f")
+
+
+def _json(value: Any) -> str:
+    """JSON text in which a Decimal is a number written exactly (the contract's pushes and rows are JSON numbers)."""
+    if isinstance(value, Decimal):
+        return _plain(value)
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{json.dumps(key)}:{_json(item)}" for key, item in value.items()) + "}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(_json(item) for item in value) + "]"
+    return json.dumps(value)
+
+
+def _without_signature(text: str) -> str:
+    return "&".join(part for part in text.split("&") if part and not part.startswith("signature="))
+
+
+def _spot_error(error: tuple[int, str], status: int = 400) -> web.Response:
+    return web.json_response({"code": error[0], "msg": error[1]}, status=status)
+
+
+def _mandatory(name: str) -> web.Response:
+    return _spot_error((700004, f"Mandatory parameter '{name}' was not sent, was empty/null, or malformed."))
+
+
+def _contract_reply(data: Any = None, error: tuple[int, str] | None = None) -> web.Response:
+    if error is not None:
+        return web.Response(text=_json({"success": False, "code": error[0], "message": error[1]}),
+                            content_type="application/json")
+    body = {"success": True, "code": 0, "data": data}
+    return web.Response(text=_json(body), content_type="application/json")
+
+
+def _ints(params: Any, names: tuple[str, ...]) -> dict[str, int | None]:
+    """Optional integer parameters; a malformed one raises ValueError(name)."""
+    values: dict[str, int | None] = {}
+    for name in names:
+        text = params.get(name)
+        try:
+            values[name] = None if text in (None, "") else int(text)
+        except ValueError:
+            raise ValueError(name) from None
+    return values
+
+
+class MexcSim(VenueSim):
+    exchange = EXCHANGE
+    markets = frozenset({Market.SPOT, Market.FUTURE})
+    # Spot: "no data flow" for 60 s drops the link; contract: "if no ping is received within 1 minute".
+    client_silence_limit = 60.0
+
+    def __init__(self) -> None:
+        self.listen_keys: dict[str, int] = {}  # listenKey -> expiry (ms)
+        self.subscription_grace = 30.0  # spot: seconds a socket may stay without a valid subscription
+        self._tasks: set[asyncio.Task] = set()
+
+    def raw_symbol(self, market: Market, symbol: str) -> str:
+        base, quote = symbol.split(":")[0].split("/")
+        return f"{base}{quote}" if market is Market.SPOT else f"{base}_{quote}"
+
+    def ws_paths(self, market: Market) -> list[str]:
+        return ["/ws"] if market is Market.SPOT else ["/edge"]
+
+    # sockets ---------------------------------------------------------------------------------------------------
+    async def on_open(self, session: SimSession) -> bool:
+        if session.market is Market.FUTURE:
+            return True
+        listen_key = session.request.query.get("listenKey")
+        if listen_key is not None:  # without one, /ws is the public market socket: private channels are refused
+            if self.listen_keys.get(listen_key, 0) < now_ms():
+                await session.send("Invalid listen key")
+                return False
+            session.authenticated = True
+            session.state["listen_key"] = listen_key
+        self._arm_subscription_deadline(session)
+        return True
+
+    async def on_message(self, session: SimSession, message: Any) -> None:
+        if session.market is Market.SPOT:
+            await self._spot_message(session, message)
+        elif type(message) is dict:
+            await self._contract_message(session, message)
+
+    async def _spot_message(self, session: SimSession, message: Any) -> None:
+        request = message if type(message) is dict else {}
+        method, params, request_id = request.get("method"), request.get("params"), request.get("id", 0)
+        if isinstance(method, str) and method.upper() == "PING":
+            await session.send({"id": 0, "code": 0, "msg": "PONG"})
+        elif method in ("SUBSCRIPTION", "UNSUBSCRIPTION") and isinstance(params, list) and params \
+                and all(isinstance(p, str) for p in params):  # fmt: skip
+            if method == "UNSUBSCRIPTION":
+                session.subscriptions.difference_update(params)
+                if not session.subscriptions:
+                    self._arm_subscription_deadline(session)
+                await session.send({"id": request_id, "code": 0, "msg": ",".join(params)})
+                return
+            good = [p for p in params if session.authenticated and p in SPOT_PRIVATE]
+            refused = [p for p in params if p not in good]
+            if good:
+                session.subscriptions.update(good)
+                self._disarm_subscription_deadline(session)
+                await session.send({"id": request_id, "code": 0, "msg": ",".join(good)})
+            if refused:
+                text = f"Not Subscribed successfully! [{','.join(refused)}].  Reason： Blocked! "
+                await session.send({"id": request_id, "code": 0, "msg": text})
+        else:  # anything else (text, unknown method, no params): the answer clients report from MEXC
+            await session.send({"id": request_id, "code": 0, "msg": "msg format invalid"})
+
+    def _arm_subscription_deadline(self, session: SimSession) -> None:
+        self._disarm_subscription_deadline(session)
+        loop = asyncio.get_running_loop()
+        session.state["deadline"] = loop.call_later(self.subscription_grace, self._drop_unsubscribed, session)
+
+    @staticmethod
+    def _disarm_subscription_deadline(session: SimSession) -> None:
+        handle = session.state.pop("deadline", None)
+        if handle is not None:
+            handle.cancel()
+
+    def _drop_unsubscribed(self, session: SimSession) -> None:
+        if session.closed or session.subscriptions:
+            return
+        task = asyncio.create_task(session.close(1000, "no valid subscription"), name="sim-mexc-drop-unsubscribed")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _contract_message(self, session: SimSession, message: dict) -> None:
+        method = message.get("method")
+        if method == "ping":
+            await session.send({"channel": "pong", "data": now_ms()})
+        elif method == "login":
+            refusal = self._login_refusal(session, message.get("param"))
+            if refusal is not None:
+                await session.send({"channel": "rs.error", "data": refusal, "ts": now_ms()})
+                return
+            session.authenticated = True
+            # Every private channel is pushed after a login unless it says "subscribe": false.
+            self._set_filters(session, {} if message.get("subscribe") is False else None)
+            await session.send({"channel": "rs.login", "data": "success", "ts": now_ms()})
+        elif method == "personal.filter":
+            if not session.authenticated:
+                await session.send({"channel": "rs.error", "data": "Not logged in!", "ts": now_ms()})
+                return
+            param = message.get("param")
+            filters = param.get("filters") if isinstance(param, dict) else None
+            if not isinstance(filters, list) or not filters:  # no filter: everything, as the docs say
+                self._set_filters(session, None)
+            else:
+                chosen: dict[str, set[str]] = {}
+                for entry in filters:
+                    if isinstance(entry, dict) and isinstance(entry.get("filter"), str):
+                        rules = entry.get("rules")
+                        symbols = {r for r in rules if isinstance(r, str)} if isinstance(rules, list) else set()
+                        chosen.setdefault(entry["filter"], set()).update(symbols)
+                self._set_filters(session, chosen)  # a later filter replaces the earlier one
+            await session.send({"channel": "rs.personal.filter", "data": "success", "ts": now_ms()})
+
+    def _login_refusal(self, session: SimSession, param: Any) -> str | None:
+        """None for a good login; else the text MEXC's `rs.error` carries."""
+        creds = session.credentials
+        if not isinstance(param, dict) or param.get("apiKey") != creds.api_key:
+            return "Api key info invalid"
+        req_time = str(param.get("reqTime", ""))
+        if not req_time.isdigit() or abs(now_ms() - int(req_time)) > CONTRACT_WINDOW_S * 1000:
+            return "Request time is invalid"
+        expected = sign(creds.secret, login_payload(creds.api_key, int(req_time)))
+        signature = param.get("signature")
+        if not isinstance(signature, str) or not hmac.compare_digest(signature, expected):
+            return VERIFY_FAILED[1]
+        return None
+
+    @staticmethod
+    def _set_filters(session: SimSession, filters: dict[str, set[str]] | None) -> None:
+        session.state["filters"] = filters  # None: every channel, every symbol; a set of rules: those symbols
+        session.subscriptions.clear()
+        session.subscriptions.update({ORDER, DEAL} if filters is None else filters)
+
+    @staticmethod
+    def _wants(session: SimSession, name: str, raw: str) -> bool:
+        if not session.authenticated:
+            return False
+        filters = session.state.get("filters")
+        if filters is None:
+            return True
+        rules = filters.get(name)
+        return rules is not None and (not rules or raw in rules)
+
+    # frames ------------------------------------------------------------------------------------------------------
+    def order_frames(self, session: SimSession, order: SimOrder) -> list[Any]:
+        return self._frames(session, order, None)
+
+    def fill_frames(self, session: SimSession, order: SimOrder, fill: SimFill) -> list[Any]:
+        return self._frames(session, order, fill)
+
+    def _frames(self, session: SimSession, order: SimOrder, fill: SimFill | None) -> list[Any]:
+        frames: list[Any] = []
+        raw = self.raw_symbol(session.market, order.symbol)
+        if session.market is Market.SPOT:
+            if ORDERS in session.subscriptions:
+                frames.append(self._spot_order(order, fill, raw))
+            if fill is not None and DEALS in session.subscriptions:
+                frames.append(self._spot_deal(fill, raw))
+            return frames
+        if self._wants(session, ORDER, raw):
+            frames.append(self._contract_order(session, order, raw))
+        if fill is not None and self._wants(session, DEAL, raw):
+            frames.append(self._contract_deal(fill, raw))
+        return frames
+
+    @staticmethod
+    def _spot_order(order: SimOrder, fill: SimFill | None, raw: str) -> bytes:
+        status = _SPOT_STATUS[order.status]
+        if status == 4 and order.filled:
+            status = 5  # partially filled, then canceled
+        body = PrivateOrdersV3Api(
+            id=order.order_id, clientId=order.client_order_id or "", price=_plain(order.price),
+            quantity=_plain(order.amount), amount=_plain(order.amount * order.price), avgPrice=_plain(order.average),
+            orderType=1, tradeType=_SPOT_SIDE[order.side], remainAmount=_plain(order.remaining * order.price),
+            remainQuantity=_plain(order.remaining), cumulativeQuantity=_plain(order.filled),
+            cumulativeAmount=_plain(order.filled_cost), status=status, createTime=order.created,
+        )
+        if fill is not None:
+            body.lastDealQuantity = _plain(fill.amount)
+        push = PushDataV3ApiWrapper(channel=ORDERS, symbol=raw, sendTime=order.updated, privateOrders=body)
+        return push.SerializeToString()
+
+    @staticmethod
+    def _spot_deal(fill: SimFill, raw: str) -> bytes:
+        body = PrivateDealsV3Api(
+            price=_plain(fill.price), quantity=_plain(fill.amount), amount=_plain(fill.cost),
+            tradeType=_SPOT_SIDE[fill.side], isMaker=fill.is_maker, isSelfTrade=False, tradeId=fill.trade_id,
+            clientOrderId=fill.client_order_id or "", orderId=fill.order_id, feeAmount=_plain(fill.fee),
+            feeCurrency=fill.fee_currency, time=fill.time,
+        )
+        return PushDataV3ApiWrapper(channel=DEALS, symbol=raw, sendTime=fill.time, privateDeals=body).SerializeToString()
+
+    @staticmethod
+    def _external_oid(order_id: str, client_order_id: str | None) -> str:
+        """The client's id, or what MEXC puts on an order placed without one (`_m_` + 32 hex)."""
+        return client_order_id or "_m_" + hashlib.md5(order_id.encode()).hexdigest()
+
+    def _contract_order(self, session: SimSession, order: SimOrder, raw: str) -> str:
+        size = contract_size(self.exchange, raw) or Decimal(1)
+        fills = [f for f in session.ledger.fills if f.order_id == order.order_id]
+        quote = order.symbol.split("/")[1].split(":")[0]
+        data = {
+            "orderId": order.order_id, "symbol": raw, "positionId": zlib.crc32(f"{raw}:{order.side}".encode()),
+            "price": order.price, "vol": order.amount / size, "leverage": LEVERAGE, "side": _CONTRACT_SIDE[order.side],
+            "category": 1, "orderType": 1, "dealAvgPrice": order.average, "dealVol": order.filled / size,
+            "orderMargin": order.remaining * order.price / LEVERAGE, "usedMargin": order.filled_cost / LEVERAGE,
+            "takerFee": sum((f.fee for f in fills if not f.is_maker), Decimal(0)),
+            "makerFee": sum((f.fee for f in fills if f.is_maker), Decimal(0)), "profit": 0, "feeCurrency": quote,
+            "openType": 1, "state": _CONTRACT_STATE[order.status], "errorCode": 0,
+            "externalOid": self._external_oid(order.order_id, order.client_order_id), "createTime": order.created,
+            "updateTime": order.updated, "remainVol": order.remaining / size, "version": 1 + len(fills),
+            "positionMode": 1, "reduceOnly": False,
+        }
+        return _json({"channel": "push.personal.order", "data": data, "ts": order.updated})
+
+    def _contract_deal(self, fill: SimFill, raw: str) -> str:
+        data = self._deal_row(fill, raw)
+        data.update(isSelf=False, externalOid=self._external_oid(fill.order_id, fill.client_order_id))
+        return _json({"channel": "push.personal.order.deal", "data": data, "ts": fill.time})
+
+    def _deal_row(self, fill: SimFill, raw: str) -> dict:
+        size = contract_size(self.exchange, raw) or Decimal(1)
+        return {
+            "id": int(fill.trade_id), "symbol": raw, "side": _CONTRACT_SIDE[fill.side], "vol": fill.amount / size,
+            "price": fill.price, "feeCurrency": fill.fee_currency, "fee": fill.fee, "timestamp": fill.time,
+            "profit": 0, "isTaker": not fill.is_maker, "category": 1, "orderId": int(fill.order_id), "positionMode": 1,
+            "reduceOnly": False,
+        }
+
+    # REST ------------------------------------------------------------------------------------------------------------
+    def rest_routes(self, market: Market) -> list:
+        if market is Market.SPOT:
+            listen_key = [(method, "/api/v3/userDataStream", self._listen_key) for method in ("POST", "PUT", "DELETE", "GET")]
+            return listen_key + [("GET", "/api/v3/myTrades", self._my_trades)]
+        return [("GET", "/api/v1/private/order/list/order_deals", self._order_deals)]
+
+    async def _spot_refusal(self, sim: Simulator, request: web.Request) -> tuple[web.Response | None, dict[str, str]]:
+        """(None, params) for a well-signed SIGNED request; else (MEXC's error answer, {})."""
+        creds = sim.credentials_for(self.exchange)
+        key = request.headers.get(API_KEY_HEADER)
+        if not key:
+            return _spot_error(API_KEY_REQUIRED), {}
+        if key != creds.api_key:
+            return _spot_error(INVALID_KEY), {}
+        query, body = request.rel_url.raw_query_string, await request.text()
+        params = dict(parse_qsl(query, keep_blank_values=True))
+        params.update(parse_qsl(body, keep_blank_values=True))
+        signature = params.pop("signature", "")
+        if not signature:
+            return _mandatory("signature"), {}
+        expected = sign(creds.secret, _without_signature(query) + _without_signature(body))  # totalParams
+        if not hmac.compare_digest(signature, expected):
+            return _spot_error(BAD_SIGNATURE), {}
+        try:
+            timestamp, window = int(params["timestamp"]), int(params.get("recvWindow") or RECV_WINDOW_MS)
+        except (KeyError, ValueError):
+            return _mandatory("timestamp"), {}
+        if window > MAX_RECV_WINDOW_MS:
+            return _spot_error(WINDOW_TOO_LARGE), {}
+        now = now_ms()
+        if not (timestamp < now + 1000 and now - timestamp <= window):  # the docs' "timing security" rule
+            return _spot_error(OUTSIDE_WINDOW), {}
+        return None, params
+
+    async def _listen_key(self, sim: Simulator, market: Market, request: web.Request) -> web.Response:
+        refusal, params = await self._spot_refusal(sim, request)
+        if refusal is not None:
+            return refusal
+        now = now_ms()
+        live = [key for key, expiry in self.listen_keys.items() if expiry >= now]
+        if request.method == "GET":
+            return web.json_response({"listenKey": live})
+        if request.method == "POST":  # a new key each time (MEXC allows 60 per account)
+            key = secrets.token_hex(32)
+            self.listen_keys[key] = now + LISTEN_KEY_TTL_MS
+            return web.json_response({"listenKey": key})
+        key = params.get("listenKey")
+        if not key:
+            return _mandatory("listenKey")
+        if key not in live:
+            return _spot_error(LISTEN_KEY_ERROR)
+        if request.method == "PUT":
+            self.listen_keys[key] = now + LISTEN_KEY_TTL_MS
+        else:  # DELETE closes the stream and invalidates the key
+            del self.listen_keys[key]
+            for session in sim.sessions(self.exchange, market):
+                if session.state.get("listen_key") == key:
+                    await session.close(1000, "listen key deleted")
+        return web.json_response({"listenKey": key})
+
+    def expire_listen_keys(self) -> None:
+        """Fault: every listenKey dies now (the next PUT gets 730708, new sockets get `Invalid listen key`)."""
+        self.listen_keys.clear()
+
+    async def _my_trades(self, sim: Simulator, market: Market, request: web.Request) -> web.Response:
+        """Ascending time; from startTime the first `limit`, else the latest `limit`; the past 30 days at most."""
+        refusal, params = await self._spot_refusal(sim, request)
+        if refusal is not None:
+            return refusal
+        symbol_raw = params.get("symbol")
+        if not symbol_raw:
+            return _mandatory("symbol")
+        try:
+            numbers = _ints(params, ("startTime", "endTime", "limit"))
+        except ValueError as exc:
+            return _mandatory(str(exc))
+        start, end = numbers["startTime"], numbers["endTime"]
+        limit = min(max(numbers["limit"] or PAGE_LIMIT, 1), PAGE_LIMIT)
+        floor = now_ms() - SPOT_HISTORY_MS
+        order_id = params.get("orderId")
+        fills = [
+            f for f in sim.ledger(self.exchange, market).fills_between(None, start, end)
+            if self.raw_symbol(market, f.symbol) == symbol_raw and f.time >= floor
+            and (not order_id or f.order_id == order_id)
+        ]
+        fills = fills[:limit] if start is not None else fills[-limit:]
+        return web.json_response([self._my_trades_row(f, symbol_raw) for f in fills])
+
+    @staticmethod
+    def _my_trades_row(fill: SimFill, raw: str) -> dict:
+        return {
+            "symbol": raw, "id": fill.trade_id, "orderId": fill.order_id, "orderListId": -1,
+            "price": _plain(fill.price), "qty": _plain(fill.amount), "quoteQty": _plain(fill.cost),
+            "commission": _plain(fill.fee), "commissionAsset": fill.fee_currency, "time": fill.time,
+            "isBuyer": fill.side is Side.BUY, "isMaker": fill.is_maker, "isBestMatch": True, "isSelfTrade": False,
+            "clientOrderId": fill.client_order_id,
+        }
+
+    def _contract_refusal(self, sim: Simulator, request: web.Request) -> tuple[int, str] | None:
+        """None for a well-signed private contract request; else MEXC's (code, message)."""
+        creds = sim.credentials_for(self.exchange)
+        key, stamp, signature = (request.headers.get(h) for h in ("ApiKey", "Request-Time", "Signature"))
+        if key != creds.api_key:
+            return UNAUTHORIZED
+        try:
+            window = min(int(request.headers.get("Recv-Window") or CONTRACT_WINDOW_S), MAX_CONTRACT_WINDOW_S)
+            skew = abs(now_ms() - int(stamp or ""))
+        except ValueError:
+            return STALE_REQUEST
+        if skew > window * 1000:
+            return STALE_REQUEST
+        # GET: the parameters in dictionary order, `&`-joined, values URL-encoded (the docs' Java sample).
+        pairs = sorted(parse_qsl(request.rel_url.raw_query_string, keep_blank_values=True))
+        expected = sign(creds.secret, f"{key}{stamp}{urlencode(pairs, quote_via=quote)}")
+        if not signature or not hmac.compare_digest(signature, expected):
+            return VERIFY_FAILED
+        return None
+
+    async def _order_deals(self, sim: Simulator, market: Market, request: web.Request) -> web.Response:
+        """Newest first, `page_size` (default 20, ≤ 100) per `page_num`; no start_time: the 7 days before end_time."""
+        refusal = self._contract_refusal(sim, request)
+        if refusal is not None:
+            return _contract_reply(error=refusal)
+        params = request.query
+        symbol_raw = params.get("symbol")
+        try:
+            numbers = _ints(params, ("start_time", "end_time", "page_num", "page_size"))
+        except ValueError:
+            return _contract_reply(error=PARAMETER_ERROR)
+        page, size = numbers["page_num"] or 1, numbers["page_size"] or 20
+        if not symbol_raw or page < 1 or not 1 <= size <= PAGE_LIMIT:
+            return _contract_reply(error=PARAMETER_ERROR)
+        end = numbers["end_time"] if numbers["end_time"] is not None else now_ms()
+        start = numbers["start_time"] if numbers["start_time"] is not None else end - DEALS_DEFAULT_SPAN_MS
+        if end < start or end - start > DEALS_MAX_SPAN_MS:
+            return _contract_reply(error=TIME_RANGE_ERROR)
+        fills = [
+            f for f in reversed(sim.ledger(self.exchange, market).fills_between(None, start, end))
+            if self.raw_symbol(market, f.symbol) == symbol_raw
+        ]
+        return _contract_reply([self._deal_row(f, symbol_raw) for f in fills[(page - 1) * size:page * size]])
+
+
+VENUE_CLASS = MexcSim
