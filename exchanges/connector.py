@@ -85,6 +85,7 @@ class ExchangeConnector:
         endpoints: Endpoints | None = None,
         retry_policy: Any = None,
         backfill: bool = True,
+        stall_limit: float = 300.0,
     ) -> None:
         from exchanges import get_exchange
 
@@ -108,6 +109,7 @@ class ExchangeConnector:
         self.endpoints = endpoints
         self.retry_policy = retry_policy
         self.backfill = backfill
+        self.stall_limit = stall_limit
 
     @property
     def exchange(self) -> str:
@@ -132,7 +134,7 @@ class ExchangeConnector:
                                     self.spec.stream.endpoints(self.key.market), self.endpoints)
         return PrivateConnection(
             self.key, pool, self.spec, self.credentials, self.endpoints, retry_policy=self.retry_policy,
-            backfiller=backfiller,
+            backfiller=backfiller, stall_limit=self.stall_limit,
         )
 
     def __repr__(self) -> str:

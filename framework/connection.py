@@ -16,7 +16,7 @@ from websockets.asyncio.client import connect as ws_connect
 
 from exchanges.spec import Endpoints, ExchangeSpec, MessageKind
 from framework.errors import AuthError, ConfigError, ConnectionLost, NormalizeError, SubscriptionError
-from framework.events import ConnectionKey, Event, Market, now_ms
+from framework.events import ConnectionKey, Event, Market, OrderUpdate, now_ms
 from framework.retry import RECONNECT
 from framework.sync_log import mask
 
@@ -144,6 +144,7 @@ class BaseConnection:
             "reconnects": self.reconnects,
             "live": self.live,
             "backfills": getattr(self, "backfills", 0),
+            "open_orders": len(getattr(self, "open_orders", ())),
         }
 
 
@@ -167,6 +168,7 @@ class PrivateConnection(BaseConnection):
         retry_policy: AsyncRetrying | None = None,
         first_connect_timeout: float = 30.0,
         backfiller: Backfiller | None = None,
+        stall_limit: float = 300.0,
     ) -> None:
         super().__init__(key, pool, spec.normalize)
         if spec.stream is None:
@@ -186,6 +188,9 @@ class PrivateConnection(BaseConnection):
         self._starting = False
         self.backfiller = backfiller
         self.backfills = 0
+        self.stall_limit = stall_limit  # seconds without data while orders are open: the stream is suspect
+        self.open_orders: set[tuple[str, str]] = set()
+        self.last_data: int | None = None
         self._backfill_task: asyncio.Task | None = None
         self._backfill_wanted: int | None = None  # the earliest gap start not yet backfilled
 
@@ -270,6 +275,7 @@ class PrivateConnection(BaseConnection):
                 for message in self.spec.handshake(self.credentials, self.key.market, now_ms(), listen_key):
                     await ws.send(message if isinstance(message, str) else json.dumps(message))
                 async with asyncio.TaskGroup() as tasks:
+                    tasks.create_task(self._stall_watch(), name=f"stall-watch-{self.key}")
                     if not ping_frames:
                         tasks.create_task(self._pinger(ws), name=f"ping-{self.key}")
                     if listen_key and self.stream.listen_key_interval:
@@ -316,6 +322,35 @@ class PrivateConnection(BaseConnection):
                 raise ConnectionLost(self.key.exchange, "listenKey expired: reconnecting with a new one")
             else:
                 self.last_message = received
+
+    async def _stall_watch(self) -> None:
+        """Pings may still be answered while no data flows: with orders open, that silence is a lost stream.
+
+        Each session starts knowing no open orders (what happened in a gap comes back as fills, not as
+        order states), so one stall leads to one reconnect and backfill, not a loop.
+        """
+        self.last_data = now_ms()
+        self.open_orders.clear()
+        while True:
+            await asyncio.sleep(min(self.stall_limit / 4, 5.0))
+            silent = (now_ms() - (self.last_data or 0)) / 1000
+            if self.open_orders and silent > self.stall_limit:
+                raise ConnectionLost(
+                    self.key.exchange,
+                    f"no data for {silent:.0f} s with {len(self.open_orders)} orders open: treating the stream as stalled",
+                )
+
+    def emit(self, events: Iterable[Event]) -> None:
+        events = list(events)
+        self.last_data = now_ms()
+        for event in events:
+            if isinstance(event, OrderUpdate):
+                ref = (event.symbol, event.order_id)
+                if event.status.is_terminal:
+                    self.open_orders.discard(ref)
+                else:
+                    self.open_orders.add(ref)
+        super().emit(events)
 
     async def _pinger(self, ws: Any) -> None:
         while True:

@@ -161,6 +161,32 @@ class Simulator:
         return [s for s in self._sessions.get((exchange, Market.parse(market)), ()) if not s.closed]
 
     # making fills ------------------------------------------------------------------------------------------
+    async def place_order(
+        self, exchange: str, market: Market | str, symbol: str, side: Side | str, amount: Any, price: Any,
+        *, client_order_id: str | None = None,
+    ) -> SimOrder:
+        """Place an order that rests on the book (open) until `fill_order` fills it."""
+        market = Market.parse(market)
+        order = self.ledger(exchange, market).new_order(
+            symbol, side, to_decimal(amount), to_decimal(price), client_order_id, now_ms()
+        )
+        await self._broadcast(exchange, market, lambda s: s.venue.order_frames(s, order))
+        return order
+
+    async def fill_order(
+        self, exchange: str, market: Market | str, order: SimOrder, amount: Any, *, is_maker: bool | None = None
+    ) -> SimFill:
+        """Fill part (or the rest) of an open order at its price; pushes the venue's frames."""
+        market = Market.parse(market)
+        maker = self._random.random() < 0.6 if is_maker is None else is_maker
+        quote = order.symbol.split("/")[1].split(":")[0]
+        fill = self.ledger(exchange, market).fill(
+            order, to_decimal(amount), order.price, is_maker=maker, fee_rate=MAKER_FEE if maker else TAKER_FEE,
+            fee_currency=quote, now=now_ms(),
+        )
+        await self._broadcast(exchange, market, lambda s: s.venue.fill_frames(s, order, fill))
+        return fill
+
     async def fill(
         self,
         exchange: str,
@@ -175,23 +201,14 @@ class Simulator:
         is_maker: bool | None = None,
     ) -> tuple[SimOrder, list[SimFill]]:
         """Place an order and fill it in `parts` fills; every frame goes out before this returns."""
-        market = Market.parse(market)
-        amount, price = to_decimal(amount), to_decimal(price)
-        ledger = self.ledger(exchange, market)
-        order = ledger.new_order(symbol, side, amount, price, client_order_id, now_ms())
-        await self._broadcast(exchange, market, lambda s: s.venue.order_frames(s, order))
+        order = await self.place_order(exchange, market, symbol, side, amount, price, client_order_id=client_order_id)
         fills = []
-        quote = symbol.split("/")[1].split(":")[0]
+        step = Decimal(1).scaleb(order.amount.as_tuple().exponent)
         for part in range(parts):
-            step = Decimal(1).scaleb(amount.as_tuple().exponent)
-            qty = order.remaining if part == parts - 1 else (amount / parts).quantize(step, rounding=ROUND_DOWN)
-            if qty <= 0:
-                continue
-            maker = self._random.random() < 0.6 if is_maker is None else is_maker
-            fill = ledger.fill(order, qty, price, is_maker=maker, fee_rate=MAKER_FEE if maker else TAKER_FEE,
-                               fee_currency=quote, now=now_ms())
-            fills.append(fill)
-            await self._broadcast(exchange, market, lambda s: s.venue.fill_frames(s, order, fill))
+            last = part == parts - 1
+            qty = order.remaining if last else (order.amount / parts).quantize(step, rounding=ROUND_DOWN)
+            if qty > 0:
+                fills.append(await self.fill_order(exchange, market, order, qty, is_maker=is_maker))
         return order, fills
 
     async def _broadcast(self, exchange: str, market: Market, render) -> None:

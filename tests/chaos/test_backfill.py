@@ -111,3 +111,28 @@ async def test_backfill_pages_through_more_fills_than_a_page_holds(exchange, mar
             await backfiller.close()
         assert [t.trade_id for t in trades] == [f.trade_id for f in fills]
         assert_matches_ledger(sim, exchange, market, {t.trade_id: t for t in trades}, fills)
+
+
+async def test_a_stalled_stream_with_open_orders_is_reconnected_and_backfilled(tmp_path):
+    async with Simulator(exchanges=["binance"], seed=9) as sim:
+        async with ConnectionPool(f"sqlite:///{tmp_path / 't.sqlite'}", tmp_path / "logs") as pool:
+            policy = reconnect_policy(initial=0.05, maximum=0.2, jitter=0.05, give_up_after=30)
+            connector = sim.connector("binance", "future", retry_policy=policy, stall_limit=1.0)
+            s = Recorder("st", [connector], symbols=["BTC/USDT:USDT"], pool=pool)
+            await s.start()
+            pool.connection(connector.key).backfiller.retry_policy = FAST_REST
+            order = await sim.place_order("binance", "future", "BTC/USDT:USDT", "buy", "0.050", "64000.5")
+            first = await sim.fill_order("binance", "future", order, "0.020")
+            await until(lambda: len(s.trades) == 1)
+            sim.stall("binance", "future")  # the socket stays up, pings are answered, no data comes
+            second = await sim.fill_order("binance", "future", order, "0.030")
+            await until(lambda: pool.get_connection_status()["connections"]["binance_future"]["reconnects"] == 1)
+            sim.stall("binance", "future", False)
+            await until(lambda: len(s.trades) == 2)
+            await pool.flush(5)
+            stored = {t.trade_id: t for t in await pool.store.fetch_trades()}
+            assert sorted(stored) == sorted([first.trade_id, second.trade_id])
+            assert stored[second.trade_id].source.value == "rest"
+            await s.stop()
+        log = pool.sync_log.path.read_text()
+        assert "treating the stream as stalled" in log
