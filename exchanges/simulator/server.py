@@ -246,6 +246,18 @@ class Simulator:
                 for held in session.state.pop("_held", []):
                     await session.send(held)
 
+    async def expire_listen_keys(self, exchange: str, market: Market | str) -> int:
+        """Every listenKey of the venue dies; sockets using one hear so (as the venue tells it) and close."""
+        market = Market.parse(market)
+        venue = self._venues[exchange]
+        venue.expire_listen_keys()
+        sessions = [s for s in self.sessions(exchange, market) if "listen_key" in s.state]
+        for session in sessions:
+            for frame in venue.listen_key_expired_frames(session):
+                await session.send(frame)
+            await session.close(1000, "listenKey expired")
+        return len(sessions)
+
     def stall(self, exchange: str, market: Market | str, stalled: bool = True) -> None:
         """Stop (or resume) pushing data to a (venue, market) while still answering pings."""
         key = (exchange, Market.parse(market))

@@ -136,3 +136,23 @@ async def test_a_stalled_stream_with_open_orders_is_reconnected_and_backfilled(t
             await s.stop()
         log = pool.sync_log.path.read_text()
         assert "treating the stream as stalled" in log
+
+
+async def test_an_expired_listen_key_is_replaced_and_the_gap_backfilled(tmp_path):
+    async with Simulator(exchanges=["binance"], seed=11) as sim:
+        async with ConnectionPool(f"sqlite:///{tmp_path / 't.sqlite'}", tmp_path / "logs") as pool:
+            policy = reconnect_policy(initial=0.05, maximum=0.2, jitter=0.05, give_up_after=30)
+            s = Recorder("lk", [sim.connector("binance", "future", retry_policy=policy)], symbols=["BTC/USDT:USDT"],
+                         pool=pool)
+            await s.start()
+            first_key = next(iter(sim.venue("binance").listen_keys))
+            sim.refuse_connections("binance", "future", 0.5)
+            assert await sim.expire_listen_keys("binance", "future") == 1
+            _, during = await sim.fill("binance", "future", "BTC/USDT:USDT", "sell", "0.004", "65010.1")
+            await until(lambda: len(s.trades) == 1)
+            assert next(iter(sim.venue("binance").listen_keys)) != first_key  # a new listenKey was made
+            _, after = await sim.fill("binance", "future", "BTC/USDT:USDT", "buy", "0.002", "65011.3")
+            await until(lambda: len(s.trades) == 2)
+            assert [t.trade_id for t in s.trades] == [during[0].trade_id, after[0].trade_id]
+            await s.stop()
+        assert "listenKey expired" in pool.sync_log.path.read_text()

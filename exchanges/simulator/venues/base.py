@@ -110,6 +110,13 @@ class VenueSim:
     async def on_message(self, session: SimSession, message: Any) -> None:
         """A client frame (decoded JSON, or str when not JSON): login, subscribe, ping…"""
 
+    def expire_listen_keys(self) -> None:
+        """Fault: every listenKey (or equivalent) of this venue stops being valid now."""
+
+    def listen_key_expired_frames(self, session: SimSession) -> list[Any]:
+        """What the venue tells a socket whose listenKey just expired."""
+        return []
+
     def expected_trade(self, market: Market, fill: SimFill) -> dict[str, Any]:
         """What the venue reports for a ledger fill, in our Trade's terms (ids, amount, price, fee…).
 

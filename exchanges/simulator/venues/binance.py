@@ -165,6 +165,9 @@ class BinanceSim(VenueSim):
         """Fault: every listenKey dies now (the next PUT gets -1125, new sockets are refused)."""
         self.listen_keys.clear()
 
+    def listen_key_expired_frames(self, session: SimSession) -> list[Any]:
+        return [{"e": "listenKeyExpired", "E": now_ms(), "listenKey": session.state["listen_key"]}]
+
     async def _my_trades(self, sim: Simulator, market: Market, request: web.Request) -> web.Response:
         creds = sim.credentials_for(self.exchange)
         if request.headers.get(API_KEY_HEADER) != creds.api_key:

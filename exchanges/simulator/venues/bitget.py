@@ -5,6 +5,9 @@ Socket `/v2/ws/private`: `{"op": "login"}` is checked with the package's own sig
 `{"event": "error", "code": 30011..30015, "msg": ...}` and the socket stays open without data, as on Bitget.
 `subscribe` is acked once per arg; pushes are `{"action": "snapshot", "arg", "data", "ts"}`; "ping" gets "pong".
 REST: signed `GET /api/v2/spot/trade/fills` and `/api/v2/mix/order/fills` (newest first, `idLessThan` paging).
+Their time rules: startTime..endTime at most 90 days ("must not exceed 90 days" / "three months"), and nothing
+older than 90 days ("It only supports to get the data within 90days"); either is refused as Bitget did in
+ccxt/ccxt#21502: `{"code": "43111", "msg": "param error time range illegal"}`.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ INST_TYPES = frozenset({"SPOT", "MARGIN", "USDT-FUTURES", "COIN-FUTURES", "USDC-
                         "SUSDT-FUTURES", "SCOIN-FUTURES", "SUSDC-FUTURES"})
 CHANNELS = ("orders", "fill")
 PAGE_LIMIT = 100  # default and maximum `limit` of both fills endpoints
+HISTORY_MS = 90 * 24 * 3600 * 1000  # fills are kept 90 days; one request spans at most as much
 _STATUS = {OrderStatus.NEW: "live", OrderStatus.PARTIALLY_FILLED: "partially_filled",
            OrderStatus.FILLED: "filled"}  # canceled/rejected/expired: "cancelled" (spot) / "canceled" (futures)
 _CLIENT_OID_NAMESPACE = uuid.UUID("5b3c8f1e-6a0d-4c3e-9a53-0b1f2c4d5e6f")
@@ -206,6 +210,9 @@ class BitgetSim(VenueSim):
                                                                               "limit"))
         except ValueError as exc:
             return _rest_error("40020", f"Parameter {exc} error")
+        if (start is not None and start < now_ms() - HISTORY_MS) or (
+                start is not None and end is not None and end - start > HISTORY_MS):
+            return _rest_error("43111", "param error time range illegal")
         limit = PAGE_LIMIT if limit is None or limit <= 0 else min(limit, PAGE_LIMIT)
         symbol = params.get("symbol", "").upper()
         order_id = params.get("orderId")

@@ -252,6 +252,13 @@ class GateSim(VenueSim):
             row.update(finish_time=order.updated // 1000, finish_time_ms=order.updated)
         return row
 
+    def expected_trade(self, market: Market, fill: SimFill) -> dict[str, Any]:
+        """Futures fills count contracts (`abs(size)`, what the stream and ccxt report), fees in the settle coin."""
+        expected = super().expected_trade(market, fill)
+        if market is Market.FUTURE:
+            expected["amount"] = abs(_size(self.raw_symbol(market, fill.symbol), fill.side, fill.amount))
+        return expected
+
     def _trade_row(self, market: Market, fill: SimFill, raw: str) -> dict:
         role = "maker" if fill.is_maker else "taker"
         if market is Market.SPOT:
