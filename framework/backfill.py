@@ -174,7 +174,7 @@ class Backfiller:
                     raise AuthError(self.key.exchange, f"trade history refused: {exc}") from exc
                 except ccxt_async.RateLimitExceeded as exc:
                     raise RateLimited(self.key.exchange, str(exc)) from exc
-                except (ccxt_async.NetworkError, ccxt_async.ExchangeNotAvailable) as exc:
+                except ccxt_async.OperationFailed as exc:  # ccxt's "may succeed if retried" (network, 5xx)
                     raise ConnectionLost(self.key.exchange, f"trade history: {exc}") from exc
                 except ccxt_async.ArgumentsRequired as exc:
                     raise ConfigError(f"{self.key.exchange} trade history needs a symbol: {exc}") from exc

@@ -405,7 +405,7 @@ class PrivateConnection(BaseConnection):
                 if isinstance(exc, AuthError):
                     return
                 self._backfill_wanted = gap_since if self._backfill_wanted is None else self._backfill_wanted
-                await asyncio.sleep(5)
+                await asyncio.sleep(1.0)
 
     async def _backfill(self, gap_since: int | None) -> None:
         symbols = await self.pool.backfill_symbols(self.key)
