@@ -39,6 +39,10 @@ class BackfillRules:
     needs_symbol: bool = True  # False: one call returns every symbol (symbol=None)
     raw_symbol: Any = None  # (market, unified) -> venue symbol, for offline market tables
     contract_size: Any = None  # (market, raw) -> Decimal | None, for offline market tables
+    history_ms: int | None = None  # how far back the venue keeps fills (older requests are refused)
+    ccxt_config: dict = attrs.field(factory=dict)  # extra ccxt constructor settings (e.g. commonCurrencies)
+    fetch_rows: Any = None  # async (exchange, symbol, since, limit, params) -> ccxt trades; None: fetch_my_trades
+    fix_row: Any = None  # (market, ccxt trade) -> ccxt trade, or None for a row that is not a fill
     credentials_map: dict[str, str] = attrs.field(
         factory=lambda: {"apiKey": "api_key", "secret": "secret", "password": "passphrase",
                          "walletAddress": "wallet_address"}
@@ -101,7 +105,8 @@ class Backfiller:
     def _client(self, symbols: Iterable[str]) -> Any:
         if self._exchange is not None:
             return self._exchange
-        config: dict[str, Any] = {"enableRateLimit": True, "options": dict(self.rules.options.get(self.key.market, {}))}
+        config: dict[str, Any] = {"enableRateLimit": True, **self.rules.ccxt_config,
+                                  "options": dict(self.rules.options.get(self.key.market, {}))}
         for ccxt_name, ours in self.rules.credentials_map.items():
             value = getattr(self.credentials, ours, None)
             if value:
@@ -139,10 +144,13 @@ class Backfiller:
         """
         exchange = self._client([symbol] if symbol else [])
         until = until or now_ms()
+        if self.rules.history_ms is not None:  # the venue refuses to look further back than it keeps
+            since = max(since, until - self.rules.history_ms + 60_000)
         found: dict[tuple, Trade] = {}
         start = since
+        span = self.rules.window_ms - 2  # room for the 1 ms margins `_call` adds on each side
         while start <= until:
-            end = min(start + self.rules.window_ms - 1, until)
+            end = min(start + span - 1, until)
             await self._fetch_window(exchange, symbol, start, end, found)
             start = end + 1
         return sorted(found.values(), key=lambda t: (t.timestamp, t.trade_id))
@@ -150,10 +158,12 @@ class Backfiller:
     async def _fetch_window(self, exchange: Any, symbol: str | None, start: int, end: int,
                             found: dict[tuple, Trade]) -> None:
         rows = await self._call(exchange, symbol, start, end)
-        for trade in (self.to_trade(r) for r in rows):
+        fix = self.rules.fix_row
+        fixed = rows if fix is None else [fix(self.key.market, r) for r in rows]
+        for trade in (self.to_trade(r) for r in fixed if r is not None):
             if start <= trade.timestamp <= end:
                 found.setdefault(trade.dedup_key, trade)
-        if len(rows) < self.rules.page_limit:
+        if len(rows) < self.rules.page_limit:  # every row the venue sent counts, fill or not
             return
         if end <= start:  # more fills in one millisecond than a page holds: the venue cannot say more
             self._log.bind(start=start, rows=len(rows)).warning("a full page within one millisecond")
@@ -163,13 +173,17 @@ class Backfiller:
         await self._fetch_window(exchange, symbol, middle + 1, end, found)
 
     async def _call(self, exchange: Any, symbol: str | None, start: int, end: int) -> list[dict]:
+        # One millisecond of margin each side: some venues read startTime/endTime as open bounds;
+        # rows outside [start, end] are dropped by the caller.
         params = dict(self.rules.params.get(self.key.market, {}))
-        params.setdefault("until", end)
+        params.setdefault("until", end + 1)
+        since, limit = max(start - 1, 0), self.rules.page_limit
         async for attempt in self.retry_policy.copy():
             with attempt:
                 try:
-                    return await exchange.fetch_my_trades(symbol, since=start, limit=self.rules.page_limit,
-                                                          params=params)
+                    if self.rules.fetch_rows is not None:
+                        return await self.rules.fetch_rows(exchange, symbol, since, limit, params)
+                    return await exchange.fetch_my_trades(symbol, since=since, limit=limit, params=params)
                 except ccxt_async.AuthenticationError as exc:
                     raise AuthError(self.key.exchange, f"trade history refused: {exc}") from exc
                 except ccxt_async.RateLimitExceeded as exc:

@@ -20,23 +20,25 @@ DedupKey = tuple[str, str, str, str, str, str]
 
 
 class RecentKeys:
-    """A bounded memory of dedup keys already seen: the fast first line of dedup (the store is the last)."""
+    """A bounded memory of dedup keys already seen: the fast first line of dedup (the store is the last).
 
-    def __init__(self, capacity: int = 1_000_000) -> None:
+    Keys are kept as one joined string each (about 120 bytes), oldest forgotten first; venues replay
+    recent fills (reconnects, snapshots, backfill overlaps), which is what this window must hold.
+    """
+
+    def __init__(self, capacity: int = 200_000) -> None:
         self.capacity = capacity
-        self._keys: OrderedDict[DedupKey, None] = OrderedDict()
+        self._keys: OrderedDict[str, None] = OrderedDict()
 
     def add(self, key: DedupKey) -> bool:
         """Remember the key; False if it was already known."""
-        if key in self._keys:
+        text = "\x1f".join(key)
+        if text in self._keys:
             return False
-        self._keys[key] = None
+        self._keys[text] = None
         if len(self._keys) > self.capacity:
             self._keys.popitem(last=False)
         return True
-
-    def forget(self, key: DedupKey) -> None:
-        self._keys.pop(key, None)
 
     def __len__(self) -> int:
         return len(self._keys)
@@ -56,7 +58,7 @@ class TradeSync:
         sync_log: TradeSyncLogger,
         *,
         max_batch: int = 5000,
-        recent_capacity: int = 1_000_000,
+        recent_capacity: int = 200_000,
         prime_window_ms: int = 7 * 24 * 3600 * 1000,
         spool_path: str | Path | None = None,
     ) -> None:

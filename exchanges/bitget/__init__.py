@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from exchanges.bitget.normalize import normalize
+from exchanges.bitget.rest import BACKFILL
 from exchanges.bitget.stream import BitgetStream, handshake
 from exchanges.spec import ExchangeSpec
 from framework.events import Market
@@ -14,4 +15,5 @@ SPEC = ExchangeSpec(
     handshake=handshake,
     normalize=normalize,
     stream=BitgetStream(),
+    backfill=BACKFILL,
 )

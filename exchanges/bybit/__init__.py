@@ -1,6 +1,7 @@
 """Bybit v5 (spot and linear perpetuals/futures) private stream: the venue's one frozen SPEC."""
 
 from exchanges.bybit.normalize import EXCHANGE, normalize
+from exchanges.bybit.rest import BACKFILL
 from exchanges.bybit.stream import BybitStream, handshake
 from exchanges.spec import ExchangeSpec
 from framework.events import Market
@@ -12,4 +13,5 @@ SPEC = ExchangeSpec(
     handshake=handshake,
     normalize=normalize,
     stream=BybitStream(),
+    backfill=BACKFILL,
 )

@@ -5,7 +5,9 @@ whole URL); it pushes that market's rows with their `category` ("spot" / "linear
 checked with the client package's own signing (`GET/realtime<expires>`); a bad login gets Bybit's
 `{"success": false, ...}` and no data; a subscribe before a good login gets "Request not authorized".
 REST (category-driven, like Bybit's one host, so both market prefixes serve every category): signed
-`GET /v5/execution/list` (7-day windows, limit ≤ 100, cursor paging, newest first) and
+`GET /v5/execution/list` (7-day windows, limit ≤ 100, cursor paging, newest first; without `execType` every
+kind is listed — fills relabelled with `label_fill` (AdlTrade, BustTrade…) and non-fill rows added with
+`add_cash_flow` (Funding, Settle, Delivery) — with one, only that kind) and
 `/v5/asset/coin/query-info`; public `/v5/market/time` and `/v5/market/instruments-info` (enough for ccxt's
 `load_markets`). Docs: https://bybit-exchange.github.io/docs/v5/ws/connect , /v5/websocket/private/order ,
 /v5/websocket/private/execution , /v5/order/execution , /v5/guide#authentication , /v5/error .
@@ -65,6 +67,27 @@ class BybitSim(VenueSim):
 
     def __init__(self) -> None:
         self._connections = itertools.count(1)
+        self._exec_types: dict[str, str] = {}  # trade id → execType other than Trade (AdlTrade, BustTrade…)
+        self._cash_flows: dict[Market, list[tuple[SimFill, str]]] = {}  # Funding / Settle / Delivery rows
+
+    # executions that are not plain trades ------------------------------------------------------------------------
+    def label_fill(self, trade_id: str, exec_type: str) -> None:
+        """Report a ledger fill with another fill execType (AdlTrade, BustTrade, BlockTrade…) from now on."""
+        self._exec_types[trade_id] = exec_type
+
+    def add_cash_flow(self, sim: Simulator, market: Market | str, symbol: str, exec_type: str, side: Side | str,
+                      qty: Any, price: Any, fee: Any, time: int | None = None) -> SimFill:
+        """A non-fill execution row (Funding, Settle, Delivery) in the trade history, as Bybit lists it there
+        when no execType filter is given (ccxt #17244 shows a Funding row); the ledger does not hold it."""
+        market = Market.parse(market)
+        ledger = sim.ledger(self.exchange, market)
+        settle = symbol.partition(":")[2].partition("-")[0] or symbol.split("/")[1]
+        flow = SimFill(trade_id=ledger.next_id(), order_id=ledger.next_id(), client_order_id=None, symbol=symbol,
+                       side=Side.parse(side), amount=Decimal(str(qty)), price=Decimal(str(price)),
+                       fee=Decimal(str(fee)), fee_currency=settle, is_maker=False,
+                       time=now_ms() if time is None else time)
+        self._cash_flows.setdefault(market, []).append((flow, exec_type))
+        return flow
 
     # symbols -----------------------------------------------------------------------------------------------
     def raw_symbol(self, market: Market, symbol: str) -> str:
@@ -78,6 +101,11 @@ class BybitSim(VenueSim):
             stem = f"{base}USDT" if quote == "USDT" else base
             return f"{stem}-{int(expiry[4:6])}{_MONTHS[int(expiry[2:4]) - 1]}{expiry[:2]}"
         return f"{base}PERP" if quote == "USDC" else f"{base}{quote}"
+
+    def expected_trade(self, market: Market, fill: SimFill) -> dict[str, Any]:
+        """The ledger fill as Bybit reports it: a spot buy's fee is charged in the base coin it receives."""
+        fee, fee_currency, _ = _fee(market, fill)
+        return {**super().expected_trade(market, fill), "fee_cost": fee, "fee_currency": fee_currency}
 
     # sockets ------------------------------------------------------------------------------------------------
     async def on_open(self, session: SimSession) -> bool:
@@ -216,7 +244,8 @@ class BybitSim(VenueSim):
             "orderPrice": decimal_text(order.price), "orderQty": decimal_text(order.amount),
             "leavesQty": decimal_text(leaves), "orderType": order.order_type.capitalize(),
             "stopOrderType": "UNKNOWN", "execFee": decimal_text(fee), "execId": fill.trade_id,
-            "execPrice": decimal_text(fill.price), "execQty": decimal_text(fill.amount), "execType": "Trade",
+            "execPrice": decimal_text(fill.price), "execQty": decimal_text(fill.amount),
+            "execType": self._exec_types.get(fill.trade_id, "Trade"),
             "execValue": decimal_text(fill.cost), "execTime": str(fill.time), "feeCurrency": fee_currency,
             "isMaker": fill.is_maker, "feeRate": decimal_text(fee_rate), "tradeIv": "", "markIv": "",
             "markPrice": decimal_text(fill.price), "indexPrice": "", "underlyingPrice": "", "blockTradeId": "",
@@ -253,11 +282,16 @@ class BybitSim(VenueSim):
         except ValueError:
             return _error(10001, "params error: limit is invalid")
         result: dict[str, Any] = {"nextPageCursor": "", "category": category, "list": []}
-        if category not in _MARKETS or params.get("execType", "Trade") != "Trade":
-            return _ok(result)  # inverse / option accounts are empty here; every simulated fill is a Trade
+        if category not in _MARKETS:
+            return _ok(result)  # inverse / option accounts are empty here
         hist_market = _MARKETS[category]
         ledger = sim.ledger(self.exchange, hist_market)
-        fills = [f for f in ledger.fills_between(None, *window) if self._selected(hist_market, f, params)]
+        # Without execType every kind is listed (fills, funding, settlement…); with one, only that kind.
+        entries = [(f, self._exec_types.get(f.trade_id, "Trade")) for f in ledger.fills_between(None, *window)]
+        entries += [(f, kind) for f, kind in self._cash_flows.get(hist_market, []) if window[0] <= f.time <= window[1]]
+        wanted = params.get("execType")
+        fills = [f for f, kind in entries
+                 if (wanted is None or kind == wanted) and self._selected(hist_market, f, params)]
         fills.sort(key=_newest_first)
         cursor = params.get("cursor")
         if cursor:
@@ -267,11 +301,31 @@ class BybitSim(VenueSim):
             fills = [f for f in fills if _newest_first(f) > position]
         page = fills[:limit]
         leaves = _leaves_after(ledger)
-        result["list"] = [self._execution_row(hist_market, ledger.orders[f.order_id], f, leaves[f.trade_id])
+        flows = dict(self._cash_flows.get(hist_market, []))
+        result["list"] = [self._cash_flow_row(hist_market, f, flows[f]) if f in flows
+                          else self._execution_row(hist_market, ledger.orders[f.order_id], f, leaves[f.trade_id])
                           for f in page]
         if len(fills) > limit:
             result["nextPageCursor"] = f"{page[-1].time}-{page[-1].trade_id}"
         return _ok(result)
+
+    def _cash_flow_row(self, market: Market, flow: SimFill, exec_type: str) -> dict:
+        """A Funding / Settle / Delivery row: no order behind it (orderType UNKNOWN, order price and qty 0)."""
+        row = {
+            "symbol": self.raw_symbol(market, flow.symbol), "orderId": flow.order_id, "orderLinkId": "",
+            "side": _SIDES[flow.side], "orderPrice": "0", "orderQty": "0", "leavesQty": "0",
+            "orderType": "UNKNOWN", "stopOrderType": "UNKNOWN", "execFee": decimal_text(flow.fee),
+            "execId": flow.trade_id, "execPrice": decimal_text(flow.price), "execQty": decimal_text(flow.amount),
+            "execType": exec_type, "execValue": decimal_text(flow.cost), "execTime": str(flow.time),
+            "feeCurrency": flow.fee_currency, "isMaker": False, "feeRate": "0.0001", "tradeIv": "", "markIv": "",
+            "markPrice": decimal_text(flow.price), "indexPrice": "", "underlyingPrice": "", "blockTradeId": "",
+            "closedSize": "0", "seq": _seq(flow), "extraFees": "", "marketUnit": "",
+        }
+        if market is Market.SPOT:
+            row.update(isLeverage="0")
+        else:
+            row.update(createType="CreateByUser", execPnl="0", isLeverage="")
+        return row
 
     def _selected(self, market: Market, fill: SimFill, params: dict[str, str]) -> bool:
         """The docs' filter priority: orderId > orderLinkId > symbol > baseCoin (the first one given decides)."""

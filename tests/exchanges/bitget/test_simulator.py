@@ -340,6 +340,19 @@ async def test_start_and_end_time_bound_the_rows(sim, http):
     assert body["data"] == []
 
 
+@pytest.mark.parametrize("market", MARKETS)
+async def test_time_range_over_90_days_or_older_than_90_days_is_refused(sim, http, market):
+    """Bitget keeps 90 days of fills and one request spans at most 90 days (ccxt/ccxt#21502: code 43111)."""
+    await sim.fill("bitget", market, SYMBOL[market], "buy", "0.1", "100")
+    day, now = 24 * 3600 * 1000, now_ms()
+    base = {"symbol": "BTCUSDT"} | ({"productType": "USDT-FUTURES"} if market is Market.FUTURE else {})
+    for start, end in ((now - 91 * day, now), (now - 100 * day, now - 95 * day)):
+        status, body = await get_fills(http, sim, market, base | {"startTime": str(start), "endTime": str(end)})
+        assert (status, body["code"], body["data"]) == (400, "43111", None)
+    status, body = await get_fills(http, sim, market, base | {"startTime": str(now - 89 * day), "endTime": str(now)})
+    assert status == 200 and len(rows_of(market, body)) == 1
+
+
 @pytest.mark.parametrize("headers, code", [
     ({"ACCESS-KEY": None}, "40001"),
     ({"ACCESS-SIGN": None}, "40002"),
