@@ -1,6 +1,7 @@
 """Gate.io APIv4 private streams: spot and USDT-settled perpetual futures."""
 
 from exchanges.gate.normalize import EXCHANGE, normalize
+from exchanges.gate.rest import BACKFILL
 from exchanges.gate.stream import GateStream, handshake
 from exchanges.spec import ExchangeSpec
 from framework.events import Market
@@ -12,4 +13,5 @@ SPEC = ExchangeSpec(
     handshake=handshake,
     normalize=normalize,
     stream=GateStream(),
+    backfill=BACKFILL,
 )

@@ -31,6 +31,7 @@ _SUBSCRIPTIONS = {
     Market.SPOT: ("spot.orders", "spot.usertrades"),
     Market.FUTURE: ("futures.orders", "futures.usertrades"),
 }
+_PINGS = {Market.SPOT: "spot.ping", Market.FUTURE: "futures.ping"}
 _ALL = "!all"
 _ACCOUNT_DETAIL = "/account/detail"
 # Error code 4 is "authentication fail" in the docs; ccxt also treats 6 and 11 as auth failures.
@@ -79,10 +80,16 @@ def _user_id(text: str) -> str | None:
 
 
 class GateStream:
-    """Gate APIv4 private streams; keepalive is the server's protocol-level ping, answered by the socket."""
+    """Gate APIv4 private streams, kept alive by application pings (`spot.ping` / `futures.ping`).
 
-    ping_interval = 10.0  # the docs' demo client pings every 10 s
-    silence_limit = 30.0
+    Gate closes a socket on which neither side sent a message for over a minute; its maintainer's remedy for private
+    futures sockets dropping every minute was a timed `futures.ping` from the client (gateio/gatews#34). The docs'
+    demo clients send the channel ping every 10 s and each gets a `*.pong`, so a socket silent for three ping
+    intervals (two pongs missed) is treated as lost, well inside Gate's own minute.
+    """
+
+    ping_interval = 10.0  # the docs' demo clients: `spot.ping` / `futures.ping` every 10 s
+    silence_limit = 30.0  # no frame (not even a pong) for three ping intervals: the socket is lost
     listen_key_interval = None
 
     def endpoints(self, market: Market) -> Endpoints:
@@ -94,8 +101,11 @@ class GateStream:
     def acks_expected(self, market: Market) -> int:
         return len(_SUBSCRIPTIONS[market])
 
-    def ping(self, now_ms: int, market: Market | None = None) -> None:
-        return None  # the app-level ping is `spot.ping` or `futures.ping`; this call is not told the market
+    def ping(self, now_ms: int, market: Market | None = None) -> dict:
+        """`{"time": <s>, "channel": "spot.ping"}` (docs "Application ping pong"); futures sockets: `futures.ping`."""
+        if market is None:
+            raise ConfigError("gate pings name their market's channel (spot.ping / futures.ping): pass the market")
+        return {"time": seconds(now_ms), "channel": _PINGS[market]}
 
     def classify(self, message: Any, market: Market) -> MessageKind:
         if not isinstance(message, dict):

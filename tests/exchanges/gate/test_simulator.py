@@ -11,12 +11,16 @@ import aiohttp
 import pytest
 
 from exchanges.connector import Credentials
+from exchanges.gate import SPEC
 from exchanges.gate.auth import channel_auth, rest_headers
 from exchanges.gate.normalize import normalize
 from exchanges.gate.stream import GateStream, handshake
 from exchanges.simulator import Simulator
 from framework.errors import AuthError
 from framework.events import Market, OrderStatus, Side, Trade, now_ms
+from framework.pool import ConnectionPool
+from framework.retry import reconnect_policy
+from framework.strategy import BaseStrategy
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -218,11 +222,67 @@ async def test_two_sockets_each_get_their_own_subscriptions(sim):
 async def test_application_ping_gets_the_pong_channel(sim, market, ping, pong):
     async with aiohttp.ClientSession() as http:
         ws = await http.ws_connect(sim.endpoints("gate", market).ws)
-        await ws.send_json({"time": now_ms() // 1000, "channel": ping})
+        frame = GateStream().ping(now_ms(), Market(market))  # what the connection sends
+        assert frame["channel"] == ping
+        await ws.send_json(frame)
         reply = await receive(ws)
         assert (reply["channel"], reply["event"], reply["result"]) == (pong, "", None)
         assert GateStream().classify(reply, Market(market)).value == "pong"
         await ws.close()
+
+
+class Quiet(BaseStrategy):
+    pass
+
+
+def fast_keepalive(monkeypatch, interval: float = 0.05, silence: float = 0.4) -> None:
+    monkeypatch.setattr(SPEC.stream, "ping_interval", interval)
+    monkeypatch.setattr(SPEC.stream, "silence_limit", silence)
+
+
+def seen_pings(monkeypatch, sim: Simulator, *, answer: bool = True) -> list[str]:
+    """The ping channels the simulator receives; `answer=False`: it swallows them (a socket gone quiet)."""
+    venue, seen = sim.venue("gate"), []
+    on_message = venue.on_message
+
+    async def recording(session, message):
+        if isinstance(message, dict) and str(message.get("channel", "")).endswith(".ping"):
+            seen.append(message["channel"])
+            if not answer:
+                return
+        await on_message(session, message)
+
+    monkeypatch.setattr(venue, "on_message", recording)
+    return seen
+
+
+@pytest.mark.parametrize(("market", "ping"), [("spot", "spot.ping"), ("future", "futures.ping")])
+async def test_a_connection_pings_its_market_channel_and_pongs_keep_a_quiet_socket_alive(
+        sim, monkeypatch, tmp_path, market, ping):
+    fast_keepalive(monkeypatch)
+    seen = seen_pings(monkeypatch, sim)
+    async with ConnectionPool(f"sqlite:///{tmp_path / 't.sqlite'}", tmp_path / "logs") as pool:
+        strategy = Quiet("quiet", [sim.connector("gate", market)], pool=pool)
+        await strategy.start()
+        await asyncio.sleep(1.0)  # 2.5 silence limits with no data at all
+        status = pool.get_connection_status()["connections"][f"gate_{market}"]
+        assert (status["status"], status["reconnects"]) == ("connected", 0)
+        assert len(seen) >= 10 and set(seen) == {ping}
+        await strategy.stop()
+
+
+async def test_pings_without_pongs_count_as_a_lost_socket_and_reconnect(sim, monkeypatch, tmp_path):
+    fast_keepalive(monkeypatch)
+    seen_pings(monkeypatch, sim, answer=False)
+    async with ConnectionPool(f"sqlite:///{tmp_path / 't.sqlite'}", tmp_path / "logs") as pool:
+        policy = reconnect_policy(initial=0.01, maximum=0.05, jitter=0.01, give_up_after=10)
+        strategy = Quiet("deaf", [sim.connector("gate", "spot", retry_policy=policy)], pool=pool)
+        await strategy.start()
+        async with asyncio.timeout(WAIT):
+            while pool.get_connection_status()["connections"]["gate_spot"]["reconnects"] < 1:
+                await asyncio.sleep(0.02)
+        await strategy.stop()
+    assert "no message for" in pool.sync_log.path.read_text()
 
 
 # futures: the user id, contracts ----------------------------------------------------------------------------------

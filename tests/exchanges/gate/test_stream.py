@@ -85,10 +85,19 @@ def test_live_endpoints_and_ws_url_follow_override():
     assert STREAM.ws_url(Market.SPOT, simulator, None) == "ws://127.0.0.1:5555/gate_spot"
 
 
-def test_keepalive_rules():
+def test_keepalive_is_the_markets_application_ping_every_ten_seconds():
     assert STREAM.acks_expected(Market.SPOT) == STREAM.acks_expected(Market.FUTURE) == 2
-    assert STREAM.ping(NOW_MS) is None
+    assert STREAM.ping(NOW_MS, Market.SPOT) == {"time": 1700000000, "channel": "spot.ping"}
+    assert STREAM.ping(NOW_MS, Market.FUTURE) == {"time": 1700000000, "channel": "futures.ping"}
     assert (STREAM.ping_interval, STREAM.silence_limit, STREAM.listen_key_interval) == (10.0, 30.0, None)
+    # a pong is due every interval; two may go missing before the socket counts as lost, and that is decided
+    # well before Gate itself closes a socket silent for a minute (gateio/gatews#34)
+    assert STREAM.ping_interval * 2 < STREAM.silence_limit < 60
+
+
+def test_ping_without_market_is_a_config_error():
+    with pytest.raises(ConfigError, match="spot.ping"):
+        STREAM.ping(NOW_MS)
 
 
 @pytest.mark.parametrize(
