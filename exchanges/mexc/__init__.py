@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from exchanges.mexc.normalize import normalize
+from exchanges.mexc.rest import BACKFILL
 from exchanges.mexc.stream import MexcStream, handshake
 from exchanges.spec import ExchangeSpec
 from framework.events import Market
@@ -14,4 +15,5 @@ SPEC = ExchangeSpec(
     handshake=handshake,
     normalize=normalize,
     stream=MexcStream(),
+    backfill=BACKFILL,
 )

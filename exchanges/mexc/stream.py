@@ -1,9 +1,11 @@
 """MEXC private sockets: endpoints, spot listenKey calls, the handshake, pings, and what each frame is.
 
 Spot: signed `POST /api/v3/userDataStream` → listenKey; `<ws>/ws?listenKey=…`; one SUBSCRIPTION, one
-JSON ack (`msg` lists the channels); binary protobuf pushes. Contract: `<ws>/edge`; `login` (ack
-`rs.login`), then `personal.filter` to order + order.deal (ack `rs.personal.filter`; unfiltered,
-MEXC pushes every private channel: positions, assets, plan orders…).
+JSON ack (`msg` lists the channels); binary protobuf pushes. A reconnect reuses the key it opened last for
+these credentials when a `PUT` still extends it (MEXC allows 60 keys per account and a key lives 60 min
+without one: a new key per reconnect would pile up), and POSTs a new one only when the old one is gone.
+Contract: `<ws>/edge`; `login` (ack `rs.login`), then `personal.filter` to order + order.deal (ack
+`rs.personal.filter`; unfiltered, MEXC pushes every private channel: positions, assets, plan orders…).
 """
 
 from __future__ import annotations
@@ -49,6 +51,10 @@ class MexcStream:
     silence_limit = 45.0  # three pings without a pong
     listen_key_interval = 1800.0  # a spot listenKey lives 60 min; the docs advise a PUT every 30 min
 
+    def __init__(self) -> None:
+        # (API key, REST base) -> the listenKey last opened for them: one stream object serves every connection.
+        self._listen_keys: dict[tuple[str, str], str] = {}
+
     def endpoints(self, market: Market) -> Endpoints:
         return _LIVE[market]
 
@@ -71,20 +77,40 @@ class MexcStream:
         if isinstance(message, (bytes, bytearray, memoryview)):
             return MessageKind.EVENT
         if isinstance(message, str):
-            return MessageKind.LISTEN_KEY_EXPIRED if "listen key" in message.lower() else MessageKind.IGNORE
+            if "listen key" in message.lower():
+                self._listen_keys.clear()  # the socket refused a key: the next connect POSTs a new one
+                return MessageKind.LISTEN_KEY_EXPIRED
+            return MessageKind.IGNORE
         if not isinstance(message, dict):
             return MessageKind.IGNORE
-        return _classify_spot(message) if market is Market.SPOT else _classify_future(message)
+        if market is not Market.SPOT:
+            return _classify_future(message)
+        kind = _classify_spot(message)
+        if kind is MessageKind.LISTEN_KEY_EXPIRED:
+            self._listen_keys.clear()
+        return kind
 
     async def open_listen_key(
         self, http: aiohttp.ClientSession, credentials: Credentials, market: Market, endpoints: Endpoints, now_ms: int
     ) -> str | None:
+        """Spot: the last key opened for these credentials if a PUT still extends it, else a new one (POST)."""
         if market is not Market.SPOT:
             return None
+        slot = (credentials.api_key, endpoints.rest.rstrip("/"))
+        known = self._listen_keys.get(slot)
+        if known is not None:  # AuthError / RateLimited from the PUT propagate, and the key is kept
+            try:
+                body = await _listen_key_call(http, "PUT", credentials, endpoints, {"listenKey": known}, now_ms)
+            except ConnectionLost:  # unknown or expired (730708), or the call failed: a new key (or the same error)
+                body = {}
+            if body.get("listenKey") == known:  # MEXC's PUT echoes the key it extended
+                return known
+            self._listen_keys.pop(slot, None)
         body = await _listen_key_call(http, "POST", credentials, endpoints, {}, now_ms)
         listen_key = body.get("listenKey")
         if not isinstance(listen_key, str) or not listen_key:
             raise ConnectionLost(NAME, f"POST {_LISTEN_KEY_PATH} answered without a listenKey")
+        self._listen_keys[slot] = listen_key
         return listen_key
 
     async def keep_listen_key(

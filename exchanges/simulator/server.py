@@ -341,9 +341,9 @@ class Simulator:
             failures = self.faults.rest_failures.get((venue.exchange, market))
             if failures:
                 status = failures.pop(0)
+                # A plain body, as a load balancer or gateway answers: clients go by the HTTP status.
                 headers = {"Retry-After": "1"} if status == 429 else {}
-                return web.json_response({"code": -1003 if status == 429 else -1001, "msg": "simulated failure"},
-                                         status=status, headers=headers)
+                return web.Response(status=status, text="simulated failure", headers=headers)
             return await handler(self, market, request)
 
         return handle

@@ -10,7 +10,10 @@ are binary `PushDataV3ApiWrapper` frames built with the client's own schema; the
 Contract (`/mexc_future`): `/edge`; `login` (hex HMAC of apiKey + reqTime, reqTime within 10 s) → `rs.login`, else
 `rs.error`; then every private channel is pushed unless the login said `"subscribe": false`; `personal.filter`
 replaces the filter (`rs.personal.filter`); `ping` → `pong`. `push.personal.order` / `.order.deal` carry JSON numbers
-written exactly, `vol` in contracts (the client's contract size), side 1 open long (buy) / 3 open short (sell).
+written exactly, `vol` in contracts (the client's contract size); `side` is MEXC's position code, from the net position
+of the symbol's fills made before the order: a buy when short is 2 close short, else 1 open long; a sell when long is
+4 close long, else 3 open short (an order's deals share its side). `expected_trade` counts contract amounts in
+contracts, as the client does.
 History: `GET /api/v3/myTrades` (signed as above; symbol, orderId, startTime, endTime, limit ≤ 100) and
 `GET /api/v1/private/order/list/order_deals` (headers ApiKey, Request-Time, Signature = HMAC of apiKey + time + sorted
 query; symbol, start_time, end_time, page_num, page_size ≤ 100) → `{"success": true, "code": 0, "data": [...]}`.
@@ -33,7 +36,7 @@ from aiohttp import web
 from exchanges.mexc.auth import login_payload, sign
 from exchanges.mexc.normalize import EXCHANGE  # importing it registers the contract sizes the client converts with
 from exchanges.mexc.proto import PrivateDealsV3Api, PrivateOrdersV3Api, PushDataV3ApiWrapper
-from exchanges.simulator.ledger import SimFill, SimOrder
+from exchanges.simulator.ledger import Ledger, SimFill, SimOrder
 from exchanges.simulator.venues.base import SimSession, VenueSim
 from exchanges.symbols import contract_size
 from framework.events import Market, OrderStatus, Side, now_ms
@@ -53,7 +56,7 @@ DEALS_DEFAULT_SPAN_MS, DEALS_MAX_SPAN_MS = 7 * 86_400_000, 90 * 86_400_000
 PAGE_LIMIT = 100
 LEVERAGE = 20
 _SPOT_SIDE = {Side.BUY: 1, Side.SELL: 2}
-_CONTRACT_SIDE = {Side.BUY: 1, Side.SELL: 3}  # open long / open short: the ledger keeps no positions
+OPEN_LONG, CLOSE_SHORT, OPEN_SHORT, CLOSE_LONG = 1, 2, 3, 4  # contract `side`: 1, 2 buy; 3, 4 sell
 _SPOT_STATUS = {OrderStatus.NEW: 1, OrderStatus.FILLED: 2, OrderStatus.PARTIALLY_FILLED: 3,
                 OrderStatus.CANCELED: 4, OrderStatus.REJECTED: 4, OrderStatus.EXPIRED: 4}  # fmt: skip
 _CONTRACT_STATE = {OrderStatus.NEW: 2, OrderStatus.PARTIALLY_FILLED: 2, OrderStatus.FILLED: 3,
@@ -130,12 +133,40 @@ class MexcSim(VenueSim):
 
     def __init__(self) -> None:
         self.listen_keys: dict[str, int] = {}  # listenKey -> expiry (ms)
+        self._order_sides: dict[str, int] = {}  # order id -> contract side code (fixed when first asked)
         self.subscription_grace = 30.0  # spot: seconds a socket may stay without a valid subscription
         self._tasks: set[asyncio.Task] = set()
 
     def raw_symbol(self, market: Market, symbol: str) -> str:
         base, quote = symbol.split(":")[0].split("/")
         return f"{base}{quote}" if market is Market.SPOT else f"{base}_{quote}"
+
+    def expected_trade(self, market: Market, fill: SimFill) -> dict[str, Any]:
+        """As the ledger, but a contract fill's amount in contracts (vol = base amount / the client's size)."""
+        expected = super().expected_trade(market, fill)
+        if market is Market.FUTURE:
+            expected["amount"] = fill.amount / (contract_size(self.exchange, self.raw_symbol(market, fill.symbol))
+                                                or Decimal(1))
+        return expected
+
+    def _contract_side(self, ledger: Ledger, order: SimOrder) -> int:
+        """MEXC's side code of a contract order, from the symbol's net position before the order was placed.
+
+        Ids come from one counter, so the fills made before the order are those with a smaller id. A buy
+        against a short position closes it (2), else opens a long (1); a sell against a long closes it (4),
+        else opens a short (3). Fixed once known: later fills do not change what the order was.
+        """
+        side = self._order_sides.get(order.order_id)
+        if side is None:
+            placed = int(order.order_id)
+            position = sum((f.amount if f.side is Side.BUY else -f.amount for f in ledger.fills
+                            if f.symbol == order.symbol and int(f.trade_id) < placed), Decimal(0))
+            if order.side is Side.BUY:
+                side = CLOSE_SHORT if position < 0 else OPEN_LONG
+            else:
+                side = CLOSE_LONG if position > 0 else OPEN_SHORT
+            self._order_sides[order.order_id] = side
+        return side
 
     def ws_paths(self, market: Market) -> list[str]:
         return ["/ws"] if market is Market.SPOT else ["/edge"]
@@ -283,7 +314,7 @@ class MexcSim(VenueSim):
         if self._wants(session, ORDER, raw):
             frames.append(self._contract_order(session, order, raw))
         if fill is not None and self._wants(session, DEAL, raw):
-            frames.append(self._contract_deal(fill, raw))
+            frames.append(self._contract_deal(session.ledger, fill, raw))
         return frames
 
     @staticmethod
@@ -324,7 +355,8 @@ class MexcSim(VenueSim):
         quote = order.symbol.split("/")[1].split(":")[0]
         data = {
             "orderId": order.order_id, "symbol": raw, "positionId": zlib.crc32(f"{raw}:{order.side}".encode()),
-            "price": order.price, "vol": order.amount / size, "leverage": LEVERAGE, "side": _CONTRACT_SIDE[order.side],
+            "price": order.price, "vol": order.amount / size, "leverage": LEVERAGE,
+            "side": self._contract_side(session.ledger, order),
             "category": 1, "orderType": 1, "dealAvgPrice": order.average, "dealVol": order.filled / size,
             "orderMargin": order.remaining * order.price / LEVERAGE, "usedMargin": order.filled_cost / LEVERAGE,
             "takerFee": sum((f.fee for f in fills if not f.is_maker), Decimal(0)),
@@ -336,15 +368,16 @@ class MexcSim(VenueSim):
         }
         return _json({"channel": "push.personal.order", "data": data, "ts": order.updated})
 
-    def _contract_deal(self, fill: SimFill, raw: str) -> str:
-        data = self._deal_row(fill, raw)
+    def _contract_deal(self, ledger: Ledger, fill: SimFill, raw: str) -> str:
+        data = self._deal_row(ledger, fill, raw)
         data.update(isSelf=False, externalOid=self._external_oid(fill.order_id, fill.client_order_id))
         return _json({"channel": "push.personal.order.deal", "data": data, "ts": fill.time})
 
-    def _deal_row(self, fill: SimFill, raw: str) -> dict:
+    def _deal_row(self, ledger: Ledger, fill: SimFill, raw: str) -> dict:
         size = contract_size(self.exchange, raw) or Decimal(1)
+        side = self._contract_side(ledger, ledger.orders[fill.order_id])
         return {
-            "id": int(fill.trade_id), "symbol": raw, "side": _CONTRACT_SIDE[fill.side], "vol": fill.amount / size,
+            "id": int(fill.trade_id), "symbol": raw, "side": side, "vol": fill.amount / size,
             "price": fill.price, "feeCurrency": fill.fee_currency, "fee": fill.fee, "timestamp": fill.time,
             "profit": 0, "isTaker": not fill.is_maker, "category": 1, "orderId": int(fill.order_id), "positionMode": 1,
             "reduceOnly": False,
@@ -487,11 +520,12 @@ class MexcSim(VenueSim):
         start = numbers["start_time"] if numbers["start_time"] is not None else end - DEALS_DEFAULT_SPAN_MS
         if end < start or end - start > DEALS_MAX_SPAN_MS:
             return _contract_reply(error=TIME_RANGE_ERROR)
+        ledger = sim.ledger(self.exchange, market)
         fills = [
-            f for f in reversed(sim.ledger(self.exchange, market).fills_between(None, start, end))
+            f for f in reversed(ledger.fills_between(None, start, end))
             if self.raw_symbol(market, f.symbol) == symbol_raw
         ]
-        return _contract_reply([self._deal_row(f, symbol_raw) for f in fills[(page - 1) * size:page * size]])
+        return _contract_reply([self._deal_row(ledger, f, symbol_raw) for f in fills[(page - 1) * size:page * size]])
 
 
 VENUE_CLASS = MexcSim

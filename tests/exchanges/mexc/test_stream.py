@@ -220,3 +220,57 @@ async def test_unreachable_rest_is_connection_lost():
     async with asyncio.timeout(5), aiohttp.ClientSession() as http:
         with pytest.raises(ConnectionLost):
             await STREAM.keep_listen_key(http, CREDS, Market.SPOT, nowhere, "lk", 1)
+
+
+class KeyedMexcRest(FakeMexcRest):
+    """userDataStream with MEXC's key rules: POST makes a new key, PUT echoes a live key, else 730708."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.live: list[str] = []
+        self.put_failures: list[tuple[int, str]] = []  # (status, body) for the next PUTs
+
+    async def handle(self, request: web.Request) -> web.Response:
+        params = dict(parse_qsl(request.query_string))
+        self.requests.append((request.method, params, request.headers.get("X-MEXC-APIKEY")))
+        if request.method == "POST":
+            self.live.append(f"lk-{len(self.requests)}")
+            return web.json_response({"listenKey": self.live[-1]})
+        if self.put_failures:
+            status, body = self.put_failures.pop(0)
+            return web.Response(status=status, text=body, content_type="application/json")
+        if params.get("listenKey") in self.live:
+            return web.json_response({"listenKey": params["listenKey"]})
+        return web.json_response({"code": 730708, "msg": "listen key information error"}, status=400)
+
+
+async def test_reconnects_extend_the_last_listen_key_and_post_only_when_it_is_gone():
+    stream, fake = MexcStream(), KeyedMexcRest()
+    other = Credentials(api_key="mx0another", secret=CREDS.secret)
+    async with asyncio.timeout(5), fake as endpoints, aiohttp.ClientSession() as http:
+        first = await stream.open_listen_key(http, CREDS, Market.SPOT, endpoints, 1)
+        assert await stream.open_listen_key(http, CREDS, Market.SPOT, endpoints, 2) == first  # PUT, no new key
+        assert await stream.open_listen_key(http, other, Market.SPOT, endpoints, 3) != first  # its own key
+        fake.live.remove(first)  # expired (or deleted) on MEXC's side
+        second = await stream.open_listen_key(http, CREDS, Market.SPOT, endpoints, 4)
+        assert second not in (first, None)
+        assert stream.classify("Invalid listen key", Market.SPOT) is MessageKind.LISTEN_KEY_EXPIRED
+        third = await stream.open_listen_key(http, CREDS, Market.SPOT, endpoints, 5)  # refused by the socket: new
+    assert third not in (first, second)
+    assert [(method, params.get("listenKey")) for method, params, _ in fake.requests] == [
+        ("POST", None), ("PUT", first), ("POST", None), ("PUT", first), ("POST", None), ("POST", None),
+    ]
+
+
+async def test_a_refused_put_keeps_the_listen_key_and_its_error():
+    stream, fake = MexcStream(), KeyedMexcRest()
+    async with asyncio.timeout(5), fake as endpoints, aiohttp.ClientSession() as http:
+        key = await stream.open_listen_key(http, CREDS, Market.SPOT, endpoints, 1)
+        fake.put_failures = [(429, '{"code": 429, "msg": "Too many requests"}'),
+                             (400, '{"code": 10072, "msg": "Api key info invalid"}')]
+        with pytest.raises(RateLimited):
+            await stream.open_listen_key(http, CREDS, Market.SPOT, endpoints, 2)
+        with pytest.raises(AuthError):
+            await stream.open_listen_key(http, CREDS, Market.SPOT, endpoints, 3)
+        assert await stream.open_listen_key(http, CREDS, Market.SPOT, endpoints, 4) == key
+    assert [method for method, _, _ in fake.requests] == ["POST", "PUT", "PUT", "PUT"]
