@@ -43,6 +43,7 @@ class BackfillRules:
     ccxt_config: dict = attrs.field(factory=dict)  # extra ccxt constructor settings (e.g. commonCurrencies)
     fetch_rows: Any = None  # async (exchange, symbol, since, limit, params) -> ccxt trades; None: fetch_my_trades
     fix_row: Any = None  # (market, ccxt trade) -> ccxt trade, or None for a row that is not a fill
+    page_rows: Any = None  # (exchange, rows) -> rows the venue sent (when ccxt filtered some out)
     credentials_map: dict[str, str] = attrs.field(
         factory=lambda: {"apiKey": "api_key", "secret": "secret", "password": "passphrase",
                          "walletAddress": "wallet_address"}
@@ -163,7 +164,8 @@ class Backfiller:
         for trade in (self.to_trade(r) for r in fixed if r is not None):
             if start <= trade.timestamp <= end:
                 found.setdefault(trade.dedup_key, trade)
-        if len(rows) < self.rules.page_limit:  # every row the venue sent counts, fill or not
+        sent = len(rows) if self.rules.page_rows is None else self.rules.page_rows(exchange, rows)
+        if sent < self.rules.page_limit:  # every row the venue sent counts, fill or not
             return
         if end <= start:  # more fills in one millisecond than a page holds: the venue cannot say more
             self._log.bind(start=start, rows=len(rows)).warning("a full page within one millisecond")
@@ -206,7 +208,8 @@ class Backfiller:
             market=self.key.market,
             account=self.key.account,
             symbol=row["symbol"],
-            symbol_raw=market.get("id") or row["symbol"],
+            symbol_raw=(self.rules.raw_symbol(self.key.market, row["symbol"]) if self.rules.raw_symbol
+                        else market.get("id") or row["symbol"]),
             trade_id=str(row["id"]),
             order_id=str(row["order"]),
             client_order_id=row.get("clientOrderId") or None,

@@ -1,6 +1,7 @@
 """Hyperliquid perpetuals: fills and order updates streamed by wallet address (no API key, no signature)."""
 
 from exchanges.hyperliquid.normalize import EXCHANGE, normalize
+from exchanges.hyperliquid.rest import BACKFILL
 from exchanges.hyperliquid.stream import HyperliquidStream, handshake
 from exchanges.spec import ExchangeSpec
 from framework.events import Market
@@ -12,4 +13,5 @@ SPEC = ExchangeSpec(
     handshake=handshake,
     normalize=normalize,
     stream=HyperliquidStream(),
+    backfill=BACKFILL,
 )

@@ -71,6 +71,8 @@ async def test_fills_during_a_disconnect_are_backfilled_once(exchange, market, s
             connection.backfiller.retry_policy = FAST_REST
             _, before = await sim.fill(exchange, market, symbol, "buy", "0.010", "100.1")
             await until(lambda: len(s.trades) == 1)
+            if exchange == "hyperliquid":
+                sim.venue(exchange).snapshot_limit = 0  # else the resubscribe's snapshot replays the gap first
             sim.refuse_connections(exchange, market, 1.0)
             assert await sim.drop(exchange, market) == 1
             _, during = await sim.fill(exchange, market, symbol, "sell", "0.020", "100.2", parts=2)

@@ -1,0 +1,259 @@
+"""Hyperliquid perpetuals on the simulator: `userFills` / `orderUpdates` by address on `/ws`, `POST /info` fill history.
+
+Socket (`/hyperliquid_future/ws`): no login. `{"method": "subscribe", "subscription": {"type": "userFills",
+"user": "0x…"}}` is acked with `{"channel": "subscriptionResponse", "data": <the request>}`; a userFills
+subscription then gets its snapshot (`isSnapshot: true`, the account's recent fills). Only sockets
+subscribed for the simulator's wallet get pushes. Malformed requests (bad address, unknown type) get
+`{"channel": "error", "data": "Error parsing JSON into valid websocket request: <request>"}`, repeats
+"Already subscribed: <subscription>", an 11th address "Cannot track more than 10 total users.";
+`{"method": "ping"}` → `{"channel": "pong"}`; a socket silent for 60 s is closed.
+REST: `POST /info` `userFills` (the 2000 most recent, newest first) and `userFillsByTime` (startTime ..
+endTime inclusive, oldest first, at most 2000 rows; only the 10000 most recent fills exist); a body that
+does not parse gets HTTP 422 "Failed to deserialize the JSON body into the target type".
+Sources: docs hyperliquid.gitbook.io/hyperliquid-docs/for-developers/api (info-endpoint, websocket/
+subscriptions, timeouts-and-heartbeats); hyperliquid-dex/order_book_server `types/subscription.rs`,
+`servers/websocket_server.rs` (ack before snapshot, error texts); ccxt 4.5.90 `pro/hyperliquid.py`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from exchanges.simulator.venues.base import SimSession, VenueSim, decimal_text, dumps
+from framework.events import Market, OrderStatus, Side, now_ms
+
+if TYPE_CHECKING:
+    from exchanges.simulator.ledger import Ledger, SimFill, SimOrder
+    from exchanges.simulator.server import Simulator
+
+# Subscriptions keyed by a user address; only userFills, userEvents and orderUpdates carry data here.
+USER_TYPES = frozenset({"userFills", "orderUpdates", "userEvents", "userFundings", "userNonFundingLedgerUpdates",
+                        "notification"})
+MAX_USERS = 10  # "Cannot track more than 10 total users." (per IP on the venue; per simulated market here)
+HISTORY_ROWS = 2000  # userFills / userFillsByTime: at most 2000 fills per response
+RETAINED_FILLS = 10000  # "only the 10000 most recent fills are available"
+BAD_BODY = "Failed to deserialize the JSON body into the target type"
+_ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
+_CLOID = re.compile(r"0x[0-9a-f]{32}")  # a 128-bit client order id, as Hyperliquid echoes it
+_SIDES = {Side.BUY: "B", Side.SELL: "A"}
+_STATUS = {
+    OrderStatus.NEW: "open", OrderStatus.PARTIALLY_FILLED: "open", OrderStatus.FILLED: "filled",
+    OrderStatus.CANCELED: "canceled", OrderStatus.REJECTED: "rejected", OrderStatus.EXPIRED: "canceled",
+}
+
+
+class HyperliquidSim(VenueSim):
+    exchange = "hyperliquid"
+    markets = frozenset({Market.FUTURE})
+    # "Timeouts and heartbeats": the server closes a connection that has sent nothing for 60 s.
+    client_silence_limit = 60.0
+
+    def __init__(self) -> None:
+        # Fills the userFills snapshot replays on subscribe (0: an empty snapshot, e.g. to test the REST path alone).
+        self.snapshot_limit = HISTORY_ROWS
+        self.history_rows = HISTORY_ROWS  # rows per info response (lower it to test paging with few fills)
+        self._positions = _Positions()
+
+    def raw_symbol(self, market: Market, symbol: str) -> str:
+        """A perp's coin: `BTC/USDC:USDC` → `BTC`."""
+        return symbol.split("/")[0]
+
+    # sockets ---------------------------------------------------------------------------------------------------
+    def ws_paths(self, market: Market) -> list[str]:
+        return ["/ws"]
+
+    async def on_message(self, session: SimSession, message: Any) -> None:
+        method = message.get("method") if type(message) is dict else None
+        if method == "ping":
+            await session.send({"channel": "pong"})
+            return
+        parsed = _subscription(message.get("subscription")) if method in ("subscribe", "unsubscribe") else None
+        if parsed is None:
+            text = message if isinstance(message, str) else dumps(message)
+            await _error(session, f"Error parsing JSON into valid websocket request: {text}")
+            return
+        key, user = parsed
+        shown = dumps(message["subscription"])
+        if method == "unsubscribe":
+            if key not in session.subscriptions:
+                await _error(session, f"Already unsubscribed: {shown}")
+                return
+            session.subscriptions.discard(key)
+            await session.send({"channel": "subscriptionResponse", "data": message})
+            return
+        if key in session.subscriptions:
+            await _error(session, f"Already subscribed: {shown}")
+            return
+        tracked = {k.partition(":")[2] for s in session.sim.sessions(self.exchange, session.market)
+                   for k in s.subscriptions}
+        if user not in tracked and len(tracked) >= MAX_USERS:
+            await _error(session, f"Cannot track more than {MAX_USERS} total users.")
+            return
+        session.subscriptions.add(key)
+        await session.send({"channel": "subscriptionResponse", "data": message})
+        if key.startswith("userFills:"):  # the ack first, then the snapshot (order_book_server does the same)
+            fills = self._fills(session, user)[-self.snapshot_limit:] if self.snapshot_limit else []
+            rows = [self._fill_row(session.ledger, f, stream=True) for f in fills]
+            await session.send({"channel": "userFills", "data": {"isSnapshot": True, "user": user, "fills": rows}})
+
+    def _wallet(self, session: SimSession) -> str:
+        return (session.credentials.wallet_address or "").lower()
+
+    def _fills(self, session: SimSession, user: str) -> list[SimFill]:
+        """The user's fills the venue still holds: the ledger's, for the simulator's own wallet only."""
+        return session.ledger.fills[-RETAINED_FILLS:] if user == self._wallet(session) else []
+
+    # frames ------------------------------------------------------------------------------------------------------
+    def order_frames(self, session: SimSession, order: SimOrder) -> list[Any]:
+        if f"orderUpdates:{self._wallet(session)}" not in session.subscriptions:
+            return []
+        return [{"channel": "orderUpdates", "data": [self._order_entry(order)]}]
+
+    def fill_frames(self, session: SimSession, order: SimOrder, fill: SimFill) -> list[Any]:
+        """The fill on `userFills` (and `userEvents`), then `orderUpdates` once the order is done.
+
+        orderUpdates follow status changes (open, filled, canceled…), not each partial fill.
+        """
+        wallet = self._wallet(session)
+        frames: list[Any] = []
+        if f"userFills:{wallet}" in session.subscriptions:
+            row = self._fill_row(session.ledger, fill, stream=True)
+            frames.append({"channel": "userFills", "data": {"user": wallet, "fills": [row]}})
+        if f"userEvents:{wallet}" in session.subscriptions:
+            frames.append({"channel": "user", "data": {"fills": [self._fill_row(session.ledger, fill, stream=True)]}})
+        if order.status.is_terminal:
+            frames += self.order_frames(session, order)
+        return frames
+
+    def _order_entry(self, order: SimOrder) -> dict:
+        body: dict[str, Any] = {
+            "coin": self.raw_symbol(Market.FUTURE, order.symbol), "side": _SIDES[order.side],
+            "limitPx": decimal_text(order.price), "sz": decimal_text(order.remaining), "oid": int(order.order_id),
+            "timestamp": order.created, "origSz": decimal_text(order.amount),
+        }
+        cloid = _cloid(order.client_order_id)
+        if cloid:
+            body["cloid"] = cloid
+        return {"order": body, "status": _STATUS[order.status], "statusTimestamp": order.updated}
+
+    def _fill_row(self, ledger: Ledger, fill: SimFill, *, stream: bool = False) -> dict:
+        """A fill as the docs' WsFill / info rows write it (the stream also writes `cloid: null`)."""
+        start = self._positions.start(ledger, fill)
+        row: dict[str, Any] = {
+            "coin": self.raw_symbol(Market.FUTURE, fill.symbol), "px": decimal_text(fill.price),
+            "sz": decimal_text(fill.amount), "side": _SIDES[fill.side], "time": fill.time,
+            "startPosition": decimal_text(start), "dir": _direction(start, fill), "closedPnl": "0.0",
+            "hash": "0x" + hashlib.sha256(f"hyperliquid-sim-fill-{fill.trade_id}".encode()).hexdigest(),
+            "oid": int(fill.order_id), "crossed": not fill.is_maker, "fee": decimal_text(fill.fee),
+            "tid": int(fill.trade_id), "feeToken": fill.fee_currency,
+        }
+        cloid = _cloid(fill.client_order_id)
+        if cloid or stream:
+            row["cloid"] = cloid
+        return row
+
+    # REST -------------------------------------------------------------------------------------------------------------
+    def rest_routes(self, market: Market) -> list:
+        return [("POST", "/info", self._info)]
+
+    async def _info(self, sim: Simulator, market: Market, request: web.Request) -> web.Response:
+        """The info endpoint's fill queries (unsigned: anyone may read any address's fills)."""
+        try:
+            body = json.loads(await request.text())
+        except ValueError:
+            return _bad_body()
+        query = _fill_query(body)
+        if query is None:
+            return _bad_body()
+        kind, user, start, end = query
+        end = now_ms() if end is None else end  # "Defaults to current time"
+        ledger = sim.ledger(self.exchange, market)
+        wallet = (sim.credentials_for(self.exchange).wallet_address or "").lower()
+        fills = ledger.fills[-RETAINED_FILLS:] if user == wallet else []
+        if kind == "userFills":
+            page = fills[-self.history_rows:][::-1]
+        else:
+            page = [f for f in fills if start <= f.time <= end][:self.history_rows]
+        return web.json_response([self._fill_row(ledger, f) for f in page])
+
+
+class _Positions:
+    """Each fill's `startPosition`: the coin's signed position just before it (the ledger only grows)."""
+
+    def __init__(self) -> None:
+        self._seen: dict[int, int] = {}
+        self._open: dict[tuple[int, str], Decimal] = {}
+        self._start: dict[tuple[int, str], Decimal] = {}
+
+    def start(self, ledger: Ledger, fill: SimFill) -> Decimal:
+        book = id(ledger)
+        for earlier in ledger.fills[self._seen.get(book, 0):]:
+            position = self._open.get((book, earlier.symbol), Decimal(0))
+            self._start[(book, earlier.trade_id)] = position
+            signed = earlier.amount if earlier.side is Side.BUY else -earlier.amount
+            self._open[(book, earlier.symbol)] = position + signed
+        self._seen[book] = len(ledger.fills)
+        return self._start[(book, fill.trade_id)]
+
+
+def _direction(start: Decimal, fill: SimFill) -> str:
+    """The fill's `dir` from the position before it: Open/Close Long/Short, or a flip (`Long > Short`)."""
+    if fill.side is Side.BUY:
+        if start >= 0:
+            return "Open Long"
+        return "Close Short" if start + fill.amount <= 0 else "Short > Long"
+    if start <= 0:
+        return "Open Short"
+    return "Close Long" if start - fill.amount >= 0 else "Long > Short"
+
+
+def _subscription(subscription: Any) -> tuple[str, str] | None:
+    """`(key, user)` of a well-formed user subscription, None when the venue could not parse it."""
+    if type(subscription) is not dict or subscription.get("type") not in USER_TYPES:
+        return None
+    user = subscription.get("user")
+    if type(user) is not str or not _ADDRESS.fullmatch(user):
+        return None
+    if subscription["type"] == "userFills" and subscription.get("aggregateByTime") not in (None, True, False):
+        return None
+    user = user.lower()
+    return f"{subscription['type']}:{user}", user
+
+
+def _fill_query(body: Any) -> tuple[str, str, int, int | None] | None:
+    """`(type, user, startTime, endTime)` of a userFills / userFillsByTime body, None if it does not parse."""
+    if type(body) is not dict or body.get("type") not in ("userFills", "userFillsByTime"):
+        return None
+    user = body.get("user")
+    if type(user) is not str or not _ADDRESS.fullmatch(user):
+        return None
+    if body.get("aggregateByTime") not in (None, True, False):
+        return None
+    if body["type"] == "userFills":
+        return "userFills", user.lower(), 0, 0
+    start, end = body.get("startTime"), body.get("endTime")
+    if type(start) is not int or start < 0 or (end is not None and type(end) is not int):
+        return None
+    return "userFillsByTime", user.lower(), start, end
+
+
+def _cloid(client_order_id: str | None) -> str | None:
+    """The ledger's client order id if it is a Hyperliquid cloid (`0x` + 32 hex digits), else none."""
+    return client_order_id if client_order_id and _CLOID.fullmatch(client_order_id) else None
+
+
+async def _error(session: SimSession, text: str) -> None:
+    await session.send({"channel": "error", "data": text})
+
+
+def _bad_body() -> web.Response:
+    return web.Response(status=422, text=BAD_BODY)
+
+
+VENUE_CLASS = HyperliquidSim
