@@ -120,6 +120,7 @@ class Backfiller:
                 getattr(exchange, "hostname", None),
             )
             self._offline_markets(exchange, symbols)
+            exchange.enableRateLimit = False  # the simulator has no rate limits to respect; live venues do
         self._exchange = exchange
         return exchange
 
