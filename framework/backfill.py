@@ -159,14 +159,26 @@ class Backfiller:
 
     async def _fetch_window(self, exchange: Any, symbol: str | None, start: int, end: int,
                             found: dict[tuple, Trade]) -> None:
+        """Fill `found` with the window's fills. A full page covered [first, last] of the window: the
+        rest lies before `first` (a newest-first venue) or after `last` (oldest-first), so both sides
+        are read on; a full page that covers the whole window is split in halves instead."""
         rows = await self._call(exchange, symbol, start, end)
         fix = self.rules.fix_row
         fixed = rows if fix is None else [fix(self.key.market, r) for r in rows]
+        times = []
         for trade in (self.to_trade(r) for r in fixed if r is not None):
             if start <= trade.timestamp <= end:
                 found.setdefault(trade.dedup_key, trade)
+                times.append(trade.timestamp)
         sent = len(rows) if self.rules.page_rows is None else self.rules.page_rows(exchange, rows)
         if sent < self.rules.page_limit:  # every row the venue sent counts, fill or not
+            return
+        first, last = (min(times), max(times)) if times else (start, end)
+        if start < first or last < end:  # edge milliseconds are read again (`found` keeps one of each);
+            if start < first:  # every window read on is strictly smaller, so this ends
+                await self._fetch_window(exchange, symbol, start, first if first < end else end - 1, found)
+            if last < end:
+                await self._fetch_window(exchange, symbol, last if last > start else start + 1, end, found)
             return
         if end <= start:  # more fills in one millisecond than a page holds: the venue cannot say more
             self._log.bind(start=start, rows=len(rows)).warning("a full page within one millisecond")

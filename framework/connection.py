@@ -313,6 +313,8 @@ class PrivateConnection(BaseConnection):
             kind = self.stream.classify(message, self.key.market)
             if kind is MessageKind.EVENT:
                 self.on_frame(message, received)
+                if self.pool.trade_sync.pending > self.pool.trade_sync.high_water:
+                    await self.pool.trade_sync.wait_for_room()
             elif kind is MessageKind.ACK:
                 self.last_message = received
                 acks += 1

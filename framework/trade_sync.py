@@ -61,6 +61,7 @@ class TradeSync:
         recent_capacity: int = 200_000,
         prime_window_ms: int = 7 * 24 * 3600 * 1000,
         spool_path: str | Path | None = None,
+        high_water: int = 20_000,
     ) -> None:
         self.store = store
         self.sync_log = sync_log
@@ -73,6 +74,9 @@ class TradeSync:
         self.orders_stored = 0
         self.dead_letters = 0
         self.write_errors = 0
+        self.peak_pending = 0  # the longest the in-memory queue has been
+        self.high_water = high_water  # sockets wait for the writer past this many queued events
+        self._room = asyncio.Event()
         self._queue: deque[tuple[str, Any]] = deque()
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task | None = None
@@ -156,6 +160,16 @@ class TradeSync:
     def pending(self) -> int:
         return len(self._queue)
 
+    async def wait_for_room(self) -> None:
+        """Called by socket readers: past the high-water mark, wait until the writer is halfway down.
+
+        The store is the bottleneck then; waiting leaves the backlog in the kernel's socket buffers
+        instead of this process's memory (a venue that gives up on us is reconnected and backfilled).
+        """
+        while len(self._queue) > self.high_water // 2:
+            self._room.clear()
+            await self._room.wait()
+
     async def _writer(self) -> None:
         """Write batches in arrival order. While the store is unreachable everything goes, in order,
         to the spool file (memory stays bounded); the spool is written back first when it returns."""
@@ -178,6 +192,7 @@ class TradeSync:
             if not self._queue:
                 self._wakeup.clear()
                 await self._wakeup.wait()
+            self.peak_pending = max(self.peak_pending, len(self._queue))
             count = min(len(self._queue), self.max_batch)
             batch = [self._queue[i] for i in range(count)]
             try:
@@ -192,6 +207,7 @@ class TradeSync:
             for _ in range(count):
                 self._queue.popleft()
             self.progress.done(count)
+            self._room.set()
 
     async def _store_down(self, exc: StoreError, count: int, delay: float) -> float:
         self.write_errors += 1
@@ -208,6 +224,7 @@ class TradeSync:
         self.spool.append(items)
         self._queue.clear()
         self._spooled_here += len(items)
+        self._room.set()
 
     def _spool_written(self, count: int) -> None:
         foreign = min(count, self._spool_foreign)  # replayed from an earlier process: not ours to count
@@ -306,6 +323,7 @@ class TradeSync:
             "dead_letters": self.dead_letters,
             "pending": self.pending,
             "write_errors": self.write_errors,
+            "peak_pending": self.peak_pending,
             "spooled": self.spool.count() if self.spool is not None else 0,
         }
 
