@@ -32,7 +32,7 @@ def decode(line: str) -> tuple[str, Any]:
     kind, body = json.loads(line)
     if kind == "dead":
         return kind, tuple(body)
-    cls = OrderUpdate if kind == "order" else Trade
+    cls = OrderUpdate if kind == "order" else Trade  # trade, duplicate and fee items are all fills
     return kind, cls(**body)
 
 

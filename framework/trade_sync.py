@@ -81,6 +81,7 @@ class TradeSync:
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task | None = None
         self._primed: set[ConnectionKey] = set()
+        self._fee_missing: OrderedDict[DedupKey, None] = OrderedDict()  # new fills that came without a fee
         self.spool = Spool(Path(spool_path)) if spool_path else None
         self._spooled_here = 0
         self.store_failing = False
@@ -142,7 +143,16 @@ class TradeSync:
     def accept(self, trade: Trade) -> bool:
         """Queue a fill for storage; True if it is new (deliver it), False if it is a duplicate."""
         is_new = self.recent.add(trade.dedup_key)
-        self._submit("trade" if is_new else "duplicate", trade)
+        if is_new:
+            if trade.fee_cost is None:  # a later copy may bring the fee (Binance TRADE_LITE, then the order event)
+                self._fee_missing[trade.dedup_key] = None
+                if len(self._fee_missing) > 10_000:
+                    self._fee_missing.popitem(last=False)
+            self._submit("trade", trade)
+        elif trade.fee_cost is not None and self._fee_missing.pop(trade.dedup_key, False) is None:
+            self._submit("fee", trade)
+        else:
+            self._submit("duplicate", trade)
         return is_new
 
     def record_order(self, update: OrderUpdate) -> None:
@@ -265,8 +275,9 @@ class TradeSync:
                     trades.append(item)
             elif kind == "duplicate":
                 duplicates.append(item)
-                if item.fee_cost is not None:
-                    fee_copies.append(item)
+            elif kind == "fee":
+                duplicates.append(item)
+                fee_copies.append(item)
             elif kind == "order":
                 okey = (item.exchange, item.market, item.account, item.symbol, item.order_id)
                 held = latest_orders.get(okey)
@@ -276,7 +287,6 @@ class TradeSync:
                 dead.append(item)
 
         inserted = await self.store.insert_trades(trades) if trades else []
-        fee_copies += [t for t, new in zip(trades, inserted) if not new and t.fee_cost is not None]
         if fee_copies:
             await self.store.complete_fees(fee_copies)
         if latest_orders:
