@@ -9,7 +9,7 @@ stream gives, `source="rest"`; dedup absorbs the overlap and any replay.
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any, AsyncIterator, Iterable
 from urllib.parse import urlsplit
 
 import attrs
@@ -138,54 +138,61 @@ class Backfiller:
             await exchange.close()
 
     async def fetch(self, symbol: str | None, since: int, until: int | None = None) -> list[Trade]:
-        """Every fill of `symbol` in [since, until], oldest first.
+        """Every fill of `symbol` in [since, until], once each, oldest first (see `pages`)."""
+        found: dict[tuple, Trade] = {}
+        async for page in self.pages(symbol, since, until):
+            for trade in page:
+                found.setdefault(trade.dedup_key, trade)
+        return sorted(found.values(), key=lambda t: (t.timestamp, t.trade_id))
 
-        The range is cut into the venue's longest windows; a window whose page comes back full is
-        split in two and both halves fetched, whatever order the venue returns rows in (Binance
-        oldest first, Bybit newest first), until no page is full.
+    async def pages(self, symbol: str | None, since: int, until: int | None = None) -> AsyncIterator[list[Trade]]:
+        """The fills of `symbol` in [since, until], a page at a time (memory stays small however long
+        the gap). The range is cut into the venue's longest windows; after a full page the window is
+        read on from the page's edges, or split in halves when the page spans it all. Rows at the
+        edges may come twice: dedup downstream keeps one.
         """
         exchange = self._client([symbol] if symbol else [])
         until = until or now_ms()
         if self.rules.history_ms is not None:  # the venue refuses to look further back than it keeps
             since = max(since, until - self.rules.history_ms + 60_000)
-        found: dict[tuple, Trade] = {}
-        start = since
         span = self.rules.window_ms - 2  # room for the 1 ms margins `_call` adds on each side
+        start = since
         while start <= until:
             end = min(start + span - 1, until)
-            await self._fetch_window(exchange, symbol, start, end, found)
+            async for page in self._window(exchange, symbol, start, end):
+                yield page
             start = end + 1
-        return sorted(found.values(), key=lambda t: (t.timestamp, t.trade_id))
 
-    async def _fetch_window(self, exchange: Any, symbol: str | None, start: int, end: int,
-                            found: dict[tuple, Trade]) -> None:
-        """Fill `found` with the window's fills. A full page covered [first, last] of the window: the
-        rest lies before `first` (a newest-first venue) or after `last` (oldest-first), so both sides
-        are read on; a full page that covers the whole window is split in halves instead."""
+    async def _window(self, exchange: Any, symbol: str | None, start: int, end: int) -> AsyncIterator[list[Trade]]:
         rows = await self._call(exchange, symbol, start, end)
         fix = self.rules.fix_row
         fixed = rows if fix is None else [fix(self.key.market, r) for r in rows]
-        times = []
-        for trade in (self.to_trade(r) for r in fixed if r is not None):
-            if start <= trade.timestamp <= end:
-                found.setdefault(trade.dedup_key, trade)
-                times.append(trade.timestamp)
+        page = [t for t in (self.to_trade(r) for r in fixed if r is not None) if start <= t.timestamp <= end]
+        if page:
+            yield page
         sent = len(rows) if self.rules.page_rows is None else self.rules.page_rows(exchange, rows)
         if sent < self.rules.page_limit:  # every row the venue sent counts, fill or not
             return
-        first, last = (min(times), max(times)) if times else (start, end)
-        if start < first or last < end:  # edge milliseconds are read again (`found` keeps one of each);
-            if start < first:  # every window read on is strictly smaller, so this ends
-                await self._fetch_window(exchange, symbol, start, first if first < end else end - 1, found)
+        # A full page covered [first, last]: the rest lies before `first` (a newest-first venue) or
+        # after `last` (oldest-first); edge milliseconds are read again. Every window read on is
+        # strictly smaller than this one, so this ends.
+        first, last = (min(t.timestamp for t in page), max(t.timestamp for t in page)) if page else (start, end)
+        if start < first or last < end:
+            if start < first:
+                async for more in self._window(exchange, symbol, start, first if first < end else end - 1):
+                    yield more
             if last < end:
-                await self._fetch_window(exchange, symbol, last if last > start else start + 1, end, found)
+                async for more in self._window(exchange, symbol, last if last > start else start + 1, end):
+                    yield more
             return
         if end <= start:  # more fills in one millisecond than a page holds: the venue cannot say more
             self._log.bind(start=start, rows=len(rows)).warning("a full page within one millisecond")
             return
         middle = (start + end) // 2
-        await self._fetch_window(exchange, symbol, start, middle, found)
-        await self._fetch_window(exchange, symbol, middle + 1, end, found)
+        async for more in self._window(exchange, symbol, start, middle):
+            yield more
+        async for more in self._window(exchange, symbol, middle + 1, end):
+            yield more
 
     async def _call(self, exchange: Any, symbol: str | None, start: int, end: int) -> list[dict]:
         # One millisecond of margin each side: some venues read startTime/endTime as open bounds;

@@ -266,7 +266,9 @@ class PrivateConnection(BaseConnection):
                 url,
                 additional_headers=headers(self.key.market) if headers else None,
                 ping_interval=self.stream.ping_interval if ping_frames else None,
-                ping_timeout=self.stream.ping_interval if ping_frames else None,
+                # A pong can sit behind data we are slow to read (the store is the bottleneck then):
+                # allow the venue's whole silence limit before calling the peer dead.
+                ping_timeout=max(self.stream.ping_interval, self.stream.silence_limit) if ping_frames else None,
                 max_size=2**24,
                 open_timeout=15,
                 close_timeout=2,
@@ -416,11 +418,14 @@ class PrivateConnection(BaseConnection):
         for symbol in symbols:
             since = await self._backfill_since(symbol, gap_since)
             self.pool.sync_log.log_trade_fetch_start(self.key.exchange, symbol or "*", "rest", since=since)
-            trades = await self.backfiller.fetch(symbol, since)
+            fetched = 0
+            async for page in self.backfiller.pages(symbol, since):
+                fetched += len(page)
+                self.emit(page)
+                if self.pool.trade_sync.pending > self.pool.trade_sync.high_water:
+                    await self.pool.trade_sync.wait_for_room()
             self.pool.sync_log.event("backfill fetched", key=str(self.key), symbol=symbol or "*",
-                                     fetched=len(trades), since=since)
-            if trades:
-                self.emit(trades)
+                                     fetched=fetched, since=since)
 
     async def _backfill_since(self, symbol: str | None, gap_since: int | None) -> int:
         backfiller = self.backfiller
