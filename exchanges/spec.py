@@ -65,6 +65,20 @@ class VenueStream(Protocol):
     ) -> None: ...
 
 
+class NoListenKey:
+    """For venues whose socket needs no listenKey (or equivalent fetched over REST) and no upkeep."""
+
+    listen_key_interval: float | None = None
+
+    async def open_listen_key(self, http: Any, credentials: Any, market: Market, endpoints: Endpoints,
+                              now_ms: int) -> None:
+        return None
+
+    async def keep_listen_key(self, http: Any, credentials: Any, market: Market, endpoints: Endpoints,
+                              listen_key: str, now_ms: int) -> None:
+        return None
+
+
 Handshake = Callable[["Credentials", Market, int, "str | None"], list]
 Normalize = Callable[[Any, Market], "list[Trade | OrderUpdate]"]
 

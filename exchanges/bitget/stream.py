@@ -10,12 +10,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from exchanges.bitget.auth import login_message
-from exchanges.spec import Endpoints, MessageKind
+from exchanges.spec import Endpoints, MessageKind, NoListenKey
 from framework.errors import AuthError, RateLimited, SubscriptionError
 from framework.events import Market
 
 if TYPE_CHECKING:
-    import aiohttp
 
     from exchanges.connector import Credentials
 
@@ -42,12 +41,11 @@ def handshake(credentials: Credentials, market: Market, now_ms: int, listen_key:
     return [login, subscribe]
 
 
-class BitgetStream:
+class BitgetStream(NoListenKey):
     """Socket-side rules of Bitget's v2 private stream (the same for spot and USDT futures)."""
 
     ping_interval = 30.0
     silence_limit = 60.0  # a ping every 30 s, and its pong is due within 30 s
-    listen_key_interval = None
 
     def endpoints(self, market: Market) -> Endpoints:
         return Endpoints(ws=WS_BASE, rest=REST_BASE)
@@ -82,19 +80,3 @@ class BitgetStream:
         if code in _RATE_CODES:
             raise RateLimited(EXCHANGE, f"too many requests: {text}; slow down")
         raise SubscriptionError(EXCHANGE, f"request refused: {text}, arg {message.get('arg')}")
-
-    async def open_listen_key(
-        self, http: aiohttp.ClientSession, credentials: Credentials, market: Market, endpoints: Endpoints, now_ms: int
-    ) -> None:
-        return None
-
-    async def keep_listen_key(
-        self,
-        http: aiohttp.ClientSession,
-        credentials: Credentials,
-        market: Market,
-        endpoints: Endpoints,
-        listen_key: str,
-        now_ms: int,
-    ) -> None:
-        return None

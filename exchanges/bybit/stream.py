@@ -9,12 +9,11 @@ from typing import TYPE_CHECKING, Any
 
 from exchanges.bybit.auth import auth_args
 from exchanges.bybit.normalize import EXCHANGE
-from exchanges.spec import Endpoints, MessageKind
+from exchanges.spec import Endpoints, MessageKind, NoListenKey
 from framework.errors import AuthError, SubscriptionError
 from framework.events import Market
 
 if TYPE_CHECKING:
-    import aiohttp
 
     from exchanges.connector import Credentials
 
@@ -33,12 +32,11 @@ def handshake(credentials: Credentials, market: Market, now_ms: int, listen_key:
     ]
 
 
-class BybitStream:
+class BybitStream(NoListenKey):
     """Bybit has no listenKey: the login signature is all the socket needs."""
 
     ping_interval = 20.0  # Bybit recommends a ping every 20 s
     silence_limit = 60.0  # three pings without a pong (or any frame): the socket is gone
-    listen_key_interval = None
 
     def endpoints(self, market: Market) -> Endpoints:
         return LIVE
@@ -71,19 +69,3 @@ class BybitStream:
         if op == "auth":
             raise AuthError(EXCHANGE, f"login refused ({reason}): check the API key and secret, and this machine's clock")
         raise SubscriptionError(EXCHANGE, f"subscription to {', '.join(TOPICS)} refused: {reason}")
-
-    async def open_listen_key(
-        self, http: aiohttp.ClientSession, credentials: Credentials, market: Market, endpoints: Endpoints, now_ms: int
-    ) -> None:
-        return None
-
-    async def keep_listen_key(
-        self,
-        http: aiohttp.ClientSession,
-        credentials: Credentials,
-        market: Market,
-        endpoints: Endpoints,
-        listen_key: str,
-        now_ms: int,
-    ) -> None:
-        return None

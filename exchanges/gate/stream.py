@@ -16,7 +16,7 @@ import aiohttp
 
 from exchanges.gate.auth import channel_auth, rest_headers, seconds
 from exchanges.gate.normalize import CHANNELS, EXCHANGE
-from exchanges.spec import Endpoints, MessageKind
+from exchanges.spec import Endpoints, MessageKind, NoListenKey
 from framework.errors import AuthError, ConfigError, ConnectionLost, SubscriptionError
 from framework.events import Market
 
@@ -79,7 +79,7 @@ def _user_id(text: str) -> str | None:
     return str(value) if isinstance(value, (int, str)) and not isinstance(value, bool) and value != "" else None
 
 
-class GateStream:
+class GateStream(NoListenKey):
     """Gate APIv4 private streams, kept alive by application pings (`spot.ping` / `futures.ping`).
 
     Gate closes a socket on which neither side sent a message for over a minute; its maintainer's remedy for private
@@ -90,7 +90,6 @@ class GateStream:
 
     ping_interval = 10.0  # the docs' demo clients: `spot.ping` / `futures.ping` every 10 s
     silence_limit = 30.0  # no frame (not even a pong) for three ping intervals: the socket is lost
-    listen_key_interval = None
 
     def endpoints(self, market: Market) -> Endpoints:
         return _LIVE[market]
@@ -147,14 +146,3 @@ class GateStream:
         if user_id is None:
             raise ConnectionLost(EXCHANGE, f"user id lookup answered {status}: {text[:200]}")
         return user_id
-
-    async def keep_listen_key(
-        self,
-        http: aiohttp.ClientSession,
-        credentials: Credentials,
-        market: Market,
-        endpoints: Endpoints,
-        listen_key: str,
-        now_ms: int,
-    ) -> None:
-        return None

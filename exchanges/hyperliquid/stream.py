@@ -6,12 +6,11 @@ from typing import TYPE_CHECKING, Any
 
 from exchanges.hyperliquid.auth import wallet_address
 from exchanges.hyperliquid.normalize import EXCHANGE
-from exchanges.spec import Endpoints, MessageKind
+from exchanges.spec import Endpoints, MessageKind, NoListenKey
 from framework.errors import RateLimited, SubscriptionError
 from framework.events import Market
 
 if TYPE_CHECKING:
-    import aiohttp
 
     from exchanges.connector import Credentials
 
@@ -32,12 +31,11 @@ def handshake(credentials: Credentials, market: Market, now_ms: int, listen_key:
     return [{"method": "subscribe", "subscription": {"type": channel, "user": user}} for channel in CHANNELS]
 
 
-class HyperliquidStream:
+class HyperliquidStream(NoListenKey):
     """Keepalive per the docs' "Timeouts and heartbeats": the server drops a socket quiet for 60 s; we ping every 50 s."""
 
     ping_interval = 50.0
     silence_limit = 60.0
-    listen_key_interval = None
 
     def endpoints(self, market: Market) -> Endpoints:
         return LIVE
@@ -62,19 +60,3 @@ class HyperliquidStream:
                 raise RateLimited(EXCHANGE, text, retry_after=60.0)
             raise SubscriptionError(EXCHANGE, text)
         return _KINDS.get(channel, MessageKind.IGNORE)
-
-    async def open_listen_key(
-        self, http: aiohttp.ClientSession, credentials: Credentials, market: Market, endpoints: Endpoints, now_ms: int
-    ) -> None:
-        return None
-
-    async def keep_listen_key(
-        self,
-        http: aiohttp.ClientSession,
-        credentials: Credentials,
-        market: Market,
-        endpoints: Endpoints,
-        listen_key: str,
-        now_ms: int,
-    ) -> None:
-        return None

@@ -31,6 +31,18 @@ def decimal_text(value: Decimal | int, places: int | None = None) -> str:
     return format(value, "f")
 
 
+def json_numbers(value: Any, number: Callable[[Decimal], str] | None = None) -> str:
+    """JSON text in which every Decimal is a JSON number written exactly (for venues that send numbers)."""
+    number = number or decimal_text
+    if isinstance(value, Decimal):
+        return number(value)
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{json.dumps(key)}:{json_numbers(item, number)}" for key, item in value.items()) + "}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(json_numbers(item, number) for item in value) + "]"
+    return json.dumps(value)
+
+
 class SimSession:
     """One client socket on the simulator: who it is, what it may see, and how to talk to it."""
 

@@ -21,7 +21,7 @@ from exchanges.gate.auth import channel_payload, rest_payload, sign
 from exchanges.gate.normalize import FALLBACK_CONTRACT_SIZES
 from exchanges.simulator.ledger import SimFill, SimOrder
 from exchanges.simulator.server import MAKER_FEE, TAKER_FEE
-from exchanges.simulator.venues.base import SimSession, VenueSim, decimal_text
+from exchanges.simulator.venues.base import SimSession, VenueSim, decimal_text, json_numbers
 from exchanges.symbols import contract_size
 from framework.events import Market, OrderStatus, Side, now_ms
 
@@ -46,16 +46,6 @@ INVALID_KEY = ("INVALID_KEY", "Invalid key provided")
 INVALID_SIGNATURE = ("INVALID_SIGNATURE", "Signature mismatch")
 REQUEST_EXPIRED = ("REQUEST_EXPIRED", "gap between request Timestamp and server time exceeds 60")
 
-
-def _json(value: Any) -> str:
-    """JSON text in which a Decimal is a number written exactly (Gate sends JSON numbers on futures frames)."""
-    if isinstance(value, Decimal):
-        return decimal_text(value)
-    if isinstance(value, dict):
-        return "{" + ",".join(f"{json.dumps(key)}:{_json(item)}" for key, item in value.items()) + "}"
-    if isinstance(value, (list, tuple)):
-        return "[" + ",".join(_json(item) for item in value) + "]"
-    return json.dumps(value)
 
 
 def _label(pair: tuple[str, str]) -> str:
@@ -212,7 +202,7 @@ class GateSim(VenueSim):
     @staticmethod
     def _frame(channel: str, row: dict) -> str:
         now = now_ms()
-        return _json({"time": now // 1000, "time_ms": now, "channel": channel, "event": "update", "result": [row]})
+        return json_numbers({"time": now // 1000, "time_ms": now, "channel": channel, "event": "update", "result": [row]})
 
     @staticmethod
     def _text(market: Market, client_order_id: str | None) -> str:
@@ -399,7 +389,7 @@ class GateSim(VenueSim):
         decimal_size = request.headers.get("X-Gate-Size-Decimal") == "1"
         rows = [self._futures_history_row(f, timerange, decimal_size) for f in fills[offset:offset + limit]]
         headers = {"X-Pagination-Limit": str(limit), "X-Pagination-Offset": str(offset)}
-        return web.Response(text=_json(rows), content_type="application/json", headers=headers)
+        return web.Response(text=json_numbers(rows), content_type="application/json", headers=headers)
 
     def _futures_history_row(self, fill: SimFill, timerange: bool, decimal_size: bool) -> dict:
         raw = self.raw_symbol(Market.FUTURE, fill.symbol)

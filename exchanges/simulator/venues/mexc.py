@@ -24,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
-import json
 import secrets
 import zlib
 from decimal import Decimal
@@ -37,7 +36,7 @@ from exchanges.mexc.auth import login_payload, sign
 from exchanges.mexc.normalize import EXCHANGE  # importing it registers the contract sizes the client converts with
 from exchanges.mexc.proto import PrivateDealsV3Api, PrivateOrdersV3Api, PushDataV3ApiWrapper
 from exchanges.simulator.ledger import Ledger, SimFill, SimOrder
-from exchanges.simulator.venues.base import SimSession, VenueSim
+from exchanges.simulator.venues.base import SimSession, VenueSim, json_numbers
 from exchanges.symbols import contract_size
 from framework.events import Market, OrderStatus, Side, now_ms
 
@@ -82,16 +81,6 @@ def _plain(value: Decimal | int) -> str:
     return format(value.normalize() if value else Decimal(0), "f")
 
 
-def _json(value: Any) -> str:
-    """JSON text in which a Decimal is a number written exactly (the contract's pushes and rows are JSON numbers)."""
-    if isinstance(value, Decimal):
-        return _plain(value)
-    if isinstance(value, dict):
-        return "{" + ",".join(f"{json.dumps(key)}:{_json(item)}" for key, item in value.items()) + "}"
-    if isinstance(value, (list, tuple)):
-        return "[" + ",".join(_json(item) for item in value) + "]"
-    return json.dumps(value)
-
 
 def _without_signature(text: str) -> str:
     return "&".join(part for part in text.split("&") if part and not part.startswith("signature="))
@@ -107,10 +96,10 @@ def _mandatory(name: str) -> web.Response:
 
 def _contract_reply(data: Any = None, error: tuple[int, str] | None = None) -> web.Response:
     if error is not None:
-        return web.Response(text=_json({"success": False, "code": error[0], "message": error[1]}),
+        return web.Response(text=json_numbers({"success": False, "code": error[0], "message": error[1]}, _plain),
                             content_type="application/json")
     body = {"success": True, "code": 0, "data": data}
-    return web.Response(text=_json(body), content_type="application/json")
+    return web.Response(text=json_numbers(body, _plain), content_type="application/json")
 
 
 def _ints(params: Any, names: tuple[str, ...]) -> dict[str, int | None]:
@@ -366,12 +355,12 @@ class MexcSim(VenueSim):
             "updateTime": order.updated, "remainVol": order.remaining / size, "version": 1 + len(fills),
             "positionMode": 1, "reduceOnly": False,
         }
-        return _json({"channel": "push.personal.order", "data": data, "ts": order.updated})
+        return json_numbers({"channel": "push.personal.order", "data": data, "ts": order.updated}, _plain)
 
     def _contract_deal(self, ledger: Ledger, fill: SimFill, raw: str) -> str:
         data = self._deal_row(ledger, fill, raw)
         data.update(isSelf=False, externalOid=self._external_oid(fill.order_id, fill.client_order_id))
-        return _json({"channel": "push.personal.order.deal", "data": data, "ts": fill.time})
+        return json_numbers({"channel": "push.personal.order.deal", "data": data, "ts": fill.time}, _plain)
 
     def _deal_row(self, ledger: Ledger, fill: SimFill, raw: str) -> dict:
         size = contract_size(self.exchange, raw) or Decimal(1)
