@@ -192,7 +192,8 @@ class PrivateConnection(BaseConnection):
         self.open_orders: set[tuple[str, str]] = set()
         self.last_data: int | None = None
         self._backfill_task: asyncio.Task | None = None
-        self._backfill_wanted: int | None = None  # the earliest gap start not yet backfilled
+        self._backfill_pending = False  # a backfill is asked for and not yet run
+        self._backfill_gap: int | None = None  # the earliest gap start it must cover (None: from the store)
 
     @property
     def live(self) -> bool:
@@ -389,26 +390,31 @@ class PrivateConnection(BaseConnection):
         """Backfill from the gap's start (or, at start, from each symbol's last stored fill)."""
         if self.backfiller is None:
             return
-        since = gap_since if gap_since is not None else 0
-        self._backfill_wanted = since if self._backfill_wanted is None else min(self._backfill_wanted, since)
+        self._merge_backfill_request(gap_since)
         if self._backfill_task is None or self._backfill_task.done():
             self._backfill_task = asyncio.create_task(self._backfill_loop(), name=f"backfill-{self.key}")
 
+    def _merge_backfill_request(self, gap_since: int | None) -> None:
+        """Requests not yet served merge into one that covers them all: the earliest gap start."""
+        gaps = [g for g in (gap_since, self._backfill_gap) if g is not None]
+        self._backfill_gap = min(gaps) if gaps else None
+        self._backfill_pending = True
+
     async def _backfill_loop(self) -> None:
-        while self._backfill_wanted is not None:
-            gap_since, self._backfill_wanted = self._backfill_wanted, None
+        while self._backfill_pending:
+            gap_since, self._backfill_gap, self._backfill_pending = self._backfill_gap, None, False
             try:
-                await self._backfill(gap_since or None)
+                await self._backfill(gap_since)
                 self.backfills += 1
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # noqa: BLE001 - a failed backfill is reported and retried at the next gap
+            except Exception as exc:  # noqa: BLE001 - a failed backfill is reported and tried again
                 self.error = f"backfill failed: {type(exc).__name__}: {exc}"
                 self._log.bind(error=repr(exc)).error("backfill failed")
                 self.pool.sync_log.error("backfill failed", key=str(self.key), error=repr(exc))
                 if isinstance(exc, AuthError):
                     return
-                self._backfill_wanted = gap_since if self._backfill_wanted is None else self._backfill_wanted
+                self._merge_backfill_request(gap_since)
                 await asyncio.sleep(1.0)
 
     async def _backfill(self, gap_since: int | None) -> None:
