@@ -1,7 +1,6 @@
 """Every HMAC signature vector in auth_vectors.json is reproduced by its venue's `auth.sign`.
 
-(The Hyperliquid vectors are EIP-712 signatures over a keccak hash: tests/exchanges/hyperliquid checks
-the exact bytes we hash; signing itself is not built here.)
+(The Hyperliquid vectors are EIP-712 secp256k1 signatures, reproduced in tests/exchanges/hyperliquid.)
 """
 
 import importlib
