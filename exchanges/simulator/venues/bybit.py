@@ -28,6 +28,7 @@ from aiohttp import web
 
 from exchanges.bybit.auth import auth_payload, sign
 from exchanges.simulator.ledger import Ledger, SimFill, SimOrder
+from exchanges.bybit.rest import raw_symbol as bybit_raw_symbol
 from exchanges.simulator.venues.base import SimSession, VenueSim, decimal_text
 from framework.events import Market, OrderStatus, Side, now_ms
 
@@ -48,7 +49,6 @@ _STATUS = {
     OrderStatus.CANCELED: "Cancelled", OrderStatus.REJECTED: "Rejected", OrderStatus.EXPIRED: "Deactivated",
 }
 _SIDES = {Side.BUY: "Buy", Side.SELL: "Sell"}
-_MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
 _UID = "533285"  # the simulated account's Bybit UID (it prefixes execution frame ids)
 
 SEVEN_DAYS_MS = 7 * 24 * 3600 * 1000
@@ -91,16 +91,8 @@ class BybitSim(VenueSim):
 
     # symbols -----------------------------------------------------------------------------------------------
     def raw_symbol(self, market: Market, symbol: str) -> str:
-        """BTC/USDT → BTCUSDT; linear USDC perpetuals are `BTCPERP`, dated futures `BTCUSDT-21FEB25` / `BTC-24MAR23`."""
-        pair, _, contract = symbol.partition(":")
-        base, quote = pair.split("/")
-        if market is Market.SPOT:
-            return f"{base}{quote}"
-        _, _, expiry = contract.partition("-")
-        if expiry:
-            stem = f"{base}USDT" if quote == "USDT" else base
-            return f"{stem}-{int(expiry[4:6])}{_MONTHS[int(expiry[2:4]) - 1]}{expiry[:2]}"
-        return f"{base}PERP" if quote == "USDC" else f"{base}{quote}"
+        """Bybit's own naming (USDC perpetuals `BTCPERP`, dated `BTCUSDT-21FEB25`), as the client reads it."""
+        return bybit_raw_symbol(market, symbol)
 
     def expected_trade(self, market: Market, fill: SimFill) -> dict[str, Any]:
         """The ledger fill as Bybit reports it: a spot buy's fee is charged in the base coin it receives."""
