@@ -22,6 +22,7 @@ sys.path.insert(0, str(ROOT))
 import ccxt.pro as ccxtpro  # noqa: E402
 
 from exchanges import get_exchange  # noqa: E402
+from framework.backfill import offline_market  # noqa: E402
 from framework.events import Market  # noqa: E402
 
 DATA = ROOT / "tests" / "data" / "exchanges"
@@ -42,15 +43,8 @@ BINANCE_FUTURE_FILL = {"e": "ORDER_TRADE_UPDATE", "E": 1612095165368, "T": 16120
 
 
 def _market(market_id: str, symbol: str, kind: str, contract_size: str | None = None) -> dict:
-    base, quote = symbol.split(":")[0].split("/")
-    spot = kind == "spot"
-    return {
-        "id": market_id, "symbol": symbol, "base": base, "quote": quote, "settle": None if spot else quote,
-        "baseId": base, "quoteId": quote, "settleId": None if spot else quote, "type": kind, "spot": spot,
-        "swap": not spot, "future": False, "option": False, "contract": not spot,
-        "linear": None if spot else True, "inverse": None if spot else False,
-        "contractSize": None if spot else float(contract_size or 1), "active": True, "precision": {}, "limits": {},
-    }
+    market = Market.SPOT if kind == "spot" else Market.FUTURE
+    return offline_market(market, symbol, market_id, Decimal(contract_size) if contract_size else None)
 
 
 def _ccxt(name: str, markets: list[dict]) -> Any:

@@ -8,8 +8,6 @@ mock wire format below.
 from __future__ import annotations
 
 import itertools
-import json
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from framework.connection import BaseConnection, decode_frame
@@ -230,7 +228,3 @@ class MockConnector:
         connection.last_message = now_ms()
         connection.emit([event])
 
-
-def mock_frame(**fields: Any) -> str:
-    """A mock wire frame as JSON text (decimals as text), for tests and the paper feed."""
-    return json.dumps({k: str(v) if isinstance(v, Decimal) else v for k, v in fields.items()})

@@ -63,7 +63,7 @@ def _rewrite(value: Any, live_rest: str, target: str, hostname: str | None) -> A
     return target + parts.path if parts.scheme in ("http", "https") else url
 
 
-def offline_market(exchange: str, market: Market, symbol: str, raw: str, contract_size: Decimal | None) -> dict:
+def offline_market(market: Market, symbol: str, raw: str, contract_size: Decimal | None) -> dict:
     """A ccxt market entry built from our own symbol tables (no load_markets call)."""
     base, quote = symbol.split(":")[0].split("/")
     settle = symbol.split(":")[1].split("-")[0] if ":" in symbol else None
@@ -129,7 +129,7 @@ class Backfiller:
         for symbol in symbols:
             raw = self.rules.raw_symbol(self.key.market, symbol)
             size = self.rules.contract_size(self.key.market, raw) if self.rules.contract_size else None
-            markets.append(offline_market(self.key.exchange, self.key.market, symbol, raw, size))
+            markets.append(offline_market(self.key.market, symbol, raw, size))
         exchange.set_markets(markets)
 
     async def close(self) -> None:

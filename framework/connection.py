@@ -143,8 +143,6 @@ class BaseConnection:
             "malformed": self.malformed,
             "reconnects": self.reconnects,
             "live": self.live,
-            "backfills": getattr(self, "backfills", 0),
-            "open_orders": len(getattr(self, "open_orders", ())),
         }
 
 
@@ -451,6 +449,8 @@ class PrivateConnection(BaseConnection):
     def status_dict(self) -> dict[str, Any]:
         info = super().status_dict()
         info["url"] = self.stream.ws_url(self.key.market, self.endpoints, "<listenKey>")
+        info["backfills"] = self.backfills
+        info["open_orders"] = len(self.open_orders)
         return info
 
 

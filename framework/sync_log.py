@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from pathlib import Path
@@ -85,7 +86,7 @@ class TradeSyncLogger:
             else:
                 entry[1] += 1
         self._open = True
-        self.event("trade sync log opened", pid=_pid())
+        self.event("trade sync log opened", pid=os.getpid())
 
     def close(self) -> None:
         if not self._open:
@@ -129,8 +130,3 @@ class TradeSyncLogger:
     def event(self, what: str, **fields: Any) -> None:
         self._log.bind(**fields).info(what)
 
-
-def _pid() -> int:
-    import os
-
-    return os.getpid()

@@ -85,12 +85,14 @@ class TradeSync:
         self.spool = Spool(Path(spool_path)) if spool_path else None
         self._spooled_here = 0
         self.store_failing = False
-        self._spool_foreign = self.spool.count() if self.spool is not None else 0  # left by an earlier run
+        self._spool_foreign = 0  # items an earlier run left in the spool (counted at start())
 
     async def start(self) -> None:
         """Write back what an earlier run left in the spool (if the store takes it now), then run."""
         if self._task is not None:
             return
+        if self.spool is not None:
+            self._spool_foreign = self.spool.count()
         if self.spool is not None and self.spool.exists():
             replayed = 0
             try:
@@ -170,6 +172,11 @@ class TradeSync:
     def pending(self) -> int:
         return len(self._queue)
 
+    @property
+    def spooled(self) -> int:
+        """Items waiting in the spool file for the store."""
+        return self._spool_foreign + self._spooled_here
+
     async def wait_for_room(self) -> None:
         """Called by socket readers: past the high-water mark, wait until the writer is halfway down.
 
@@ -224,7 +231,7 @@ class TradeSync:
         self.store_failing = True
         logger.bind(error=str(exc), batch=count).error("trade store write failed, retrying")
         self.sync_log.error("store write failed", error=str(exc), batch=count, retry_in=f"{delay:.2f}s",
-                            spooled=self.spool.count() if self.spool is not None else None)
+                            spooled=self.spooled or None)
         await asyncio.sleep(delay)
         return min(delay * 2, 5.0)
 
@@ -334,6 +341,6 @@ class TradeSync:
             "pending": self.pending,
             "write_errors": self.write_errors,
             "peak_pending": self.peak_pending,
-            "spooled": self.spool.count() if self.spool is not None else 0,
+            "spooled": self.spooled,
         }
 
