@@ -171,6 +171,10 @@ class Trade:
     received_at: int = attrs.field(factory=now_ms, eq=False)
     source: Source = attrs.field(default=Source.WEBSOCKET, converter=Source.parse, eq=False)
     raw: Any = attrs.field(default=None, eq=False, repr=False)
+    # Delivery facts, not venue data (kept out of equality and of the trades table):
+    seq: int | None = attrs.field(default=None, eq=False)  # the store's sequence number once stored
+    redelivered: bool = attrs.field(default=False, eq=False)  # may have reached this strategy before a kill
+    owner_unknown: bool = attrs.field(default=False, eq=False)  # no client order id could be found: routed by symbol
 
     event_type = EventType.TRADE
 

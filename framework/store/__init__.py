@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import json
 from decimal import Decimal
-from typing import Any, Callable, Protocol, Sequence
+from typing import Any, Callable, Mapping, Protocol, Sequence
 
 from framework.errors import ConfigError
 from framework.events import ConnectionKey, OrderStatus, OrderUpdate, Trade
@@ -41,11 +41,44 @@ class TradeStore(Protocol):
 
     async def stop(self) -> None: ...
 
-    async def insert_trades(self, trades: Sequence[Trade]) -> list[bool]:
-        """Insert fills with distinct dedup keys; per fill, True if new, False if already stored."""
+    async def insert_trades(self, trades: Sequence[Trade]) -> list[int | None]:
+        """Insert fills with distinct dedup keys, in the order given; per fill its new `seq` (a store-wide
+        number, increasing in the order given), or None if it was already stored. A value the database
+        cannot take (e.g. an int out of range) raises StoreError(transient=False), never another type."""
 
-    async def complete_fees(self, trades: Sequence[Trade]) -> int:
-        """Fill in fee_cost / fee_currency of stored fills that have none (e.g. Binance TRADE_LITE first)."""
+    async def complete_fees(self, trades: Sequence[Trade]) -> list[tuple]:
+        """Fill in fee_cost / fee_currency of stored fills that have none (e.g. Binance TRADE_LITE first);
+        returns the dedup keys of the rows it completed."""
+
+    async def max_seq(self) -> int:
+        """The highest `seq` stored (0 when there is none)."""
+
+    async def trades_after(
+        self, keys: Sequence[ConnectionKey], after_seq: int, limit: int
+    ) -> list[tuple[int, Trade]]:
+        """Up to `limit` stored fills of these keys with seq > after_seq, as (seq, Trade), by seq."""
+
+    async def get_coverage(self, key: ConnectionKey) -> dict[str, int]:
+        """Per symbol ('*': every symbol of the key), the time (ms) up to which every fill is stored."""
+
+    async def advance_coverage(self, key: ConnectionKey, marks: Mapping[str, int]) -> None:
+        """Move coverage marks forward (a mark never moves back)."""
+
+    async def get_delivery(self, strategy_id: str) -> tuple[int, bool] | None:
+        """A strategy's durable delivery position: (seq of the last fill it has processed, whether it was
+        running when last written: True after a kill), or None for a strategy never seen."""
+
+    async def set_delivery(self, strategy_id: str, position: int, running: bool, prefix: str | None) -> None:
+        """Write a strategy's delivery position (it never moves back), running flag and client-order-id prefix."""
+
+    async def delivery_prefixes(self) -> dict[str, str]:
+        """Every strategy id ever written with its client-order-id prefix."""
+
+    async def client_order_ids(self, key: ConnectionKey, order_ids: Sequence[str]) -> dict[str, str]:
+        """order_id -> client_order_id from the orders table, for the ids that have one."""
+
+    async def fee_missing_keys(self, key: ConnectionKey, since_ms: int, limit: int) -> list[tuple]:
+        """Dedup keys of stored fills since `since_ms` that still have no fee (newest first)."""
 
     async def upsert_orders(self, updates: Sequence[OrderUpdate]) -> int:
         """Keep the latest state per order (one update per order here); returns rows changed."""
