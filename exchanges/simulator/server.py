@@ -239,6 +239,16 @@ class Simulator:
                 transport.abort()  # no close frame: the network just went away
         return len(sessions)
 
+    async def inject_raw(self, exchange: str, market: Market | str, frame: str | bytes) -> int:
+        """Send `frame` as it is (text for str, binary for bytes) to every live socket of a (venue, market).
+
+        For poisoned-frame tests: nothing is checked or rendered. Returns how many sockets got it.
+        """
+        sessions = self.sessions(exchange, market)
+        for session in sessions:
+            await session.send(frame)
+        return len(sessions)
+
     async def release_held(self) -> None:
         """Send the frames the reorder fault is still holding back."""
         for sessions in self._sessions.values():
