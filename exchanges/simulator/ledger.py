@@ -2,13 +2,43 @@
 
 from __future__ import annotations
 
-import itertools
+import threading
+import time
 from decimal import Decimal
 from typing import Iterator
 
 import attrs
 
 from framework.events import Market, OrderStatus, Side
+
+
+IDS_PER_MS = 1000  # room for this many ids per millisecond before ids run ahead of the clock
+
+
+class ClockIds:
+    """Order and trade ids as a venue makes them: numeric, increasing, never reused across runs or processes.
+
+    The next id is max(previous + 1, now in ms × 1000): a later run (or another simulator in this
+    process, which shares one instance) starts above every id an earlier one gave, as long as that one
+    made fewer than 1000 ids per ms on average. Two processes making ids in the same millisecond
+    could meet; one simulator process serves a scenario, so that does not happen here.
+    """
+
+    def __init__(self, clock=time.time_ns) -> None:
+        self._clock = clock
+        self._last = 0
+        self._lock = threading.Lock()  # simulators of one process may live on different threads' loops
+
+    def __iter__(self) -> Iterator[int]:
+        return self
+
+    def __next__(self) -> int:
+        with self._lock:
+            self._last = max(self._last + 1, self._clock() // 1_000_000 * IDS_PER_MS)
+            return self._last
+
+
+PROCESS_IDS = ClockIds()  # every simulator of this process draws from it
 
 
 @attrs.define(kw_only=True)
@@ -62,7 +92,7 @@ class Ledger:
         self.market = market
         self.orders: dict[str, SimOrder] = {}
         self.fills: list[SimFill] = []
-        self._ids = ids or itertools.count(1_000_001)
+        self._ids = ids or PROCESS_IDS
 
     def next_id(self) -> str:
         return str(next(self._ids))

@@ -16,7 +16,7 @@ from loguru import logger
 
 from exchanges import EXCHANGES
 from exchanges.connector import Credentials, ExchangeConnector
-from exchanges.simulator.ledger import Ledger, SimFill, SimOrder
+from exchanges.simulator.ledger import PROCESS_IDS, Ledger, SimFill, SimOrder
 from exchanges.simulator.venues.base import SimSession, VenueSim
 from exchanges.spec import Endpoints
 from framework.connection import decode_frame
@@ -80,7 +80,7 @@ class Simulator:
         self._venues: dict[str, VenueSim] = {}
         self._ledgers: dict[tuple[str, Market], Ledger] = {}
         self._sessions: dict[tuple[str, Market], set[SimSession]] = {}
-        self._ids = itertools.count(1_000_001)
+        self._ids = PROCESS_IDS  # clock-derived: ids of this run never repeat an earlier run's
         self._random = random.Random(seed)
         self._runner: web.AppRunner | None = None
         self._tasks: set[asyncio.Task] = set()
