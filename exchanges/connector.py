@@ -86,6 +86,9 @@ class ExchangeConnector:
         retry_policy: Any = None,
         backfill: bool = True,
         stall_limit: float = 300.0,
+        *,
+        backfill_overlap_ms: int = 60_000,
+        backfill_retry_policy: Any = None,
     ) -> None:
         from exchanges import get_exchange
 
@@ -110,6 +113,10 @@ class ExchangeConnector:
         self.retry_policy = retry_policy
         self.backfill = backfill
         self.stall_limit = stall_limit
+        if backfill_overlap_ms < 0:
+            raise ConfigError(f"backfill_overlap_ms must be >= 0, got {backfill_overlap_ms}")
+        self.backfill_overlap_ms = backfill_overlap_ms  # each backfill re-reads this far before its start
+        self.backfill_retry_policy = backfill_retry_policy  # None: framework.retry.REST_CALL
 
     @property
     def exchange(self) -> str:
@@ -131,7 +138,8 @@ class ExchangeConnector:
         backfiller = None
         if self.spec.backfill is not None and self.backfill:
             backfiller = Backfiller(self.key, self.spec.backfill, self.credentials,
-                                    self.spec.stream.endpoints(self.key.market), self.endpoints)
+                                    self.spec.stream.endpoints(self.key.market), self.endpoints,
+                                    retry_policy=self.backfill_retry_policy, overlap_ms=self.backfill_overlap_ms)
         return PrivateConnection(
             self.key, pool, self.spec, self.credentials, self.endpoints, retry_policy=self.retry_policy,
             backfiller=backfiller, stall_limit=self.stall_limit,

@@ -10,10 +10,13 @@ import sys
 from pathlib import Path
 
 import aiohttp
+import pytest
 
 from exchanges.simulator import Simulator
 from exchanges.simulator.ledger import ClockIds
+from framework.errors import ConfigError
 from framework.pool import ConnectionPool
+from framework.retry import rest_call_policy
 from framework.strategy import BaseStrategy
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -102,3 +105,15 @@ def test_run_strategy_twice_on_one_sqlite_file_stores_the_fills_of_both_runs(tmp
         stored = int(re.search(r"fills stored: (\d+), duplicates skipped: (\d+)", result.stdout)[1])
         assert stored > 5, result.stdout
     assert counts[1] > counts[0] > 5  # the second run added its own fills, none taken for duplicates
+
+
+async def test_connector_backfill_options_reach_the_backfiller_it_creates(pool):
+    async with asyncio.timeout(10), Simulator(exchanges=["bybit"]) as sim:
+        fast = rest_call_policy(initial=0.01, maximum=0.05, jitter=0.01)
+        connection = sim.connector("bybit", "future", backfill_overlap_ms=1000,
+                                   backfill_retry_policy=fast).create_connection(pool)
+        assert connection.backfiller.overlap_ms == 1000 and connection.backfiller.retry_policy is fast
+        default = sim.connector("bybit", "future").create_connection(pool)
+        assert default.backfiller.overlap_ms == 60_000
+        with pytest.raises(ConfigError, match="backfill_overlap_ms"):
+            sim.connector("bybit", "future", backfill_overlap_ms=-1)
