@@ -1,10 +1,19 @@
-"""`python -m exchanges.simulator`: serve the paper exchange on loopback and print how to connect."""
+"""`python -m exchanges.simulator`: serve the paper exchange on loopback and print (or write) how to connect.
+
+`--state-file PATH` writes, once listening, a JSON file (atomically, mode 0600) with the base URL, the
+control URL (`/_sim/`, see control.py) and per key its endpoints and credentials, for a test in another process.
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
+import os
 import signal
+from pathlib import Path
+
+import attrs
 
 from exchanges import EXCHANGES
 from exchanges.simulator.server import Simulator
@@ -12,25 +21,59 @@ from framework.console import configure_console
 
 
 async def serve(args: argparse.Namespace) -> None:
-    sim = Simulator(port=args.port, exchanges=args.exchange or None, seed=args.seed)
+    sim = Simulator(port=args.port, exchanges=args.exchange or None, seed=args.seed, control=args.control)
     await sim.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    for exchange in sim.exchanges:
+        for market in sorted(sim.venue(exchange).markets) if args.rate else ():
+            sim.autopilot(exchange, market, _symbol(exchange, market.value), rate=args.rate)
+    if args.state_file:
+        write_state(sim, args.state_file)
+        print(f"simulator on {sim.base_url}; state in {args.state_file}", flush=True)
+        await stop.wait()
+        await sim.stop()
+        return
     print(f"simulator on {sim.base_url}")
     for exchange in sim.exchanges:
         creds = sim.credentials_for(exchange)
         for market in sorted(sim.venue(exchange).markets):
             endpoints = sim.endpoints(exchange, market)
             print(f"  {exchange}_{market.value}: ws {endpoints.ws}  rest {endpoints.rest}")
-            if args.rate:
-                sim.autopilot(exchange, market, _symbol(exchange, market.value), rate=args.rate)
         print(f"    credentials: api_key={creds.api_key} secret={creds.secret}"
               + (f" passphrase={creds.passphrase}" if creds.passphrase else "")
               + (f" wallet={creds.wallet_address}" if exchange == "hyperliquid" else ""))
     await stop.wait()
     await sim.stop()
+
+
+def state(sim: Simulator) -> dict:
+    """What a client in another process needs: URLs, and per key its endpoints and credentials."""
+    keys = {}
+    for exchange in sim.exchanges:
+        creds = attrs.asdict(sim.credentials_for(exchange))
+        for market in sorted(sim.venue(exchange).markets):
+            endpoints = sim.endpoints(exchange, market)
+            keys[f"{exchange}_{market.value}"] = {
+                "exchange": exchange, "market": market.value, "ws": endpoints.ws, "rest": endpoints.rest,
+                "credentials": creds,
+            }
+    return {"pid": os.getpid(), "base_url": sim.base_url, "control": f"{sim.base_url}/_sim" if sim.control else None,
+            "keys": keys}
+
+
+def write_state(sim: Simulator, path: Path) -> None:
+    """Write the state file atomically (a reader sees the whole file or none), readable by this user only."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        json.dump(state(sim), out, indent=1)
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(tmp, path)
 
 
 def _symbol(exchange: str, market: str) -> str:
@@ -45,6 +88,10 @@ def main() -> None:
     parser.add_argument("--exchange", action="append", choices=EXCHANGES, help="serve only these (repeatable)")
     parser.add_argument("--rate", type=float, default=0.0, help="fill orders automatically, per second per market")
     parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--state-file", type=Path, default=None,
+                        help="write URLs, endpoints and credentials here as JSON once listening (for tests)")
+    parser.add_argument("--no-control", dest="control", action="store_false",
+                        help="do not serve the /_sim/ control endpoints (served by default)")
     args = parser.parse_args()
     configure_console("WARNING")
     asyncio.run(serve(args))

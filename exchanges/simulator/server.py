@@ -8,7 +8,7 @@ import itertools
 import random
 import secrets
 from decimal import ROUND_DOWN, Decimal
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
 import attrs
 from aiohttp import WSMsgType, web
@@ -17,7 +17,7 @@ from loguru import logger
 from exchanges import EXCHANGES
 from exchanges.connector import Credentials, ExchangeConnector
 from exchanges.simulator.ledger import PROCESS_IDS, Ledger, SimFill, SimOrder
-from exchanges.simulator.venues.base import SimSession, VenueSim
+from exchanges.simulator.venues.base import SimSession, VenueSim, dumps
 from exchanges.spec import Endpoints
 from framework.connection import decode_frame
 from framework.errors import ConfigError
@@ -70,6 +70,7 @@ class Simulator:
         port: int = 0,
         exchanges: Iterable[str] | None = None,
         seed: int | None = None,
+        control: bool = False,
     ) -> None:
         if host not in ("127.0.0.1", "localhost", "::1"):
             raise ConfigError("the simulator listens on loopback only (127.0.0.1, localhost or ::1)")
@@ -84,6 +85,8 @@ class Simulator:
         self._random = random.Random(seed)
         self._runner: web.AppRunner | None = None
         self._tasks: set[asyncio.Task] = set()
+        self._scratch: list[Ledger] = []  # ledgers of rendered-only fills, kept alive (plugins key caches by id)
+        self.control = control  # serve the /_sim/ control endpoints (control.py) for a test in another process
         self.faults = Faults()
 
     # lifecycle -------------------------------------------------------------------------------------
@@ -99,6 +102,11 @@ class Simulator:
                     app.router.add_get(prefix + path, self._ws_handler(venue, market))
                 for method, path, handler in venue.rest_routes(market):
                     app.router.add_route(method, prefix + path, self._rest_handler(venue, market, handler))
+        if self.control:
+            from exchanges.simulator.control import control_routes
+
+            for method, path, handler in control_routes(self):
+                app.router.add_route(method, path, handler)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
@@ -239,6 +247,31 @@ class Simulator:
                 transport.abort()  # no close frame: the network just went away
         return len(sessions)
 
+    def render_fill_frames(
+        self, exchange: str, market: Market | str, symbol: str, side: Side | str, amount: Any, price: Any, *,
+        time: int | None = None, client_order_id: str | None = None,
+    ) -> list[str | bytes]:
+        """The frames a live subscribed socket would get for a fill with these values, as sent on the wire.
+
+        The fill is not in the ledger and goes nowhere: the amount and time may be anything (0, -1,
+        2**63…), for poisoned-frame tests that then send the frames with `inject_raw`. Its ids are new.
+        [] when no socket of the key is subscribed.
+        """
+        market = Market.parse(market)
+        scratch = Ledger(exchange, market, self._ids)
+        self._scratch.append(scratch)
+        sane = Decimal("0.001")
+        order = scratch.new_order(symbol, side, sane * 2, to_decimal(price), client_order_id, now_ms())
+        fill = scratch.fill(order, sane, order.price, is_maker=True, fee_rate=MAKER_FEE,
+                            fee_currency=order.symbol.split("/")[1].split(":")[0], now=now_ms())
+        fill = attrs.evolve(fill, amount=to_decimal(amount), time=now_ms() if time is None else time)
+        scratch.fills[-1] = fill
+        for session in self.sessions(exchange, market):
+            frames = session.venue.fill_frames(_ScratchSession(session, scratch), order, fill)
+            if frames:
+                return [f if isinstance(f, (str, bytes)) else dumps(f) for f in frames]
+        return []
+
     async def inject_raw(self, exchange: str, market: Market | str, frame: str | bytes) -> int:
         """Send `frame` as it is (text for str, binary for bytes) to every live socket of a (venue, market).
 
@@ -282,17 +315,24 @@ class Simulator:
         self.faults.rest_failures.setdefault((exchange, Market.parse(market)), []).extend(statuses)
 
     def autopilot(self, exchange: str, market: Market | str, symbol: str, *, rate: float = 10.0,
-                  client_order_id_prefix: str | None = None) -> asyncio.Task:
-        """Fill orders on a random walk at `rate` orders/s until the simulator stops (run_strategy's feed)."""
+                  client_order_id_prefix: str | None = None,
+                  client_order_id_prefixes: Sequence[str | None] | None = None) -> asyncio.Task:
+        """Fill orders on a random walk at `rate` orders/s until stopped (run_strategy's feed).
+
+        Each order's client id starts with `client_order_id_prefix`, or with one of
+        `client_order_id_prefixes` picked at random (None in it: an order without a client id).
+        A `0x…` prefix makes a Hyperliquid cloid (0x + 32 hex digits).
+        """
         market = Market.parse(market)
         base_price = {"BTC": Decimal("65000"), "ETH": Decimal("3200")}.get(symbol.split("/")[0], Decimal("100"))
+        prefixes = list(client_order_id_prefixes or [client_order_id_prefix])
 
         async def run() -> None:
             price = base_price
             for n in itertools.count(1):
                 price = (price * (1 + Decimal(self._random.randint(-20, 20)) / 10000)).quantize(Decimal("0.1"))
                 amount = Decimal(self._random.randint(1, 500)) / 1000
-                coid = f"{client_order_id_prefix}-{now_ms()}-{n}" if client_order_id_prefix else None
+                coid = client_order_id(self._random.choice(prefixes), n)
                 await self.fill(exchange, market, symbol, self._random.choice(("buy", "sell")), amount, price,
                                 client_order_id=coid, parts=self._random.randint(1, 3))
                 await asyncio.sleep(1.0 / rate)
@@ -302,12 +342,13 @@ class Simulator:
         task.add_done_callback(self._tasks.discard)
         return task
 
-    async def stop_autopilots(self) -> None:
-        """Stop making fills (what is already sent stays sent)."""
+    async def stop_autopilots(self) -> int:
+        """Stop making fills (what is already sent stays sent). Returns how many autopilots stopped."""
         tasks = [t for t in self._tasks if t.get_name().startswith("sim-autopilot")]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        return len(tasks)
 
     # handlers ------------------------------------------------------------------------------------------------
     def _ws_handler(self, venue: VenueSim, market: Market):
@@ -357,3 +398,25 @@ class Simulator:
             return await handler(self, market, request)
 
         return handle
+
+
+def client_order_id(prefix: str | None, n: int) -> str | None:
+    """A fresh client order id with this prefix: `prefix-<ms>-<n>`, or a cloid `0x` + 32 hex for a `0x` prefix."""
+    if prefix is None:
+        return None
+    if prefix.startswith("0x"):
+        digits = 32 - (len(prefix) - 2)
+        return prefix + format(now_ms() * 1_000_000 + n, "x").rjust(digits, "0")[-digits:]
+    return f"{prefix}-{now_ms()}-{n}"
+
+
+class _ScratchSession(SimSession):
+    """A live session seen through another ledger (to render a fill that is not in the real one)."""
+
+    def __init__(self, session: SimSession, ledger: Ledger) -> None:  # noqa: super: a view, not a socket
+        self.__dict__.update(session.__dict__)
+        self._scratch_ledger = ledger
+
+    @property
+    def ledger(self) -> Ledger:
+        return self._scratch_ledger

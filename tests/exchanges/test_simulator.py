@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import re
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -12,7 +14,9 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from exchanges.connector import Credentials, ExchangeConnector
 from exchanges.simulator import Simulator
+from exchanges.spec import Endpoints
 from exchanges.simulator.ledger import ClockIds
 from framework.errors import ConfigError
 from framework.pool import ConnectionPool
@@ -117,3 +121,75 @@ async def test_connector_backfill_options_reach_the_backfiller_it_creates(pool):
         assert default.backfiller.overlap_ms == 60_000
         with pytest.raises(ConfigError, match="backfill_overlap_ms"):
             sim.connector("bybit", "future", backfill_overlap_ms=-1)
+
+
+async def _wait_for_file(path, proc, timeout=20.0):
+    async with asyncio.timeout(timeout):
+        while not path.exists():
+            assert proc.returncode is None, "the simulator exited before writing its state file"
+            await asyncio.sleep(0.05)
+    return json.loads(path.read_text())
+
+
+async def test_standalone_simulator_is_driven_from_another_process_through_its_state_file(tmp_path):
+    state_file = tmp_path / "sim.json"
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "exchanges.simulator", "--port", "0", "--state-file", str(state_file),
+        "--exchange", "bybit", cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        async with asyncio.timeout(60):
+            state = await _wait_for_file(state_file, proc)
+            assert oct(state_file.stat().st_mode & 0o777) == "0o600" and state["pid"] == proc.pid
+            entry = state["keys"]["bybit_future"]
+            assert entry["ws"].startswith("ws://127.0.0.1:") and set(state["keys"]) == {"bybit_spot", "bybit_future"}
+            control = state["control"]
+            connector = ExchangeConnector(
+                "bybit", "future", credentials=Credentials(**entry["credentials"]),
+                endpoints=Endpoints(ws=entry["ws"], rest=entry["rest"]),
+            )
+            key = {"exchange": "bybit", "market": "future"}
+            async with aiohttp.ClientSession() as http, \
+                    ConnectionPool(f"sqlite:///{tmp_path / 't.sqlite'}", tmp_path / "logs") as pool:
+                strategy = Recorder("remote", [connector], pool=pool)
+                await strategy.start()
+
+                async def call(path, **body):
+                    if path in ("ledger", "sessions"):
+                        async with http.get(f"{control}/{path}", params=key) as resp:
+                            return resp.status, await resp.json()
+                    async with http.post(f"{control}/{path}", json={**key, **body}) as resp:
+                        return resp.status, await resp.json()
+
+                status, made = await call("fill", symbol="BTC/USDT:USDT", side="sell", amount="0.030",
+                                          price="65000.5", client_order_id="remote-1", parts=3)
+                assert status == 200 and [f["amount"] for f in made["fills"]] == ["0.010", "0.010", "0.010"]
+                await _until(lambda: len(strategy.trades) == 3)
+                assert {t.trade_id for t in strategy.trades} == {f["trade_id"] for f in made["fills"]}
+
+                status, ledger = await call("ledger")
+                assert ledger["fills"] == made["fills"] and ledger["fills"][0]["side"] == "sell"
+                assert ledger["expected"][0]["amount"] == "0.010" and ledger["expected"][0]["price"] == "65000.5"
+                assert (await call("sessions"))[1]["sessions"] == 1
+
+                status, rendered = await call("render_fill", symbol="BTC/USDT:USDT", amount="-1", price="65000",
+                                              time=2**63)
+                assert status == 200 and rendered["frames"] and str(2**63) in rendered["frames"][0]["text"]
+                assert (await call("ledger"))[1]["fills"] == made["fills"]  # a rendered fill is not a fill
+                assert (await call("inject_raw", text='{"topic":"execution","data":[{'))[1] == {"sockets": 1}
+
+                assert (await call("autopilot/start", symbol="BTC/USDT:USDT", rate=50,
+                                   client_order_id_prefixes=["remote", None]))[0] == 200
+                await _until(lambda: len(strategy.trades) >= 8)
+                assert (await call("autopilot/stop"))[1] == {"stopped": 1}
+                assert (await call("drop", mid_frame=True))[1] == {"sockets": 1}
+                status, error = await call("fill", exchange="kraken", symbol="X/Y", side="buy", amount="1", price="1")
+                assert status == 400 and "unknown exchange 'kraken'" in error["error"]
+                await strategy.stop()
+        proc.send_signal(signal.SIGTERM)
+        async with asyncio.timeout(20):
+            assert await proc.wait() == 0
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
