@@ -5,26 +5,36 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from pathlib import Path
-from typing import Any, Iterable, Protocol, Sequence
+from typing import Any, AsyncIterator, Iterable, Protocol, Sequence
 
 import attrs
 from loguru import logger
 
 from framework.connection import BaseConnection
-from framework.errors import ConfigError, LifecycleError
+from framework.errors import ConfigError, LifecycleError, StoreError
 from framework.events import ConnectionKey, Event, Trade, now_ms
-from framework.progress import Progress
 from framework.store import DEFAULT_STORE_URL, TradeStore, open_store
 from framework.sync_log import TradeSyncLogger
 from framework.trade_sync import TradeSync
 
 
 class Consumer(Protocol):
-    """What the pool delivers to (a BaseStrategy is one)."""
+    """What the pool delivers to (a BaseStrategy is one). Fills come after they are stored, with their
+    seq; a consumer that fell behind (or just started) reads on from the store with `catch_up()`."""
 
+    strategy_id: str
     client_order_id_prefix: str | None
+    last_seq: int | None  # the last stored fill it has processed (its durable delivery position)
 
     def deliver(self, event: Event) -> None: ...
+
+    def amended(self, trade: Trade) -> None: ...
+
+    def begin_delivery(self, position: int | None, redelivery_bound: int | None) -> None: ...
+
+    def request_catch_up(self) -> None: ...
+
+    async def drained(self) -> None: ...
 
 
 class Connector(Protocol):
@@ -43,12 +53,18 @@ class Subscription:
         return self.symbols is None or event.symbol in self.symbols or event.symbol_raw in self.symbols
 
 
+CATCH_UP_PAGE = 500
+POSITION_EVERY = 0.5  # seconds between writes of the strategies' delivery positions
+
+
 class ConnectionPool:
     """Opens a key's connection for its first subscriber and closes it when the last one leaves.
 
     A lock per key means any number of strategies starting at once on one key open one socket.
-    Fills go through TradeSync (dedup, store, log) and then to the strategies they belong to:
-    by client-order-id prefix when one matches, else by symbol.
+    Fills go through TradeSync (dedup, store, log) and, once stored, to the strategies they belong
+    to: the strategy whose client-order-id prefix is the longest match (running or not: a stopped
+    owner gets its fills at its next start), else every strategy on the symbol. Each strategy's
+    delivery position is kept in the store, so nothing stored is missed or handed over twice.
     """
 
     def __init__(
@@ -58,6 +74,7 @@ class ConnectionPool:
         *,
         store: TradeStore | None = None,
         spool_dir: str | Path | None = None,
+        backfill_since_ms: int = 24 * 3600 * 1000,
         **trade_sync_options: Any,
     ) -> None:
         self.store_url = store_url or DEFAULT_STORE_URL
@@ -69,9 +86,19 @@ class ConnectionPool:
         self._subscribers: dict[ConnectionKey, dict[str, Subscription]] = {}
         self._strategies: dict[str, list[ConnectionKey]] = {}
         self._key_locks: dict[ConnectionKey, asyncio.Lock] = {}
-        self._consumer_progress: dict[str, Progress] = {}
+        self._consumers: dict[str, Consumer] = {}
+        self._prefixes: dict[str, str] = {}  # every strategy the store knows, running or not
+        self._positions_written: dict[str, int] = {}
+        self._redelivery_bound: dict[str, int | None] = {}
+        self._base_seq: int | None = None  # the store's last seq when it opened (before the spool replay)
+        self.backfill_since_ms = backfill_since_ms
+        self._tasks: set[asyncio.Task] = set()
         self._start_lock = asyncio.Lock()
         self._state = "created"
+        self.trade_sync.on_stored = self._deliver_stored
+        self.trade_sync.on_amended = self._deliver_amended
+        self.trade_sync.on_resync = self._resync
+        self.trade_sync.on_spooled = self._deliver_stored  # durable on disk: strategies need not wait
 
     # lifecycle -------------------------------------------------------------------------------
     @property
@@ -87,13 +114,56 @@ class ConnectionPool:
             self.sync_log.open()
             try:
                 await self.store.start()
+                await self._store_opened()
+            except StoreError as exc:
+                if not exc.transient:
+                    self.sync_log.error("store failed to open", store=self.store.url, error=str(exc))
+                    self.sync_log.close()
+                    raise
+                # Unreachable: run anyway. Fills are recorded in the spool and stored when it is back.
+                logger.bind(store=self.store.url, error=str(exc)).error(
+                    "store unreachable at start: recording fills to the spool until it is back")
+                self.sync_log.error("store unreachable at start: recording to the spool", store=self.store.url,
+                                    error=str(exc))
+                self.trade_sync.store_ready.clear()
+                self.trade_sync.store_failing = True
+                self._spawn(self._open_store_later(), "store-reopen")
             except BaseException as exc:
                 self.sync_log.error("store failed to open", store=self.store.url, error=str(exc))
                 self.sync_log.close()
                 raise
             await self.trade_sync.start()
+            self._spawn(self._keep_positions(), "delivery-positions")
             self._state = "running"
             self.sync_log.event("connection pool started", store=self.store.url)
+
+    async def _store_opened(self) -> None:
+        self._base_seq = await self.store.max_seq()
+        self._prefixes = {**await self.store.delivery_prefixes(), **self._prefixes}
+
+    async def _open_store_later(self) -> None:
+        delay = 0.5
+        while True:
+            await asyncio.sleep(delay)
+            try:
+                await self.store.start()
+                await self._store_opened()
+            except StoreError as exc:
+                logger.bind(store=self.store.url, error=str(exc)).warning("store still unreachable")
+                delay = min(delay * 2, 5.0)
+                continue
+            for consumer in list(self._consumers.values()):
+                if consumer.last_seq is None:
+                    await self._resolve_position(consumer, new_from=self._base_seq)
+            self.sync_log.event("store is back: writing the spool", store=self.store.url)
+            logger.bind(store=self.store.url).warning("store is back: writing the spool")
+            self.trade_sync.store_ready.set()
+            return
+
+    def _spawn(self, coro: Any, name: str) -> None:
+        task = asyncio.create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def stop(self, timeout: float = 10.0) -> None:
         """Unsubscribe everyone, close every connection, write what is queued, close the store."""
@@ -104,6 +174,9 @@ class ConnectionPool:
         for strategy_id in list(self._strategies):
             await self.unsubscribe_strategy(strategy_id)
         await self.trade_sync.stop(timeout)
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.store.stop()
         self.sync_log.event(
             "connection pool stopped", **{k: v for k, v in self.trade_sync.stats().items() if v}
@@ -139,12 +212,16 @@ class ConnectionPool:
             strategy_id=strategy_id, consumer=consumer, symbols=frozenset(symbols) if symbols else None
         )
         self._strategies[strategy_id] = []
-        if consumer is not None:
-            self._consumer_progress[strategy_id] = getattr(consumer, "progress", None) or Progress()
         try:
+            if consumer is not None:
+                self._consumers[strategy_id] = consumer
+                self._prefixes[strategy_id] = consumer.client_order_id_prefix or strategy_id
+                consumer.begin_delivery(None, None)  # reads what it missed from the store first
+                if self.trade_sync.store_ready.is_set():
+                    await self._resolve_position(consumer)
             for connector in _unique_by_key(exchange_connectors):
-                await self._add_subscriber(connector, subscription)
                 self._strategies[strategy_id].append(connector.key)
+                await self._add_subscriber(connector, subscription)
         except BaseException:
             await self.unsubscribe_strategy(strategy_id)
             raise
@@ -157,20 +234,29 @@ class ConnectionPool:
         if bind is not None:
             bind(self)
         async with self._key_lock(key):
+            # Subscribed before the socket opens: the start-up backfill knows the symbols, and what
+            # arrives first (a venue's snapshot) is routed like everything after it.
+            self._subscribers.setdefault(key, {})[subscription.strategy_id] = subscription
             if key not in self._connections:
                 await self.trade_sync.prime(key)
                 connection = connector.create_connection(self)
+                backfiller = getattr(connection, "backfiller", None)
+                if backfiller is not None:
+                    backfiller.lookback_ms = self.backfill_since_ms
                 await connection.start()
                 self._connections[key] = connection
                 self.sync_log.log_trade_fetch_start(key.exchange, "*", "websocket", key=str(key))
-            self._subscribers.setdefault(key, {})[subscription.strategy_id] = subscription
+            elif subscription.symbols:
+                self._connections[key].symbols_changed()
 
     async def unsubscribe_strategy(self, strategy_id: str) -> None:
         """Remove a strategy from every key; a key's last subscriber leaving closes its socket. Idempotent."""
         keys = self._strategies.pop(strategy_id, None)
         if keys is None:
             return
-        self._consumer_progress.pop(strategy_id, None)
+        consumer = self._consumers.pop(strategy_id, None)
+        if consumer is not None and self._state == "stopping":  # stopped with the pool, not by itself
+            await self.write_position(consumer, running=True)
         for key in keys:
             async with self._key_lock(key):
                 subscribers = self._subscribers.get(key, {})
@@ -196,33 +282,118 @@ class ConnectionPool:
 
     # the data path ---------------------------------------------------------------------------
     def dispatch(self, key: ConnectionKey, events: Iterable[Event]) -> int:
-        """Events from a connection: fills deduplicated and queued for the store, then routed. Never blocks."""
-        subscribers = self._subscribers.get(key)
+        """Events from a connection. Fills are deduplicated and queued for the store; they reach their
+        strategies once stored (`_deliver_stored`). Order updates are routed at once. Never blocks."""
         count = 0
+        accept, record_order = self.trade_sync.accept, self.trade_sync.record_order
         for event in events:
             count += 1
             if isinstance(event, Trade):
-                if not self.trade_sync.accept(event):
-                    continue
-            else:
-                self.trade_sync.record_order(event)
+                accept(event)
+                continue
+            record_order(event)
+            subscribers = self._subscribers.get(key)
             if subscribers:
                 for subscription in self._route(subscribers, event):
                     subscription.consumer.deliver(event)
         return count
 
-    @staticmethod
-    def _route(subscribers: dict[str, Subscription], event: Event) -> list[Subscription]:
+    def _deliver_stored(self, trades: list[Trade]) -> None:
+        for trade in trades:
+            subscribers = self._subscribers.get(trade.key)
+            if subscribers:
+                if trade.client_order_id is None:
+                    trade = attrs.evolve(trade, owner_unknown=True)
+                for subscription in self._route(subscribers, trade):
+                    subscription.consumer.deliver(trade)
+
+    def _deliver_amended(self, trades: list[Trade]) -> None:
+        for trade in trades:
+            subscribers = self._subscribers.get(trade.key)
+            if subscribers:
+                for subscription in self._route(subscribers, trade):
+                    subscription.consumer.amended(trade)
+
+    def _resync(self) -> None:
+        """Fills may be committed without having been handed on: every strategy reads on from the store."""
+        for consumer in self._consumers.values():
+            consumer.request_catch_up()
+
+    def _owner(self, client_order_id: str) -> str | None:
+        owner, best = None, 0
+        for strategy_id, prefix in self._prefixes.items():
+            if len(prefix) > best and client_order_id.startswith(prefix):
+                owner, best = strategy_id, len(prefix)
+        return owner
+
+    def _route(self, subscribers: dict[str, Subscription], event: Event) -> list[Subscription]:
+        """The owner by client-order-id prefix (nobody now if it is not running), else by symbol."""
         coid = event.client_order_id
         if coid:
-            owner, best = None, 0
-            for sub in subscribers.values():
-                prefix = sub.consumer.client_order_id_prefix if sub.consumer is not None else None
-                if prefix and len(prefix) > best and coid.startswith(prefix):
-                    owner, best = sub, len(prefix)
+            owner = self._owner(coid)
             if owner is not None:
-                return [owner]
+                subscription = subscribers.get(owner)
+                return [subscription] if subscription is not None and subscription.consumer is not None else []
         return [s for s in subscribers.values() if s.consumer is not None and s.wants_symbol(event)]
+
+    # durable delivery ----------------------------------------------------------------------------
+    async def _resolve_position(self, consumer: Consumer, new_from: int | None = None) -> None:
+        """Where a strategy's delivery starts: its stored position (after an unclean end, what it may
+        have seen is marked redelivered), or for a new strategy the store's end (`new_from` when the
+        store opened late: what was spooled meanwhile is its own). Needs the store."""
+        strategy_id = consumer.strategy_id
+        record = await self.store.get_delivery(strategy_id)
+        if record is None:
+            position, bound = (new_from if new_from is not None else await self.store.max_seq()), None
+        else:
+            position, unclean = record
+            bound = await self.store.max_seq() if unclean else None
+            if unclean:
+                self.sync_log.strategy(strategy_id, "resumed after an unclean end", position=position,
+                                       redelivery_up_to=bound)
+        await self.store.set_delivery(strategy_id, position, True, self._prefixes.get(strategy_id))
+        self._positions_written[strategy_id] = position
+        consumer.begin_delivery(position, bound)
+
+    async def catch_up(self, consumer: Consumer, after_seq: int, redelivery_bound: int | None
+                       ) -> AsyncIterator[tuple[int, list[Trade]]]:
+        """Stored fills after `after_seq` that belong to this consumer, a page at a time, as
+        (last seq read, its fills). Fills up to `redelivery_bound` are marked redelivered."""
+        keys = self._strategies.get(consumer.strategy_id) or []
+        while keys:
+            rows = await self.store.trades_after(keys, after_seq, CATCH_UP_PAGE)
+            if not rows:
+                return
+            mine = []
+            for seq, trade in rows:
+                trade = attrs.evolve(trade, seq=seq, owner_unknown=trade.client_order_id is None,
+                                     redelivered=redelivery_bound is not None and seq <= redelivery_bound)
+                subscribers = self._subscribers.get(trade.key, {})
+                if any(s.consumer is consumer for s in self._route(subscribers, trade)):
+                    mine.append(trade)
+            after_seq = rows[-1][0]
+            yield after_seq, mine
+            if len(rows) < CATCH_UP_PAGE:
+                return
+
+    async def write_position(self, consumer: Consumer, running: bool) -> None:
+        """Persist where a strategy's delivery stands (`running=False` only after a clean stop)."""
+        seq = consumer.last_seq
+        if seq is None or not self.trade_sync.store_ready.is_set():
+            return
+        try:
+            await self.store.set_delivery(consumer.strategy_id, seq, running, self._prefixes.get(consumer.strategy_id))
+            self._positions_written[consumer.strategy_id] = seq
+        except StoreError as exc:
+            logger.bind(strategy=consumer.strategy_id, error=str(exc)).warning("delivery position not written")
+
+    async def _keep_positions(self) -> None:
+        while True:
+            await asyncio.sleep(POSITION_EVERY)
+            for consumer in list(self._consumers.values()):
+                seq = consumer.last_seq
+                if seq is not None and seq > self._positions_written.get(consumer.strategy_id, -1):
+                    await self.write_position(consumer, running=True)
 
     async def backfill_symbols(self, key: ConnectionKey) -> list[str]:
         """The symbols to backfill on a key: those its strategies asked for, plus those already stored."""
@@ -243,10 +414,9 @@ class ConnectionPool:
     async def flush(self, timeout: float = 10.0) -> None:
         """Wait until every event received so far is delivered to its strategies and stored."""
         async with asyncio.timeout(timeout):
-            targets = [(p, p.submitted) for p in self._consumer_progress.values()]
             await self.trade_sync.progress.wait_until(self.trade_sync.progress.submitted, None)
-            for progress, target in targets:
-                await progress.wait_until(target, None)
+            for consumer in list(self._consumers.values()):
+                await consumer.drained()
 
     # status ------------------------------------------------------------------------------------
     def get_connection_status(self) -> dict[str, Any]:

@@ -50,7 +50,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--rate", type=_positive_float, default=10.0,
                         help="simulator: orders filled per second (default 10)")
     parser.add_argument("--seed", type=int, default=None, help="simulator: random seed for a repeatable run")
-    parser.add_argument("--strategy-id", default=None, help="strategy id (default: the strategy's module name)")
+    parser.add_argument("--strategy-id", default=None,
+                        help="strategy id, stable across runs: its delivery position is kept under it "
+                        "(default: the strategy's module name)")
+    parser.add_argument("--backfill-since", type=_duration_ms, default=24 * 3600 * 1000, metavar="DURATION",
+                        help="on a first start, how far back to read the account's fills (e.g. 90m, 24h, 7d; "
+                        "default 24h); later starts read from where the store is complete")
+    parser.add_argument("--shutdown-timeout", type=_positive_float, default=10.0, metavar="SECONDS",
+                        help="Ctrl-C / SIGTERM: seconds to finish delivering and writing before exiting (default 10)")
     parser.add_argument("--verbose", action="store_true", help="log INFO to the console")
     return parser
 
@@ -63,6 +70,23 @@ def _positive_float(text: str) -> float:
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be ≥ 0, got {text}")
     return value
+
+
+_UNITS_MS = {"s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
+
+
+def _duration_ms(text: str) -> int:
+    """`90m`, `24h`, `7d`, `30s` (or plain seconds) as milliseconds."""
+    value, unit = text.strip().lower(), "s"
+    if value and value[-1] in _UNITS_MS:
+        value, unit = value[:-1], value[-1]
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a duration: {text!r} (write e.g. 90m, 24h or 7d)") from None
+    if number <= 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return int(number * _UNITS_MS[unit])
 
 
 def store_url_of(db: str) -> str:
@@ -123,7 +147,7 @@ async def run(args: argparse.Namespace, strategy_cls: type[BaseStrategy]) -> int
     market = Market.parse(args.market)
     symbol = args.symbol or default_symbol(args.exchange, market)
     strategy_id = args.strategy_id or args.strategy.split(":")[0].split("/")[-1].removesuffix(".py").split(".")[-1]
-    pool = ConnectionPool(store_url_of(args.db), args.log_dir)
+    pool = ConnectionPool(store_url_of(args.db), args.log_dir, backfill_since_ms=args.backfill_since)
     sim = None if args.live else Simulator(exchanges=[args.exchange], seed=args.seed)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -150,15 +174,23 @@ async def run(args: argparse.Namespace, strategy_cls: type[BaseStrategy]) -> int
             await asyncio.wait_for(stop.wait(), timeout=args.duration or None)
         except TimeoutError:
             pass
+        deadline = loop.time() + args.shutdown_timeout
         if sim is not None:
             await sim.stop_autopilots()
         await asyncio.sleep(0.2)  # frames already on the wire arrive
-        await pool.flush(timeout=30)
-        await strategy.stop()
+        try:
+            await pool.flush(timeout=_left(loop, deadline))
+        except TimeoutError:
+            pass
+        await strategy.stop(timeout=_left(loop, deadline))
+        if strategy.busy_in is not None:
+            print(f"run_strategy.py: strategy {strategy.strategy_id!r} was still busy in {strategy.busy_in} "
+                  f"after {args.shutdown_timeout:g} s: left behind (its fill comes again, marked redelivered)",
+                  file=sys.stderr)
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
-        await pool.stop()
+        await pool.stop(timeout=max(_left(loop, loop.time() + args.shutdown_timeout), 1.0))
         if sim is not None:
             await sim.stop()
 
@@ -174,7 +206,13 @@ async def run(args: argparse.Namespace, strategy_cls: type[BaseStrategy]) -> int
     path = getattr(pool.store, "path", None)
     print(f"database: {pool.store.url}" + (f" ({path.resolve()})" if path else ""))
     print(f"trade sync log: {pool.sync_log.path}")
+    if strategy.caught_up:
+        print(f"fills read back from the store for the strategy: {strategy.caught_up}")
     return 0 if strategy.state.value == "stopped" else 1
+
+
+def _left(loop: asyncio.AbstractEventLoop, deadline: float) -> float:
+    return max(deadline - loop.time(), 0.1)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

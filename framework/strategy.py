@@ -4,18 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import queue
+import threading
 from collections import deque
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 from loguru import logger
 
-from framework.errors import ConfigError, LifecycleError
+from framework.errors import ConfigError, LifecycleError, StoreError
 from framework.events import Event, OrderUpdate, Trade
 from framework.progress import Progress
 
 if TYPE_CHECKING:
     from framework.pool import ConnectionPool
+
+
+MAX_PROVISIONAL = 200_000  # fills handed on from the spool awaiting their stored copy
 
 
 class StrategyState(StrEnum):
@@ -41,10 +46,14 @@ class BaseStrategy:
     """Subclass it and write `on_start`, `on_trade`, `on_order_update`, `on_stop` (sync or async).
 
     `start()` subscribes the strategy to the shared pool for every connector; `stop()` unsubscribes.
-    Events reach the hooks one at a time, in order, from the strategy's own task: a slow or failing
-    strategy never holds up the socket or the other strategies. An exception in a hook marks this
-    strategy FAILED and releases its subscriptions.
+    Events reach the hooks one at a time, in order, from the strategy's own task; sync hooks run on
+    the strategy's own worker thread, so a slow or blocking strategy never holds up the socket, the
+    store or the other strategies. Fills come once stored; a strategy that falls `max_inbox` events
+    behind (or was not running) reads on from the store instead of growing memory. An exception in a
+    hook marks this strategy FAILED and releases its subscriptions.
     """
+
+    max_inbox = 10_000  # events held in memory; past this, fills are read back from the store
 
     def __init__(
         self,
@@ -65,11 +74,23 @@ class BaseStrategy:
         self.client_order_id_prefix = client_order_id_prefix or strategy_id
         self.progress = Progress()
         self.error: BaseException | None = None
+        self.last_seq: int | None = None  # the last stored fill processed: the durable delivery position
+        self.busy_in: str | None = None  # the hook running right now, if any
+        self.dropped_order_updates = 0
+        self.caught_up = 0  # fills read back from the store (start, lag, resync)
         self._pool = pool
         self._state = StrategyState.CREATED
-        self._inbox: deque[Event] = deque()
+        self._inbox: deque[tuple[str, Event]] = deque()
         self._wakeup = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._lagging = False  # live fills are not queued: the next catch-up reads them from the store
+        self._store_trouble = False
+        self._redelivery_bound: int | None = None
+        # Fills handed on from the spool while the store was down (no seq yet): when their stored
+        # copy comes, it only moves the position.
+        self._provisional: set[tuple] = set()
         self._task: asyncio.Task | None = None
+        self._worker: _HookThread | None = None
         self._log = logger.bind(strategy=strategy_id)
 
     # hooks users override ----------------------------------------------------------------------
@@ -77,7 +98,11 @@ class BaseStrategy:
         """Called once the strategy is subscribed, before any event."""
 
     def on_trade(self, trade: Trade) -> Any:
-        """Called with every new fill routed to this strategy (never twice for one fill)."""
+        """Called with every new fill routed to this strategy, in store order, once (a fill that may
+        have reached it before a kill comes again with `trade.redelivered` True)."""
+
+    def on_trade_amended(self, trade: Trade) -> Any:
+        """Called when a late field (the fee) of a fill already delivered arrived and was stored."""
 
     def on_order_update(self, update: OrderUpdate) -> Any:
         """Called with every order update routed to this strategy."""
@@ -108,6 +133,8 @@ class BaseStrategy:
         if self._state in (StrategyState.STARTING, StrategyState.RUNNING):
             return
         self._transition(StrategyState.STARTING)
+        if self._worker is None or not self._worker.is_alive():
+            self._worker = _HookThread(self.strategy_id)
         subscribed = False
         try:
             # The pool rolls back a subscription that fails part-way; on_start failing is ours to undo.
@@ -115,7 +142,7 @@ class BaseStrategy:
                 self.strategy_id, self.exchange_connectors, self.symbols, consumer=self
             )
             subscribed = True
-            await _call(self.on_start)
+            await self._call(self.on_start)
         except BaseException as exc:
             self.error = exc
             self._state = StrategyState.FAILED
@@ -128,7 +155,11 @@ class BaseStrategy:
         self.pool.sync_log.strategy(self.strategy_id, "running")
 
     async def stop(self, timeout: float = 10.0) -> None:
-        """Unsubscribe, deliver what was already received (up to `timeout`), then `on_stop`. Idempotent."""
+        """Unsubscribe, process what was already received (up to `timeout`), then `on_stop`. Idempotent.
+
+        Fills not processed by then stay in the store and come at the next start. If a hook is still
+        running at the timeout, the strategy is left behind (its thread cannot be interrupted) and the
+        fill it was working on counts as in flight: it comes again, marked redelivered."""
         if self._state in (StrategyState.STOPPED, StrategyState.STOPPING):
             return
         if self._state is StrategyState.FAILED:
@@ -137,17 +168,25 @@ class BaseStrategy:
         self._transition(StrategyState.STOPPING)
         await self.pool.unsubscribe_strategy(self.strategy_id)
         try:
-            await self.progress.wait_until(self.progress.submitted, timeout)
+            async with asyncio.timeout(timeout):
+                await self.drained()
         except TimeoutError:
-            self._log.bind(pending=len(self._inbox)).warning("strategy stopped before its inbox was empty")
+            self._log.bind(pending=len(self._inbox), busy_in=self.busy_in).warning(
+                "strategy stopped before its inbox was empty: the rest comes at its next start")
+        busy = self.busy_in  # a sync hook cannot be interrupted: its fill counts as in flight
         await self._stop_task()
+        await self.pool.write_position(self, running=busy is not None)
         if self._state is StrategyState.FAILED:
             return
-        try:
-            await _call(self.on_stop)
-        except Exception as exc:  # noqa: BLE001 - a user hook failing marks the strategy, nothing more
-            self._fail(exc, "on_stop")
-            return
+        if busy is not None:
+            self._log.bind(hook=busy).error("strategy still busy in a hook at stop: on_stop skipped")
+            self.pool.sync_log.strategy(self.strategy_id, "stopped while busy", hook=busy)
+        else:
+            try:
+                await self._call(self.on_stop)
+            except Exception as exc:  # noqa: BLE001 - a user hook failing marks the strategy, nothing more
+                self._fail(exc, "on_stop")
+                return
         self._transition(StrategyState.STOPPED)
         self.pool.sync_log.strategy(self.strategy_id, "stopped")
 
@@ -158,38 +197,155 @@ class BaseStrategy:
     async def __aexit__(self, *exc: Any) -> None:
         await self.stop()
 
-    def deliver(self, event: Event) -> None:
-        """Called by the pool: queue an event for this strategy's task. Never blocks."""
-        if self._state is StrategyState.FAILED:
-            return
-        self._inbox.append(event)
-        self.progress.submit()
+    # what the pool calls ---------------------------------------------------------------------------
+    def begin_delivery(self, position: int | None, redelivery_bound: int | None) -> None:
+        """Deliver from `position` on (None: not known yet); the first thing the task does is catch up."""
+        self.last_seq = position
+        self._redelivery_bound = redelivery_bound
+        self._lagging = True
+        self._idle.clear()
         self._wakeup.set()
 
+    def request_catch_up(self) -> None:
+        if self._state not in (StrategyState.FAILED, StrategyState.STOPPED):
+            self._lagging = True
+            self._idle.clear()
+            self._wakeup.set()
+
+    def deliver(self, event: Event) -> None:
+        """A stored fill or an order update for this strategy. Never blocks: when the inbox is full,
+        fills are left in the store (read back later) and order updates are dropped (counted)."""
+        if self._state is StrategyState.FAILED:
+            return
+        is_trade = isinstance(event, Trade)
+        if is_trade and event.seq is None:  # from the spool: durable, not stored yet (no catch-up can read it)
+            if len(self._provisional) >= MAX_PROVISIONAL or len(self._inbox) >= self.max_inbox:
+                return  # it comes once stored
+            self._provisional.add(event.dedup_key)
+            self._put("trade", event)
+            return
+        if is_trade and self._lagging:
+            return
+        if len(self._inbox) >= self.max_inbox:
+            if is_trade:
+                self._lagging = True
+                self._log.bind(pending=len(self._inbox)).warning("strategy behind: reading its fills from the store")
+            else:
+                self.dropped_order_updates += 1
+            return
+        self._put("trade" if is_trade else "order", event)
+
+    def amended(self, trade: Trade) -> None:
+        if self._state is not StrategyState.FAILED:
+            self._put("amended", trade)
+
+    def _put(self, kind: str, event: Event) -> None:
+        self._inbox.append((kind, event))
+        self.progress.submit()
+        self._idle.clear()
+        self._wakeup.set()
+
+    async def drained(self) -> None:
+        """Wait until everything delivered so far is processed and no catch-up is due."""
+        while not (self._idle.is_set() or self._task is None or self._task.done()):
+            await self._idle.wait()
+
+    # the strategy's task ------------------------------------------------------------------------------
     async def _run(self) -> None:
-        while True:
+        while self._state is not StrategyState.FAILED:
             if not self._inbox:
+                if self._lagging:
+                    if not await self._catch_up():
+                        await asyncio.sleep(1.0)  # the store is unreachable: try again
+                    continue
+                self._idle.set()
                 self._wakeup.clear()
                 await self._wakeup.wait()
-            event = self._inbox.popleft()
-            hook = self.on_trade if isinstance(event, Trade) else self.on_order_update
-            try:
-                await _call(hook, event)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - isolate the user's failure from everyone else
-                self.progress.done()
-                self._fail(exc, hook.__name__)
-                # Release this strategy's keys; shielded so a concurrent stop() cannot cut it in half.
-                await asyncio.shield(self.pool.unsubscribe_strategy(self.strategy_id))
+                continue
+            kind, event = self._inbox.popleft()
+            if kind == "trade" and event.seq is not None and (
+                    (self.last_seq is not None and event.seq <= self.last_seq) or self._seen_provisionally(event)):
+                self.progress.done()  # already read from the store by a catch-up, or handed on from the spool
+                continue
+            hook = {"trade": self.on_trade, "order": self.on_order_update, "amended": self.on_trade_amended}[kind]
+            if not await self._handle(hook, event):
                 return
             self.progress.done()
+            if kind == "trade" and event.seq is not None:
+                self.last_seq = event.seq
+
+    def _seen_provisionally(self, trade: Trade) -> bool:
+        if trade.dedup_key not in self._provisional:
+            return False
+        self._provisional.discard(trade.dedup_key)
+        self.last_seq = trade.seq if self.last_seq is None else max(self.last_seq, trade.seq)
+        return True
+
+    async def _catch_up(self) -> bool:
+        """Read on from the store: the fills stored after `last_seq` that are this strategy's. Live
+        deliveries queue again from the start of this read (duplicates of it are skipped by seq)."""
+        self._lagging = False
+        try:
+            if self.last_seq is None:
+                await self.pool._resolve_position(self)
+            if self.last_seq is None:
+                return False
+            async for seq, trades in self.pool.catch_up(self, self.last_seq, self._redelivery_bound):
+                for trade in trades:
+                    if self._seen_provisionally(trade):
+                        continue
+                    self.caught_up += 1
+                    if not await self._handle(self.on_trade, trade):
+                        return True  # failed: the task ends
+                    self.last_seq = trade.seq
+                self.last_seq = max(self.last_seq, seq)
+        except StoreError as exc:
+            self._lagging = True
+            if not self._store_trouble:
+                self._log.bind(error=str(exc)).warning("catch-up from the store failed; retrying every second")
+            self._store_trouble = True
+            return False
+        self._store_trouble = False
+        return True
+
+    async def _handle(self, hook: Any, event: Event) -> bool:
+        try:
+            await self._call(hook, event)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - isolate the user's failure from everyone else
+            self.progress.done()
+            if isinstance(event, Trade) and event.seq is not None:
+                self.last_seq = max(self.last_seq or 0, event.seq)  # it was delivered: never again
+            self._fail(exc, hook.__name__)
+            # Release this strategy's keys; shielded so a concurrent stop() cannot cut it in half.
+            await asyncio.shield(self._release_after_failure())
+            return False
+        return True
+
+    async def _release_after_failure(self) -> None:
+        await self.pool.unsubscribe_strategy(self.strategy_id)
+        await self.pool.write_position(self, running=False)
+
+    async def _call(self, fn: Any, *args: Any) -> Any:
+        """Run a hook: a coroutine function on the event loop, anything else on the worker thread."""
+        self.busy_in = getattr(fn, "__name__", "hook")
+        try:
+            if inspect.iscoroutinefunction(fn):
+                return await fn(*args)
+            result = await self._worker.run(fn, *args)
+            if inspect.isawaitable(result):
+                result = await result
+            return result
+        finally:
+            self.busy_in = None
 
     def _fail(self, exc: BaseException, where: str) -> None:
         self.error = exc
         self._state = StrategyState.FAILED
         self._inbox.clear()
         self.progress.skip_pending()
+        self._idle.set()
         self._log.bind(hook=where, error=repr(exc)).exception("strategy hook raised: strategy marked failed")
         self.pool.sync_log.strategy(self.strategy_id, "failed", hook=where, error=repr(exc))
 
@@ -205,8 +361,41 @@ class BaseStrategy:
                 raise
 
 
-async def _call(fn: Any, *args: Any) -> Any:
-    result = fn(*args)
-    if inspect.isawaitable(result):
-        result = await result
-    return result
+class _HookThread:
+    """One daemon thread per strategy that runs its sync hooks in order. A hook that blocks holds up
+    only this strategy; being a daemon, a thread stuck in user code never keeps the process alive."""
+
+    def __init__(self, name: str) -> None:
+        self._jobs: queue.SimpleQueue = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._loop, name=f"strategy-{name}", daemon=True)
+        self._thread.start()
+
+    def is_alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def run(self, fn: Any, *args: Any) -> asyncio.Future:
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        self._jobs.put((loop, future, fn, args))
+        return future
+
+    def _loop(self) -> None:
+        while True:
+            loop, future, fn, args = self._jobs.get()
+            try:
+                result, error = fn(*args), None
+            except BaseException as exc:  # noqa: BLE001 - handed to the strategy's task
+                result, error = None, exc
+            try:
+                loop.call_soon_threadsafe(_settle, future, result, error)
+            except RuntimeError:  # the loop is closed: nobody waits any more
+                pass
+
+
+def _settle(future: asyncio.Future, result: Any, error: BaseException | None) -> None:
+    if future.done():
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)

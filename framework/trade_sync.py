@@ -1,12 +1,13 @@
-"""TradeSync: dedup every fill, store it (group commit), log it; keep order states and dead letters."""
+"""TradeSync: dedup every fill, store it (group commit), log it, and hand what was stored to delivery."""
 
 from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict, defaultdict, deque
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
+import attrs
 from loguru import logger
 
 from framework.events import ConnectionKey, OrderUpdate, Trade, now_ms
@@ -48,8 +49,10 @@ class TradeSync:
     """Decides new vs duplicate for every fill and writes batches to the store in arrival order.
 
     `accept()` is synchronous and never blocks the socket; a writer task drains the queue, so
-    whatever arrives while one batch commits goes into the next one (group commit). A failed
-    write is retried with backoff and never dropped.
+    whatever arrives while one batch commits goes into the next one (group commit). A write the
+    store cannot take for now goes to the spool and is retried; a row it refuses becomes a dead
+    letter; nothing stops the writer. Fills reach `on_stored` only once committed (with their seq),
+    completed late fields reach `on_amended`: delivery follows durability.
     """
 
     def __init__(
@@ -86,6 +89,13 @@ class TradeSync:
         self._spooled_here = 0
         self.store_failing = False
         self._spool_foreign = 0  # items an earlier run left in the spool (counted at start())
+        self.unexpected_errors = 0
+        self.store_ready = asyncio.Event()  # set while the store is open; until then everything is spooled
+        self.store_ready.set()
+        self.on_stored: Callable[[list[Trade]], None] = _ignore  # fills just committed, each with its seq
+        self.on_amended: Callable[[list[Trade]], None] = _ignore  # stored fills whose late fields were completed
+        self.on_resync: Callable[[], None] = _ignore  # committed fills may not have been handed on: re-read the store
+        self.on_spooled: Callable[[list[Trade]], None] = _ignore  # new fills durable in the spool, not yet stored
 
     async def start(self) -> None:
         """Write back what an earlier run left in the spool (if the store takes it now), then run."""
@@ -93,11 +103,11 @@ class TradeSync:
             return
         if self.spool is not None:
             self._spool_foreign = self.spool.count()
-        if self.spool is not None and self.spool.exists():
+        if self.spool is not None and self.spool.exists() and self.store_ready.is_set():
             replayed = 0
             try:
                 while self.spool.exists():
-                    batch = self.spool.read(self.max_batch)
+                    batch = self._mark_foreign(self.spool.read(self.max_batch))
                     await self._write_safely(batch)
                     self.spool.advance()
                     self._spool_written(len(batch))
@@ -138,9 +148,18 @@ class TradeSync:
         if key in self._primed:
             return
         self._primed.add(key)
+        if not self.store_ready.is_set():
+            self._primed.discard(key)  # the store is the final word meanwhile; prime when it is back
+            return
         since = now_ms() - self.prime_window_ms
-        for dedup_key in await self.store.recent_trade_keys(key, since, self.recent.capacity // 4):
-            self.recent.add(tuple(dedup_key))
+        try:
+            for dedup_key in await self.store.recent_trade_keys(key, since, self.recent.capacity // 4):
+                self.recent.add(tuple(dedup_key))
+            for dedup_key in await self.store.fee_missing_keys(key, since, 10_000):
+                self._fee_missing[tuple(dedup_key)] = None
+        except StoreError as exc:
+            self._primed.discard(key)
+            logger.bind(key=str(key), error=str(exc)).warning("dedup memory not primed: the store decides alone")
 
     def accept(self, trade: Trade) -> bool:
         """Queue a fill for storage; True if it is new (deliver it), False if it is a duplicate."""
@@ -151,8 +170,8 @@ class TradeSync:
                 if len(self._fee_missing) > 10_000:
                     self._fee_missing.popitem(last=False)
             self._submit("trade", trade)
-        elif trade.fee_cost is not None and self._fee_missing.pop(trade.dedup_key, False) is None:
-            self._submit("fee", trade)
+        elif trade.fee_cost is not None and trade.dedup_key in self._fee_missing:
+            self._submit("fee", trade)  # removed from _fee_missing once the store has it
         else:
             self._submit("duplicate", trade)
         return is_new
@@ -189,42 +208,63 @@ class TradeSync:
 
     async def _writer(self) -> None:
         """Write batches in arrival order. While the store is unreachable everything goes, in order,
-        to the spool file (memory stays bounded); the spool is written back first when it returns."""
+        to the spool file (memory stays bounded); the spool is written back first when it returns.
+        Nothing ends this loop but cancellation: an error no step foresaw is logged and the loop goes on."""
         delay = 0.05
         while True:
-            if self.spool is not None and self.spool.exists():
-                if self._queue:
-                    self._spool_queue()  # what arrived since stays behind what is on disk
-                batch = self.spool.read(self.max_batch)
-                try:
-                    await self._write_safely(batch)
-                except StoreError as exc:
-                    delay = await self._store_down(exc, len(batch), delay)
-                    continue
-                self.spool.advance()
-                self._spool_written(len(batch))
-                self.store_failing = False
-                delay = 0.05
-                continue
-            if not self._queue:
-                self._wakeup.clear()
-                await self._wakeup.wait()
-            self.peak_pending = max(self.peak_pending, len(self._queue))
-            count = min(len(self._queue), self.max_batch)
-            batch = [self._queue[i] for i in range(count)]
+            try:
+                delay = await self._step(delay)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - e.g. the spool's disk: log, wait, try again
+                self.unexpected_errors += 1
+                logger.bind(error=repr(exc)).opt(exception=exc).error("trade sync writer step failed; retrying")
+                self.sync_log.error("trade sync writer step failed", error=repr(exc))
+                await asyncio.sleep(1.0)
+
+    async def _step(self, delay: float) -> float:
+        if not self.store_ready.is_set():
+            if self._queue and self.spool is not None:
+                self._spool_queue()
+            self._wakeup.clear()
+            waiters = {asyncio.ensure_future(self.store_ready.wait()), asyncio.ensure_future(self._wakeup.wait())}
+            try:
+                await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for waiter in waiters:
+                    waiter.cancel()
+            return delay
+        if self.spool is not None and self.spool.exists():
+            if self._queue:
+                self._spool_queue()  # what arrived since stays behind what is on disk
+            batch = self._mark_foreign(self.spool.read(self.max_batch))
             try:
                 await self._write_safely(batch)
             except StoreError as exc:
-                if self.spool is not None:
-                    self._spool_queue()
-                delay = await self._store_down(exc, count, delay)
-                continue
-            delay = 0.05
+                return await self._store_down(exc, len(batch), delay)
+            self.spool.advance()
+            self._spool_written(len(batch))
             self.store_failing = False
-            for _ in range(count):
-                self._queue.popleft()
-            self.progress.done(count)
-            self._room.set()
+            return 0.05
+        if not self._queue:
+            self._wakeup.clear()
+            await self._wakeup.wait()
+            return delay
+        self.peak_pending = max(self.peak_pending, len(self._queue))
+        count = min(len(self._queue), self.max_batch)
+        batch = [self._queue[i] for i in range(count)]
+        try:
+            await self._write_safely(batch)
+        except StoreError as exc:
+            if self.spool is not None:
+                self._spool_queue()
+            return await self._store_down(exc, count, delay)
+        self.store_failing = False
+        for _ in range(count):
+            self._queue.popleft()
+        self.progress.done(count)
+        self._room.set()
+        return 0.05
 
     async def _store_down(self, exc: StoreError, count: int, delay: float) -> float:
         self.write_errors += 1
@@ -242,6 +282,16 @@ class TradeSync:
         self._queue.clear()
         self._spooled_here += len(items)
         self._room.set()
+        fresh = [item for kind, item in items if kind == "trade" and item.key in self._primed]
+        if fresh:
+            self.on_spooled(fresh)
+
+    def _mark_foreign(self, batch: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
+        """Fills an earlier process spooled may have reached its strategies (it hands spooled fills on):
+        they are delivered again marked redelivered."""
+        foreign = min(len(batch), self._spool_foreign)
+        return [(kind, attrs.evolve(item, redelivered=True)) if i < foreign and kind == "trade" else (kind, item)
+                for i, (kind, item) in enumerate(batch)]
 
     def _spool_written(self, count: int) -> None:
         foreign = min(count, self._spool_foreign)  # replayed from an earlier process: not ours to count
@@ -250,21 +300,58 @@ class TradeSync:
         self.progress.done(count - foreign)
 
     async def _write_safely(self, batch: list[tuple[str, Any]]) -> None:
-        """Write a batch; if the store refuses its data (not its connection), find the refused items
-        one by one and keep each as a dead letter with its error, so the rest is stored."""
+        """Write a batch. Only a transient StoreError (the store is unreachable) comes out of here:
+        items the store refuses are found by halving the batch and kept as dead letters, and anything
+        unexpected is logged at ERROR and its items dead-lettered one by one, so the writer goes on."""
         try:
             await self._write(batch)
         except StoreError as exc:
             if exc.transient:
+                if not self.store_failing:
+                    self.on_resync()  # part of the batch may be committed and not handed on
                 raise
-            for kind, item in batch:
-                try:
-                    await self._write([(kind, item)])
-                except StoreError as one:
-                    if one.transient:
-                        raise
-                    key = str(item.key) if kind != "dead" else item[0]
-                    await self._write([("dead", (key, encode(kind, item), f"store refused: {one}", now_ms()))])
+            if len(batch) > 1:
+                middle = len(batch) // 2
+                await self._write_safely(batch[:middle])
+                await self._write_safely(batch[middle:])
+            else:
+                await self._refuse(batch[0], f"store refused: {exc}")
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a bug or a value nobody foresaw must not stop storage
+            self.unexpected_errors += 1
+            logger.bind(error=repr(exc), batch=len(batch)).opt(exception=exc).error(
+                "unexpected error writing a batch: its items become dead letters")
+            self.sync_log.error("unexpected store error", error=repr(exc), batch=len(batch))
+            self.on_resync()
+            for item in batch:
+                await self._refuse(item, f"unexpected error while storing: {exc!r}")
+
+    async def _refuse(self, item: tuple[str, Any], error: str) -> None:
+        """Keep one item the store would not take as a dead letter (its encoded form and the error)."""
+        kind, body = item
+        if kind == "dead":
+            key, raw, _, received = body
+            text = raw_to_text(raw)
+            row = (key, text[:100_000] if text else text, error[:2000], received if _sane_ms(received) else now_ms())
+        else:
+            row = (str(body.key), encode(kind, body), error[:2000], now_ms())
+        try:
+            await self._write([("dead", row)])
+        except StoreError as exc:
+            if exc.transient:
+                raise
+            self._lost(row, exc)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            self._lost(row, exc)
+
+    def _lost(self, row: tuple, exc: BaseException) -> None:
+        """Even its dead letter was refused: all that is left is the log."""
+        logger.bind(key=row[0], error=repr(exc), item=str(row[1])[:2000]).error("item refused even as a dead letter")
+        self.sync_log.error("item refused even as a dead letter", key=row[0], error=repr(exc),
+                            item=str(row[1])[:2000])
 
     async def _write(self, batch: list[tuple[str, Any]]) -> None:
         trades: list[Trade] = []
@@ -294,8 +381,16 @@ class TradeSync:
                 dead.append(item)
 
         inserted = await self.store.insert_trades(trades) if trades else []
+        stored = [attrs.evolve(t, seq=seq) for t, seq in zip(trades, inserted) if seq]
+        if stored:
+            self.on_stored(stored)
         if fee_copies:
-            await self.store.complete_fees(fee_copies)
+            completed = set(map(tuple, await self.store.complete_fees(fee_copies)))
+            amended = [t for t in fee_copies if t.dedup_key in completed]
+            for trade in amended:
+                self._fee_missing.pop(trade.dedup_key, None)
+            if amended:
+                self.on_amended(amended)
         if latest_orders:
             await self.store.upsert_orders(list(latest_orders.values()))
         for row in dead:
@@ -304,6 +399,7 @@ class TradeSync:
         # Counting and logging only after every write of the batch succeeded.
         groups: dict[tuple, list] = defaultdict(lambda: [0, 0, []])
         for trade, new in zip(trades, inserted):
+            new = new is not None
             group = groups[(trade.exchange, trade.market.value, trade.account, trade.symbol, trade.source.value)]
             if new:
                 group[0] += 1
@@ -342,5 +438,14 @@ class TradeSync:
             "write_errors": self.write_errors,
             "peak_pending": self.peak_pending,
             "spooled": self.spooled,
+            "unexpected_errors": self.unexpected_errors,
         }
+
+
+def _ignore(*_: Any) -> None:
+    return None
+
+
+def _sane_ms(value: Any) -> bool:
+    return isinstance(value, int) and 0 <= value < 2**62
 
