@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from framework.sync_log import redact
+
 
 class FrameworkError(Exception):
     """Base of every error the framework raises on purpose."""
@@ -30,7 +32,7 @@ class ExchangeError(FrameworkError):
     """Something a venue (or its stream) did; carries the venue's name."""
 
     def __init__(self, exchange: str, message: str) -> None:
-        super().__init__(f"{exchange}: {message}")
+        super().__init__(f"{exchange}: {redact(message)}")  # no signature, signed URL or listenKey in it
         self.exchange = exchange
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import threading
 import time
 from pathlib import Path
@@ -37,6 +38,65 @@ def _scrub(text: str) -> str:
     return text
 
 
+# What a signed request or a listenKey leaves in an error text (ccxt puts the whole signed URL in its
+# messages; aiohttp the URL; venues echo parameters and headers): the name stays, the value goes.
+_SIGNATURES = r"signature|sign|x-bapi-sign|access-sign|x-mbx-signature"  # values dropped whole
+_KEYS = (r"listenkey|listen_key|apikey|api_key|api-key|x-mbx-apikey|x-mexc-apikey|x-bapi-api-key|access-key"
+         r"|access-passphrase|passphrase|secret|access_token|token")  # values masked but for the last 4
+_QUERY = re.compile(rf"(?i)(?<![\w-])((?:{_SIGNATURES}|{_KEYS})=)([^&\s'\"<>,;)}}\]]+)")
+_QUOTED = re.compile(  # "name": "value" / 'name': 'value' (JSON bodies, dict and header reprs), also KEY / SIGN
+    rf"(?i)([\"'](?:{_SIGNATURES}|{_KEYS}|key)[\"']\s*:\s*[\"'])([^\"']+)")
+_HEADER = re.compile(rf"(?im)^(\s*(?:{_SIGNATURES}|{_KEYS}|key)\s*:\s*)(\S+)")  # Name: value lines
+_WS_PATH_KEY = re.compile(r"(/ws/|/stream/|[?&]streams=)([A-Za-z0-9_-]{20,})")  # Binance-style listenKey paths
+
+
+def _hide(name: str, value: str) -> str:
+    bare = name.strip("\"' :=").lower()
+    if re.fullmatch(_SIGNATURES, bare):
+        return "<redacted>"
+    return mask(value)
+
+
+def redact(text: str) -> str:
+    """`text` without secrets: signatures, listenKeys, API keys and passphrases in URLs' query strings,
+    JSON / dict / header echoes and listenKey URL paths are masked, and every registered secret too.
+
+    For every error text a REST or WebSocket failure becomes (ccxt's messages carry the signed URL).
+    """
+    if not text:
+        return text
+    text = _QUERY.sub(lambda m: m.group(1) + _hide(m.group(1), m.group(2)), text)
+    text = _QUOTED.sub(lambda m: m.group(1) + _hide(m.group(1), m.group(2)), text)
+    text = _HEADER.sub(lambda m: m.group(1) + _hide(m.group(1), m.group(2)), text)
+    text = _WS_PATH_KEY.sub(lambda m: m.group(1) + mask(m.group(2)), text)
+    return _scrub(text)
+
+
+def redact_exception(exc: BaseException) -> BaseException:
+    """Rewrite `exc` (and the exceptions it was raised from) in place so that `str()` and tracebacks hold
+    no secret; returns `exc`. For library exceptions whose text carries a signed URL (ccxt, aiohttp)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        try:
+            current.args = tuple(redact(a) if isinstance(a, str) else a for a in current.args)
+            info = getattr(current, "request_info", None)  # aiohttp: the URL is printed from request_info
+            if info is not None and hasattr(info, "_replace"):
+                current.request_info = info._replace(url=_url(info.url), real_url=_url(info.real_url))
+        except Exception:  # noqa: BLE001 - an exception that refuses new args keeps them; callers redact str()
+            pass
+        current = current.__cause__ or current.__context__
+    return exc
+
+
+def _url(url: Any) -> Any:
+    try:
+        return type(url)(redact(str(url)))
+    except Exception:  # noqa: BLE001 - not a URL type we can rebuild: keep it
+        return url
+
+
 def _render_value(value: Any) -> str:
     text = str(value)
     if not text or any(c in text for c in ' "=\n\t'):
@@ -54,7 +114,7 @@ def _format(record: dict) -> str:
     line = f"{record['time']:YYYY-MM-DD HH:mm:ss.SSS} | {record['level'].name:<7} | {record['message']}"
     if fields:
         line += " | " + fields
-    return _scrub(line).replace("{", "{{").replace("}", "}}") + "\n"
+    return redact(line).replace("{", "{{").replace("}", "}}") + "\n"
 
 
 class TradeSyncLogger:
