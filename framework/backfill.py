@@ -3,7 +3,8 @@
 After every (re)connect, and at start, each symbol of a key is fetched with ccxt's `fetch_my_trades`
 from `last stored fill − overlap` (or `now − lookback` when nothing is stored), page by page and
 window by window within the venue's limits. Each row becomes a Trade with the same dedup key the
-stream gives, `source="rest"`; dedup absorbs the overlap and any replay.
+stream gives, `source="rest"`; dedup absorbs the overlap and any replay. A row without a client order
+id (Binance, Bitget and MEXC futures history have none) gets its order's, so it reaches its owner.
 """
 
 from __future__ import annotations
@@ -12,6 +13,9 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, AsyncIterator, Iterable
 from urllib.parse import urlsplit
 
+import asyncio
+from collections import OrderedDict
+
 import attrs
 import ccxt.async_support as ccxt_async
 from loguru import logger
@@ -19,8 +23,11 @@ from loguru import logger
 from framework.errors import AuthError, ConfigError, ConnectionLost, RateLimited
 from framework.events import ConnectionKey, Market, Source, Trade, now_ms
 from framework.retry import REST_CALL
+from framework.sync_log import redact_exception
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
     from tenacity import AsyncRetrying
 
     from exchanges.connector import Credentials
@@ -48,6 +55,19 @@ class BackfillRules:
         factory=lambda: {"apiKey": "api_key", "secret": "secret", "password": "passphrase",
                          "walletAddress": "wallet_address"}
     )
+    # Markets whose history rows carry the client order id of every order that has one: a row without one
+    # is an order placed without one, not worth a query. Elsewhere such a row's order is queried over REST.
+    history_client_ids: frozenset[Market] = frozenset()
+    order_client_id: Any = None  # (market, ccxt order) -> client order id | None; None: ccxt's clientOrderId
+
+
+def ccxt_client_order_id(market: Market, order: dict) -> str | None:
+    """The client order id ccxt read from a venue's order (`fetch_order`), or None."""
+    value = order.get("clientOrderId")
+    return str(value) if value not in (None, "") else None
+
+
+_UNKNOWN = ""  # cached: the venue does not know the order, or it has no client id
 
 
 def _rewrite(value: Any, live_rest: str, target: str, hostname: str | None) -> Any:
@@ -100,6 +120,12 @@ class Backfiller:
         self.retry_policy = retry_policy or REST_CALL
         self.overlap_ms = overlap_ms
         self.lookback_ms = lookback_ms
+        # Client order ids the process already knows (the store's `orders`, recent order updates):
+        # async (order_ids) -> {order_id: client_order_id}. Set by the connection; asked before any REST query.
+        self.known_client_ids: Callable[[list[str]], Awaitable[dict[str, str]]] | None = None
+        self.order_queries = 4  # REST order queries in flight at once
+        self.owner_cache_size = 100_000  # order id -> client order id answers kept (a client id never changes)
+        self._owners: OrderedDict[str, str] = OrderedDict()  # order id -> client id, or _UNKNOWN for good
         self._exchange: Any = None
         self._log = logger.bind(key=str(key))
 
@@ -160,8 +186,97 @@ class Backfiller:
         while start <= until:
             end = min(start + span - 1, until)
             async for page in self._window(exchange, symbol, start, end):
-                yield page
+                yield await self.with_owners(page)
             start = end + 1
+
+    # owners ----------------------------------------------------------------------------------------------
+    async def with_owners(self, page: list[Trade]) -> list[Trade]:
+        """`page` with every fill's client order id: from the row, else from `known_client_ids`, else from
+        the venue (its order queried over REST). A fill whose owner cannot be known is marked
+        `owner_unknown=True` (it goes by symbol). Never raises for a failed lookup: it is logged.
+        """
+        orders = {t.order_id: t.symbol for t in page if not t.client_order_id}
+        if not orders:
+            return page
+        found = await self._client_ids(orders)
+        return [
+            t if t.client_order_id else
+            attrs.evolve(t, client_order_id=found[t.order_id]) if found.get(t.order_id) else
+            attrs.evolve(t, owner_unknown=True)
+            for t in page
+        ]
+
+    async def _client_ids(self, orders: dict[str, str]) -> dict[str, str]:
+        found = {o: self._owners[o] for o in orders if self._owners.get(o)}
+        wanted = [o for o in orders if o not in found]
+        if wanted and self.known_client_ids is not None:
+            try:
+                known = await self.known_client_ids(wanted)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - the lookup is a shortcut: the venue can still say
+                self._log.bind(error=repr(redact_exception(exc))).warning("known client ids lookup failed")
+                known = {}
+            for order_id, client_id in (known or {}).items():
+                if order_id in orders and client_id:
+                    found[order_id] = self._remember(order_id, str(client_id))
+            wanted = [o for o in wanted if o not in found]
+        if self.key.market in self.rules.history_client_ids:
+            return found
+        wanted = [o for o in wanted if o not in self._owners]  # the venue said already: no owner
+        if wanted:
+            exchange = self._exchange
+            limit = asyncio.Semaphore(self.order_queries)
+
+            async def query(order_id: str) -> None:
+                async with limit:
+                    client_id = await self._query_client_id(exchange, order_id, orders[order_id])
+                if client_id:
+                    found[order_id] = client_id
+
+            async with asyncio.TaskGroup() as tasks:
+                for order_id in wanted:
+                    tasks.create_task(query(order_id), name=f"order-owner-{self.key}-{order_id}")
+        return found
+
+    def _remember(self, order_id: str, client_id: str) -> str:
+        self._owners[order_id] = client_id
+        self._owners.move_to_end(order_id)
+        while len(self._owners) > self.owner_cache_size:
+            self._owners.popitem(last=False)
+        return client_id
+
+    async def _query_client_id(self, exchange: Any, order_id: str, symbol: str) -> str | None:
+        """The order's client id as the venue reports it (ccxt `fetch_order`); None when it cannot be known.
+
+        A definitive answer (the order, or the venue saying it does not know it) is cached; a failure to ask
+        (network, rate limit, refused credentials, after the retry policy) is logged and asked again next time.
+        """
+        read = self.rules.order_client_id or ccxt_client_order_id
+        log = self._log.bind(order_id=order_id, symbol=symbol)
+        try:
+            async for attempt in self.retry_policy.copy():
+                with attempt:
+                    try:
+                        order = await exchange.fetch_order(order_id, symbol)
+                    except ccxt_async.RateLimitExceeded as exc:
+                        raise RateLimited(self.key.exchange, f"order query: {redact_exception(exc)}") from exc
+                    except ccxt_async.OperationFailed as exc:  # network, 5xx: may succeed if retried
+                        raise ConnectionLost(self.key.exchange, f"order query: {redact_exception(exc)}") from exc
+        except asyncio.CancelledError:
+            raise
+        except ccxt_async.AuthenticationError as exc:
+            log.bind(error=repr(redact_exception(exc))).error("order query refused: owner unknown")
+            return None
+        except ccxt_async.BaseError as exc:  # OrderNotFound, BadRequest…: the venue's definitive answer
+            log.bind(error=repr(redact_exception(exc))).warning("order unknown to the venue: owner unknown")
+            self._remember(order_id, _UNKNOWN)
+            return None
+        except Exception as exc:  # noqa: BLE001 - a failed query never fails the backfill
+            log.bind(error=repr(redact_exception(exc))).warning("order query failed: owner unknown")
+            return None
+        client_id = read(self.key.market, order) if isinstance(order, dict) else None
+        return self._remember(order_id, client_id or _UNKNOWN) or None
 
     async def _window(self, exchange: Any, symbol: str | None, start: int, end: int) -> AsyncIterator[list[Trade]]:
         rows = await self._call(exchange, symbol, start, end)
@@ -206,14 +321,19 @@ class Backfiller:
                     if self.rules.fetch_rows is not None:
                         return await self.rules.fetch_rows(exchange, symbol, since, limit, params)
                     return await exchange.fetch_my_trades(symbol, since=since, limit=limit, params=params)
+                # ccxt's texts carry the signed URL: each is redacted in place (also for tracebacks).
                 except ccxt_async.AuthenticationError as exc:
-                    raise AuthError(self.key.exchange, f"trade history refused: {exc}") from exc
+                    raise AuthError(self.key.exchange, f"trade history refused: {redact_exception(exc)}") from exc
                 except ccxt_async.RateLimitExceeded as exc:
-                    raise RateLimited(self.key.exchange, str(exc)) from exc
+                    raise RateLimited(self.key.exchange, str(redact_exception(exc))) from exc
                 except ccxt_async.OperationFailed as exc:  # ccxt's "may succeed if retried" (network, 5xx)
-                    raise ConnectionLost(self.key.exchange, f"trade history: {exc}") from exc
+                    raise ConnectionLost(self.key.exchange, f"trade history: {redact_exception(exc)}") from exc
                 except ccxt_async.ArgumentsRequired as exc:
-                    raise ConfigError(f"{self.key.exchange} trade history needs a symbol: {exc}") from exc
+                    raise ConfigError(
+                        f"{self.key.exchange} trade history needs a symbol: {redact_exception(exc)}") from exc
+                except ccxt_async.BaseError as exc:  # any other venue answer: its text is redacted all the same
+                    redact_exception(exc)
+                    raise
         raise AssertionError("unreachable")
 
     def to_trade(self, row: dict) -> Trade:

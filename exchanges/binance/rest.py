@@ -1,7 +1,9 @@
 """Binance trade history for backfill, read through ccxt: spot `GET /api/v3/myTrades`, USD-M `GET /fapi/v1/userTrades`.
 
 Spot requests span at most 24 h (startTime..endTime) and USD-M at most 7 days; both return up to 1000 rows
-and need the symbol. The rows carry the same trade id (`id` = stream `t`) and order id as the stream.
+and need the symbol. The rows carry the same trade id (`id` = stream `t`) and order id as the stream, but no
+client order id: the Backfiller asks each order's (ccxt `fetch_order`: spot `GET /api/v3/order`, USD-M
+`GET /fapi/v1/order`, "Query Order", whose answer has `clientOrderId`).
 """
 
 from __future__ import annotations

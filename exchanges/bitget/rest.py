@@ -21,7 +21,8 @@ What ccxt makes of a row (bitget.parse_trade), against what normalize.py gives f
   `info` anyway (−totalFee, the raw feeCoin), so a ccxt that honours `deduction`, or renames a coin through
   commonCurrencies (TONCOIN → TON), cannot make the backfilled Trade differ from the streamed one.
 - clientOrderId: ccxt never sets it and neither history endpoint returns a clientOid; `fix_row` takes it from
-  `info` should Bitget add it. Until then a backfilled Trade has client_order_id None (not in the dedup key).
+  `info` should Bitget add it. Until then the Backfiller asks each order's (ccxt `fetch_order`: spot
+  `GET /api/v2/spot/trade/orderInfo`, futures `GET /api/v2/mix/order/detail`; both answer `clientOid`).
 - tradeScope: the spot Fill-Channel docs spell maker "marker"; `fix_row` maps it as normalize.py does.
 
 Options: `uta: False`, so ccxt does not probe `/api/v3/account/settings` before its first call (and pick the

@@ -109,6 +109,7 @@ def fix_row(market: Market, row: dict) -> dict | None:
 
 BACKFILL = BackfillRules(
     ccxt_id="bybit",
+    history_client_ids=frozenset(CATEGORIES),  # every execution row carries orderLinkId ("" for none)
     options={
         # fetchMarkets.types: load_markets (live) reads only the category this key trades.
         Market.SPOT: {"defaultType": "spot", "fetchMarkets": {"types": ["spot"]}},

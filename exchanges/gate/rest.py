@@ -143,6 +143,7 @@ async def fetch_rows(exchange: Any, symbol: str | None, since: int | None, limit
 
 BACKFILL = BackfillRules(
     ccxt_id="gate",
+    history_client_ids=frozenset({Market.SPOT, Market.FUTURE}),  # every trade row carries the order's `text`
     # `type` picks ccxt's endpoint (spot → /spot/my_trades, swap → /futures/{settle}/my_trades_timerange).
     options={Market.SPOT: {"defaultType": "spot"}, Market.FUTURE: {"defaultType": "swap"}},
     # `settle` is the futures path parameter: Gate's id is lower case, the offline market's settleId is "USDT".

@@ -63,6 +63,8 @@ def venue_rows(exchange: Any, rows: list) -> int:
 
 BACKFILL = BackfillRules(
     ccxt_id="hyperliquid",
+    # Fill rows carry `cloid` when the order had one (nktkas SDK UserFillsResponse: `cloid` optional).
+    history_client_ids=frozenset({Market.FUTURE}),
     options={Market.FUTURE: {"defaultType": "swap"}},
     # No extra params: userFillsByTime returns every kind of fill the stream counts (liquidations, ADL,
     # TWAP slices); ccxt maps `until` to endTime.

@@ -30,9 +30,11 @@ What ccxt 4.5 gets wrong, and the two BackfillRules hooks that put it right (`fe
   answer with exact Decimals (the numbers as MEXC wrote them).
 - Contract amounts stay in contracts (ccxt and normalize.py alike); the cost is vol × price × contract size
   with normalize.py's size (`exchanges.symbols.contract_size`, BTC_USDT 0.0001).
-- Client order id: ccxt never sets it; spot rows carry `clientOrderId`, contract rows `externalOid` when
-  MEXC sends one (the documented row has none: then a backfilled contract Trade has client_order_id None,
-  which is not in the dedup key). The fee coin is the row's own text (ccxt would map it through
+- Client order id: ccxt never sets it; spot rows carry `clientOrderId` when MEXC sends it (ccxt's sample row
+  has none), contract rows `externalOid` when MEXC sends one (the documented row has none). A row without one
+  gets its order's from the Backfiller: spot `GET /api/v3/order` (`clientOrderId`, read by ccxt) and contract
+  `GET /api/v1/private/order/get/{order_id}`, whose `externalOid` ccxt's parse_order leaves in `info`
+  (`order_client_id` reads it). The fee coin is the row's own text (ccxt would map it through
   commonCurrencies).
 """
 
@@ -115,6 +117,13 @@ def fix_row(market: Market, row: dict) -> dict:
     return fixed
 
 
+def order_client_id(market: Market, order: dict) -> str | None:
+    """The client id of a ccxt `fetch_order` answer: spot `clientOrderId`, contract `externalOid` (from `info`)."""
+    info = order.get("info") or {}
+    value = order.get("clientOrderId") if market is Market.SPOT else info.get("externalOid")
+    return str(value) if value not in (None, "") else None
+
+
 def _exact_rows(exchange: Any, rows: list) -> list:
     """The contract rows re-read from ccxt's last HTTP answer with exact Decimals (else the float rows)."""
     text = getattr(exchange, "last_http_response", None)
@@ -174,5 +183,6 @@ _RULES: dict[str, Any] = {
     "contract_size": contract_size,
     "fetch_rows": fetch_rows,
     "fix_row": fix_row,
+    "order_client_id": order_client_id,
 }
 BACKFILL = BackfillRules(**_RULES)

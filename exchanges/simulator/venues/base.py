@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Awaitable, Callable
@@ -41,6 +43,11 @@ def json_numbers(value: Any, number: Callable[[Decimal], str] | None = None) -> 
     if isinstance(value, (list, tuple)):
         return "[" + ",".join(json_numbers(item, number) for item in value) + "]"
     return json.dumps(value)
+
+
+def hmac_sha256(secret: str, payload: str) -> bytes:
+    """HMAC-SHA256 of `payload` under `secret`, computed here (an oracle never borrows the client's signing)."""
+    return hmac.new(secret.encode(), payload.encode(), hashlib.sha256).digest()
 
 
 class SimSession:
@@ -101,6 +108,20 @@ class VenueSim:
     markets: frozenset[Market] = frozenset()
     # Seconds of client silence after which the venue drops a socket (None: never).
     client_silence_limit: float | None = None
+
+    @property
+    def secrets_seen(self) -> set[str]:
+        """Every signature this venue checked and every listenKey it issued: what no log may hold."""
+        return self.__dict__.setdefault("_secrets_seen", set())
+
+    @property
+    def forgotten_orders(self) -> set[str]:
+        """Order ids the order query no longer finds (venues keep order records for a while only)."""
+        return self.__dict__.setdefault("_forgotten_orders", set())
+
+    def queryable_orders(self, ledger: Ledger) -> list[SimOrder]:
+        """The ledger's orders an order query can still find, oldest first."""
+        return [o for o in ledger.orders.values() if o.order_id not in self.forgotten_orders]
 
     def raw_symbol(self, market: Market, symbol: str) -> str:
         """The venue's symbol for a unified one (BTC/USDT:USDT → BTCUSDT, BTC_USDT, BTC …)."""

@@ -5,11 +5,16 @@ signature gets `{"status": 200, "result": {"subscriptionId": 0}}` and then `exec
 wrapped in `{"subscriptionId", "event"}`; a bad one gets `-1022` and no data. USD-M: `POST
 /fapi/v1/listenKey` with the API-key header gives a key, `/ws/<listenKey>` streams
 `ORDER_TRADE_UPDATE`; `PUT` keeps it, an unknown key gets `-1125`. History: signed `GET
-/api/v3/myTrades` and `/fapi/v1/userTrades` (symbol, startTime, endTime, fromId, limit ≤ 1000).
+/api/v3/myTrades` and `/fapi/v1/userTrades` (symbol, startTime, endTime, fromId, limit ≤ 1000); neither row
+carries the client order id, which the order query gives: signed `GET /api/v3/order` and `/fapi/v1/order`
+(symbol, orderId or origClientOrderId; "Query Order" in the spot REST and USD-M docs) → the order with its
+`clientOrderId`, or `-2013 Order does not exist.`. REST signatures are checked here (hex HMAC-SHA256 of the
+query before `&signature=`, X-MBX-APIKEY header, `timestamp` within the recvWindow), not with the client's code.
 """
 
 from __future__ import annotations
 
+import hmac
 import secrets
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
@@ -18,7 +23,7 @@ from aiohttp import web
 
 from exchanges.binance.auth import API_KEY_HEADER, sign, ws_api_payload
 from exchanges.simulator.ledger import SimFill, SimOrder
-from exchanges.simulator.venues.base import SimSession, VenueSim, decimal_text
+from exchanges.simulator.venues.base import SimSession, VenueSim, decimal_text, hmac_sha256
 from framework.events import Market, OrderStatus, now_ms
 
 if TYPE_CHECKING:
@@ -71,6 +76,8 @@ class BinanceSim(VenueSim):
         params = message.get("params") or {}
         creds = session.credentials
         timestamp = params.get("timestamp")
+        if isinstance(params.get("signature"), str):
+            self.secrets_seen.add(params["signature"])
         if params.get("apiKey") != creds.api_key:
             await session.send({"id": request_id, "status": 401,
                                 "error": {"code": -2015, "msg": "Invalid API-key, IP, or permissions for action."}})
@@ -136,13 +143,73 @@ class BinanceSim(VenueSim):
     # REST ------------------------------------------------------------------------------------------------------------
     def rest_routes(self, market: Market) -> list:
         if market is Market.SPOT:
-            return [("GET", "/api/v3/myTrades", self._my_trades)]
+            return [("GET", "/api/v3/myTrades", self._my_trades), ("GET", "/api/v3/order", self._order)]
         return [
             ("POST", "/fapi/v1/listenKey", self._listen_key),
             ("PUT", "/fapi/v1/listenKey", self._listen_key),
             ("DELETE", "/fapi/v1/listenKey", self._listen_key),
             ("GET", "/fapi/v1/userTrades", self._my_trades),
+            ("GET", "/fapi/v1/order", self._order),
         ]
+
+    def _signed_params(self, sim: Simulator, request: web.Request) -> tuple[web.Response | None, dict[str, str]]:
+        """(None, params) for a well-signed SIGNED request, else (Binance's error answer, {})."""
+        creds = sim.credentials_for(self.exchange)
+        if request.headers.get(API_KEY_HEADER) != creds.api_key:
+            return _error(401, -2015, "Invalid API-key, IP, or permissions for action."), {}
+        payload, _, signature = request.query_string.rpartition("&signature=")
+        if signature:
+            self.secrets_seen.add(signature)
+        if not signature or not hmac.compare_digest(hmac_sha256(creds.secret, payload).hex(), signature):
+            return _error(400, -1022, "Signature for this request is not valid."), {}
+        params = dict(parse_qsl(payload))
+        try:
+            timestamp, window = int(params["timestamp"]), int(params.get("recvWindow") or RECV_WINDOW_MS)
+        except (KeyError, ValueError):
+            return _error(400, -1102, "Mandatory parameter 'timestamp' was not sent, was empty/null, or malformed."), {}
+        if not (timestamp < now_ms() + 1000 and now_ms() - timestamp <= window):
+            return _error(400, -1021, "Timestamp for this request is outside of the recvWindow."), {}
+        return None, params
+
+    async def _order(self, sim: Simulator, market: Market, request: web.Request) -> web.Response:
+        """Query Order: by orderId (or origClientOrderId) within the symbol; -2013 when the venue has no such order."""
+        refusal, params = self._signed_params(sim, request)
+        if refusal is not None:
+            return refusal
+        symbol_raw = params.get("symbol")
+        if not symbol_raw:
+            return _error(400, -1102, "Mandatory parameter 'symbol' was not sent, was empty/null, or malformed.")
+        order_id, client_id = params.get("orderId"), params.get("origClientOrderId")
+        if not order_id and not client_id:
+            return _error(400, -1102, "Param 'origClientOrderId' or 'orderId' must be sent, but both were empty/null!")
+        found = [o for o in self.queryable_orders(sim.ledger(self.exchange, market))
+                 if self.raw_symbol(market, o.symbol) == symbol_raw and (not order_id or o.order_id == order_id)
+                 and (not client_id or self._client_order_id(o) == client_id)]
+        if not found:
+            return _error(400, -2013, "Order does not exist.")
+        return web.json_response(self._order_row(market, found[-1]))
+
+    @staticmethod
+    def _client_order_id(order: SimOrder) -> str:
+        """The client's id, or the one Binance gives an order placed without one (as the stream says it)."""
+        return order.client_order_id or f"sim{order.order_id}"
+
+    def _order_row(self, market: Market, order: SimOrder) -> dict:
+        common = {
+            "symbol": self.raw_symbol(market, order.symbol), "orderId": int(order.order_id),
+            "clientOrderId": self._client_order_id(order), "price": decimal_text(order.price),
+            "origQty": decimal_text(order.amount), "executedQty": decimal_text(order.filled),
+            "status": _STATUS[order.status], "timeInForce": "GTC", "type": order.order_type.upper(),
+            "side": order.side.value.upper(), "stopPrice": "0", "time": order.created, "updateTime": order.updated,
+            "selfTradePreventionMode": "NONE",
+        }
+        if market is Market.SPOT:
+            return {**common, "orderListId": -1, "cummulativeQuoteQty": decimal_text(order.filled_cost),
+                    "icebergQty": "0", "isWorking": True, "workingTime": order.created, "origQuoteOrderQty": "0"}
+        return {**common, "avgPrice": decimal_text(order.average), "cumQuote": decimal_text(order.filled_cost),
+                "origType": order.order_type.upper(), "reduceOnly": False, "positionSide": "BOTH",
+                "closePosition": False, "workingType": "CONTRACT_PRICE", "priceProtect": False, "priceMatch": "NONE",
+                "goodTillDate": 0}
 
     async def _listen_key(self, sim: Simulator, market: Market, request: web.Request) -> web.Response:
         if request.headers.get(API_KEY_HEADER) != sim.credentials_for(self.exchange).api_key:
@@ -151,6 +218,7 @@ class BinanceSim(VenueSim):
             live = [k for k, expiry in self.listen_keys.items() if expiry > now_ms()]
             key = live[0] if live else secrets.token_urlsafe(48)
             self.listen_keys[key] = now_ms() + 3_600_000
+            self.secrets_seen.add(key)
             return web.json_response({"listenKey": key})
         live = [k for k, expiry in self.listen_keys.items() if expiry > now_ms()]
         if not live:
@@ -169,14 +237,9 @@ class BinanceSim(VenueSim):
         return [{"e": "listenKeyExpired", "E": now_ms(), "listenKey": session.state["listen_key"]}]
 
     async def _my_trades(self, sim: Simulator, market: Market, request: web.Request) -> web.Response:
-        creds = sim.credentials_for(self.exchange)
-        if request.headers.get(API_KEY_HEADER) != creds.api_key:
-            return _error(401, -2015, "Invalid API-key, IP, or permissions for action.")
-        query = request.query_string
-        payload, _, signature = query.rpartition("&signature=")
-        if not signature or sign(creds.secret, payload) != signature:
-            return _error(400, -1022, "Signature for this request is not valid.")
-        params = dict(parse_qsl(payload))
+        refusal, params = self._signed_params(sim, request)
+        if refusal is not None:
+            return refusal
         symbol_raw = params.get("symbol")
         if not symbol_raw:
             return _error(400, -1102, "Mandatory parameter 'symbol' was not sent, was empty/null, or malformed.")

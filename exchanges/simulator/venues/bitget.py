@@ -5,6 +5,11 @@ Socket `/v2/ws/private`: `{"op": "login"}` is checked with the package's own sig
 `{"event": "error", "code": 30011..30015, "msg": ...}` and the socket stays open without data, as on Bitget.
 `subscribe` is acked once per arg; pushes are `{"action": "snapshot", "arg", "data", "ts"}`; "ping" gets "pong".
 REST: signed `GET /api/v2/spot/trade/fills` and `/api/v2/mix/order/fills` (newest first, `idLessThan` paging).
+Neither fills row carries the client id; the order queries do (what ccxt's `fetch_order` calls): `GET
+/api/v2/spot/trade/orderInfo` (orderId or clientOid; `data` a list, empty for an unknown order, which ccxt reads
+as OrderNotFound) and `GET /api/v2/mix/order/detail` (symbol, productType, orderId or clientOid; `data` an
+object; an unknown order is `40109` "The data of the order cannot be found, please confirm the order number",
+as ccxt maps it). REST signatures are checked here (base64 HMAC-SHA256), not with the client's signing code.
 Their time rules: startTime..endTime at most 90 days ("must not exceed 90 days" / "three months"), and nothing
 older than 90 days ("It only supports to get the data within 90days"); either is refused as Bitget did in
 ccxt/ccxt#21502: `{"code": "43111", "msg": "param error time range illegal"}`.
@@ -12,6 +17,7 @@ ccxt/ccxt#21502: `{"code": "43111", "msg": "param error time range illegal"}`.
 
 from __future__ import annotations
 
+import base64
 import hmac
 import uuid
 from decimal import Decimal
@@ -21,7 +27,7 @@ from aiohttp import web
 
 from exchanges.bitget.auth import login_payload, sign
 from exchanges.simulator.ledger import SimFill, SimOrder
-from exchanges.simulator.venues.base import SimSession, VenueSim, decimal_text, dumps
+from exchanges.simulator.venues.base import SimSession, VenueSim, decimal_text, dumps, hmac_sha256
 from framework.events import Market, OrderStatus, now_ms
 
 if TYPE_CHECKING:
@@ -191,8 +197,54 @@ class BitgetSim(VenueSim):
     # REST ------------------------------------------------------------------------------------------------------------
     def rest_routes(self, market: Market) -> list:
         if market is Market.SPOT:
-            return [("GET", "/api/v2/spot/trade/fills", self._fills)]
-        return [("GET", "/api/v2/mix/order/fills", self._fills)]
+            return [("GET", "/api/v2/spot/trade/fills", self._fills),
+                    ("GET", "/api/v2/spot/trade/orderInfo", self._order)]
+        return [("GET", "/api/v2/mix/order/fills", self._fills), ("GET", "/api/v2/mix/order/detail", self._order)]
+
+    async def _order(self, sim: Simulator, market: Market, request: web.Request) -> web.Response:
+        """Get-Order-Info (spot) / Get-Order-Details (futures): one order by orderId or clientOid."""
+        refusal = self._check_signature(sim, request)
+        if refusal is not None:
+            return refusal
+        params = request.query
+        order_id, client_oid = params.get("orderId"), params.get("clientOid")
+        if not order_id and not client_oid:
+            return _rest_error("40019", "Parameter orderId or clientOid cannot be empty")
+        symbol = params.get("symbol", "").upper()
+        if market is Market.FUTURE:
+            if not symbol:
+                return _rest_error("40019", "Parameter symbol cannot be empty")
+            if params.get("productType", "").upper() != INST_TYPE[market]:
+                return _rest_error("40020", "Parameter productType error")
+        found = [o for o in self.queryable_orders(sim.ledger(self.exchange, market)) if (not order_id or o.order_id == order_id)
+                 and (not client_oid or _client_oid(o) == client_oid)
+                 and (not symbol or self.raw_symbol(market, o.symbol) == symbol)]
+        if market is Market.SPOT:
+            data: Any = [self._order_info(market, o) for o in found[-1:]]
+        elif not found:
+            return _rest_error("40109", "The data of the order cannot be found, please confirm the order number")
+        else:
+            data = self._order_info(market, found[-1])
+        body = {"code": "00000", "msg": "success", "requestTime": now_ms(), "data": data}
+        return web.json_response(body, dumps=dumps)
+
+    def _order_info(self, market: Market, order: SimOrder) -> dict:
+        spot = market is Market.SPOT
+        status = _STATUS.get(order.status, "cancelled" if spot else "canceled")
+        row: dict[str, Any] = {
+            "symbol": self.raw_symbol(market, order.symbol), "orderId": order.order_id, "clientOid": _client_oid(order),
+            "price": decimal_text(order.price), "size": decimal_text(order.amount), "orderType": order.order_type,
+            "side": order.side.value, "priceAvg": decimal_text(order.average), "baseVolume": decimal_text(order.filled),
+            "quoteVolume": decimal_text(order.filled_cost), "enterPointSource": "API", "orderSource": "normal",
+            "cTime": str(order.created), "uTime": str(order.updated),
+        }
+        if spot:
+            row.update(userId="1000000001", status=status, feeDetail="")
+        else:
+            row.update(state=status, force="gtc", marginCoin=order.symbol.split("/")[1].split(":")[0], fee="0",
+                       totalProfits="0", posSide="net", leverage="10", marginMode="crossed", reduceOnly="NO",
+                       tradeSide=f"{order.side.value}_single", posMode="one_way_mode")
+        return row
 
     async def _fills(self, sim: Simulator, market: Market, request: web.Request) -> web.Response:
         refusal = self._check_signature(sim, request)
@@ -257,8 +309,9 @@ class BitgetSim(VenueSim):
         body = ""  # GET only
         # Bitget signs the query as sent; ccxt signs it percent-decoded: accept either spelling.
         queries = {request.raw_path.partition("?")[2], request.query_string}
-        expected = [sign(creds.secret, f"{timestamp}{request.method}{path}{'?' + q if q else ''}{body}")
-                    for q in queries]
+        self.secrets_seen.add(signature)
+        expected = [base64.b64encode(hmac_sha256(creds.secret, f"{timestamp}{request.method}{path}"
+                                                 f"{'?' + q if q else ''}{body}")).decode() for q in queries]
         if not any(hmac.compare_digest(signature, e) for e in expected):
             return _rest_error("40009", "sign signature error")
         return None

@@ -17,6 +17,11 @@ contracts, as the client does.
 History: `GET /api/v3/myTrades` (signed as above; symbol, orderId, startTime, endTime, limit ≤ 100) and
 `GET /api/v1/private/order/list/order_deals` (headers ApiKey, Request-Time, Signature = HMAC of apiKey + time + sorted
 query; symbol, start_time, end_time, page_num, page_size ≤ 100) → `{"success": true, "code": 0, "data": [...]}`.
+Order queries (ccxt's `fetch_order`): spot `GET /api/v3/order` (symbol, orderId or origClientOrderId; `clientOrderId`
+null when the order had none; an unknown order is `-2013 Order does not exist.`) and contract
+`GET /api/v1/private/order/get/{order_id}` (the order with its `externalOid`; an unknown order is answered
+`{"success": false, "code": 2011, ...}`: UNVERIFIED, the contract error table names no "order not found").
+Signatures are checked here (hex HMAC-SHA256), not with the client's signing code.
 """
 
 from __future__ import annotations
@@ -36,7 +41,7 @@ from exchanges.mexc.auth import login_payload, sign
 from exchanges.mexc.normalize import EXCHANGE  # importing it registers the contract sizes the client converts with
 from exchanges.mexc.proto import PrivateDealsV3Api, PrivateOrdersV3Api, PushDataV3ApiWrapper
 from exchanges.simulator.ledger import Ledger, SimFill, SimOrder
-from exchanges.simulator.venues.base import SimSession, VenueSim, json_numbers
+from exchanges.simulator.venues.base import SimSession, VenueSim, hmac_sha256, json_numbers
 from exchanges.symbols import contract_size
 from framework.events import Market, OrderStatus, Side, now_ms
 
@@ -72,6 +77,7 @@ UNAUTHORIZED = (401, "Unauthorized")
 STALE_REQUEST = (513, "Invalid request(for open api serves time more or less than 10s)")
 VERIFY_FAILED = (602, "Signature verification failed!")
 PARAMETER_ERROR = (600, "Parameter error")
+ORDER_NOT_FOUND = (2011, "Order does not exist")
 TIME_RANGE_ERROR = (6003, "Time range error")
 
 
@@ -339,13 +345,18 @@ class MexcSim(VenueSim):
         return client_order_id or "_m_" + hashlib.md5(order_id.encode()).hexdigest()
 
     def _contract_order(self, session: SimSession, order: SimOrder, raw: str) -> str:
+        data = self._contract_order_row(session.ledger, order, raw)
+        return json_numbers({"channel": "push.personal.order", "data": data, "ts": order.updated}, _plain)
+
+    def _contract_order_row(self, ledger: Ledger, order: SimOrder, raw: str) -> dict:
+        """An order as the push and the order query write it."""
         size = contract_size(self.exchange, raw) or Decimal(1)
-        fills = [f for f in session.ledger.fills if f.order_id == order.order_id]
+        fills = [f for f in ledger.fills if f.order_id == order.order_id]
         quote = order.symbol.split("/")[1].split(":")[0]
-        data = {
+        return {
             "orderId": order.order_id, "symbol": raw, "positionId": zlib.crc32(f"{raw}:{order.side}".encode()),
             "price": order.price, "vol": order.amount / size, "leverage": LEVERAGE,
-            "side": self._contract_side(session.ledger, order),
+            "side": self._contract_side(ledger, order),
             "category": 1, "orderType": 1, "dealAvgPrice": order.average, "dealVol": order.filled / size,
             "orderMargin": order.remaining * order.price / LEVERAGE, "usedMargin": order.filled_cost / LEVERAGE,
             "takerFee": sum((f.fee for f in fills if not f.is_maker), Decimal(0)),
@@ -355,7 +366,6 @@ class MexcSim(VenueSim):
             "updateTime": order.updated, "remainVol": order.remaining / size, "version": 1 + len(fills),
             "positionMode": 1, "reduceOnly": False,
         }
-        return json_numbers({"channel": "push.personal.order", "data": data, "ts": order.updated}, _plain)
 
     def _contract_deal(self, ledger: Ledger, fill: SimFill, raw: str) -> str:
         data = self._deal_row(ledger, fill, raw)
@@ -376,8 +386,9 @@ class MexcSim(VenueSim):
     def rest_routes(self, market: Market) -> list:
         if market is Market.SPOT:
             listen_key = [(method, "/api/v3/userDataStream", self._listen_key) for method in ("POST", "PUT", "DELETE", "GET")]
-            return listen_key + [("GET", "/api/v3/myTrades", self._my_trades)]
-        return [("GET", "/api/v1/private/order/list/order_deals", self._order_deals)]
+            return listen_key + [("GET", "/api/v3/myTrades", self._my_trades), ("GET", "/api/v3/order", self._order)]
+        return [("GET", "/api/v1/private/order/list/order_deals", self._order_deals),
+                ("GET", "/api/v1/private/order/get/{order_id}", self._contract_order_query)]
 
     async def _spot_refusal(self, sim: Simulator, request: web.Request) -> tuple[web.Response | None, dict[str, str]]:
         """(None, params) for a well-signed SIGNED request; else (MEXC's error answer, {})."""
@@ -393,7 +404,8 @@ class MexcSim(VenueSim):
         signature = params.pop("signature", "")
         if not signature:
             return _mandatory("signature"), {}
-        expected = sign(creds.secret, _without_signature(query) + _without_signature(body))  # totalParams
+        self.secrets_seen.add(signature)
+        expected = hmac_sha256(creds.secret, _without_signature(query) + _without_signature(body)).hex()  # totalParams
         if not hmac.compare_digest(signature, expected):
             return _spot_error(BAD_SIGNATURE), {}
         try:
@@ -418,6 +430,7 @@ class MexcSim(VenueSim):
         if request.method == "POST":  # a new key each time (MEXC allows 60 per account)
             key = secrets.token_hex(32)
             self.listen_keys[key] = now + LISTEN_KEY_TTL_MS
+            self.secrets_seen.add(key)
             return web.json_response({"listenKey": key})
         key = params.get("listenKey")
         if not key:
@@ -471,6 +484,45 @@ class MexcSim(VenueSim):
             "clientOrderId": fill.client_order_id,
         }
 
+    async def _order(self, sim: Simulator, market: Market, request: web.Request) -> web.Response:
+        """Spot Query Order: by orderId or origClientOrderId within the symbol."""
+        refusal, params = await self._spot_refusal(sim, request)
+        if refusal is not None:
+            return refusal
+        symbol_raw = params.get("symbol")
+        if not symbol_raw:
+            return _mandatory("symbol")
+        order_id, client_id = params.get("orderId"), params.get("origClientOrderId")
+        if not order_id and not client_id:
+            return _mandatory("orderId")
+        found = [o for o in self.queryable_orders(sim.ledger(self.exchange, market))
+                 if self.raw_symbol(market, o.symbol) == symbol_raw and (not order_id or o.order_id == order_id)
+                 and (not client_id or o.client_order_id == client_id)]
+        if not found:
+            return _spot_error((-2013, "Order does not exist."))
+        order = found[-1]
+        return web.json_response({
+            "symbol": symbol_raw, "orderId": order.order_id, "orderListId": "-1",
+            "clientOrderId": order.client_order_id, "price": _plain(order.price), "origQty": _plain(order.amount),
+            "executedQty": _plain(order.filled), "cummulativeQuoteQty": _plain(order.filled_cost),
+            "status": {1: "NEW", 2: "FILLED", 3: "PARTIALLY_FILLED", 4: "CANCELED"}[_SPOT_STATUS[order.status]],
+            "timeInForce": None, "type": order.order_type.upper(), "side": order.side.value.upper(),
+            "stopPrice": None, "icebergQty": None, "time": order.created, "updateTime": order.updated,
+            "isWorking": True, "origQuoteOrderQty": _plain(order.amount * order.price),
+        })
+
+    async def _contract_order_query(self, sim: Simulator, market: Market, request: web.Request) -> web.Response:
+        """Contract "Get the order based on the order number": the order as the push writes it (with externalOid)."""
+        refusal = self._contract_refusal(sim, request)
+        if refusal is not None:
+            return _contract_reply(error=refusal)
+        ledger = sim.ledger(self.exchange, market)
+        order_id = request.match_info["order_id"]
+        order = ledger.orders.get(order_id) if order_id not in self.forgotten_orders else None
+        if order is None:
+            return _contract_reply(error=ORDER_NOT_FOUND)
+        return _contract_reply(self._contract_order_row(ledger, order, self.raw_symbol(market, order.symbol)))
+
     def _contract_refusal(self, sim: Simulator, request: web.Request) -> tuple[int, str] | None:
         """None for a well-signed private contract request; else MEXC's (code, message)."""
         creds = sim.credentials_for(self.exchange)
@@ -486,7 +538,9 @@ class MexcSim(VenueSim):
             return STALE_REQUEST
         # GET: the parameters in dictionary order, `&`-joined, values URL-encoded (the docs' Java sample).
         pairs = sorted(parse_qsl(request.rel_url.raw_query_string, keep_blank_values=True))
-        expected = sign(creds.secret, f"{key}{stamp}{urlencode(pairs, quote_via=quote)}")
+        if signature:
+            self.secrets_seen.add(signature)
+        expected = hmac_sha256(creds.secret, f"{key}{stamp}{urlencode(pairs, quote_via=quote)}").hex()
         if not signature or not hmac.compare_digest(signature, expected):
             return VERIFY_FAILED
         return None

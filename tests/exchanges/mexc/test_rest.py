@@ -232,7 +232,9 @@ async def test_contract_close_fills_keep_their_side_and_match_the_pushed_trades(
             await backfiller.close()
         assert [t.side for t in trades] == [Side.BUY, Side.SELL, Side.SELL, Side.BUY]
         for trade, fill, row in zip(trades, ledger.fills, rows):
-            push = {"channel": "push.personal.order.deal", "data": row | {"externalOid": None}}
+            # The order query gives the backfilled fill the order's externalOid, as the push carries it.
+            external_oid = venue._external_oid(fill.order_id, fill.client_order_id)
+            push = {"channel": "push.personal.order.deal", "data": row | {"externalOid": external_oid}}
             (stream,) = normalize(decode_frame(json.dumps(push, default=str)), Market.FUTURE)
             same_fill(trade, stream)
             assert trade.amount == fill.amount / Decimal("0.0001")
