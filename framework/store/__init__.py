@@ -141,14 +141,31 @@ def order_row(o: OrderUpdate, dec: Callable[[Decimal], Any] = _same) -> tuple:
     )
 
 
-def trade_from_row(row: Sequence[Any]) -> Trade:
+def trade_from_row(row: Sequence[Any], seq: int | None = None) -> Trade:
     values = dict(zip(TRADE_COLUMNS, row))
     values["is_maker"] = None if values["is_maker"] is None else bool(values["is_maker"])
-    return Trade(**values)
+    return Trade(**values, seq=seq)
 
 
 def order_from_row(row: Sequence[Any]) -> OrderUpdate:
     return OrderUpdate(**dict(zip(ORDER_COLUMNS, row)))
+
+
+# What a driver raises for a Python value it cannot convert (an int out of range, a Decimal too large, a
+# type it has no adapter for): the data is refused, retrying cannot help.
+CONVERSION_ERRORS: tuple[type[Exception], ...] = (ArithmeticError, ValueError, TypeError)
+
+
+def one_line(exc: BaseException, limit: int = 300) -> str:
+    """An exception as one short line for a StoreError: its first line (drivers add DETAIL/CONTEXT lines), cut."""
+    lines = str(exc).strip().splitlines()
+    text = f"{lines[0].strip()} ({type(exc).__name__})" if lines else type(exc).__name__
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def key_filter_groups(keys: Sequence[ConnectionKey]) -> list[tuple[str, str, str]]:
+    """Distinct (exchange, market, account) of connection keys, in the order first given."""
+    return list(dict.fromkeys((k.exchange, k.market._value_, k.account) for k in keys))
 
 
 def redact_url(url: str) -> str:

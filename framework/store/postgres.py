@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+import asyncio
+from contextlib import asynccontextmanager
+from typing import Any, AsyncIterator, Mapping, Sequence
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import psycopg
@@ -12,9 +14,12 @@ from psycopg_pool import AsyncConnectionPool
 from framework.errors import ConfigError, LifecycleError, StoreError
 from framework.events import ConnectionKey, OrderUpdate, Trade
 from framework.store import (
+    CONVERSION_ERRORS,
     DEAD_LETTER_COLUMNS,
     ORDER_COLUMNS,
     TRADE_COLUMNS,
+    key_filter_groups,
+    one_line,
     order_from_row,
     order_row,
     raw_to_text,
@@ -54,7 +59,36 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE dead_letters ADD COLUMN replayed_at bigint;
     ALTER TABLE dead_letters ADD COLUMN replay_result text;
     """,
+    # 3: a store-wide sequence number per fill (existing rows numbered in the order they were stored),
+    #    per-symbol coverage marks and durable delivery positions
+    """
+    ALTER TABLE trades ADD COLUMN seq bigint;
+    UPDATE trades SET seq = numbered.n FROM (
+        SELECT exchange, market, account, symbol, trade_id, order_id, row_number() OVER (
+            ORDER BY stored_at, timestamp, trade_id, exchange, market, account, symbol, order_id) AS n
+        FROM trades
+    ) AS numbered
+    WHERE trades.exchange = numbered.exchange AND trades.market = numbered.market
+        AND trades.account = numbered.account AND trades.symbol = numbered.symbol
+        AND trades.trade_id = numbered.trade_id AND trades.order_id = numbered.order_id;
+    CREATE SEQUENCE trades_seq OWNED BY trades.seq;
+    SELECT setval('trades_seq', COALESCE(MAX(seq), 0) + 1, false) FROM trades;
+    ALTER TABLE trades ALTER COLUMN seq SET DEFAULT nextval('trades_seq'), ALTER COLUMN seq SET NOT NULL;
+    CREATE UNIQUE INDEX trades_by_seq ON trades (seq);
+    CREATE INDEX trades_fee_missing ON trades (exchange, market, account, timestamp) WHERE fee_cost IS NULL;
+    CREATE TABLE coverage (
+        exchange text NOT NULL, market text NOT NULL, account text NOT NULL, symbol text NOT NULL,
+        complete_until bigint NOT NULL,
+        PRIMARY KEY (exchange, market, account, symbol)
+    );
+    CREATE TABLE deliveries (
+        strategy_id text PRIMARY KEY, position bigint NOT NULL, running boolean NOT NULL, prefix text,
+        updated_at timestamptz NOT NULL DEFAULT now()
+    );
+    """,
 )
+
+START_TIMEOUT = 5.0  # seconds start() may wait for an unreachable server before it reports it
 
 _TRADE_TYPES = (
     "text", "text", "text", "text", "text", "text", "text", "text", "text", "numeric", "numeric", "numeric",
@@ -75,14 +109,42 @@ def _unnest(columns: Sequence[str], types: Sequence[str]) -> sql.Composed:
 
 
 _TRADE_COLS = sql.SQL(", ").join(map(sql.Identifier, TRADE_COLUMNS))
-# Live fills arrive in batches: COPY (binary) into a per-session staging table, then one INSERT.
-_CREATE_STAGING = (
-    "CREATE TEMP TABLE IF NOT EXISTS trades_staging (LIKE trades INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
-)
-_COPY_STAGING = sql.SQL("COPY trades_staging ({}) FROM STDIN (FORMAT BINARY)").format(_TRADE_COLS)
+_KEY_COLS = sql.SQL(", ").join(map(sql.Identifier, _KEY_COLUMNS))
+# Live fills arrive in batches: COPY (binary) into a per-session staging table with each fill's position in
+# the batch, then one INSERT in that order, so `seq` (the column's default) increases in the order given.
+# The transaction lock makes writers of every process take seqs one batch at a time, so seqs become
+# visible in increasing order: a reader that has seen seq n never sees a smaller one appear later.
+_CREATE_STAGING = sql.SQL(
+    "CREATE TEMP TABLE IF NOT EXISTS trades_batch (ord integer NOT NULL, {}) ON COMMIT DELETE ROWS; "
+    "SELECT pg_advisory_xact_lock(hashtext('tradesync.trades.seq'))"
+).format(sql.SQL(", ").join(
+    sql.SQL("{} {}").format(sql.Identifier(c), sql.SQL(t)) for c, t in zip(TRADE_COLUMNS, _TRADE_TYPES)
+))
+_COPY_STAGING = sql.SQL("COPY trades_batch (ord, {}) FROM STDIN (FORMAT BINARY)").format(_TRADE_COLS)
+_STAGING_TYPES = ("integer", *_TRADE_TYPES)
 _INSERT_FROM_STAGING = sql.SQL(
-    "INSERT INTO trades ({cols}) SELECT {cols} FROM trades_staging ON CONFLICT DO NOTHING RETURNING {keys}"
-).format(cols=_TRADE_COLS, keys=sql.SQL(", ").join(map(sql.Identifier, _KEY_COLUMNS)))
+    "INSERT INTO trades ({cols}) SELECT {cols} FROM trades_batch ORDER BY ord "
+    "ON CONFLICT ({keys}) DO NOTHING RETURNING seq, {keys}"
+).format(cols=_TRADE_COLS, keys=_KEY_COLS)
+_COMPLETE_FEES = sql.SQL(
+    "UPDATE trades SET fee_cost = f.fee_cost, fee_currency = f.fee_currency FROM ({rows}) AS f "
+    "WHERE {match} AND trades.fee_cost IS NULL RETURNING {keys}"
+).format(
+    rows=_unnest(("fee_cost", "fee_currency", *_KEY_COLUMNS), ("numeric", "text", *["text"] * len(_KEY_COLUMNS))),
+    match=sql.SQL(" AND ").join(sql.SQL("trades.{0} = f.{0}").format(sql.Identifier(c)) for c in _KEY_COLUMNS),
+    keys=sql.SQL(", ").join(sql.SQL("trades.{}").format(sql.Identifier(c)) for c in _KEY_COLUMNS),
+)
+_ADVANCE_COVERAGE = (
+    "INSERT INTO coverage (exchange, market, account, symbol, complete_until) "
+    "SELECT %s, %s, %s, * FROM unnest(%s::text[], %s::bigint[]) "
+    "ON CONFLICT (exchange, market, account, symbol) DO UPDATE SET "
+    "complete_until = GREATEST(coverage.complete_until, EXCLUDED.complete_until)"
+)
+_SET_DELIVERY = (
+    "INSERT INTO deliveries (strategy_id, position, running, prefix) VALUES (%s, %s, %s, %s) "
+    "ON CONFLICT (strategy_id) DO UPDATE SET position = GREATEST(deliveries.position, EXCLUDED.position), "
+    "running = EXCLUDED.running, prefix = EXCLUDED.prefix, updated_at = now()"
+)
 _ORDER_ALL = ORDER_COLUMNS + ("status_rank",)
 _UPSERT_ORDERS = sql.SQL(
     "INSERT INTO orders ({cols}) {rows} ON CONFLICT (exchange, market, account, symbol, order_id) "
@@ -100,7 +162,21 @@ _UPSERT_ORDERS = sql.SQL(
 def _store_error(url: str, exc: psycopg.Error) -> StoreError:
     """Connection trouble is transient; refused data (bad value, constraint) is not."""
     transient = isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError))
-    return StoreError(f"PostgreSQL {url}: {exc}", transient=transient)
+    return StoreError(f"PostgreSQL {url}: {one_line(exc)}", transient=transient)
+
+
+@asynccontextmanager
+async def _errors(url: str) -> AsyncIterator[None]:
+    """Every failure of a store call as a StoreError: the server unreachable (transient) or a value refused
+    by the driver or the server (not transient)."""
+    try:
+        yield
+    except psycopg.Error as exc:
+        raise _store_error(url, exc) from exc
+    except TimeoutError as exc:  # the pool could not hand out a connection
+        raise StoreError(f"PostgreSQL {url}: no connection ({one_line(exc)})") from exc
+    except CONVERSION_ERRORS as exc:  # e.g. an int beyond 64 bits in a bigint column
+        raise StoreError(f"PostgreSQL {url}: value refused: {one_line(exc)}", transient=False) from exc
 
 
 def split_schema(url: str) -> tuple[str, str | None]:
@@ -122,11 +198,26 @@ class PostgresTradeStore:
         self._min_size, self._max_size = min_size, max_size
 
     async def start(self) -> None:
+        """Connect, migrate (one process at a time) and open the pool. An unreachable server raises
+        StoreError(transient=True) within START_TIMEOUT; start() may be called again once it is back."""
         if self._pool is not None:
             return
         kwargs: dict[str, Any] = {"autocommit": True}
         if self.schema:
             kwargs["options"] = f"-c search_path={self.schema}"
+        try:
+            async with asyncio.timeout(START_TIMEOUT):
+                conn = await psycopg.AsyncConnection.connect(
+                    self._conninfo, connect_timeout=max(2, int(START_TIMEOUT)), **kwargs
+                )
+        except (psycopg.Error, OSError) as exc:  # TimeoutError is an OSError
+            raise StoreError(f"cannot open PostgreSQL store {self.url}: {one_line(exc)}", transient=True) from exc
+        try:
+            async with conn:
+                await self._migrate(conn)
+        except psycopg.Error as exc:
+            raise StoreError(f"cannot migrate PostgreSQL store {self.url}: {one_line(exc)}",
+                             transient=isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError))) from exc
         pool = AsyncConnectionPool(
             self._conninfo,
             min_size=self._min_size,
@@ -137,13 +228,12 @@ class PostgresTradeStore:
             timeout=10,
         )
         try:
-            await pool.open(wait=True, timeout=10)
-            await self._migrate(pool)
-        except (psycopg.Error, TimeoutError, Exception) as exc:
+            await pool.open(wait=True, timeout=START_TIMEOUT)
+        except BaseException as exc:
             await pool.close()
-            if isinstance(exc, StoreError):
-                raise
-            raise StoreError(f"cannot open PostgreSQL store {self.url}: {exc}") from exc
+            if isinstance(exc, (psycopg.Error, OSError)):
+                raise StoreError(f"cannot open PostgreSQL store {self.url}: {one_line(exc)}") from exc
+            raise
         self._pool = pool
 
     async def stop(self) -> None:
@@ -152,12 +242,13 @@ class PostgresTradeStore:
         pool, self._pool = self._pool, None
         await pool.close(timeout=10)
 
-    async def _migrate(self, pool: AsyncConnectionPool) -> None:
-        async with pool.connection() as conn, conn.transaction():
+    async def _migrate(self, conn: psycopg.AsyncConnection) -> None:
+        """Bring the schema to the latest version. The lock comes first and needs no schema, so
+        processes starting at once on a fresh `?schema=` take turns: the first creates, the others see it."""
+        async with conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"tradesync.schema.{self.schema}",))
             if self.schema:
                 await conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(self.schema)))
-            # One migrator at a time across processes.
-            await conn.execute("SELECT pg_advisory_xact_lock(hashtext('tradesync.schema'))")
             await conn.execute(
                 "CREATE TABLE IF NOT EXISTS schema_version (version integer NOT NULL, "
                 "applied_at timestamptz NOT NULL DEFAULT now())"
@@ -166,7 +257,8 @@ class PostgresTradeStore:
             (current,) = await cur.fetchone()
             if current > len(MIGRATIONS):
                 raise StoreError(
-                    f"{self.url} has schema version {current}, newer than this tradesync ({len(MIGRATIONS)}): upgrade"
+                    f"{self.url} has schema version {current}, newer than this tradesync ({len(MIGRATIONS)}): upgrade",
+                    transient=False,
                 )
             for version in range(current + 1, len(MIGRATIONS) + 1):
                 await conn.execute(MIGRATIONS[version - 1])
@@ -178,57 +270,92 @@ class PostgresTradeStore:
         return self._pool
 
     async def _execute(self, query: Any, params: Sequence[Any] = (), fetch: bool = True) -> list[tuple]:
-        try:
-            async with self._require_pool().connection() as conn:
-                cur = await conn.execute(query, params)
-                return await cur.fetchall() if fetch and cur.description else []
-        except psycopg.Error as exc:
-            raise _store_error(self.url, exc) from exc
-        except TimeoutError as exc:  # pool could not hand out a connection
-            raise StoreError(f"PostgreSQL {self.url}: no connection ({exc})") from exc
+        async with _errors(self.url), self._require_pool().connection() as conn:
+            cur = await conn.execute(query, params)
+            return await cur.fetchall() if fetch and cur.description else []
 
-    async def insert_trades(self, trades: Sequence[Trade]) -> list[bool]:
-        """COPY the batch into a session temp table, then one INSERT … ON CONFLICT DO NOTHING RETURNING."""
+    async def insert_trades(self, trades: Sequence[Trade]) -> list[int | None]:
+        """COPY the batch into a session temp table, then one INSERT … ON CONFLICT DO NOTHING RETURNING seq."""
         if not trades:
             return []
-        try:
-            async with self._require_pool().connection() as conn, conn.transaction():
-                await conn.execute(_CREATE_STAGING)
-                async with conn.cursor().copy(_COPY_STAGING) as copy:
-                    copy.set_types(_TRADE_TYPES)
-                    for trade in trades:
-                        await copy.write_row(trade_row(trade))
-                cur = await conn.execute(_INSERT_FROM_STAGING)
-                new = set(await cur.fetchall())
-        except psycopg.Error as exc:
-            raise _store_error(self.url, exc) from exc
-        except TimeoutError as exc:
-            raise StoreError(f"PostgreSQL {self.url}: no connection ({exc})") from exc
-        return [t.dedup_key in new for t in trades]
+        async with _errors(self.url), self._require_pool().connection() as conn, conn.transaction():
+            await conn.execute(_CREATE_STAGING)
+            async with conn.cursor().copy(_COPY_STAGING) as copy:
+                copy.set_types(_STAGING_TYPES)
+                for ord_, trade in enumerate(trades):
+                    await copy.write_row((ord_, *trade_row(trade)))
+            cur = await conn.execute(_INSERT_FROM_STAGING)
+            new = {tuple(row[1:]): row[0] for row in await cur.fetchall()}
+        return [new.pop(t.dedup_key, None) for t in trades]
 
-    async def complete_fees(self, trades: Sequence[Trade]) -> int:
-        try:
-            async with self._require_pool().connection() as conn, conn.transaction():
-                cur = conn.cursor()
-                await cur.executemany(
-                    "UPDATE trades SET fee_cost = %s, fee_currency = %s WHERE exchange = %s AND market = %s "
-                    "AND account = %s AND symbol = %s AND trade_id = %s AND order_id = %s AND fee_cost IS NULL",
-                    [(t.fee_cost, t.fee_currency, *t.dedup_key) for t in trades],
-                )
-                return cur.rowcount
-        except psycopg.Error as exc:
-            raise _store_error(self.url, exc) from exc
+    async def complete_fees(self, trades: Sequence[Trade]) -> list[tuple]:
+        rows = [(t.fee_cost, t.fee_currency, *t.dedup_key) for t in trades if t.fee_cost is not None]
+        if not rows:
+            return []
+        return [tuple(r) for r in await self._execute(_COMPLETE_FEES, [list(c) for c in zip(*rows)])]
+
+    async def max_seq(self) -> int:
+        return (await self._execute("SELECT COALESCE(MAX(seq), 0) FROM trades"))[0][0]
+
+    async def trades_after(
+        self, keys: Sequence[ConnectionKey], after_seq: int, limit: int
+    ) -> list[tuple[int, Trade]]:
+        groups = key_filter_groups(keys)
+        if not groups or limit <= 0:
+            return []
+        match = sql.SQL(" OR ").join([sql.SQL("(exchange = %s AND market = %s AND account = %s)")] * len(groups))
+        query = sql.SQL("SELECT seq, {} FROM trades WHERE seq > %s AND ({}) ORDER BY seq LIMIT %s").format(
+            _TRADE_COLS, match
+        )
+        rows = await self._execute(query, (after_seq, *(v for g in groups for v in g), limit))
+        return [(r[0], trade_from_row(r[1:], seq=r[0])) for r in rows]
+
+    async def get_coverage(self, key: ConnectionKey) -> dict[str, int]:
+        where, params = _key_filter(key, None)
+        return dict(await self._execute(sql.SQL("SELECT symbol, complete_until FROM coverage {}").format(where), params))
+
+    async def advance_coverage(self, key: ConnectionKey, marks: Mapping[str, int]) -> None:
+        if marks:
+            await self._execute(
+                _ADVANCE_COVERAGE,
+                (key.exchange, key.market.value, key.account, list(marks), [int(ms) for ms in marks.values()]),
+                fetch=False,
+            )
+
+    async def get_delivery(self, strategy_id: str) -> tuple[int, bool] | None:
+        rows = await self._execute("SELECT position, running FROM deliveries WHERE strategy_id = %s", (strategy_id,))
+        return (rows[0][0], rows[0][1]) if rows else None
+
+    async def set_delivery(self, strategy_id: str, position: int, running: bool, prefix: str | None) -> None:
+        await self._execute(_SET_DELIVERY, (strategy_id, int(position), bool(running), prefix), fetch=False)
+
+    async def delivery_prefixes(self) -> dict[str, str]:
+        return dict(await self._execute("SELECT strategy_id, prefix FROM deliveries WHERE prefix IS NOT NULL"))
+
+    async def client_order_ids(self, key: ConnectionKey, order_ids: Sequence[str]) -> dict[str, str]:
+        if not order_ids:
+            return {}
+        where, params = _key_filter(key, None)
+        query = sql.SQL(
+            "SELECT order_id, client_order_id FROM orders {} AND client_order_id IS NOT NULL AND order_id = ANY(%s)"
+        ).format(where)
+        return dict(await self._execute(query, (*params, list(dict.fromkeys(map(str, order_ids))))))
+
+    async def fee_missing_keys(self, key: ConnectionKey, since_ms: int, limit: int) -> list[tuple]:
+        where, params = _key_filter(key, None)
+        query = sql.SQL(
+            "SELECT exchange, market, account, symbol, trade_id, order_id FROM trades {} "
+            "AND fee_cost IS NULL AND timestamp >= %s ORDER BY timestamp DESC LIMIT %s"
+        ).format(where)
+        return [tuple(r) for r in await self._execute(query, (*params, since_ms, limit))]
 
     async def upsert_orders(self, updates: Sequence[OrderUpdate]) -> int:
         if not updates:
             return 0
         columns = list(zip(*(order_row(o) for o in updates)))
-        try:
-            async with self._require_pool().connection() as conn:
-                cur = await conn.execute(_UPSERT_ORDERS, [list(c) for c in columns])
-                return cur.rowcount
-        except psycopg.Error as exc:
-            raise _store_error(self.url, exc) from exc
+        async with _errors(self.url), self._require_pool().connection() as conn:
+            cur = await conn.execute(_UPSERT_ORDERS, [list(c) for c in columns])
+            return cur.rowcount
 
     async def add_dead_letter(self, key: str, raw: Any, error: str, received_at: int) -> None:
         await self._execute(
@@ -266,7 +393,7 @@ class PostgresTradeStore:
             "SELECT exchange, market, account, symbol, trade_id, order_id FROM trades {} "
             "AND timestamp >= %s ORDER BY timestamp DESC LIMIT %s"
         ).format(where)
-        return await self._execute(query, (*params, since_ms, limit))
+        return [tuple(r) for r in await self._execute(query, (*params, since_ms, limit))]
 
     async def symbols(self, key: ConnectionKey) -> list[str]:
         where, params = _key_filter(key, None)

@@ -8,14 +8,17 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Callable, Sequence, TypeVar
+from typing import Any, Callable, Mapping, Sequence, TypeVar
 
 from framework.errors import ConfigError, LifecycleError, StoreError
 from framework.events import ConnectionKey, OrderUpdate, Trade
 from framework.store import (
+    CONVERSION_ERRORS,
     DEAD_LETTER_COLUMNS,
     ORDER_COLUMNS,
     TRADE_COLUMNS,
+    key_filter_groups,
+    one_line,
     order_from_row,
     order_row,
     raw_to_text,
@@ -56,11 +59,36 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE dead_letters ADD COLUMN replayed_at INTEGER;
     ALTER TABLE dead_letters ADD COLUMN replay_result TEXT
     """,
+    # 3: a store-wide sequence number per fill (existing rows numbered in the order they were stored),
+    #    per-symbol coverage marks and durable delivery positions
+    """
+    ALTER TABLE trades ADD COLUMN seq INTEGER;
+    UPDATE trades SET seq = numbered.n FROM (
+        SELECT exchange, market, account, symbol, trade_id, order_id, row_number() OVER (
+            ORDER BY stored_at, timestamp, trade_id, exchange, market, account, symbol, order_id) AS n
+        FROM trades
+    ) AS numbered
+    WHERE trades.exchange = numbered.exchange AND trades.market = numbered.market
+        AND trades.account = numbered.account AND trades.symbol = numbered.symbol
+        AND trades.trade_id = numbered.trade_id AND trades.order_id = numbered.order_id;
+    CREATE UNIQUE INDEX trades_by_seq ON trades (seq);
+    CREATE INDEX trades_fee_missing ON trades (exchange, market, account, timestamp) WHERE fee_cost IS NULL;
+    CREATE TABLE coverage (
+        exchange TEXT NOT NULL, market TEXT NOT NULL, account TEXT NOT NULL, symbol TEXT NOT NULL,
+        complete_until INTEGER NOT NULL,
+        PRIMARY KEY (exchange, market, account, symbol)
+    ) WITHOUT ROWID;
+    CREATE TABLE deliveries (
+        strategy_id TEXT PRIMARY KEY, position INTEGER NOT NULL, running INTEGER NOT NULL, prefix TEXT,
+        updated_at INTEGER NOT NULL
+    )
+    """,
 )
 
+# The conflict target is the dedup key only: a clash on `seq` would be a bug and must raise, not drop a fill.
 _INSERT_TRADE = (
-    f"INSERT INTO trades ({', '.join(TRADE_COLUMNS)}) VALUES ({', '.join('?' * len(TRADE_COLUMNS))}) "
-    "ON CONFLICT DO NOTHING"
+    f"INSERT INTO trades ({', '.join(TRADE_COLUMNS)}, seq) VALUES ({', '.join('?' * (len(TRADE_COLUMNS) + 1))}) "
+    "ON CONFLICT (exchange, market, account, symbol, trade_id, order_id) DO NOTHING"
 )
 _UPSERT_ORDER = (
     f"INSERT INTO orders ({', '.join(ORDER_COLUMNS)}, status_rank) "
@@ -76,6 +104,19 @@ _COMPLETE_FEE = (
     "UPDATE trades SET fee_cost = ?, fee_currency = ? WHERE exchange = ? AND market = ? AND account = ? "
     "AND symbol = ? AND trade_id = ? AND order_id = ? AND fee_cost IS NULL"
 )
+
+
+_ADVANCE_COVERAGE = (
+    "INSERT INTO coverage (exchange, market, account, symbol, complete_until) VALUES (?, ?, ?, ?, ?) "
+    "ON CONFLICT (exchange, market, account, symbol) DO UPDATE SET "
+    "complete_until = MAX(coverage.complete_until, excluded.complete_until)"
+)
+_SET_DELIVERY = (
+    "INSERT INTO deliveries (strategy_id, position, running, prefix, updated_at) VALUES (?, ?, ?, ?, ?) "
+    "ON CONFLICT (strategy_id) DO UPDATE SET position = MAX(deliveries.position, excluded.position), "
+    "running = excluded.running, prefix = excluded.prefix, updated_at = excluded.updated_at"
+)
+_CHUNK = 500  # ids per `IN (...)`: well under SQLite's bound on parameters
 
 
 def _order_is_newer(f1: str, r1: int, t1: int, f2: str, r2: int, t2: int) -> int:
@@ -139,7 +180,8 @@ class SQLiteTradeStore:
                 conn.execute("INSERT INTO schema_version VALUES (?, ?)", (version, int(time.time() * 1000)))
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
             conn.close()
             raise
         return conn
@@ -152,43 +194,124 @@ class SQLiteTradeStore:
             return await loop.run_in_executor(self._executor, fn, *args)
         except sqlite3.Error as exc:
             transient = isinstance(exc, sqlite3.OperationalError)  # locked, disk I/O, unreachable file
-            raise StoreError(f"sqlite {self.path}: {exc}", transient=transient) from exc
+            raise StoreError(f"sqlite {self.path}: {one_line(exc)}", transient=transient) from exc
+        except CONVERSION_ERRORS as exc:  # e.g. an int beyond 64 bits: sqlite3 cannot bind it
+            raise StoreError(f"sqlite {self.path}: value refused: {one_line(exc)}", transient=False) from exc
 
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
             raise LifecycleError("the SQLite store is not started")
         return self._conn
 
-    async def insert_trades(self, trades: Sequence[Trade]) -> list[bool]:
+    async def insert_trades(self, trades: Sequence[Trade]) -> list[int | None]:
         rows = [trade_row(t, str) for t in trades]
         return await self._run(self._insert_trades, rows)
 
-    def _insert_trades(self, rows: list[tuple]) -> list[bool]:
+    def _insert_trades(self, rows: list[tuple]) -> list[int | None]:
+        """One write transaction (taken first, so no other writer can number rows meanwhile): new rows get
+        MAX(seq) + 1, + 2, … in the order given."""
         conn = self._connection()
         cur = conn.cursor()
-        cur.execute("BEGIN")
+        cur.execute("BEGIN IMMEDIATE")
         try:
-            inserted = []
+            (seq,) = cur.execute("SELECT COALESCE(MAX(seq), 0) FROM trades").fetchone()
+            inserted: list[int | None] = []
             for row in rows:
-                cur.execute(_INSERT_TRADE, row)
-                inserted.append(cur.rowcount == 1)
+                cur.execute(_INSERT_TRADE, (*row, seq + 1))
+                if cur.rowcount == 1:
+                    seq += 1
+                    inserted.append(seq)
+                else:
+                    inserted.append(None)
             cur.execute("COMMIT")
         except BaseException:
-            cur.execute("ROLLBACK")
+            if conn.in_transaction:
+                cur.execute("ROLLBACK")
             raise
         return inserted
 
-    async def complete_fees(self, trades: Sequence[Trade]) -> int:
-        rows = [(str(t.fee_cost), t.fee_currency, *t.dedup_key) for t in trades]
-        return await self._run(self._complete_fees, rows)
+    async def complete_fees(self, trades: Sequence[Trade]) -> list[tuple]:
+        rows = [(str(t.fee_cost), t.fee_currency, *t.dedup_key) for t in trades if t.fee_cost is not None]
+        return await self._run(self._complete_fees, rows) if rows else []
 
-    def _complete_fees(self, rows: list[tuple]) -> int:
+    def _complete_fees(self, rows: list[tuple]) -> list[tuple]:
         conn = self._connection()
-        before = conn.total_changes
+        completed = []
         with conn:
             conn.execute("BEGIN")
-            conn.executemany(_COMPLETE_FEE, rows)
-        return conn.total_changes - before
+            for row in rows:
+                if conn.execute(_COMPLETE_FEE, row).rowcount == 1:
+                    completed.append(tuple(row[2:]))
+        return completed
+
+    async def max_seq(self) -> int:
+        return (await self._run(self._select, "SELECT COALESCE(MAX(seq), 0) FROM trades", ()))[0][0]
+
+    async def trades_after(
+        self, keys: Sequence[ConnectionKey], after_seq: int, limit: int
+    ) -> list[tuple[int, Trade]]:
+        groups = key_filter_groups(keys)
+        if not groups or limit <= 0:
+            return []
+        match = " OR ".join(["(exchange = ? AND market = ? AND account = ?)"] * len(groups))
+        rows = await self._run(
+            self._select,
+            f"SELECT seq, {', '.join(TRADE_COLUMNS)} FROM trades WHERE seq > ? AND ({match}) ORDER BY seq LIMIT ?",
+            (after_seq, *(v for g in groups for v in g), limit),
+        )
+        return [(r[0], trade_from_row(r[1:], seq=r[0])) for r in rows]
+
+    async def get_coverage(self, key: ConnectionKey) -> dict[str, int]:
+        where, params = _key_filter(key, None)
+        rows = await self._run(self._select, f"SELECT symbol, complete_until FROM coverage{where}", params)
+        return dict(rows)
+
+    async def advance_coverage(self, key: ConnectionKey, marks: Mapping[str, int]) -> None:
+        rows = [(key.exchange, key.market.value, key.account, symbol, int(ms)) for symbol, ms in marks.items()]
+        if rows:
+            await self._run(self._execute_many, _ADVANCE_COVERAGE, rows)
+
+    async def get_delivery(self, strategy_id: str) -> tuple[int, bool] | None:
+        rows = await self._run(
+            self._select, "SELECT position, running FROM deliveries WHERE strategy_id = ?", (strategy_id,)
+        )
+        return (rows[0][0], bool(rows[0][1])) if rows else None
+
+    async def set_delivery(self, strategy_id: str, position: int, running: bool, prefix: str | None) -> None:
+        await self._run(
+            self._execute, _SET_DELIVERY, (strategy_id, int(position), int(bool(running)), prefix, _now_ms())
+        )
+
+    async def delivery_prefixes(self) -> dict[str, str]:
+        rows = await self._run(
+            self._select, "SELECT strategy_id, prefix FROM deliveries WHERE prefix IS NOT NULL", ()
+        )
+        return dict(rows)
+
+    async def client_order_ids(self, key: ConnectionKey, order_ids: Sequence[str]) -> dict[str, str]:
+        where, params = _key_filter(key, None)
+        wanted = list(dict.fromkeys(map(str, order_ids)))
+        found: dict[str, str] = {}
+        for start in range(0, len(wanted), _CHUNK):
+            chunk = wanted[start:start + _CHUNK]
+            rows = await self._run(
+                self._select,
+                f"SELECT order_id, client_order_id FROM orders{where} AND client_order_id IS NOT NULL "
+                f"AND order_id IN ({', '.join('?' * len(chunk))})",
+                (*params, *chunk),
+            )
+            found.update(rows)
+        return found
+
+    async def fee_missing_keys(self, key: ConnectionKey, since_ms: int, limit: int) -> list[tuple]:
+        where, params = _key_filter(key, None)
+        rows = await self._run(
+            self._select,
+            f"SELECT symbol, trade_id, order_id FROM trades{where} AND fee_cost IS NULL AND timestamp >= ? "
+            "ORDER BY timestamp DESC LIMIT ?",
+            (*params, since_ms, limit),
+        )
+        return [(key.exchange, key.market.value, key.account, *r) for r in rows]
 
     async def upsert_orders(self, updates: Sequence[OrderUpdate]) -> int:
         rows = [order_row(o, str) for o in updates]
@@ -238,6 +361,12 @@ class SQLiteTradeStore:
     def _execute(self, sql: str, params: Sequence[Any]) -> None:
         self._connection().execute(sql, params)
 
+    def _execute_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        conn = self._connection()
+        with conn:
+            conn.execute("BEGIN")
+            conn.executemany(sql, rows)
+
     async def recent_trade_keys(self, key: ConnectionKey, since_ms: int, limit: int) -> list[tuple]:
         where, params = _key_filter(key, None)
         rows = await self._run(
@@ -255,6 +384,10 @@ class SQLiteTradeStore:
         where, params = _key_filter(key, symbol)
         rows = await self._run(self._select, f"SELECT MAX(timestamp) FROM trades{where}", params)
         return rows[0][0]
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
 
 
 def _key_filter(key: ConnectionKey | None, symbol: str | None) -> tuple[str, tuple]:
