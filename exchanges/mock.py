@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 from typing import TYPE_CHECKING, Any
 
-from framework.connection import BaseConnection, decode_frame
+from framework.connection import BaseConnection
 from framework.errors import ConfigError, LifecycleError, NormalizeError
 from framework.events import ConnectionKey, Market, OrderStatus, OrderUpdate, Source, Trade, now_ms, to_decimal
 from exchanges.symbols import unify
@@ -216,11 +216,19 @@ class MockConnector:
         return update
 
     async def push_raw(self, frame: str | bytes | dict | list) -> None:
-        """Inject a raw frame; it is normalized like a socket's (a malformed one becomes a dead letter)."""
-        connection = self._connection()
-        if isinstance(frame, (str, bytes, bytearray)):
-            frame = decode_frame(frame)
-        connection.on_frame(frame)
+        """Inject a raw frame, read as a socket reads it: the venue's frame rules and classify when the venue
+        is built (acks and pongs pass, events are normalized), else the mock wire format. A frame that cannot
+        be decoded or normalized becomes a dead letter, never an exception."""
+        self._connection().on_message(frame, self._stream())
+
+    def _stream(self) -> Any:
+        """The venue's stream rules when the venue is built, else None (every frame is a mock event)."""
+        from exchanges import get_exchange
+
+        try:
+            return get_exchange(self.key.exchange).stream
+        except ConfigError:
+            return None
 
     def _inject(self, event: Trade | OrderUpdate) -> None:
         connection = self._connection()

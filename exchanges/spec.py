@@ -37,6 +37,8 @@ class VenueStream(Protocol):
     ping_interval: float  # seconds between our pings
     silence_limit: float  # seconds without any message before the socket counts as lost
     listen_key_interval: float | None  # seconds between listenKey keepalives, None if none
+    plain_text: frozenset[str]  # texts the venue sends as they are ("pong"); any other frame must be a JSON object
+    binary_markets: frozenset[Market]  # markets whose frames are binary (protobuf); elsewhere bytes are malformed
 
     def endpoints(self, market: Market) -> Endpoints: ...
 

@@ -6,7 +6,7 @@ import asyncio
 import json
 from decimal import Decimal
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Collection, Iterable
 
 import aiohttp
 import attrs
@@ -15,10 +15,11 @@ from tenacity import AsyncRetrying
 from websockets.asyncio.client import connect as ws_connect
 
 from exchanges.spec import Endpoints, ExchangeSpec, MessageKind
-from framework.errors import AuthError, ConfigError, ConnectionLost, NormalizeError, SubscriptionError
+from framework.errors import AuthError, ConfigError, ConnectionLost, FrameworkError, NormalizeError, SubscriptionError
 from framework.events import ConnectionKey, Event, Market, OrderUpdate, now_ms
 from framework.retry import RECONNECT
 from framework.sync_log import mask
+from framework.validate import FUTURE_TOLERANCE_MS, RowsRejected, as_raw, problem
 
 if TYPE_CHECKING:
     from exchanges.connector import Credentials
@@ -35,14 +36,47 @@ class ConnectionStatus(StrEnum):
     FAILED = "failed"
 
 
-def decode_frame(frame: str | bytes) -> Any:
-    """A text frame as JSON with exact decimals (numbers keep their text); bytes stay bytes."""
-    if isinstance(frame, (bytes, bytearray)):
-        return bytes(frame)
-    try:
-        return json.loads(frame, parse_float=Decimal)
-    except ValueError:
-        return frame  # venues with plain-text frames ("pong")
+def decode_frame(frame: Any, plain_text: Collection[str] | None = None, binary: bool = True) -> Any:
+    """A text frame as JSON with exact decimals (numbers keep their text); bytes stay bytes.
+
+    With `plain_text` (a stream's frame rules: the texts its venue sends as they are, e.g. "pong"), anything
+    else must be a JSON object, and bytes must be allowed by `binary`: a frame that is not raises
+    NormalizeError saying why (truncated or junk text, nesting too deep to read, a list or a number, bytes
+    on a JSON stream). Without `plain_text` (servers and tests reading a peer), text that is not JSON stays
+    text. A frame already decoded (a test's dict) is checked the same way.
+    """
+    if isinstance(frame, (bytes, bytearray, memoryview)):
+        if binary:
+            return bytes(frame)
+        raise NormalizeError(f"a binary frame ({len(frame)} bytes) on a JSON stream")
+    if isinstance(frame, str):
+        if plain_text is not None and frame in plain_text:
+            return frame
+        try:
+            message = json.loads(frame, parse_float=Decimal)
+        except (ValueError, RecursionError) as exc:
+            if plain_text is None:
+                return frame  # a peer's plain text ("ping")
+            if isinstance(exc, RecursionError):
+                raise NormalizeError(f"JSON nested too deeply to read ({len(frame)} characters)") from None
+            raise NormalizeError(f"not JSON: {exc}") from None
+    else:
+        message = frame
+    if plain_text is not None and type(message) is not dict:
+        raise NormalizeError(f"a JSON {_json_kind(message)} where a JSON object was expected")
+    return message
+
+
+def _json_kind(value: Any) -> str:
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    if value is None or isinstance(value, bool):
+        return json.dumps(value)
+    if isinstance(value, (int, Decimal, float)):
+        return "number"
+    return type(value).__name__
 
 
 class BaseConnection:
@@ -109,16 +143,67 @@ class BaseConnection:
         self.status = status
         self.pool.sync_log.connection(str(self.key), status.value, **fields)
 
-    def on_frame(self, frame: Any, received_at: int | None = None) -> None:
-        """A raw frame (decoded JSON or bytes) from the venue: normalize and emit, or keep as dead letter."""
+    def on_message(self, frame: Any, stream: Any = None, received_at: int | None = None) -> MessageKind | None:
+        """One frame as read off the wire: decode it by the stream's frame rules, classify it, normalize an event.
+
+        Returns its kind (None: it could not be decoded or classified). Whatever is wrong with a frame
+        (undecodable, a classify or a normalize that fails) it is kept as a dead letter and this never raises;
+        only the venue's own refusals do (AuthError, SubscriptionError, RateLimited…: a FrameworkError from classify).
+        Without a stream (a mock venue) every frame is an event and must be a JSON object.
+        """
+        received = received_at or now_ms()
+        try:
+            plain_text = getattr(stream, "plain_text", frozenset())
+            binary = self.key.market in getattr(stream, "binary_markets", frozenset())
+            message = decode_frame(frame, plain_text, binary)
+            kind = MessageKind.EVENT if stream is None else stream.classify(message, self.key.market)
+        except NormalizeError as exc:
+            self._dead_frame(frame, str(exc), received)
+            return None
+        except FrameworkError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a frame that breaks classify is that frame's fault
+            self._dead_frame(frame, f"classify failed: {type(exc).__name__}: {exc}", received)
+            return None
+        if kind is MessageKind.EVENT:
+            self.on_frame(message, received, wire=frame)
+        return kind
+
+    def _dead_frame(self, raw: Any, error: str, received: int) -> None:
+        self.messages += 1
+        self.last_message = received
+        self.malformed += 1
+        self._log.bind(error=error[:300]).warning("malformed frame kept as dead letter")
+        self.pool.dead_letter(self.key, raw, error)
+
+    def on_frame(self, frame: Any, received_at: int | None = None, *, wire: Any = None) -> None:
+        """A decoded event frame (JSON or bytes): normalize and emit; what cannot be normalized is a dead letter.
+
+        Any failure of normalize counts (RecursionError, a bug's TypeError), not only NormalizeError: the
+        frame is kept with its error and the stream goes on. `wire` is the frame as received, kept instead of
+        the decoded one. Rows normalize refused one by one (RowsRejected) are each a dead letter; the others go on.
+        """
         self.messages += 1
         self.last_message = received_at or now_ms()
+        raw = frame if wire is None else wire
         try:
             events = self._normalize(frame, self.key.market)
+        except RowsRejected as exc:
+            for row_frame, reason in exc.rejected:
+                self.malformed += 1
+                self._log.bind(error=reason[:300]).warning("row not recorded kept as dead letter")
+                self.pool.dead_letter(self.key, row_frame, reason)
+            events = exc.events
         except NormalizeError as exc:
             self.malformed += 1
-            self._log.bind(error=str(exc)).warning("malformed frame kept as dead letter")
-            self.pool.dead_letter(self.key, frame, str(exc))
+            self._log.bind(error=str(exc)[:300]).warning("malformed frame kept as dead letter")
+            self.pool.dead_letter(self.key, raw, str(exc))
+            return
+        except Exception as exc:  # noqa: BLE001 - whatever the cause, a frame is kept and the stream goes on
+            error = f"normalize failed: {type(exc).__name__}: {exc}"
+            self.malformed += 1
+            self._log.bind(error=error[:300]).error("normalize failed: frame kept as dead letter")
+            self.pool.dead_letter(self.key, raw, error)
             return
         if events:
             self.emit(self._for_account(events))
@@ -129,8 +214,25 @@ class BaseConnection:
         return [attrs.evolve(e, account=self.key.account) for e in events]
 
     def emit(self, events: Iterable[Event]) -> None:
-        count = self.pool.dispatch(self.key, events)
-        self.events += count
+        """Ready events (stream, REST backfill, mock) to the pool; one whose values are not sane is a dead letter."""
+        now = now_ms()
+        tolerance = getattr(self.pool, "future_tolerance_ms", FUTURE_TOLERANCE_MS)
+        sane, insane = [], {}  # id(raw) -> (raw, reasons): the events of one row (order + fill) make one letter
+        for event in events:
+            reason = problem(event, now, tolerance)
+            if reason is None:
+                sane.append(event)
+                continue
+            raw = as_raw(event)
+            reasons = insane.setdefault(id(raw), (raw, []))[1]
+            if reason not in reasons:
+                reasons.append(reason)
+        for raw, reasons in insane.values():
+            self.malformed += 1
+            self._log.bind(error="; ".join(reasons)).warning("event with insane values kept as dead letter")
+            self.pool.dead_letter(self.key, raw, "; ".join(reasons))
+        if sane:
+            self.events += self.pool.dispatch(self.key, sane)
 
     def status_dict(self) -> dict[str, Any]:
         return {
@@ -310,10 +412,8 @@ class PrivateConnection(BaseConnection):
                     self.key.exchange, f"no message for {silence_limit:.0f} s: treating the stream as lost"
                 ) from None
             received = now_ms()
-            message = decode_frame(frame)
-            kind = self.stream.classify(message, self.key.market)
+            kind = self.on_message(frame, self.stream, received)  # a bad frame is a dead letter (None), never a drop
             if kind is MessageKind.EVENT:
-                self.on_frame(message, received)
                 if self.pool.trade_sync.pending > self.pool.trade_sync.high_water:
                     await self.pool.trade_sync.wait_for_room()
             elif kind is MessageKind.ACK:

@@ -62,6 +62,8 @@ class BinanceStream:
     ping_interval = 20.0
     silence_limit = 60.0
     listen_key_interval = 1800.0
+    plain_text: frozenset[str] = frozenset()  # every frame is a JSON object
+    binary_markets: frozenset[Market] = frozenset()
 
     def endpoints(self, market: Market) -> Endpoints:
         return LIVE_ENDPOINTS[market]

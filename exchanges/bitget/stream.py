@@ -46,6 +46,8 @@ class BitgetStream(NoListenKey):
 
     ping_interval = 30.0
     silence_limit = 60.0  # a ping every 30 s, and its pong is due within 30 s
+    plain_text = frozenset({"pong"})  # the answer to our text "ping"; every other frame is a JSON object
+    binary_markets: frozenset[Market] = frozenset()
 
     def endpoints(self, market: Market) -> Endpoints:
         return Endpoints(ws=WS_BASE, rest=REST_BASE)

@@ -37,6 +37,8 @@ class BybitStream(NoListenKey):
 
     ping_interval = 20.0  # Bybit recommends a ping every 20 s
     silence_limit = 60.0  # three pings without a pong (or any frame): the socket is gone
+    plain_text: frozenset[str] = frozenset()  # every frame is a JSON object (pongs too)
+    binary_markets: frozenset[Market] = frozenset()
 
     def endpoints(self, market: Market) -> Endpoints:
         return LIVE

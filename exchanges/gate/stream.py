@@ -90,6 +90,8 @@ class GateStream(NoListenKey):
 
     ping_interval = 10.0  # the docs' demo clients: `spot.ping` / `futures.ping` every 10 s
     silence_limit = 30.0  # no frame (not even a pong) for three ping intervals: the socket is lost
+    plain_text: frozenset[str] = frozenset()  # every frame is a JSON object (pongs too)
+    binary_markets: frozenset[Market] = frozenset()
 
     def endpoints(self, market: Market) -> Endpoints:
         return _LIVE[market]

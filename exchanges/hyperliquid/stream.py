@@ -36,6 +36,9 @@ class HyperliquidStream(NoListenKey):
 
     ping_interval = 50.0
     silence_limit = 60.0
+    # The greeting on every new socket (the official SDK's websocket_manager skips it too); all else is JSON.
+    plain_text = frozenset({"Websocket connection established."})
+    binary_markets: frozenset[Market] = frozenset()
 
     def endpoints(self, market: Market) -> Endpoints:
         return LIVE

@@ -50,6 +50,8 @@ class MexcStream:
     ping_interval = 15.0  # contract: ping every 10–20 s; spot: a link without data dies after 60 s
     silence_limit = 45.0  # three pings without a pong
     listen_key_interval = 1800.0  # a spot listenKey lives 60 min; the docs advise a PUT every 30 min
+    plain_text = frozenset({"Invalid listen key"})  # spot's refusal of an expired key, as text; else JSON objects
+    binary_markets = frozenset({Market.SPOT})  # spot pushes are protobuf; contract frames are JSON
 
     def __init__(self) -> None:
         # (API key, REST base) -> the listenKey last opened for them: one stream object serves every connection.

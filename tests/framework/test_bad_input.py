@@ -33,7 +33,7 @@ async def test_malformed_frames_are_kept_and_the_connection_goes_on(tmp_path):
         for frame in bad:
             await c.push_raw(frame)
         good = {"type": "trade", "symbol": "BTCUSDT", "side": "buy", "amount": "0.5", "price": "100.25",
-                "trade_id": "9", "order_id": "8", "timestamp": 5}
+                "trade_id": "9", "order_id": "8", "timestamp": 1700000000005}
         await c.push_raw(json.dumps(good))
         await pool.flush(5)
         status = pool.get_connection_status()["connections"]["paperx_spot"]

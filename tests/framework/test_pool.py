@@ -219,20 +219,21 @@ async def test_duplicate_strategy_id_is_refused(pool):
 
 
 async def test_order_updates_are_routed_and_kept_at_their_latest_state(pool):
+    T0 = 1_700_000_000_000  # a sane time (2023): stamps before 2010 are dead letters
     s = Recorder("s", [MockConnector("binance", "spot")], pool=pool)
     await s.start()
     c = s.exchange_connectors[0]
-    await c.push_order_update("BTC/USDT", "buy", "2", "100", status="new", order_id="o1", timestamp=1)
-    await c.push_order_update("BTC/USDT", "buy", "2", "100", status="filled", filled="2", order_id="o1", timestamp=3)
+    await c.push_order_update("BTC/USDT", "buy", "2", "100", status="new", order_id="o1", timestamp=T0 + 1)
+    await c.push_order_update("BTC/USDT", "buy", "2", "100", status="filled", filled="2", order_id="o1", timestamp=T0 + 3)
     await pool.flush(5)
     # A late, less-filled update arrives after the final one: it must not overwrite it.
     await c.push_order_update(
-        "BTC/USDT", "buy", "2", "100", status="partially_filled", filled="1", order_id="o1", timestamp=2
+        "BTC/USDT", "buy", "2", "100", status="partially_filled", filled="1", order_id="o1", timestamp=T0 + 2
     )
     await pool.flush(5)
     assert [u.status.value for u in s.updates] == ["new", "filled", "partially_filled"]
     (stored,) = await pool.store.fetch_orders()
-    assert stored.status.value == "filled" and str(stored.filled) == "2" and stored.timestamp == 3
+    assert stored.status.value == "filled" and str(stored.filled) == "2" and stored.timestamp == T0 + 3
 
 
 async def test_push_before_subscribe_says_what_to_do():
