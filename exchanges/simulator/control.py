@@ -64,11 +64,11 @@ def control_routes(sim: Simulator) -> list[tuple[str, str, Any]]:
 
     async def render_fill(body: dict) -> dict:
         exchange, market = key_of(body)
-        frames = sim.render_fill_frames(
+        fill, frames = sim.render_fill_frames(
             exchange, market, body["symbol"], body.get("side", "buy"), body["amount"], body["price"],
             time=body.get("time"), client_order_id=body.get("client_order_id"),
         )
-        return {"frames": [_frame_json(f) for f in frames]}
+        return {"fill": fill_fields(fill), "frames": [_frame_json(f) for f in frames]}
 
     async def inject_raw(body: dict) -> dict:
         exchange, market = key_of(body)

@@ -250,8 +250,8 @@ class Simulator:
     def render_fill_frames(
         self, exchange: str, market: Market | str, symbol: str, side: Side | str, amount: Any, price: Any, *,
         time: int | None = None, client_order_id: str | None = None,
-    ) -> list[str | bytes]:
-        """The frames a live subscribed socket would get for a fill with these values, as sent on the wire.
+    ) -> tuple[SimFill, list[str | bytes]]:
+        """The fill and the frames a live subscribed socket would get for it, as sent on the wire.
 
         The fill is not in the ledger and goes nowhere: the amount and time may be anything (0, -1,
         2**63…), for poisoned-frame tests that then send the frames with `inject_raw`. Its ids are new.
@@ -269,8 +269,8 @@ class Simulator:
         for session in self.sessions(exchange, market):
             frames = session.venue.fill_frames(_ScratchSession(session, scratch), order, fill)
             if frames:
-                return [f if isinstance(f, (str, bytes)) else dumps(f) for f in frames]
-        return []
+                return fill, [f if isinstance(f, (str, bytes)) else dumps(f) for f in frames]
+        return fill, []
 
     async def inject_raw(self, exchange: str, market: Market | str, frame: str | bytes) -> int:
         """Send `frame` as it is (text for str, binary for bytes) to every live socket of a (venue, market).
