@@ -341,6 +341,8 @@ class ConnectionPool:
         """Where a strategy's delivery starts: its stored position (after an unclean end, what it may
         have seen is marked redelivered), or for a new strategy the store's end (`new_from` when the
         store opened late: what was spooled meanwhile is its own). Needs the store."""
+        if not self.trade_sync.store_ready.is_set() and new_from is None:
+            raise StoreError("the store is not open yet")
         strategy_id = consumer.strategy_id
         record = await self.store.get_delivery(strategy_id)
         if record is None:

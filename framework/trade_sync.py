@@ -301,31 +301,32 @@ class TradeSync:
 
     async def _write_safely(self, batch: list[tuple[str, Any]]) -> None:
         """Write a batch. Only a transient StoreError (the store is unreachable) comes out of here:
-        items the store refuses are found by halving the batch and kept as dead letters, and anything
-        unexpected is logged at ERROR and its items dead-lettered one by one, so the writer goes on."""
+        when the store refuses an item, or anything unexpected happens (logged at ERROR), the batch is
+        halved until the items at fault are found; each becomes a dead letter, the rest is stored."""
         try:
             await self._write(batch)
+            return
         except StoreError as exc:
             if exc.transient:
                 if not self.store_failing:
                     self.on_resync()  # part of the batch may be committed and not handed on
                 raise
-            if len(batch) > 1:
-                middle = len(batch) // 2
-                await self._write_safely(batch[:middle])
-                await self._write_safely(batch[middle:])
-            else:
-                await self._refuse(batch[0], f"store refused: {exc}")
+            error = f"store refused: {exc}"
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - a bug or a value nobody foresaw must not stop storage
             self.unexpected_errors += 1
             logger.bind(error=repr(exc), batch=len(batch)).opt(exception=exc).error(
-                "unexpected error writing a batch: its items become dead letters")
+                "unexpected error writing a batch: finding the items at fault")
             self.sync_log.error("unexpected store error", error=repr(exc), batch=len(batch))
             self.on_resync()
-            for item in batch:
-                await self._refuse(item, f"unexpected error while storing: {exc!r}")
+            error = f"unexpected error while storing: {exc!r}"
+        if len(batch) > 1:
+            middle = len(batch) // 2
+            await self._write_safely(batch[:middle])
+            await self._write_safely(batch[middle:])
+        else:
+            await self._refuse(batch[0], error)
 
     async def _refuse(self, item: tuple[str, Any], error: str) -> None:
         """Keep one item the store would not take as a dead letter (its encoded form and the error)."""
