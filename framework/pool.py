@@ -93,6 +93,7 @@ class ConnectionPool:
         self._base_seq: int | None = None  # the store's last seq when it opened (before the spool replay)
         self.backfill_since_ms = backfill_since_ms
         self._tasks: set[asyncio.Task] = set()
+        self._position_lock = asyncio.Lock()
         self._start_lock = asyncio.Lock()
         self._state = "created"
         self.trade_sync.on_stored = self._deliver_stored
@@ -380,6 +381,10 @@ class ConnectionPool:
 
     async def write_position(self, consumer: Consumer, running: bool) -> None:
         """Persist where a strategy's delivery stands (`running=False` only after a clean stop)."""
+        async with self._position_lock:  # the keeper's write never lands after a stop's
+            await self._write_position(consumer, running)
+
+    async def _write_position(self, consumer: Consumer, running: bool) -> None:
         seq = consumer.last_seq
         if seq is None or not self.trade_sync.store_ready.is_set():
             return
@@ -392,10 +397,12 @@ class ConnectionPool:
     async def _keep_positions(self) -> None:
         while True:
             await asyncio.sleep(POSITION_EVERY)
-            for consumer in list(self._consumers.values()):
-                seq = consumer.last_seq
-                if seq is not None and seq > self._positions_written.get(consumer.strategy_id, -1):
-                    await self.write_position(consumer, running=True)
+            async with self._position_lock:
+                for consumer in list(self._consumers.values()):
+                    seq = consumer.last_seq
+                    if (self._consumers.get(consumer.strategy_id) is consumer and seq is not None
+                            and seq > self._positions_written.get(consumer.strategy_id, -1)):
+                        await self._write_position(consumer, running=True)
 
     async def backfill_symbols(self, key: ConnectionKey) -> list[str]:
         """The symbols to backfill on a key: those its strategies asked for, plus those already stored."""
