@@ -4,9 +4,14 @@ Docs: https://bybit-exchange.github.io/docs/v5/websocket/private/execution , ...
 .../private/fast-execution , https://bybit-exchange.github.io/docs/v5/enum#exectype and
 https://bybit-exchange.github.io/docs/v5/enum#spot-fee-currency-instruction
 
-One socket carries every category; a row counts when its `category` is the connection's market
-(spot ↔ "spot", future ↔ "linear": USDT/USDC perpetuals and dated futures). "inverse" (coin-margined,
-qty in USD contracts) and "option" rows give nothing here.
+One socket carries every category; a row counts when its `category`'s market is the connection's
+(spot ↔ "spot"; future ↔ "linear", USDT/USDC perpetuals and dated futures, and "inverse", coin-margined
+perpetuals and dated futures). An inverse fill's amount is in the venue's unit, USD contracts (1 contract
+= 1 USD); its cost is `execValue`, in the coin (qty / price); its symbol is ccxt's, `BTC/USD:BTC` for the
+perpetual BTCUSD and `BTC/USD:BTC-250627` for BTCUSDM25 (month code and year; delivery on the month's last
+Friday, Bybit's schedule). "option" fills (no market of ours holds them) and rows of a category not known
+here are not recorded: the future connection keeps each as its own dead letter, with the reason. A row
+that cannot be read is its own dead letter too (RowsRejected); the frame's other rows go on.
 
 An execution row (topic `execution`; `execution.fast` rows carry only the fields marked *):
 
@@ -29,7 +34,8 @@ An execution row (topic `execution`; `execution.fast` rows carry only the fields
         ...}]}
 
 Fills are execTypes Trade, AdlTrade (auto-deleveraging), BustTrade (liquidation takeover), BlockTrade,
-MovePosition, FutureSpread and UNKNOWN (classic accounts): each moves a position at a price. Funding,
+MovePosition, FutureSpread and UNKNOWN (classic accounts): each moves a position at a price; spot rows of
+classic accounts (captured in 2023) carry `"execType": ""` and `"execFee": ""`: a trade without a fee. Funding,
 Delivery and Settle are cash flows or settlements at a reference price, not fills: they give [].
 An execType not listed raises NormalizeError, so a new kind is seen (the frame is logged) before it
 is trusted. Without `feeCurrency`, the fee is in the settle coin for linear, and for spot in the coin
@@ -44,16 +50,22 @@ An order row (topic `order`): `orderId`, `orderLinkId`, `symbol`, `side`, `order
 
 from __future__ import annotations
 
+import calendar
+import re
+from datetime import date
 from decimal import Context, Decimal, Inexact
 from typing import Any
 
 from exchanges.symbols import unify
 from framework.errors import NormalizeError
 from framework.events import Market, OrderStatus, OrderUpdate, Side, Trade, to_decimal
+from framework.validate import RowsRejected
 
 EXCHANGE = "bybit"
 
-_CATEGORIES = {Market.SPOT: "spot", Market.FUTURE: "linear"}
+_MARKETS = {"spot": Market.SPOT, "linear": Market.FUTURE, "inverse": Market.FUTURE}
+_INVERSE_DATED = re.compile(r"([A-Z0-9]+)USD([FGHJKMNQUVXZ])(\d{2})")  # BTCUSDM25: June 2025
+_MONTH_CODES = {code: month for month, code in enumerate("FGHJKMNQUVXZ", start=1)}
 _SIDES = {"Buy": Side.BUY, "Sell": Side.SELL}
 _FILL_EXEC_TYPES = frozenset({"Trade", "AdlTrade", "BustTrade", "BlockTrade", "MovePosition", "FutureSpread", "UNKNOWN"})
 _NON_FILL_EXEC_TYPES = frozenset({"Funding", "Delivery", "Settle"})
@@ -86,31 +98,42 @@ def normalize(message: Any, market: Market) -> list[Trade | OrderUpdate]:
         parse = _order_update
     else:
         return []
-    category = _CATEGORIES[market]
-    try:
-        rows = message["data"]
-        if not isinstance(rows, list):
-            raise TypeError(f"data is {type(rows).__name__}, not a list")
-        events = []
-        for row in rows:
-            if row["category"] == category:
-                event = parse(row, market)
+    rows = message.get("data")
+    if not isinstance(rows, list):
+        raise NormalizeError(f"bybit {topic} frame is malformed: data is {type(rows).__name__}, not a list",
+                             raw=message)
+    events: list[Trade | OrderUpdate] = []
+    rejected: list[tuple[dict, str]] = []
+    for row in rows:
+        try:
+            category = row["category"]
+            row_market = _MARKETS.get(category)
+            if row_market is None:
+                if kind == "execution" and market is Market.FUTURE:  # one connection speaks for them
+                    raise ValueError(f"{category!r} fills are not recorded: no market here holds them")
+                continue
+            if row_market is market:
+                event = parse(row, market, category)
                 if event is not None:
                     events.append(event)
-        return events
-    # ArithmeticError: decimal's signals (InvalidOperation, and Inexact from _exact_product).
-    except (KeyError, TypeError, ValueError, ArithmeticError, AttributeError) as exc:
-        raise NormalizeError(f"bybit {topic} frame is malformed: {exc!r}", raw=message) from None
+        # ArithmeticError: decimal's signals (InvalidOperation, and Inexact from _exact_product).
+        except (KeyError, TypeError, ValueError, ArithmeticError, AttributeError) as exc:
+            rejected.append(({**message, "data": [row]}, f"bybit {topic} row is malformed: {exc!r}"))
+    if rejected:
+        raise RowsRejected(events, rejected, raw=message)
+    return events
 
 
-def _trade(row: dict, market: Market) -> Trade | None:
+def _trade(row: dict, market: Market, category: str) -> Trade | None:
     exec_type = row.get("execType", "Trade")
+    if exec_type == "" and category == "spot":  # classic-account spot rows (2023) leave it empty: a trade
+        exec_type = "Trade"
     if exec_type in _NON_FILL_EXEC_TYPES:
         return None
     if exec_type not in _FILL_EXEC_TYPES:
         raise ValueError(f"unknown execType {exec_type!r}")
     raw = _text(row["symbol"])
-    symbol = _symbol(raw, market)
+    symbol = _symbol(raw, market, category)
     side = _SIDES[row["side"]]
     amount = to_decimal(row["execQty"])
     if amount <= 0:
@@ -135,7 +158,7 @@ def _trade(row: dict, market: Market) -> Trade | None:
         side=side,
         amount=amount,
         price=price,
-        cost=_exact_product(amount, price) if value is None or value == "" else to_decimal(value),
+        cost=_cost(amount, price, category) if value is None or value == "" else to_decimal(value),
         fee_cost=fee,
         fee_currency=fee_currency,
         is_maker=is_maker,
@@ -144,7 +167,7 @@ def _trade(row: dict, market: Market) -> Trade | None:
     )
 
 
-def _order_update(row: dict, market: Market) -> OrderUpdate:
+def _order_update(row: dict, market: Market, category: str) -> OrderUpdate:
     raw = _text(row["symbol"])
     side = _SIDES[row["side"]]
     order_type = _text(row["orderType"])
@@ -156,7 +179,7 @@ def _order_update(row: dict, market: Market) -> OrderUpdate:
     return OrderUpdate(
         exchange=EXCHANGE,
         market=market,
-        symbol=_symbol(raw, market),
+        symbol=_symbol(raw, market, category),
         symbol_raw=raw,
         order_id=_text(row["orderId"]),
         client_order_id=_optional_text(row.get("orderLinkId")),
@@ -172,10 +195,12 @@ def _order_update(row: dict, market: Market) -> OrderUpdate:
     )
 
 
-def _symbol(raw: str, market: Market) -> str:
+def _symbol(raw: str, market: Market, category: str = "linear") -> str:
     """Unified symbol; linear also has USDC perpetuals (`BTCPERP`) and dated futures (`BTCUSDT-21FEB25`, `BTC-24MAR23`)."""
     if market is Market.SPOT:
         return unify(EXCHANGE, market, raw)
+    if category == "inverse":
+        return _inverse_symbol(raw)
     pair, _, expiry = raw.partition("-")
     if pair.endswith("PERP"):
         pair = pair[:-4] + "USDC"
@@ -188,6 +213,27 @@ def _symbol(raw: str, market: Market) -> str:
     if not (day.isdigit() and year.isdigit() and len(day) <= 2):
         raise ValueError(f"cannot read the expiry of {raw!r}")
     return f"{symbol}-{year}{_MONTHS[month]}{day.zfill(2)}"
+
+
+def _inverse_symbol(raw: str) -> str:
+    """ccxt's symbol of an inverse contract: quote USD, settled in the base coin; dated ones end in the delivery day."""
+    dated = _INVERSE_DATED.fullmatch(raw)
+    if dated:
+        base, code, yy = dated.groups()
+        year, month = 2000 + int(yy), _MONTH_CODES[code]
+        last = calendar.monthrange(year, month)[1]
+        day = last - (date(year, month, last).weekday() - calendar.FRIDAY) % 7  # the month's last Friday
+        return f"{base}/USD:{base}-{yy}{month:02d}{day:02d}"
+    if raw.endswith("USD") and len(raw) > 3 and raw.isalnum():
+        return f"{raw[:-3]}/USD:{raw[:-3]}"
+    raise ValueError(f"cannot read the inverse symbol {raw!r}")
+
+
+def _cost(amount: Decimal, price: Decimal, category: str) -> Decimal:
+    """Without `execValue`: qty × price (exact); inverse, qty USD contracts / price in coin (28 digits, rounded)."""
+    if category == "inverse":
+        return amount / price
+    return _exact_product(amount, price)
 
 
 def _fee_currency(symbol: str, market: Market, side: Side, fee: Decimal, is_maker: bool | None) -> str:

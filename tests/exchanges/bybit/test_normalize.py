@@ -144,13 +144,86 @@ def test_execution_without_value_costs_qty_times_price_exactly():
     assert trade.cost == Decimal(f"{1234567890123456789 * 9876543210987654321}E-17")
 
 
-def test_one_frame_keeps_only_rows_of_the_connection_category():
+def test_one_frame_keeps_only_rows_of_the_connection_market_inverse_among_futures():
     frame = _execution()
     linear = dict(frame["data"][0], category="linear", execId="lin-1", feeCurrency="USDT")
-    inverse = dict(frame["data"][0], category="inverse", execId="inv-1", symbol="BTCUSD")
+    inverse = dict(frame["data"][0], category="inverse", execId="inv-1", symbol="BTCUSD", feeCurrency="")
     frame["data"] += [linear, inverse]
     assert [t.trade_id for t in normalize(frame, Market.SPOT)] == ["2100000000071536721"]
-    assert [t.trade_id for t in normalize(frame, Market.FUTURE)] == ["lin-1"]
+    assert [(t.trade_id, t.market, t.symbol) for t in normalize(frame, Market.FUTURE)] == [
+        ("lin-1", Market.FUTURE, "BTC/USDT:USDT"), ("inv-1", Market.FUTURE, "BTC/USD:BTC")]
+
+
+def test_inverse_fill_is_recorded_in_usd_contracts_with_its_cost_in_the_coin():
+    row = {"category": "inverse", "symbol": "BTCUSD", "execId": "e5f1c2d4-inv", "orderId": "o-inv-1",
+           "orderLinkId": "s1-7", "side": "Buy", "execType": "Trade", "execQty": "1000", "execPrice": "64000",
+           "execValue": "0.015625", "execFee": "0.000008594", "feeCurrency": "", "isMaker": False,
+           "execTime": "1746270400353"}
+    [trade] = normalize({"topic": "execution", "data": [row]}, Market.FUTURE)
+    _assert_fields(trade, {
+        "market": Market.FUTURE, "symbol": "BTC/USD:BTC", "symbol_raw": "BTCUSD", "client_order_id": "s1-7",
+        "amount": Decimal("1000"),  # USD contracts: 1 contract = 1 USD
+        "price": Decimal("64000"), "cost": Decimal("0.015625"),  # in BTC: 1000 / 64000
+        "fee_cost": Decimal("0.000008594"), "fee_currency": "BTC",  # inverse fees are in the settle coin
+    })
+    [fast] = normalize({"topic": "execution.fast", "data": [dict(row, execValue="")]}, Market.FUTURE)
+    assert fast.cost == Decimal("0.015625")
+
+
+@pytest.mark.parametrize(("raw", "symbol"), [
+    ("BTCUSD", "BTC/USD:BTC"),
+    ("ETHUSD", "ETH/USD:ETH"),
+    ("BTCUSDH25", "BTC/USD:BTC-250328"),  # March 2025: delivered on its last Friday
+    ("BTCUSDM25", "BTC/USD:BTC-250627"),
+    ("ETHUSDU25", "ETH/USD:ETH-250926"),
+    ("BTCUSDZ22", "BTC/USD:BTC-221230"),  # Bybit's BTCUSD1230 of 2022
+])
+def test_inverse_symbols_unify_like_ccxt(raw, symbol):
+    [trade] = normalize(_execution(category="inverse", symbol=raw), Market.FUTURE)
+    assert (trade.symbol_raw, trade.symbol) == (raw, symbol)
+    [update] = normalize(_order(category="inverse", symbol=raw), Market.FUTURE)
+    assert update.symbol == symbol
+
+
+def test_option_fill_is_a_dead_letter_of_the_future_connection_and_the_other_rows_go_on():
+    from framework.validate import RowsRejected
+
+    frame = _execution(category="linear", execId="lin-1")
+    option = dict(frame["data"][0], category="option", execId="opt-1", symbol="BTC-27JUN25-70000-C")
+    frame["data"].append(option)
+    with pytest.raises(RowsRejected) as info:
+        normalize(frame, Market.FUTURE)
+    assert [t.trade_id for t in info.value.events] == ["lin-1"]
+    [(kept, reason)] = info.value.rejected
+    assert kept["data"] == [option] and kept["topic"] == "execution"
+    assert reason == "bybit execution row is malformed: ValueError(\"'option' fills are not recorded: no market here holds them\")"
+    assert [t.trade_id for t in normalize(frame, Market.SPOT)] == []  # the future connection speaks for them
+
+
+def test_a_malformed_row_is_its_own_dead_letter_and_its_neighbours_are_recorded():
+    from framework.validate import RowsRejected
+
+    frame = _execution()
+    frame["data"] = [dict(frame["data"][0], execId="bad", execPrice="abc"), dict(frame["data"][0], execId="good")]
+    with pytest.raises(RowsRejected) as info:
+        normalize(frame, Market.SPOT)
+    assert [t.trade_id for t in info.value.events] == ["good"]
+    assert [kept["data"][0]["execId"] for kept, _ in info.value.rejected] == ["bad"]
+
+
+def test_classic_spot_fill_with_empty_exec_type_and_fee_is_a_trade_without_fee():
+    # Spot rows of classic accounts (captured in 2023): execType and execFee empty, no feeCurrency.
+    row = {"category": "spot", "symbol": "ETHUSDT", "execId": "2100000000042461239", "orderId": "1512871429539414016",
+           "orderLinkId": "", "side": "Sell", "execType": "", "execQty": "0.10", "execPrice": "1825.51",
+           "execValue": "", "execFee": "", "isMaker": True, "execTime": "1693303622611", "blockTradeId": ""}
+    [trade] = normalize({"topic": "execution", "data": [row]}, Market.SPOT)
+    _assert_fields(trade, {
+        "symbol": "ETH/USDT", "trade_id": "2100000000042461239", "side": Side.SELL, "amount": Decimal("0.10"),
+        "price": Decimal("1825.51"), "cost": Decimal("182.5510"), "fee_cost": None, "fee_currency": None,
+        "client_order_id": None, "is_maker": True, "timestamp": 1693303622611,
+    })
+    with pytest.raises(NormalizeError, match="unknown execType ''"):  # only spot rows leave it empty
+        normalize({"topic": "execution", "data": [dict(row, category="linear")]}, Market.FUTURE)
 
 
 def test_several_executions_in_one_frame_keep_their_order():
