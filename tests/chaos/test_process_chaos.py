@@ -95,6 +95,16 @@ class Runner:
             pass
         return self.peak_rss_kb
 
+    async def wait_ready(self, timeout: float) -> bool:
+        """True once it printed "ready"; False if it exited or took longer than `timeout`."""
+        exited = asyncio.ensure_future(self.proc.wait())
+        ready = asyncio.ensure_future(self.ready.wait())
+        await asyncio.wait({exited, ready}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        for task in (exited, ready):
+            task.cancel()
+        await asyncio.gather(exited, ready, return_exceptions=True)
+        return self.ready.is_set()
+
     async def kill(self) -> None:
         self.sample_rss()
         if self.proc.returncode is None:
@@ -146,6 +156,7 @@ class Scenario:
         self.poison_markers: dict[str, str] = {}  # kind -> the trade id inside the poisoned frame
         self.problems: list[str] = []
         self.background: set[asyncio.Task] = set()
+        self.timeline: list[str] = []  # what happened to each run, for the failure message
 
     # processes -----------------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -197,7 +208,11 @@ class Scenario:
         )
         return Runner(proc, run, err_path)
 
+    def note(self, runner: Runner | None, text: str) -> None:
+        self.timeline.append(f"{'run ' + str(runner.run) if runner else 'gap'}: {text}")
+
     async def kill(self, runner: Runner) -> None:
+        self.note(runner, f"kill -9 ({'ready' if runner.ready.is_set() else 'starting'})")
         await runner.kill()
         self.kills += 1
         self.killed_runs.add(runner.run)
@@ -205,6 +220,8 @@ class Scenario:
 
     async def terminate(self, runner: Runner, when: str) -> None:
         code, took = await runner.terminate()
+        self.note(runner, f"SIGTERM ({'ready' if runner.ready.is_set() else 'starting'}) -> exit {code} "
+                          f"in {took:.1f}s")
         self.terms += 1
         self.peak_rss_kb = max(self.peak_rss_kb, runner.peak_rss_kb)
         if code is None:
@@ -229,6 +246,7 @@ class Scenario:
     def outage(self, seconds: float) -> None:
         """The database goes away now for `seconds` (in the background)."""
         self.outages += 1
+        self.timeline.append(f"database cut for {seconds:.1f}s")
         self.proxy.cut()
 
         async def restore() -> None:
@@ -262,6 +280,7 @@ class Scenario:
                     return
                 break
             self.poison_markers[kind] = trade_id
+            self.timeline.append(f"poisoned frame: {kind} ({trade_id})")
             self.poisons_pending.pop(0)
 
     async def live_sockets(self) -> int:
@@ -273,6 +292,7 @@ async def _episode(sc: Scenario, episode: Episode, db_down_at_start: bool, mid_o
     if db_down_at_start:
         sc.outage(rng.uniform(1.5, 4.0))  # cut before the runner starts; restored while it runs
     runner = await sc.spawn()
+    sc.note(runner, f"started for '{episode.value}'")
     if episode in (Episode.KILL_AT_START, Episode.TERM_AT_START):
         await asyncio.sleep(rng.uniform(0.8, 3.0))  # imports, store open, spool replay, catch-up…
         if episode is Episode.KILL_AT_START:
@@ -280,12 +300,9 @@ async def _episode(sc: Scenario, episode: Episode, db_down_at_start: bool, mid_o
         else:
             await sc.terminate(runner, episode.value)
         return
-    try:
-        async with asyncio.timeout(30):
-            await runner.ready.wait()
-    except TimeoutError:
-        sc.problems.append(f"run {runner.run}: not ready 30s after start (database down at start: "
-                           f"{db_down_at_start}); exit {runner.proc.returncode}; stderr: {runner.stderr_tail()}")
+    if not await runner.wait_ready(30):
+        sc.problems.append(f"run {runner.run}: not ready (database down at start: {db_down_at_start}); "
+                           f"exit code {runner.proc.returncode}; stderr: {runner.stderr_tail()}")
         await sc.kill(runner)
         return
     live_for = rng.uniform(1.5, 4.0)
@@ -310,11 +327,9 @@ async def _final_run(sc: Scenario) -> dict:
     """A clean run that lets everything settle; returns the ledger it settled against."""
     sc.proxy.restore()
     runner = await sc.spawn()
-    try:
-        async with asyncio.timeout(30):
-            await runner.ready.wait()
-    except TimeoutError:
-        sc.problems.append(f"final run: not ready in 30s; stderr: {runner.stderr_tail()}")
+    if not await runner.wait_ready(30):
+        sc.problems.append(f"final run: not ready; exit code {runner.proc.returncode}; "
+                           f"stderr: {runner.stderr_tail()}")
     for _ in range(50):
         if not sc.poisons_pending:
             break
@@ -441,11 +456,11 @@ async def _check(sc: Scenario, ledger: dict) -> dict:
     misrouted = {f"{s}:{t}" for (s, t) in by_pair if (s, t) not in wanted and t in fills}
     unknown = {f"{s}:{t}" for (s, t) in by_pair if t not in fills}
     bad_redelivery = {f"{d['strategy']}:{d['trade_id']}@run{d['run']}" for d in deliveries
-                      if d["redelivered"] and (d["run"] - 1) not in sc.killed_runs}
+                      if d["redelivered"] and not any(k < d["run"] for k in sc.killed_runs)}
     for name, ids in (("never delivered to their strategy", lost), ("delivered twice unmarked", twice),
                       ("delivered to a strategy that does not own them", misrouted),
                       ("delivered but not fills of the ledger", unknown),
-                      ("marked redelivered in a run that did not follow a kill", bad_redelivery)):
+                      ("marked redelivered with no kill before", bad_redelivery)):
         if ids:
             sc.problems.append(f"deliveries {name}: {_short(ids)}")
 
@@ -502,5 +517,5 @@ async def test_promise_holds_across_kills_restarts_outages_and_poisoned_frames(
     print(f"process chaos {exchange}_{market} seed {seed}: " + ", ".join(f"{k} {v}" for k, v in figures.items()))
     assert not sc.problems, (
         f"seed {seed} (replay: TRADESYNC_CHAOS_SEED={BASE_SEED}) {exchange}_{market}:\n  "
-        + "\n  ".join(sc.problems) + f"\n  figures: {figures}"
+        + "\n  ".join(sc.problems) + f"\n  figures: {figures}\n  timeline: " + "; ".join(sc.timeline)
     )
