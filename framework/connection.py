@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections import OrderedDict
 from decimal import Decimal
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Callable, Collection, Iterable
@@ -123,6 +124,9 @@ class BaseConnection:
     def live(self) -> bool:
         """True while events can flow (logged in and subscribed)."""
         return True
+
+    def symbols_changed(self) -> None:
+        """A strategy with symbols of its own joined this connection (a backfilling one fetches them)."""
 
     async def stop(self) -> None:
         if self.status in (ConnectionStatus.CLOSED, ConnectionStatus.CREATED):
@@ -293,7 +297,13 @@ class PrivateConnection(BaseConnection):
         self.last_data: int | None = None
         self._backfill_task: asyncio.Task | None = None
         self._backfill_pending = False  # a backfill is asked for and not yet run
-        self._backfill_gap: int | None = None  # the earliest gap start it must cover (None: from the store)
+        self._backfill_gap: int | None = None  # the earliest gap start it must cover (None: from the marks)
+        self.coverage_every = 2.0  # seconds between coverage marks while a covered session is live
+        self._covered_session: int | None = None  # the live session whose start-up backfill finished
+        self._covered_names: list[str] = []
+        self._client_ids: OrderedDict[str, str] = OrderedDict()  # order id -> client order id, recent
+        if backfiller is not None:
+            backfiller.known_client_ids = self._known_client_ids
 
     @property
     def live(self) -> bool:
@@ -319,6 +329,11 @@ class PrivateConnection(BaseConnection):
             self._log.warning("not live yet after the first connect timeout; still trying in the background")
 
     async def _close(self) -> None:
+        if self._covered_session is not None and self.live:
+            try:  # a clean stop: what arrived until now is stored, so the marks can say so
+                await self._advance_coverage_to_now(self._covered_session, 5.0)
+            except Exception as exc:  # noqa: BLE001 - the next start backfills from the older mark
+                self._log.bind(error=repr(exc)).warning("coverage mark not advanced at close")
         task, self._task = self._task, None
         if task is not None and not task.done():
             task.cancel()
@@ -379,6 +394,8 @@ class PrivateConnection(BaseConnection):
                     await ws.send(message if isinstance(message, str) else json.dumps(message))
                 async with asyncio.TaskGroup() as tasks:
                     tasks.create_task(self._stall_watch(), name=f"stall-watch-{self.key}")
+                    if self.backfiller is not None:
+                        tasks.create_task(self._coverage_keeper(), name=f"coverage-{self.key}")
                     if not ping_frames:
                         tasks.create_task(self._pinger(ws), name=f"ping-{self.key}")
                     if listen_key and self.stream.listen_key_interval:
@@ -447,6 +464,10 @@ class PrivateConnection(BaseConnection):
         events = list(events)
         self.last_data = now_ms()
         for event in events:
+            if event.client_order_id and event.order_id not in self._client_ids:
+                self._client_ids[event.order_id] = event.client_order_id
+                if len(self._client_ids) > 50_000:
+                    self._client_ids.popitem(last=False)
             if isinstance(event, OrderUpdate):
                 ref = (event.symbol, event.order_id)
                 if event.status.is_terminal:
@@ -483,9 +504,18 @@ class PrivateConnection(BaseConnection):
             self._set_status(ConnectionStatus.CONNECTED)
         self._request_backfill(gap_since)
 
-    # backfill -----------------------------------------------------------------------------------------
+    # backfill and coverage -----------------------------------------------------------------------------
+    # Per symbol, the store keeps a mark "every fill up to T is stored". It moves only when a backfill
+    # over [mark - overlap, now] finished and everything it fetched is stored, or while one unbroken
+    # live session that began covered goes on (fills up to now are received and stored). Each
+    # (re)connect backfills from the mark, so a gap is fetched whatever was stored after it, and a
+    # kill mid-catch-up leaves the mark where it was. Fill times never move it.
+    def symbols_changed(self) -> None:
+        """A strategy joined with symbols of its own: backfill them (the ones already covered are cheap)."""
+        self._request_backfill(None)
+
     def _request_backfill(self, gap_since: int | None) -> None:
-        """Backfill from the gap's start (or, at start, from each symbol's last stored fill)."""
+        """Backfill from the coverage marks (the earliest gap start too, if one is older)."""
         if self.backfiller is None:
             return
         self._merge_backfill_request(gap_since)
@@ -516,28 +546,66 @@ class PrivateConnection(BaseConnection):
                 await asyncio.sleep(1.0)
 
     async def _backfill(self, gap_since: int | None) -> None:
-        symbols = await self.pool.backfill_symbols(self.key)
-        if not symbols and not self.backfiller.rules.needs_symbol:
-            symbols = [None]
-        for symbol in symbols:
-            since = await self._backfill_since(symbol, gap_since)
+        session = self.live_sessions
+        started = now_ms()
+        store, trade_sync = self.pool.store, self.pool.trade_sync
+        marks = await store.get_coverage(self.key)
+        if self.backfiller.rules.needs_symbol:
+            names = sorted(set(await self.pool.backfill_symbols(self.key)) | {s for s in marks if s != "*"})
+            source = "the strategies' symbols and those stored"
+        else:
+            names = ["*"]
+            source = "the venue (every symbol in one history)"
+        self.pool.sync_log.event("backfill symbols", key=str(self.key), symbols=",".join(names) or None,
+                                 source=source)
+        for name in names:
+            symbol = None if name == "*" else name
+            mark = marks.get(name)
+            since = started - self.backfiller.lookback_ms if mark is None else mark - self.backfiller.overlap_ms
+            if gap_since is not None:
+                since = min(since, gap_since - self.backfiller.overlap_ms)
             self.pool.sync_log.log_trade_fetch_start(self.key.exchange, symbol or "*", "rest", since=since)
             fetched = 0
             async for page in self.backfiller.pages(symbol, since):
                 fetched += len(page)
                 self.emit(page)
-                if self.pool.trade_sync.pending > self.pool.trade_sync.high_water:
-                    await self.pool.trade_sync.wait_for_room()
-            self.pool.sync_log.event("backfill fetched", key=str(self.key), symbol=symbol or "*",
-                                     fetched=fetched, since=since)
+                if trade_sync.pending > trade_sync.high_water:
+                    await trade_sync.wait_for_room()
+            await trade_sync.progress.wait_until(trade_sync.progress.submitted, None)  # all of it is stored
+            await store.advance_coverage(self.key, {name: started})
+            self.pool.sync_log.event("backfill fetched", key=str(self.key), symbol=name, fetched=fetched,
+                                     since=since, covered_to=started)
+        if session == self.live_sessions and self.live:
+            self._covered_session, self._covered_names = session, names
 
-    async def _backfill_since(self, symbol: str | None, gap_since: int | None) -> int:
-        backfiller = self.backfiller
-        last = await self.pool.store.last_trade_timestamp(self.key, symbol)
-        candidates = [t for t in (last, gap_since) if t is not None]
-        if not candidates:
-            return now_ms() - backfiller.lookback_ms
-        return min(candidates) - backfiller.overlap_ms
+    async def _coverage_keeper(self) -> None:
+        """While a covered session stays live, move the marks to now once what arrived is stored."""
+        while True:
+            await asyncio.sleep(self.coverage_every)
+            session = self.live_sessions
+            if self._covered_session != session or not self.live:
+                continue
+            try:
+                await self._advance_coverage_to_now(session, None)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - the next round tries again
+                self._log.bind(error=repr(exc)).warning("coverage mark not advanced")
+
+    async def _advance_coverage_to_now(self, session: int, timeout: float | None) -> None:
+        trade_sync = self.pool.trade_sync
+        until = now_ms()
+        await trade_sync.progress.wait_until(trade_sync.progress.submitted, timeout)
+        if self._covered_session == session == self.live_sessions and self.live:  # unbroken since `until`
+            await self.pool.store.advance_coverage(self.key, {name: until for name in self._covered_names})
+
+    async def _known_client_ids(self, order_ids: list[str]) -> dict[str, str]:
+        """Client order ids of orders seen on the stream or stored: owners for REST fills that lack one."""
+        found = {oid: self._client_ids[oid] for oid in order_ids if oid in self._client_ids}
+        rest = [oid for oid in order_ids if oid not in found]
+        if rest:
+            found.update(await self.pool.store.client_order_ids(self.key, rest))
+        return found
 
     def _on_drop(self, exc: BaseException) -> None:
         self.error = f"{type(exc).__name__}: {exc}"
