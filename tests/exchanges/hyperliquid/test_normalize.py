@@ -10,6 +10,7 @@ import pytest
 from exchanges.hyperliquid.normalize import normalize
 from framework.errors import NormalizeError
 from framework.events import Market, OrderStatus, OrderUpdate, Side, Trade
+from framework.validate import RowsRejected
 from tests.exchanges.conftest import load_samples
 
 SAMPLES = {s["source"]: s for s in load_samples("hyperliquid")}
@@ -114,10 +115,48 @@ def test_fill_numbers_sent_as_json_numbers_keep_their_text():
     assert (str(trade.price), str(trade.amount), str(trade.fee_cost)) == ("72528.0", "0.00010", "0.5")
 
 
-def test_spot_and_hip3_fills_are_skipped_and_the_perp_fill_kept():
-    push = fills_push(fill(coin="@107", tid=1), fill(coin="PURR/USDC", tid=2), fill(coin="xyz:TSLA", tid=3), fill(coin="kPEPE", tid=4))
-    [trade] = normalize(push, Market.FUTURE)
-    assert (trade.trade_id, trade.symbol_raw, trade.symbol) == ("4", "kPEPE", "KPEPE/USDC:USDC")
+def test_spot_and_hip3_fills_are_recorded_in_their_own_market_and_an_unknown_spot_index_is_a_dead_letter():
+    push = fills_push(fill(coin="@107", tid=1), fill(coin="PURR/USDC", tid=2, feeToken="PURR"),
+                      fill(coin="xyz:SP500", tid=3), fill(coin="kPEPE", tid=4), fill(coin="#14730", tid=5))
+    with pytest.raises(RowsRejected) as caught:
+        normalize(push, Market.FUTURE)
+    assert [(t.trade_id, t.market, t.symbol_raw, t.symbol, t.fee_currency) for t in caught.value.events] == [
+        ("2", Market.SPOT, "PURR/USDC", "PURR/USDC", "PURR"),  # a spot buy pays its fee in the token bought
+        ("3", Market.FUTURE, "xyz:SP500", "XYZ-SP500/USDC:USDC", "USDC"),  # ccxt: the dex kept in the base
+        ("4", Market.FUTURE, "kPEPE", "KPEPE/USDC:USDC", "USDC"),
+    ]
+    (spot, spot_reason), (outcome, outcome_reason) = caught.value.rejected
+    assert spot == {"channel": "userFills", "data": {"user": USER, "fills": [push["data"]["fills"][0]]}}
+    assert "spot coin '@107' has no symbol offline: teach it with register_markets" in spot_reason
+    assert outcome["data"]["fills"][0]["tid"] == 5 and "'#14730' is an outcome market" in outcome_reason
+
+
+def test_a_taught_spot_index_is_recorded_with_its_pair(monkeypatch):
+    from exchanges import symbols
+
+    monkeypatch.setitem(symbols._metadata, ("hyperliquid", Market.SPOT), {"@107": "HYPE/USDC"})
+    symbols.unify.cache_clear()
+    try:
+        [trade] = normalize(fills_push(fill(coin="@107", px="38.512", sz="2.5", feeToken="HYPE")), Market.FUTURE)
+    finally:
+        symbols.unify.cache_clear()
+    assert (trade.market, trade.symbol, trade.symbol_raw, trade.cost) == (
+        Market.SPOT, "HYPE/USDC", "@107", Decimal("96.2800"))
+
+
+def test_hip3_collateral_is_the_fee_token_and_without_one_the_fill_is_a_dead_letter():
+    [trade] = normalize(fills_push(fill(coin="flx:CRCL", feeToken="USDH")), Market.FUTURE)
+    assert (trade.market, trade.symbol, trade.fee_currency) == (Market.FUTURE, "FLX-CRCL/USDH:USDH", "USDH")
+    with pytest.raises(RowsRejected, match="HIP-3 coin 'xyz:SP500' came without feeToken"):
+        normalize(fills_push(fill(coin="xyz:SP500", feeToken=...)), Market.FUTURE)
+
+
+def test_order_updates_of_spot_and_hip3_coins_keep_their_market_and_unknown_ones_are_left_out():
+    entries = [{"order": {"coin": coin, "side": "B", "limitPx": "10.0", "sz": "1.0", "oid": oid, "timestamp": 1710163596492,
+                          "origSz": "1.0"}, "status": "open", "statusTimestamp": 1710163596492}
+               for coin, oid in (("PURR/USDC", 1), ("xyz:SP500", 2), ("@107", 3))]
+    updates = normalize({"channel": "orderUpdates", "data": entries}, Market.FUTURE)
+    assert [(u.order_id, u.market, u.symbol) for u in updates] == [("1", Market.SPOT, "PURR/USDC")]
 
 
 def test_one_push_of_several_fills_yields_them_in_order():
