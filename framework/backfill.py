@@ -131,6 +131,10 @@ class Backfiller:
 
     def _client(self, symbols: Iterable[str]) -> Any:
         if self._exchange is not None:
+            known = self._exchange.markets or {}
+            missing = [s for s in symbols if s not in known]
+            if missing and self.endpoints is not None:  # offline markets: a symbol asked later joins them
+                self._offline_markets(self._exchange, [*known, *missing])
             return self._exchange
         config: dict[str, Any] = {"enableRateLimit": True, **self.rules.ccxt_config,
                                   "options": dict(self.rules.options.get(self.key.market, {}))}

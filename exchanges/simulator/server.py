@@ -389,6 +389,7 @@ class Simulator:
 
     def _rest_handler(self, venue: VenueSim, market: Market, handler):
         async def handle(request: web.Request) -> web.StreamResponse:
+            venue.note_request(request)  # its signature, even when the request is failed on purpose
             failures = self.faults.rest_failures.get((venue.exchange, market))
             if failures:
                 status = failures.pop(0)

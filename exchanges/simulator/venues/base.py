@@ -17,6 +17,8 @@ if TYPE_CHECKING:
     from exchanges.simulator.ledger import Ledger, SimFill, SimOrder
     from exchanges.simulator.server import Simulator
 
+_SIGNATURE_PARAMS = frozenset({"signature", "sign"})
+_SIGNATURE_HEADERS = frozenset({"access-sign", "x-bapi-sign", "sign", "signature", "x-mbx-signature"})
 Handler = Callable[["Simulator", Market, web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -113,6 +115,12 @@ class VenueSim:
     def secrets_seen(self) -> set[str]:
         """Every signature this venue checked and every listenKey it issued: what no log may hold."""
         return self.__dict__.setdefault("_secrets_seen", set())
+
+    def note_request(self, request: web.Request) -> None:
+        """Keep every signature a REST request carries (query or header), answered or failed on purpose."""
+        values = [v for k, v in request.query.items() if k.lower() in _SIGNATURE_PARAMS]
+        values += [v for k, v in request.headers.items() if k.lower() in _SIGNATURE_HEADERS]
+        self.secrets_seen.update(v for v in values if v)
 
     @property
     def forgotten_orders(self) -> set[str]:
