@@ -294,7 +294,7 @@ async def _episode(sc: Scenario, episode: Episode, db_down_at_start: bool, mid_o
     runner = await sc.spawn()
     sc.note(runner, f"started for '{episode.value}'")
     if episode in (Episode.KILL_AT_START, Episode.TERM_AT_START):
-        await asyncio.sleep(rng.uniform(0.8, 3.0))  # imports, store open, spool replay, catch-up…
+        await asyncio.sleep(rng.uniform(0.3, 1.6))  # imports, store open, spool replay, the catch-up after ready
         if episode is Episode.KILL_AT_START:
             await sc.kill(runner)
         else:
