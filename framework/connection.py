@@ -68,6 +68,19 @@ def decode_frame(frame: Any, plain_text: Collection[str] | None = None, binary: 
     return message
 
 
+def _storable(raw: Any) -> Any:
+    """A dead frame as a database keeps it: text with a NUL or a lone surrogate (no text column takes them,
+    and no JSON holds them raw) is kept as its UTF-8 bytes, which the store writes as base64."""
+    if isinstance(raw, str) and "\x00" in raw:
+        return raw.encode("utf-8", "surrogatepass")
+    if isinstance(raw, str):
+        try:
+            raw.encode("utf-8")
+        except UnicodeEncodeError:
+            return raw.encode("utf-8", "surrogatepass")
+    return raw
+
+
 def _json_kind(value: Any) -> str:
     if isinstance(value, str):
         return "string"
@@ -178,7 +191,7 @@ class BaseConnection:
         self.last_message = received
         self.malformed += 1
         self._log.bind(error=error[:300]).warning("malformed frame kept as dead letter")
-        self.pool.dead_letter(self.key, raw, error)
+        self.pool.dead_letter(self.key, _storable(raw), error)
 
     def on_frame(self, frame: Any, received_at: int | None = None, *, wire: Any = None) -> None:
         """A decoded event frame (JSON or bytes): normalize and emit; what cannot be normalized is a dead letter.
@@ -189,7 +202,7 @@ class BaseConnection:
         """
         self.messages += 1
         self.last_message = received_at or now_ms()
-        raw = frame if wire is None else wire
+        raw = _storable(frame if wire is None else wire)
         try:
             events = self._normalize(frame, self.key.market)
         except RowsRejected as exc:

@@ -89,6 +89,19 @@ async def test_every_kind_of_malformed_frame_is_a_dead_letter_and_push_raw_goes_
         assert status["status"] == "connected" and status["malformed"] == len(BAD_FRAMES) and status["events"] == 2
 
 
+@pytest.mark.parametrize("store_url", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True)
+async def test_junk_no_text_column_takes_is_kept_as_bytes(store_url, tmp_path):
+    async with asyncio.timeout(20), ConnectionPool(store_url, tmp_path / "logs") as pool:
+        s = Recorder("s1", [MockConnector("binance", "spot")], pool=pool)
+        await s.start()
+        await s.exchange_connectors[0].push_raw("\x00junk\x00")  # PostgreSQL text refuses NUL
+        await s.exchange_connectors[0].push_raw("half a surrogate \ud800")
+        await pool.flush(5)
+        letters = await pool.store.fetch_dead_letters()
+        assert [d["raw"] for d in letters] == ["base64:AGp1bmsA", "base64:aGFsZiBhIHN1cnJvZ2F0ZSDtoIA="]
+        assert all(d["error"].startswith("not JSON") for d in letters)
+
+
 @pytest.mark.parametrize("exchange, market, text", [
     ("bitget", "spot", "pong"),
     ("hyperliquid", "future", "Websocket connection established."),
