@@ -15,6 +15,7 @@ from tenacity import (
 )
 
 from framework.errors import AuthError, ConfigError, ConnectionLost, NormalizeError, RateLimited
+from framework.sync_log import redact
 
 
 def _retryable(exc: BaseException) -> bool:
@@ -32,7 +33,7 @@ def log_before_sleep(policy: str):
         logger.bind(
             policy=policy,
             attempt=state.attempt_number,
-            error=repr(exc),
+            error=redact(repr(exc)),  # no signed URL or listenKey in the log
             delay=round(state.next_action.sleep, 3) if state.next_action else None,
         ).warning("retrying after failure")
 

@@ -47,6 +47,7 @@ _QUERY = re.compile(rf"(?i)(?<![\w-])((?:{_SIGNATURES}|{_KEYS})=)([^&\s'\"<>,;)}
 _QUOTED = re.compile(  # "name": "value" / 'name': 'value' (JSON bodies, dict and header reprs), also KEY / SIGN
     rf"(?i)([\"'](?:{_SIGNATURES}|{_KEYS}|key)[\"']\s*:\s*[\"'])([^\"']+)")
 _HEADER = re.compile(rf"(?im)^(\s*(?:{_SIGNATURES}|{_KEYS}|key)\s*:\s*)(\S+)")  # Name: value lines
+_USERINFO = re.compile(r"(\w+://[^:/@\s]+:)([^@\s/]+)(@)")  # scheme://user:password@host
 _WS_PATH_KEY = re.compile(r"(/ws/|/stream/|[?&]streams=)([A-Za-z0-9_-]{20,})")  # Binance-style listenKey paths
 
 
@@ -69,6 +70,7 @@ def redact(text: str) -> str:
     text = _QUOTED.sub(lambda m: m.group(1) + _hide(m.group(1), m.group(2)), text)
     text = _HEADER.sub(lambda m: m.group(1) + _hide(m.group(1), m.group(2)), text)
     text = _WS_PATH_KEY.sub(lambda m: m.group(1) + mask(m.group(2)), text)
+    text = _USERINFO.sub(lambda m: m.group(1) + "****" + m.group(3), text)
     return _scrub(text)
 
 

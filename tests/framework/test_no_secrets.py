@@ -102,13 +102,14 @@ def test_redact_masks_signed_urls_listen_keys_and_header_echoes():
         "&signature=3f1e0c9b7a2d 500 Internal Server Error "
         f"ws://127.0.0.1:2/ws/{listen_key} http://h/ws?listenKey={listen_key}&x=1 "
         "{'X-MBX-APIKEY': 'simbinance0123456789', 'ACCESS-SIGN': 'c2lnbmF0dXJl', 'KEY': 'gatekey98765'} "
-        f'{{"e":"listenKeyExpired","listenKey":"{listen_key}"}} key=binance_future'
+        f'{{"e":"listenKeyExpired","listenKey":"{listen_key}"}} key=binance_future '
+        "postgresql://trader:pg-s3cret@127.0.0.1:5432/test"
     )
-    for secret in ("3f1e0c9b7a2d", listen_key, "simbinance0123456789", "c2lnbmF0dXJl", "gatekey98765"):
+    for secret in ("3f1e0c9b7a2d", listen_key, "simbinance0123456789", "c2lnbmF0dXJl", "gatekey98765", "pg-s3cret"):
         assert secret not in text
     assert "signature=<redacted>" in text and "symbol=BTCUSDT&timestamp=1700000000000" in text
     assert "'ACCESS-SIGN': '<redacted>'" in text and listen_key[-4:] in text
-    assert "key=binance_future" in text  # our own fields stay readable
+    assert "key=binance_future" in text and "postgresql://trader:****@127.0.0.1" in text  # readable otherwise
 
 
 def test_redact_exception_rewrites_a_ccxt_error_and_its_cause():
