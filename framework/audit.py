@@ -118,6 +118,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         store = open_store(args.db if "://" in args.db else f"sqlite:///{args.db}")
         await store.start()
         backfiller = Backfiller(key, spec.backfill, connector.credentials, spec.stream.endpoints(market), endpoints)
+        backfiller.resolve_owners = False  # fills are compared by their dedup key: no order query per fill
         try:
             symbols = args.symbol or await store.symbols(key)
             return await audit(store, backfiller, symbols, args.since)

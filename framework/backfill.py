@@ -123,6 +123,7 @@ class Backfiller:
         # Client order ids the process already knows (the store's `orders`, recent order updates):
         # async (order_ids) -> {order_id: client_order_id}. Set by the connection; asked before any REST query.
         self.known_client_ids: Callable[[list[str]], Awaitable[dict[str, str]]] | None = None
+        self.resolve_owners = True  # False: rows as the venue gives them (an audit compares fills, not owners)
         self.order_queries = 4  # REST order queries in flight at once
         self.owner_cache_size = 100_000  # order id -> client order id answers kept (a client id never changes)
         self._owners: OrderedDict[str, str] = OrderedDict()  # order id -> client id, or _UNKNOWN for good
@@ -190,7 +191,7 @@ class Backfiller:
         while start <= until:
             end = min(start + span - 1, until)
             async for page in self._window(exchange, symbol, start, end):
-                yield await self.with_owners(page)
+                yield await self.with_owners(page) if self.resolve_owners else page
             start = end + 1
 
     # owners ----------------------------------------------------------------------------------------------
