@@ -230,7 +230,7 @@ class Backfiller:
             return found
         wanted = [o for o in wanted if o not in self._owners]  # the venue said already: no owner
         if wanted:
-            exchange = self._exchange
+            exchange = self._client(sorted({orders[o] for o in wanted}))
             limit = asyncio.Semaphore(self.order_queries)
 
             async def query(order_id: str) -> None:

@@ -104,8 +104,7 @@ async def test_a_failing_order_query_leaves_the_owner_unknown_and_is_asked_again
         try:
             trades = await asyncio.wait_for(backfiller.fetch(symbol, fills[0].time - 1000), 30)
             bare = [attrs.evolve(t, client_order_id=None) for t in trades]
-            fresh = _backfiller(sim, exchange, market)
-            fresh._client([symbol])
+            fresh = _backfiller(sim, exchange, market)  # nothing cached, no ccxt client yet
             try:
                 sim.fail_rest(exchange, market, [500] * 6)  # every attempt (3) at both orders fails
                 failed = await asyncio.wait_for(fresh.with_owners(bare), 30)
