@@ -75,7 +75,6 @@ MIGRATIONS: tuple[str, ...] = (
     SELECT setval('trades_seq', COALESCE(MAX(seq), 0) + 1, false) FROM trades;
     ALTER TABLE trades ALTER COLUMN seq SET DEFAULT nextval('trades_seq'), ALTER COLUMN seq SET NOT NULL;
     CREATE UNIQUE INDEX trades_by_seq ON trades (seq);
-    CREATE INDEX trades_fee_missing ON trades (exchange, market, account, timestamp) WHERE fee_cost IS NULL;
     CREATE TABLE coverage (
         exchange text NOT NULL, market text NOT NULL, account text NOT NULL, symbol text NOT NULL,
         complete_until bigint NOT NULL,
@@ -112,11 +111,11 @@ _TRADE_COLS = sql.SQL(", ").join(map(sql.Identifier, TRADE_COLUMNS))
 _KEY_COLS = sql.SQL(", ").join(map(sql.Identifier, _KEY_COLUMNS))
 # Live fills arrive in batches: COPY (binary) into a per-session staging table with each fill's position in
 # the batch, then one INSERT in that order, so `seq` (the column's default) increases in the order given.
-# The transaction lock makes writers of every process take seqs one batch at a time, so seqs become
-# visible in increasing order: a reader that has seen seq n never sees a smaller one appear later.
+# The transaction lock (one per schema) makes writers of every process take seqs one batch at a time, so
+# seqs become visible in increasing order: a reader that has seen seq n never sees a smaller one appear later.
 _CREATE_STAGING = sql.SQL(
     "CREATE TEMP TABLE IF NOT EXISTS trades_batch (ord integer NOT NULL, {}) ON COMMIT DELETE ROWS; "
-    "SELECT pg_advisory_xact_lock(hashtext('tradesync.trades.seq'))"
+    "SELECT pg_advisory_xact_lock(hashtext('tradesync.trades.seq.' || current_schema()))"
 ).format(sql.SQL(", ").join(
     sql.SQL("{} {}").format(sql.Identifier(c), sql.SQL(t)) for c, t in zip(TRADE_COLUMNS, _TRADE_TYPES)
 ))
