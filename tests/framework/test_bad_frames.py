@@ -7,6 +7,8 @@ import asyncio
 import json
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from exchanges.mock import MockConnection, MockConnector
 from exchanges.simulator import Simulator
@@ -249,3 +251,49 @@ async def test_poisoned_frames_on_a_real_socket_are_dead_letters_without_a_recon
             status = pool.get_connection_status()["connections"]["hyperliquid_future"]
             assert status["status"] == "connected" and status["reconnects"] == 0 and status["error"] is None
             assert status["malformed"] == len(poisoned)
+
+
+# any frame at all ------------------------------------------------------------------------------------------------------
+class _CountingPool:
+    """Just what a connection hands frames to: dead letters kept, events counted."""
+
+    def __init__(self):
+        self.letters, self.events = [], 0
+
+    def dead_letter(self, key, raw, error):
+        self.letters.append((raw, error))
+
+    def dispatch(self, key, events):
+        self.events += len(list(events))
+        return self.events
+
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(
+        st.sampled_from(["topic", "data", "channel", "e", "event", "op", "c", "arg", "status", "id", "code", "msg"])
+        | st.text(max_size=4), inner, max_size=5),
+    max_leaves=12,
+)
+_frames = st.text(max_size=60) | st.binary(max_size=60) | _json.map(json.dumps)
+
+
+@pytest.mark.parametrize("exchange, market", [(e, m) for e in ("binance", "bybit", "gate", "bitget", "hyperliquid", "mexc")
+                                              for m in ("spot", "future") if (e, m) != ("hyperliquid", "spot")])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(frame=_frames)
+def test_any_frame_is_read_ignored_or_a_dead_letter_never_an_error(exchange, market, frame):
+    from exchanges import get_exchange
+    from framework.errors import FrameworkError, NormalizeError
+
+    spec = get_exchange(exchange)
+    pool = _CountingPool()
+    connection = MockConnection(ConnectionKey(exchange=exchange, market=market), pool, spec.normalize)
+    try:
+        kind = connection.on_message(frame, spec.stream)
+    except FrameworkError as exc:  # the venue's own refusal (a login refused…) is not a bad frame
+        assert not isinstance(exc, NormalizeError)
+        return
+    if kind is None:  # undecodable or unclassifiable: exactly one letter
+        assert len(pool.letters) == 1
+    assert connection.malformed == len(pool.letters) and all(isinstance(e, str) and e for _, e in pool.letters)
