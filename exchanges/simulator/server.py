@@ -414,8 +414,8 @@ def client_order_id(prefix: str | None, n: int) -> str | None:
 class _ScratchSession(SimSession):
     """A live session seen through another ledger (to render a fill that is not in the real one)."""
 
-    def __init__(self, session: SimSession, ledger: Ledger) -> None:  # noqa: super: a view, not a socket
-        self.__dict__.update(session.__dict__)
+    def __init__(self, session: SimSession, ledger: Ledger) -> None:
+        self.__dict__.update(session.__dict__)  # the same socket and state; no SimSession.__init__ (no new socket)
         self._scratch_ledger = ledger
 
     @property

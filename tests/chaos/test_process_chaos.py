@@ -162,11 +162,12 @@ class Scenario:
     async def start(self) -> None:
         await self.proxy.start()
         state_file = self.tmp / "sim.json"
-        self.sim = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "exchanges.simulator", "--port", "0", "--state-file", str(state_file),
-            "--exchange", self.exchange, "--seed", str(self.seed), cwd=ROOT,
-            stdout=asyncio.subprocess.DEVNULL, stderr=open(self.tmp / "sim.err", "wb"),
-        )
+        with open(self.tmp / "sim.err", "wb") as err:
+            self.sim = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "exchanges.simulator", "--port", "0", "--state-file", str(state_file),
+                "--exchange", self.exchange, "--seed", str(self.seed), cwd=ROOT,
+                stdout=asyncio.subprocess.DEVNULL, stderr=err,
+            )
         async with asyncio.timeout(30):
             while not state_file.exists():
                 assert self.sim.returncode is None, f"the simulator exited: {(self.tmp / 'sim.err').read_text()}"
@@ -198,14 +199,14 @@ class Scenario:
         err_path = self.tmp / f"runner_{run}.err"
         proxied = make_schema_url(self.pg_server.replace("127.0.0.1:5432", f"127.0.0.1:{self.proxy.port}"),
                                   self.schema)
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, str(RUNNER), "--store-url", proxied, "--sim-state", str(self.tmp / "sim.json"),
-            "--exchange", self.exchange, "--market", self.market, "--symbol", self.symbol,
-            "--strategies", STRATEGIES, "--deliveries", str(self.tmp / "deliveries.jsonl"),
-            "--log-dir", str(self.tmp / "logs"), "--spool-dir", str(self.tmp / "spool"), "--run", str(run),
-            "--overlap-ms", str(OVERLAP_MS), cwd=ROOT, stdout=asyncio.subprocess.PIPE,
-            stderr=open(err_path, "ab"),
-        )
+        with open(err_path, "ab") as err:
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable, str(RUNNER), "--store-url", proxied, "--sim-state", str(self.tmp / "sim.json"),
+                "--exchange", self.exchange, "--market", self.market, "--symbol", self.symbol,
+                "--strategies", STRATEGIES, "--deliveries", str(self.tmp / "deliveries.jsonl"),
+                "--log-dir", str(self.tmp / "logs"), "--spool-dir", str(self.tmp / "spool"), "--run", str(run),
+                "--overlap-ms", str(OVERLAP_MS), cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=err,
+            )
         return Runner(proc, run, err_path)
 
     def note(self, runner: Runner | None, text: str) -> None:
