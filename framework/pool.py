@@ -25,6 +25,7 @@ class Consumer(Protocol):
     strategy_id: str
     client_order_id_prefix: str | None
     last_seq: int | None  # the last stored fill it has processed (its durable delivery position)
+    redelivery_bound: int | None  # after an unclean end: fills up to this seq come marked redelivered
 
     def deliver(self, event: Event) -> None: ...
 
@@ -320,6 +321,11 @@ class ConnectionPool:
         for consumer in self._consumers.values():
             consumer.request_catch_up()
 
+    def declare_strategy(self, strategy_id: str, prefix: str) -> None:
+        """Make a strategy's client-order-id prefix known before it starts (its constructor does this
+        when given the pool): fills it owns are kept for it, never routed to another by symbol."""
+        self._prefixes[strategy_id] = prefix
+
     def _owner(self, client_order_id: str) -> str | None:
         owner, best = None, 0
         for strategy_id, prefix in self._prefixes.items():
@@ -388,6 +394,9 @@ class ConnectionPool:
         seq = consumer.last_seq
         if seq is None or not self.trade_sync.store_ready.is_set():
             return
+        bound = consumer.redelivery_bound
+        if bound is not None and seq < bound:
+            running = True  # fills it may have seen before an unclean end are still ahead: they stay marked
         try:
             await self.store.set_delivery(consumer.strategy_id, seq, running, self._prefixes.get(consumer.strategy_id))
             self._positions_written[consumer.strategy_id] = seq

@@ -72,6 +72,8 @@ class BaseStrategy:
         self.symbols = list(symbols) if symbols else None
         self.config = config
         self.client_order_id_prefix = client_order_id_prefix or strategy_id
+        if pool is not None:  # known before any strategy starts: its fills are never routed to another
+            pool.declare_strategy(strategy_id, self.client_order_id_prefix)
         self.progress = Progress()
         self.error: BaseException | None = None
         self.last_seq: int | None = None  # the last stored fill processed: the durable delivery position
@@ -85,7 +87,7 @@ class BaseStrategy:
         self._idle = asyncio.Event()
         self._lagging = False  # live fills are not queued: the next catch-up reads them from the store
         self._store_trouble = False
-        self._redelivery_bound: int | None = None
+        self.redelivery_bound: int | None = None
         # Fills handed on from the spool while the store was down (no seq yet): when their stored
         # copy comes, it only moves the position.
         self._provisional: set[tuple] = set()
@@ -201,7 +203,7 @@ class BaseStrategy:
     def begin_delivery(self, position: int | None, redelivery_bound: int | None) -> None:
         """Deliver from `position` on (None: not known yet); the first thing the task does is catch up."""
         self.last_seq = position
-        self._redelivery_bound = redelivery_bound
+        self.redelivery_bound = redelivery_bound
         self._lagging = True
         self._idle.clear()
         self._wakeup.set()
@@ -290,7 +292,7 @@ class BaseStrategy:
                 await self.pool._resolve_position(self)
             if self.last_seq is None:
                 return False
-            async for seq, trades in self.pool.catch_up(self, self.last_seq, self._redelivery_bound):
+            async for seq, trades in self.pool.catch_up(self, self.last_seq, self.redelivery_bound):
                 for trade in trades:
                     if self._seen_provisionally(trade):
                         continue

@@ -386,3 +386,31 @@ async def test_start_with_the_database_down_spools_then_stores_and_delivers(pg_s
 
         with psycopg.connect(pg_server, autocommit=True) as conn:
             conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+async def test_a_clean_stop_before_catching_up_keeps_the_fills_of_an_unclean_end_marked(tmp_path):
+    """After a kill, the fills a strategy may have seen come marked redelivered; if it is stopped
+    cleanly before it got through them, they must still come marked at the start after."""
+
+    class Slow(Recorder):
+        async def on_trade(self, trade):
+            await asyncio.sleep(0.2)
+            self.trades.append(trade)
+
+    url = f"sqlite:///{tmp_path / 'u.sqlite'}"
+    async with ConnectionPool(url, tmp_path / "logs") as pool:
+        for i in range(6):
+            pool.trade_sync.accept(fill(str(i), coid=f"s-{i}"))
+        await pool.flush(5)
+        await pool.store.set_delivery("s", 0, True, "s")  # what a process killed at position 0 leaves
+        s = Slow("s", [MockConnector("binance", "spot")], pool=pool)
+        await s.start()
+        await until(lambda: len(s.trades) >= 1)
+        await s.stop(timeout=0.05)  # clean, but most of the marked range is still ahead
+        seen = [(t.trade_id, t.redelivered) for t in s.trades]
+        s2 = Recorder("s", [MockConnector("binance", "spot")], pool=pool)
+        await s2.start()
+        await pool.flush(5)
+        rest = [(t.trade_id, t.redelivered) for t in s2.trades]
+        assert seen + rest == [(str(i), True) for i in range(6)]
+        await s2.stop()
