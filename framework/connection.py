@@ -19,7 +19,7 @@ from exchanges.spec import Endpoints, ExchangeSpec, MessageKind
 from framework.errors import AuthError, ConfigError, ConnectionLost, FrameworkError, NormalizeError, SubscriptionError
 from framework.events import ConnectionKey, Event, Market, OrderUpdate, now_ms
 from framework.retry import RECONNECT
-from framework.sync_log import mask
+from framework.sync_log import mask, redact
 from framework.validate import FUTURE_TOLERANCE_MS, RowsRejected, as_raw, problem
 
 if TYPE_CHECKING:
@@ -126,8 +126,8 @@ class BaseConnection:
         try:
             await self._open()
         except BaseException as exc:
-            self.error = str(exc)
-            self._set_status(ConnectionStatus.FAILED, error=str(exc))
+            self.error = redact(str(exc))  # a socket or REST error text may carry a signed URL or listenKey
+            self._set_status(ConnectionStatus.FAILED, error=self.error)
             raise
         self.opened_at = now_ms()
         if self.live:
@@ -378,7 +378,7 @@ class PrivateConnection(BaseConnection):
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                self.error = f"{type(exc).__name__}: {exc}"
+                self.error = redact(f"{type(exc).__name__}: {exc}")
                 self._set_status(ConnectionStatus.FAILED, error=self.error)
                 raise
 
@@ -621,7 +621,7 @@ class PrivateConnection(BaseConnection):
         return found
 
     def _on_drop(self, exc: BaseException) -> None:
-        self.error = f"{type(exc).__name__}: {exc}"
+        self.error = redact(f"{type(exc).__name__}: {exc}")
         if self._dropped_at is None:
             self._dropped_at = now_ms()
         if self.status is not ConnectionStatus.RECONNECTING:

@@ -388,25 +388,34 @@ async def test_start_with_the_database_down_spools_then_stores_and_delivers(pg_s
             conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
-async def test_a_clean_stop_before_catching_up_keeps_the_fills_of_an_unclean_end_marked(tmp_path):
+async def test_a_clean_stop_before_catching_up_keeps_the_fills_of_an_unclean_end_marked(tmp_path, monkeypatch):
     """After a kill, the fills a strategy may have seen come marked redelivered; if it is stopped
-    cleanly before it got through them, they must still come marked at the start after."""
+    cleanly (no hook running) before it got through them, they must still come marked after."""
+    import framework.pool
 
-    class Slow(Recorder):
-        async def on_trade(self, trade):
-            await asyncio.sleep(0.2)
-            self.trades.append(trade)
-
+    monkeypatch.setattr(framework.pool, "CATCH_UP_PAGE", 2)
     url = f"sqlite:///{tmp_path / 'u.sqlite'}"
     async with ConnectionPool(url, tmp_path / "logs") as pool:
         for i in range(6):
             pool.trade_sync.accept(fill(str(i), coid=f"s-{i}"))
         await pool.flush(5)
         await pool.store.set_delivery("s", 0, True, "s")  # what a process killed at position 0 leaves
-        s = Slow("s", [MockConnector("binance", "spot")], pool=pool)
+        read = pool.store.trades_after
+        calls = []
+
+        async def slow_read(*args):
+            calls.append(args)
+            if len(calls) > 1:
+                await asyncio.sleep(0.5)  # the store is slow: the stop below comes mid catch-up
+            return await read(*args)
+
+        pool.store.trades_after = slow_read
+        s = Recorder("s", [MockConnector("binance", "spot")], pool=pool)
         await s.start()
-        await until(lambda: len(s.trades) >= 1)
-        await s.stop(timeout=0.05)  # clean, but most of the marked range is still ahead
+        await until(lambda: len(s.trades) >= 2)
+        await s.stop(timeout=0.1)  # clean: no hook is running; most of the marked range is still ahead
+        assert s.busy_in is None
+        pool.store.trades_after = read
         seen = [(t.trade_id, t.redelivered) for t in s.trades]
         s2 = Recorder("s", [MockConnector("binance", "spot")], pool=pool)
         await s2.start()
