@@ -291,7 +291,9 @@ class PostgresTradeStore:
         rows = [(t.fee_cost, t.fee_currency, *t.dedup_key) for t in trades if t.fee_cost is not None]
         if not rows:
             return []
-        return [tuple(r) for r in await self._execute(_COMPLETE_FEES, [list(c) for c in zip(*rows)])]
+        async with _errors(self.url), self._require_pool().connection() as conn:
+            cur = await conn.execute(_COMPLETE_FEES, [list(c) for c in zip(*rows)])
+            return [tuple(r) for r in await cur.fetchall()]
 
     async def max_seq(self) -> int:
         return (await self._execute("SELECT COALESCE(MAX(seq), 0) FROM trades"))[0][0]
@@ -315,18 +317,18 @@ class PostgresTradeStore:
 
     async def advance_coverage(self, key: ConnectionKey, marks: Mapping[str, int]) -> None:
         if marks:
-            await self._execute(
-                _ADVANCE_COVERAGE,
-                (key.exchange, key.market.value, key.account, list(marks), [int(ms) for ms in marks.values()]),
-                fetch=False,
-            )
+            async with _errors(self.url):
+                params = (key.exchange, key.market.value, key.account, list(marks), [int(ms) for ms in marks.values()])
+            await self._execute(_ADVANCE_COVERAGE, params, fetch=False)
 
     async def get_delivery(self, strategy_id: str) -> tuple[int, bool] | None:
         rows = await self._execute("SELECT position, running FROM deliveries WHERE strategy_id = %s", (strategy_id,))
         return (rows[0][0], rows[0][1]) if rows else None
 
     async def set_delivery(self, strategy_id: str, position: int, running: bool, prefix: str | None) -> None:
-        await self._execute(_SET_DELIVERY, (strategy_id, int(position), bool(running), prefix), fetch=False)
+        async with _errors(self.url):
+            params = (strategy_id, int(position), bool(running), prefix)
+        await self._execute(_SET_DELIVERY, params, fetch=False)
 
     async def delivery_prefixes(self) -> dict[str, str]:
         return dict(await self._execute("SELECT strategy_id, prefix FROM deliveries WHERE prefix IS NOT NULL"))
@@ -351,15 +353,17 @@ class PostgresTradeStore:
     async def upsert_orders(self, updates: Sequence[OrderUpdate]) -> int:
         if not updates:
             return 0
-        columns = list(zip(*(order_row(o) for o in updates)))
         async with _errors(self.url), self._require_pool().connection() as conn:
+            columns = list(zip(*(order_row(o) for o in updates)))
             cur = await conn.execute(_UPSERT_ORDERS, [list(c) for c in columns])
             return cur.rowcount
 
     async def add_dead_letter(self, key: str, raw: Any, error: str, received_at: int) -> None:
+        async with _errors(self.url):
+            row = (key, raw_to_text(raw), error, received_at)
         await self._execute(
             "INSERT INTO dead_letters (connection_key, raw, error, received_at) VALUES (%s, %s, %s, %s)",
-            (key, raw_to_text(raw), error, received_at),
+            row,
             fetch=False,
         )
 

@@ -211,13 +211,15 @@ class SQLiteTradeStore:
             raise LifecycleError("the SQLite store is not started")
         return self._conn
 
-    async def insert_trades(self, trades: Sequence[Trade]) -> list[int | None]:
-        rows = [trade_row(t, str) for t in trades]
-        return await self._run(self._insert_trades, rows)
+    # Rows are built in the store's thread too, inside _run: a value that cannot be converted is a StoreError.
 
-    def _insert_trades(self, rows: list[tuple]) -> list[int | None]:
+    async def insert_trades(self, trades: Sequence[Trade]) -> list[int | None]:
+        return await self._run(self._insert_trades, trades)
+
+    def _insert_trades(self, trades: Sequence[Trade]) -> list[int | None]:
         """One write transaction, taken before the first row, so no other writer (thread or process) can take
         seqs in between: new rows get increasing seqs (their rowid) in the order given."""
+        rows = [trade_row(t, str) for t in trades]
         conn = self._connection()
         cur = conn.cursor()
         cur.execute("BEGIN IMMEDIATE")
@@ -234,10 +236,10 @@ class SQLiteTradeStore:
         return inserted
 
     async def complete_fees(self, trades: Sequence[Trade]) -> list[tuple]:
-        rows = [(str(t.fee_cost), t.fee_currency, *t.dedup_key) for t in trades if t.fee_cost is not None]
-        return await self._run(self._complete_fees, rows) if rows else []
+        return await self._run(self._complete_fees, trades) if trades else []
 
-    def _complete_fees(self, rows: list[tuple]) -> list[tuple]:
+    def _complete_fees(self, trades: Sequence[Trade]) -> list[tuple]:
+        rows = [(str(t.fee_cost), t.fee_currency, *t.dedup_key) for t in trades if t.fee_cost is not None]
         conn = self._connection()
         completed = []
         with conn:
@@ -270,9 +272,12 @@ class SQLiteTradeStore:
         return dict(rows)
 
     async def advance_coverage(self, key: ConnectionKey, marks: Mapping[str, int]) -> None:
+        if marks:
+            await self._run(self._advance_coverage, key, dict(marks))
+
+    def _advance_coverage(self, key: ConnectionKey, marks: dict[str, int]) -> None:
         rows = [(key.exchange, key.market.value, key.account, symbol, int(ms)) for symbol, ms in marks.items()]
-        if rows:
-            await self._run(self._execute_many, _ADVANCE_COVERAGE, rows)
+        self._execute_many(_ADVANCE_COVERAGE, rows)
 
     async def get_delivery(self, strategy_id: str) -> tuple[int, bool] | None:
         rows = await self._run(
@@ -282,7 +287,7 @@ class SQLiteTradeStore:
 
     async def set_delivery(self, strategy_id: str, position: int, running: bool, prefix: str | None) -> None:
         await self._run(
-            self._execute, _SET_DELIVERY, (strategy_id, int(position), int(bool(running)), prefix, _now_ms())
+            lambda: self._execute(_SET_DELIVERY, (strategy_id, int(position), int(bool(running)), prefix, _now_ms()))
         )
 
     async def delivery_prefixes(self) -> dict[str, str]:
@@ -317,10 +322,10 @@ class SQLiteTradeStore:
         return [(key.exchange, key.market.value, key.account, *r) for r in rows]
 
     async def upsert_orders(self, updates: Sequence[OrderUpdate]) -> int:
-        rows = [order_row(o, str) for o in updates]
-        return await self._run(self._upsert_orders, rows)
+        return await self._run(self._upsert_orders, updates)
 
-    def _upsert_orders(self, rows: list[tuple]) -> int:
+    def _upsert_orders(self, updates: Sequence[OrderUpdate]) -> int:
+        rows = [order_row(o, str) for o in updates]
         conn = self._connection()
         before = conn.total_changes
         with conn:
@@ -329,11 +334,12 @@ class SQLiteTradeStore:
         return conn.total_changes - before
 
     async def add_dead_letter(self, key: str, raw: Any, error: str, received_at: int) -> None:
-        await self._run(self._add_dead_letter, (key, raw_to_text(raw), error, received_at))
+        await self._run(self._add_dead_letter, key, raw, error, received_at)
 
-    def _add_dead_letter(self, row: tuple) -> None:
+    def _add_dead_letter(self, key: str, raw: Any, error: str, received_at: int) -> None:
         self._connection().execute(
-            "INSERT INTO dead_letters (connection_key, raw, error, received_at) VALUES (?, ?, ?, ?)", row
+            "INSERT INTO dead_letters (connection_key, raw, error, received_at) VALUES (?, ?, ?, ?)",
+            (key, raw_to_text(raw), error, received_at),
         )
 
     def _select(self, sql: str, params: Sequence[Any]) -> list[tuple]:

@@ -242,6 +242,12 @@ async def test_fee_completion_returns_the_keys_it_completed_and_fee_missing_keys
 
 # --- poisoned values: StoreError(transient=False), nothing else, and the store goes on ---------------------
 
+def _circular() -> list:
+    frame: list = []
+    frame.append(frame)
+    return frame
+
+
 HUGE = Decimal("1e1000000")
 NUL = "bad\x00text"
 POISONS = {
@@ -258,7 +264,9 @@ POISONS = {
     "fee currency with NUL": (lambda s: s.complete_fees([fill("nofee", fee_currency=NUL)]), True),
     "dead letter received_at 2**63": (lambda s: s.add_dead_letter("binance_spot", "{}", "e", 2**63), False),
     "dead letter raw with NUL": (lambda s: s.add_dead_letter("binance_spot", NUL, "e", 1), True),
+    "dead letter raw that is not JSON": (lambda s: s.add_dead_letter("binance_spot", _circular(), "e", 1), False),
     "coverage mark 2**64": (lambda s: s.advance_coverage(BINANCE, {"BTC/USDT": 2**64}), False),
+    "coverage mark not a number": (lambda s: s.advance_coverage(BINANCE, {"BTC/USDT": "soon"}), False),
     "delivery position 2**63": (lambda s: s.set_delivery("s1", 2**63, True, "s1"), False),
 }
 
