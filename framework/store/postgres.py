@@ -369,10 +369,8 @@ class PostgresTradeStore:
 
     async def fetch_trades(self, key: ConnectionKey | None = None, symbol: str | None = None) -> list[Trade]:
         where, params = _key_filter(key, symbol)
-        query = sql.SQL("SELECT {} FROM trades {} ORDER BY timestamp, trade_id").format(
-            sql.SQL(", ").join(map(sql.Identifier, TRADE_COLUMNS)), where
-        )
-        return [trade_from_row(r) for r in await self._execute(query, params)]
+        query = sql.SQL("SELECT seq, {} FROM trades {} ORDER BY timestamp, trade_id").format(_TRADE_COLS, where)
+        return [trade_from_row(r[1:], seq=r[0]) for r in await self._execute(query, params)]
 
     async def fetch_orders(self, key: ConnectionKey | None = None) -> list[OrderUpdate]:
         where, params = _key_filter(key, None)

@@ -348,9 +348,10 @@ class SQLiteTradeStore:
     async def fetch_trades(self, key: ConnectionKey | None = None, symbol: str | None = None) -> list[Trade]:
         where, params = _key_filter(key, symbol)
         rows = await self._run(
-            self._select, f"SELECT {', '.join(TRADE_COLUMNS)} FROM trades{where} ORDER BY timestamp, trade_id", params
+            self._select, f"SELECT seq, {', '.join(TRADE_COLUMNS)} FROM trades{where} ORDER BY timestamp, trade_id",
+            params,
         )
-        return [trade_from_row(r) for r in rows]
+        return [trade_from_row(r[1:], seq=r[0]) for r in rows]
 
     async def fetch_orders(self, key: ConnectionKey | None = None) -> list[OrderUpdate]:
         where, params = _key_filter(key, None)

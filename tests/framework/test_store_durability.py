@@ -70,6 +70,40 @@ async def test_seq_increases_in_the_order_given_and_a_duplicate_gets_none(store)
     assert new == sorted(new) and new[0] > first[-1]
     assert await store.max_seq() == new[-1]
     assert await store.insert_trades([]) == []
+    stored = {t.trade_id: t.seq for t in await store.fetch_trades()}
+    assert [stored[i] for i in ids] == first and stored["n2"] == new[1]
+
+
+async def test_a_reader_following_seq_while_two_writers_commit_misses_no_fill(store_url):
+    """Seqs become visible in increasing order: a reader that moves its position to the highest seq it has
+    seen (as delivery does) never skips a fill that another writer commits later with a smaller seq."""
+    writers = [open_store(store_url), open_store(store_url)]
+    reader = open_store(store_url)
+    for s in (*writers, reader):
+        await s.start()
+    try:
+        async def write(s, name):
+            for b in range(40):
+                await s.insert_trades([fill(f"{name}-{b}-{i}") for i in range(10)])
+                await asyncio.sleep(0)
+
+        seen: list[int] = []
+        position = 0
+        done = asyncio.gather(write(writers[0], "x"), write(writers[1], "y"))
+        while True:
+            finished = done.done()
+            rows = await reader.trades_after([BINANCE], position, 1000)
+            seen += [s for s, _ in rows]
+            position = rows[-1][0] if rows else position
+            if finished and not rows:
+                break
+            await asyncio.sleep(0)
+        await asyncio.wait_for(done, 30)
+        everything = [s for s, _ in await reader.trades_after([BINANCE], 0, 10_000)]
+        assert len(everything) == 800 and seen == everything
+    finally:
+        for s in (*writers, reader):
+            await s.stop()
 
 
 async def test_max_seq_of_an_empty_store_is_zero(store):
