@@ -313,7 +313,8 @@ class PostgresTradeStore:
 
     async def get_coverage(self, key: ConnectionKey) -> dict[str, int]:
         where, params = _key_filter(key, None)
-        return dict(await self._execute(sql.SQL("SELECT symbol, complete_until FROM coverage {}").format(where), params))
+        query = sql.SQL("SELECT symbol, complete_until FROM coverage {}").format(where)
+        return dict(await self._execute(query, params))
 
     async def advance_coverage(self, key: ConnectionKey, marks: Mapping[str, int]) -> None:
         if marks:
