@@ -156,7 +156,7 @@ class ConnectionPool:
                 continue
             for consumer in list(self._consumers.values()):
                 if consumer.last_seq is None:
-                    await self._resolve_position(consumer, new_from=self._base_seq)
+                    await self._resolve_position(consumer)
             self.sync_log.event("store is back: writing the spool", store=self.store.url)
             logger.bind(store=self.store.url).warning("store is back: writing the spool")
             self.trade_sync.store_ready.set()
@@ -344,16 +344,16 @@ class ConnectionPool:
         return [s for s in subscribers.values() if s.consumer is not None and s.wants_symbol(event)]
 
     # durable delivery ----------------------------------------------------------------------------
-    async def _resolve_position(self, consumer: Consumer, new_from: int | None = None) -> None:
+    async def _resolve_position(self, consumer: Consumer) -> None:
         """Where a strategy's delivery starts: its stored position (after an unclean end, what it may
-        have seen is marked redelivered), or for a new strategy the store's end (`new_from` when the
-        store opened late: what was spooled meanwhile is its own). Needs the store."""
-        if not self.trade_sync.store_ready.is_set() and new_from is None:
+        have seen is marked redelivered), or for a new strategy where the store ended when this pool
+        opened it: every fill this process stores reaches it, whichever strategy started first."""
+        if not self.trade_sync.store_ready.is_set() and self._base_seq is None:
             raise StoreError("the store is not open yet")
         strategy_id = consumer.strategy_id
         record = await self.store.get_delivery(strategy_id)
         if record is None:
-            position, bound = (new_from if new_from is not None else await self.store.max_seq()), None
+            position, bound = self._base_seq, None
         else:
             position, unclean = record
             bound = await self.store.max_seq() if unclean else None
