@@ -214,7 +214,7 @@ class SQLiteTradeStore:
     # Rows are built in the store's thread too, inside _run: a value that cannot be converted is a StoreError.
 
     async def insert_trades(self, trades: Sequence[Trade]) -> list[int | None]:
-        return await self._run(self._insert_trades, trades)
+        return await self._run(self._insert_trades, trades) if trades else []
 
     def _insert_trades(self, trades: Sequence[Trade]) -> list[int | None]:
         """One write transaction, taken before the first row, so no other writer (thread or process) can take
