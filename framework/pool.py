@@ -88,9 +88,8 @@ class ConnectionPool:
         self._strategies: dict[str, list[ConnectionKey]] = {}
         self._key_locks: dict[ConnectionKey, asyncio.Lock] = {}
         self._consumers: dict[str, Consumer] = {}
-        self._prefixes: dict[str, str] = {}  # every strategy the store knows, running or not
+        self._prefixes: dict[str, str] = {}  # every strategy declared here or known to the store, running or not
         self._positions_written: dict[str, int] = {}
-        self._redelivery_bound: dict[str, int | None] = {}
         self._base_seq: int | None = None  # the store's last seq when it opened (before the spool replay)
         self.backfill_since_ms = backfill_since_ms
         self._tasks: set[asyncio.Task] = set()
@@ -150,16 +149,18 @@ class ConnectionPool:
             try:
                 await self.store.start()
                 await self._store_opened()
+                for consumer in list(self._consumers.values()):
+                    if consumer.last_seq is None:
+                        await self._resolve_position(consumer)
             except StoreError as exc:
                 logger.bind(store=self.store.url, error=str(exc)).warning("store still unreachable")
                 delay = min(delay * 2, 5.0)
                 continue
-            for consumer in list(self._consumers.values()):
-                if consumer.last_seq is None:
-                    await self._resolve_position(consumer)
             self.sync_log.event("store is back: writing the spool", store=self.store.url)
             logger.bind(store=self.store.url).warning("store is back: writing the spool")
             self.trade_sync.store_ready.set()
+            for key in list(self._connections):  # replays of what is stored now count as duplicates again
+                await self.trade_sync.prime(key)
             return
 
     def _spawn(self, coro: Any, name: str) -> None:
@@ -220,7 +221,10 @@ class ConnectionPool:
                 self._prefixes[strategy_id] = consumer.client_order_id_prefix or strategy_id
                 consumer.begin_delivery(None, None)  # reads what it missed from the store first
                 if self.trade_sync.store_ready.is_set():
-                    await self._resolve_position(consumer)
+                    try:
+                        await self._resolve_position(consumer)
+                    except StoreError as exc:  # its catch-up resolves it once the store answers
+                        logger.bind(strategy=strategy_id, error=str(exc)).warning("delivery position not read yet")
             for connector in _unique_by_key(exchange_connectors):
                 self._strategies[strategy_id].append(connector.key)
                 await self._add_subscriber(connector, subscription)
