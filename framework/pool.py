@@ -151,7 +151,7 @@ class ConnectionPool:
                 await self._store_opened()
                 for consumer in list(self._consumers.values()):
                     if consumer.last_seq is None:
-                        await self._resolve_position(consumer)
+                        await self.resolve_position(consumer)
             except StoreError as exc:
                 logger.bind(store=self.store.url, error=str(exc)).warning("store still unreachable")
                 delay = min(delay * 2, 5.0)
@@ -222,7 +222,7 @@ class ConnectionPool:
                 consumer.begin_delivery(None, None)  # reads what it missed from the store first
                 if self.trade_sync.store_ready.is_set():
                     try:
-                        await self._resolve_position(consumer)
+                        await self.resolve_position(consumer)
                     except StoreError as exc:  # its catch-up resolves it once the store answers
                         logger.bind(strategy=strategy_id, error=str(exc)).warning("delivery position not read yet")
             for connector in _unique_by_key(exchange_connectors):
@@ -348,7 +348,7 @@ class ConnectionPool:
         return [s for s in subscribers.values() if s.consumer is not None and s.wants_symbol(event)]
 
     # durable delivery ----------------------------------------------------------------------------
-    async def _resolve_position(self, consumer: Consumer) -> None:
+    async def resolve_position(self, consumer: Consumer) -> None:
         """Where a strategy's delivery starts: its stored position (after an unclean end, what it may
         have seen is marked redelivered), or for a new strategy where the store ended when this pool
         opened it: every fill this process stores reaches it, whichever strategy started first."""

@@ -289,7 +289,7 @@ class BaseStrategy:
         self._lagging = False
         try:
             if self.last_seq is None:
-                await self.pool._resolve_position(self)
+                await self.pool.resolve_position(self)
             if self.last_seq is None:
                 return False
             async for seq, trades in self.pool.catch_up(self, self.last_seq, self.redelivery_bound):
