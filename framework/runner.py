@@ -183,8 +183,8 @@ async def run(args: argparse.Namespace, strategy_cls: type[BaseStrategy]) -> int
         except TimeoutError:
             pass
         await strategy.stop(timeout=_left(loop, deadline))
-        if strategy.busy_in is not None:
-            print(f"run_strategy.py: strategy {strategy.strategy_id!r} was still busy in {strategy.busy_in} "
+        if strategy.stopped_busy_in is not None:
+            print(f"run_strategy.py: strategy {strategy.strategy_id!r} was still busy in {strategy.stopped_busy_in} "
                   f"after {args.shutdown_timeout:g} s: left behind (its fill comes again, marked redelivered)",
                   file=sys.stderr)
     finally:

@@ -78,6 +78,7 @@ class BaseStrategy:
         self.error: BaseException | None = None
         self.last_seq: int | None = None  # the last stored fill processed: the durable delivery position
         self.busy_in: str | None = None  # the hook running right now, if any
+        self.stopped_busy_in: str | None = None  # the hook still running when stop() gave up waiting
         self.dropped_order_updates = 0
         self.caught_up = 0  # fills read back from the store (start, lag, resync)
         self._pool = pool
@@ -175,7 +176,7 @@ class BaseStrategy:
         except TimeoutError:
             self._log.bind(pending=len(self._inbox), busy_in=self.busy_in).warning(
                 "strategy stopped before its inbox was empty: the rest comes at its next start")
-        busy = self.busy_in  # a sync hook cannot be interrupted: its fill counts as in flight
+        busy = self.stopped_busy_in = self.busy_in  # a sync hook cannot be interrupted: its fill is in flight
         await self._stop_task()
         await self.pool.write_position(self, running=busy is not None)
         if self._state is StrategyState.FAILED:
