@@ -14,6 +14,7 @@ from loguru import logger
 
 _PROCESS_STARTED = time.strftime("%Y%m%d_%H%M%S")
 _sinks: dict[Path, list[int]] = {}  # path -> [loguru sink id, users]
+_claimed: dict[Path, Path] = {}  # log directory -> this process's file in it (created exclusively)
 _sinks_lock = threading.Lock()
 _secrets: set[str] = set()
 
@@ -119,21 +120,42 @@ def _format(record: dict) -> str:
     return redact(line).replace("{", "{{").replace("}", "}}") + "\n"
 
 
+def _claim(directory: Path) -> Path:
+    """Create this process's log file exclusively: two processes started in the same second get two files."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for n in range(1, 10_000):
+        path = directory / f"trade_sync_{_PROCESS_STARTED}{'' if n == 1 else f'_{n}'}.log"
+        try:
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+        except FileExistsError:
+            continue
+        return path
+    raise FileExistsError(f"no free trade sync log name under {directory}: remove old logs")
+
+
 class TradeSyncLogger:
     """Writes what was fetched, stored, skipped as duplicate, and what happened to connections."""
 
     def __init__(self, log_dir: str | Path = "logs") -> None:
-        self.path = Path(log_dir).resolve() / "trade_sync" / f"trade_sync_{_PROCESS_STARTED}.log"
-        self._log = logger.bind(trade_sync_path=str(self.path))
+        self._dir = Path(log_dir).resolve() / "trade_sync"
+        self._log = logger.bind(trade_sync_path=None)  # bound to the file at open(): nothing is written before
         self._open = False
+
+    @property
+    def path(self) -> Path:
+        """This process's file: `trade_sync_YYYYMMDD_HHMMSS.log`, or `…_2.log`, `…_3.log` when another
+        process started in the same second took the name (decided at the first `open()`)."""
+        return _claimed.get(self._dir) or self._dir / f"trade_sync_{_PROCESS_STARTED}.log"
 
     def open(self) -> None:
         if self._open:
             return
         with _sinks_lock:
+            if self._dir not in _claimed:
+                _claimed[self._dir] = _claim(self._dir)
+            self._log = logger.bind(trade_sync_path=str(self.path))
             entry = _sinks.get(self.path)
             if entry is None:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
                 path_text = str(self.path)
                 sink_id = logger.add(
                     self.path,
@@ -181,7 +203,8 @@ class TradeSyncLogger:
         self._log.bind(key=key, status=status, **fields).info("connection event")
 
     def strategy(self, strategy_id: str, status: str, **fields: Any) -> None:
-        self._log.bind(strategy=strategy_id, status=status, **fields).info("strategy event")
+        level = "ERROR" if status == "failed" else "INFO"  # a crashed strategy is an error, not news
+        self._log.bind(strategy=strategy_id, status=status, **fields).log(level, "strategy event")
 
     def dead_letter(self, key: str, error: str, **fields: Any) -> None:
         self._log.bind(key=key, error=error, **fields).warning("dead letter")
