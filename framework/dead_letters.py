@@ -8,13 +8,33 @@ import base64
 import json
 import sys
 from decimal import Decimal
+from pathlib import Path
 from typing import Any, Sequence
+
+import attrs
 
 from framework.console import configure_console
 from framework.errors import ConfigError, FrameworkError, NormalizeError
 from framework.events import ConnectionKey, OrderUpdate, Trade, now_ms
 from framework.spool import decode
 from framework.store import TradeStore, open_store
+from framework.sync_log import redact
+
+
+def existing_store_url(db: str) -> str:
+    """The store URL for a tool that reads an existing store (`--db`: a URL or a SQLite file path).
+
+    A SQLite file that does not exist is a `ConfigError`: opening it would create an empty store and the
+    tool would report on nothing as if all were well."""
+    url = db if "://" in db else f"sqlite:///{db}"
+    if url.startswith("sqlite://"):
+        from framework.store.sqlite import _path_of
+
+        path = _path_of(url)
+        if str(path) != ":memory:" and not Path(path).is_file():
+            raise ConfigError(f"no database at {path}: pass --db with the store run_strategy.py wrote "
+                              "(default data/trades.sqlite, or its --db)")
+    return url
 
 
 def frame_of(raw: str | None) -> Any:
@@ -46,14 +66,26 @@ def events_of(letter: dict) -> list[Trade | OrderUpdate]:
         return normalize_mock(frame, key.market, key.exchange)
     events = normalize(frame, key.market)
     if key.account != "default":
-        import attrs
-
         events = [attrs.evolve(e, account=key.account) for e in events]
     return events
 
 
-async def replay(store: TradeStore, *, dry_run: bool = False) -> dict[str, int]:
-    """Replay every dead letter not yet replayed; returns counts of what happened."""
+@attrs.frozen(kw_only=True)
+class StillFailing:
+    """A dead letter that normalize refuses again, and why."""
+
+    letter_id: int
+    connection_key: str
+    error: str
+
+    def render(self) -> str:
+        return f"  dead letter {self.letter_id} ({self.connection_key}) still fails: {self.error}"
+
+
+async def replay(store: TradeStore, *, dry_run: bool = False,
+                 failures: list[StillFailing] | None = None) -> dict[str, int]:
+    """Replay every dead letter not yet replayed; returns counts of what happened. Letters that still fail
+    are appended to `failures` (when given) with the error normalize gave this time."""
     counts = {"letters": 0, "replayed": 0, "still_failing": 0, "fills_new": 0, "fills_duplicate": 0,
               "order_updates": 0, "empty": 0}
     for letter in await store.fetch_dead_letters(pending_only=True):
@@ -62,6 +94,10 @@ async def replay(store: TradeStore, *, dry_run: bool = False) -> dict[str, int]:
             events = events_of(letter)
         except (NormalizeError, ValueError, TypeError, KeyError) as exc:
             counts["still_failing"] += 1
+            if failures is not None:
+                error = redact(" ".join(f"{type(exc).__name__}: {exc}".split()))
+                failures.append(StillFailing(letter_id=letter["id"], connection_key=str(letter["connection_key"]),
+                                             error=error[:300] + ("…" if len(error) > 300 else "")))
             if not dry_run:
                 await store.mark_dead_letter(letter["id"], None, f"still failing: {exc}")
             continue
@@ -87,18 +123,26 @@ async def replay(store: TradeStore, *, dry_run: bool = False) -> dict[str, int]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="replay_dead_letters.py", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="replay_dead_letters.py", description=__doc__,
+        epilog="exit 0: every letter replayed; 1: some still fail (each is printed with its error); 2: bad arguments")
     parser.add_argument("--db", default="sqlite:///data/trades.sqlite", help="the store (as run_strategy's --db)")
     parser.add_argument("--dry-run", action="store_true", help="report what would be stored, store nothing")
     args = parser.parse_args(argv)
     configure_console("WARNING")
-    url = args.db if "://" in args.db else f"sqlite:///{args.db}"
+    try:
+        url = existing_store_url(args.db)
+    except ConfigError as exc:
+        print(f"replay_dead_letters.py: error: {exc}", file=sys.stderr)
+        return 2
+
+    failures: list[StillFailing] = []
 
     async def run() -> dict[str, int]:
         store = open_store(url)
         await store.start()
         try:
-            return await replay(store, dry_run=args.dry_run)
+            return await replay(store, dry_run=args.dry_run, failures=failures)
         finally:
             await store.stop()
 
@@ -106,9 +150,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         counts = asyncio.run(run())
     except FrameworkError as exc:
         print(f"replay_dead_letters.py: error: {exc}", file=sys.stderr)
-        return 1
+        return 2
     print(f"dead letters replayed: {counts['replayed']} of {counts['letters']}"
           f"{' (dry run)' if args.dry_run else ''}; still failing: {counts['still_failing']}")
     print(f"fills stored: {counts['fills_new']} new, {counts['fills_duplicate']} already stored; "
           f"order updates: {counts['order_updates']}; frames with nothing in them: {counts['empty']}")
-    return 0
+    for failure in failures:
+        print(failure.render())
+    return 1 if failures else 0

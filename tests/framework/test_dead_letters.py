@@ -64,5 +64,5 @@ def test_replay_script_reports_what_it_stored(tmp_path):
     asyncio.run(make())
     result = subprocess.run([sys.executable, str(ROOT / "scripts" / "replay_dead_letters.py"), "--db",
                              str(tmp_path / "x.sqlite")], capture_output=True, text=True, timeout=60)
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == 1, result.stderr  # a letter still failing
     assert "dead letters replayed: 0 of 1; still failing: 1" in result.stdout
