@@ -89,12 +89,12 @@ def _since(text: str) -> int:
     raise argparse.ArgumentTypeError(f"--since takes ms since the epoch or a duration like 24h, not {text!r}")
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
     from exchanges import get_exchange
     from exchanges.connector import ExchangeConnector
     from exchanges.spec import Endpoints
 
-    parser = argparse.ArgumentParser(prog="audit_trades.py", description=__doc__)
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__)
     parser.add_argument("--exchange", required=True)
     parser.add_argument("--market", required=True)
     parser.add_argument("--account", default="default")
@@ -133,3 +133,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     print(render(report))
     return 0 if report.clean else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(prog="python -m framework.audit"))

@@ -80,8 +80,8 @@ def render(path: Path, summary: dict) -> str:
     return "\n".join(out)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="trade_sync_report.py", description=__doc__)
+def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__)
     parser.add_argument("--log-dir", default="logs", help="the directory given to run_strategy (default: logs)")
     parser.add_argument("--file", default=None, help="a specific trade_sync_*.log instead of the latest")
     args = parser.parse_args(argv)
@@ -92,3 +92,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"trade_sync_report.py: error: {exc}", file=sys.stderr)
         return 1
     return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(prog="python -m framework.report"))

@@ -26,9 +26,9 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     parser = _Parser(
-        prog="run_strategy.py",
+        prog=prog,
         description="Run a tradesync strategy. With no arguments: the example PositionTracker on "
         "binance spot BTC/USDT against the built-in exchange simulator (offline) for 5 seconds.",
     )
@@ -215,8 +215,8 @@ def _left(loop: asyncio.AbstractEventLoop, deadline: float) -> float:
     return max(deadline - loop.time(), 0.1)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
+    parser = build_parser(prog)
     args = parser.parse_args(argv)
     from exchanges import EXCHANGES, get_exchange
 
@@ -242,3 +242,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:  # a second Ctrl-C during shutdown
         return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main(prog="python -m framework.runner"))

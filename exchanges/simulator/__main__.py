@@ -82,8 +82,8 @@ def _symbol(exchange: str, market: str) -> str:
     return "BTC/USDT" if market == "spot" else "BTC/USDT:USDT"
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m exchanges.simulator", description=__doc__)
+def main(argv: list[str] | None = None, prog: str | None = None) -> None:
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__)
     parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: any free port)")
     parser.add_argument("--exchange", action="append", choices=EXCHANGES, help="serve only these (repeatable)")
     parser.add_argument("--rate", type=float, default=0.0, help="fill orders automatically, per second per market")
@@ -92,10 +92,10 @@ def main() -> None:
                         help="write URLs, endpoints and credentials here as JSON once listening (for tests)")
     parser.add_argument("--no-control", dest="control", action="store_false",
                         help="do not serve the /_sim/ control endpoints (served by default)")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     configure_console("WARNING")
     asyncio.run(serve(args))
 
 
 if __name__ == "__main__":
-    main()
+    main(prog="python -m exchanges.simulator")
