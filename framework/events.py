@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from decimal import Decimal, InvalidOperation
+from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Context, Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Any
 
@@ -127,6 +127,38 @@ def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
+_ONE = Decimal(1)
+_EXACT = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN)  # amount × contract size never rounds
+
+
+def _registered_contract_size(event: Trade | OrderUpdate) -> Decimal | None:
+    """The default `contract_size`: None on spot; on futures the venue's registered size, else 1.
+
+    Market metadata, not venue data: a fill read back from the store or the spool gets the same figure
+    the normalizer's cost was computed with (the sizes live in `exchanges.symbols`).
+    """
+    if event.market is Market.SPOT:
+        return None
+    from exchanges.symbols import contract_size  # imports this module: looked up at call time
+
+    return contract_size(event.exchange, event.symbol_raw) or _ONE
+
+
+def is_inverse_symbol(symbol: str) -> bool:
+    """A coin-margined contract (`BTC/USD:BTC`, `BTC/USD:BTC-250627`): it settles in its base coin."""
+    base, _, rest = symbol.partition("/")
+    _, colon, settle = rest.partition(":")
+    return bool(colon) and settle.partition("-")[0] == base
+
+
+def _contract_size_field() -> Any:
+    return attrs.field(
+        default=attrs.Factory(_registered_contract_size, takes_self=True),
+        converter=to_optional_decimal,
+        eq=False,
+    )
+
+
 @attrs.frozen(kw_only=True)
 class ConnectionKey:
     """One private socket: exchange + market (+ account). `str()` gives `binance_spot[@account]`."""
@@ -171,6 +203,10 @@ class Trade:
     received_at: int = attrs.field(factory=now_ms, eq=False)
     source: Source = attrs.field(default=Source.WEBSOCKET, converter=Source.parse, eq=False)
     raw: Any = attrs.field(default=None, eq=False, repr=False)
+    # Market metadata (out of equality and of the trades table): what one unit of `amount` is. None on
+    # spot; on futures the venue's contract size (base coins per contract on linear contracts, 1 where
+    # the venue counts coins; USD per contract on inverse ones). `base_amount` is what strategies read.
+    contract_size: Decimal | None = _contract_size_field()
     # Delivery facts, not venue data (kept out of equality and of the trades table):
     seq: int | None = attrs.field(default=None, eq=False)  # the store's sequence number once stored
     redelivered: bool = attrs.field(default=False, eq=False)  # may have reached this strategy before a kill
@@ -181,6 +217,25 @@ class Trade:
     @property
     def key(self) -> ConnectionKey:
         return ConnectionKey(exchange=self.exchange, market=self.market, account=self.account)
+
+    @property
+    def is_inverse(self) -> bool:
+        """A coin-margined contract: `amount` counts quote-currency contracts (Bybit: 1 USD each)."""
+        return self.market is Market.FUTURE and is_inverse_symbol(self.symbol)
+
+    @property
+    def base_amount(self) -> Decimal:
+        """The fill in base coins, whatever the venue counts: `amount` × `contract_size` (exact).
+
+        Spot and coin-quantity venues: `amount` itself. Inverse contracts: the coin value of the USD
+        contracts at this fill's price, which is `cost` (Bybit's `execValue`, in the coin).
+        """
+        size = self.contract_size
+        if size is None:
+            return self.amount
+        if self.market is Market.FUTURE and is_inverse_symbol(self.symbol):
+            return self.cost
+        return self.amount if size == _ONE else _EXACT.multiply(self.amount, size)
 
     @property
     def dedup_key(self) -> tuple[str, str, str, str, str, str]:
@@ -206,6 +261,8 @@ class Trade:
             "is_maker": self.is_maker,
             "received_at": self.received_at,
             "source": self.source.value,
+            "contract_size": self.contract_size,
+            "base_amount": self.base_amount,
         }
 
 
@@ -230,12 +287,32 @@ class OrderUpdate:
     timestamp: int = attrs.field(converter=int)
     received_at: int = attrs.field(factory=now_ms, eq=False)
     raw: Any = attrs.field(default=None, eq=False, repr=False)
+    contract_size: Decimal | None = _contract_size_field()  # as Trade's: market metadata, out of equality
 
     event_type = EventType.ORDER_UPDATE
 
     @property
     def key(self) -> ConnectionKey:
         return ConnectionKey(exchange=self.exchange, market=self.market, account=self.account)
+
+    @property
+    def base_amount(self) -> Decimal | None:
+        """The order's quantity in base coins (`amount` × `contract_size`); None on inverse contracts,
+        where the coins depend on each fill's price (sum the fills' `Trade.base_amount`)."""
+        return self._in_base(self.amount)
+
+    @property
+    def base_filled(self) -> Decimal | None:
+        """`filled` in base coins, as `base_amount`."""
+        return self._in_base(self.filled)
+
+    def _in_base(self, quantity: Decimal) -> Decimal | None:
+        size = self.contract_size
+        if size is None:
+            return quantity
+        if self.market is Market.FUTURE and is_inverse_symbol(self.symbol):
+            return None
+        return quantity if size == _ONE else _EXACT.multiply(quantity, size)
 
 
 Event = Trade | OrderUpdate

@@ -9,40 +9,74 @@ from framework.events import OrderUpdate, Side, Trade
 from framework.strategy import BaseStrategy
 
 ZERO = Decimal(0)
+ONE = Decimal(1)
 
 
 class Book:
-    """One symbol's position: signed size, average entry price, realized PnL (quote), fees."""
+    """One symbol's position: signed size, average entry price, realized PnL, fees.
+
+    Sizes are base coins (`Trade.base_amount`), whatever the venue counts (Gate and MEXC futures count
+    contracts), and PnL is in the quote currency. A coin-margined (inverse) contract is the exception: its
+    position is in the venue's USD contracts and its PnL in the coin, as the venue settles it.
+    """
 
     def __init__(self) -> None:
-        self.position = ZERO
-        self.avg_price = ZERO
+        self.inverse = False
         self.realized_pnl = ZERO
-        self.volume = ZERO
+        self.volume = ZERO  # base coins traded
         self.fills = 0
         self.fees: dict[str, Decimal] = defaultdict(Decimal)
+        self._size = ZERO  # signed, in the book's unit
+        self._entry = ZERO  # average entry, in the book's price (1 / price on an inverse book)
+
+    @property
+    def position(self) -> Decimal:
+        """Signed: base coins long (+) or short (-); USD contracts on an inverse book."""
+        return -self._size if self.inverse else self._size
+
+    @property
+    def avg_price(self) -> Decimal:
+        if not self._entry:
+            return ZERO
+        return ONE / self._entry if self.inverse else self._entry
 
     def apply(self, trade: Trade) -> None:
-        signed = trade.amount if trade.side is Side.BUY else -trade.amount
         self.fills += 1
-        self.volume += trade.amount
+        self.volume += trade.base_amount
         if trade.fee_cost is not None:
             self.fees[trade.fee_currency or "?"] += trade.fee_cost
-        if self.position == 0 or (self.position > 0) == (signed > 0):
+        buy = trade.side is Side.BUY
+        if trade.is_inverse:
+            # A long of N USD opened at P1 and closed at P2 makes N × (1/P1 - 1/P2) coins: a linear book in
+            # 1/price with the sides swapped.
+            self.inverse = True
+            contracts = trade.amount * (trade.contract_size or ONE)
+            self._move(-contracts if buy else contracts, ONE / trade.price)
+        else:
+            self._move(trade.base_amount if buy else -trade.base_amount, trade.price)
+
+    def _move(self, signed: Decimal, price: Decimal) -> None:
+        if self._size == 0 or (self._size > 0) == (signed > 0):
             # Opening or adding: the average entry moves.
-            total = self.position + signed
-            self.avg_price = (self.avg_price * abs(self.position) + trade.price * trade.amount) / abs(total)
-            self.position = total
+            total = self._size + signed
+            self._entry = (self._entry * abs(self._size) + price * abs(signed)) / abs(total)
+            self._size = total
             return
         # Reducing, closing or flipping: realize PnL on the closed part.
-        closed = min(abs(signed), abs(self.position))
-        direction = 1 if self.position > 0 else -1
-        self.realized_pnl += (trade.price - self.avg_price) * closed * direction
-        self.position += signed
-        if self.position == 0:
-            self.avg_price = ZERO
-        elif (self.position > 0) != (direction > 0):
-            self.avg_price = trade.price  # flipped: the remainder opened at this price
+        closed = min(abs(signed), abs(self._size))
+        direction = 1 if self._size > 0 else -1
+        self.realized_pnl += (price - self._entry) * closed * direction
+        self._size += signed
+        if self._size == 0:
+            self._entry = ZERO
+        elif (self._size > 0) != (direction > 0):
+            self._entry = price  # flipped: the remainder opened at this price
+
+
+def pnl_currency(symbol: str, inverse: bool) -> str:
+    """The quote of `BTC/USDT:USDT` (USDT); the coin of an inverse `BTC/USD:BTC` (BTC)."""
+    base, _, rest = symbol.partition("/")
+    return base if inverse else rest.partition(":")[0]
 
 
 class PositionTracker(BaseStrategy):
@@ -65,10 +99,12 @@ class PositionTracker(BaseStrategy):
         lines = []
         for symbol, book in sorted(self.books.items()):
             fees = ", ".join(f"{v} {k}" for k, v in sorted(book.fees.items())) or "0"
+            unit = " USD" if book.inverse else ""
             lines.append(
-                f"{symbol}: {book.fills} fills, volume {book.volume}, position {book.position} "
+                f"{symbol}: {book.fills} fills, volume {book.volume}, position {book.position}{unit} "
                 f"@ {book.avg_price.quantize(Decimal('0.01')) if book.avg_price else 0}, "
-                f"realized PnL {book.realized_pnl.quantize(Decimal('0.0001'))}, fees {fees}, "
+                f"realized PnL {book.realized_pnl.quantize(Decimal('0.0001'))} "
+                f"{pnl_currency(symbol, book.inverse)}, fees {fees}, "
                 f"open orders {sum(1 for o in self.open_orders.values() if o.symbol == symbol)}"
             )
         return lines

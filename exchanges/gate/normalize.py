@@ -40,7 +40,8 @@ Decisions: a user `text` must start with `t-` (docs, order `text` rules: "prefix
 after it); ccxt adds the prefix to a clientOrderId without it. The client order id is the part after `t-`, the id
 the strategy chose, so fills route by the strategy's prefix; other texts (apiv4, web, api, …) are Gate's own marks
 of where an order came from, not client ids. Futures `amount` is contracts (abs(size), as ccxt), `cost` =
-contracts × price × contract size (`exchanges.symbols.contract_size`, else `FALLBACK_CONTRACT_SIZES`, else 1).
+contracts × price × contract size (`exchanges.symbols.contract_size`, else `FALLBACK_CONTRACT_SIZES`, else 1);
+`Trade.base_amount` / `OrderUpdate.base_amount` / `base_filled` give coins (contracts × that size).
 Gate's `fee` is the fee deducted (negative = rebate, as with a negative maker rate `mkfr`): our sign already, kept
 as sent. A zero `fee` with a non-zero `gt_fee` / `point_fee` (fee paid in GT / points) reports that amount in
 "GT" / "POINT". Futures fees are in the settle currency (USDT); futures symbols are unified with settle USDT (the
@@ -52,7 +53,7 @@ from __future__ import annotations
 from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Context, Decimal
 from typing import Any, Callable
 
-from exchanges.symbols import contract_size, unify
+from exchanges.symbols import contract_size, register_contract_sizes, unify
 from framework.errors import NormalizeError
 from framework.events import Market, OrderStatus, OrderUpdate, Side, Trade, to_decimal
 
@@ -60,6 +61,8 @@ EXCHANGE = "gate"
 SETTLE = "USDT"
 # Base units per contract of the largest USDT perpetuals, for when no market metadata was registered.
 FALLBACK_CONTRACT_SIZES = {"BTC_USDT": Decimal("0.0001"), "ETH_USDT": Decimal("0.01")}
+# Registered unless known, so Trade/OrderUpdate.contract_size (and base_amount) use the size cost is computed with.
+register_contract_sizes(EXCHANGE, {k: v for k, v in FALLBACK_CONTRACT_SIZES.items() if contract_size(EXCHANGE, k) is None})
 
 _EXACT = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN)  # products and differences never round
 _ONE = Decimal(1)

@@ -30,7 +30,8 @@ Contract (https://www.mexc.com/api-docs/futures/websocket-api, Private channels)
         "state": 2}}                      # 1 pending, 2 open, 3 filled, 4 canceled, 5 invalid
 
 Fees keep MEXC's sign, which is ours (positive = paid, negative = rebate). Contract `vol` counts
-contracts: amounts and `filled` stay in contracts (as ccxt does); Trade.cost = vol × price × size
+contracts: amounts and `filled` stay in contracts (as ccxt does; `base_amount` / `base_filled` give coins,
+from the Trade's `contract_size`); Trade.cost = vol × price × size
 (`exchanges.symbols.contract_size`; BTC_USDT 0.0001 / ETH_USDT 0.01 registered below unless known,
 else 1). One frame is one event (orders and fills have their own channels). Market orders get
 `price=None`: MEXC sends a reference price there, not a limit.
