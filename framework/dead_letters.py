@@ -122,9 +122,9 @@ async def replay(store: TradeStore, *, dry_run: bool = False,
     return counts
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="replay_dead_letters.py", description=__doc__,
+        prog=prog, description=__doc__,
         epilog="exit 0: every letter replayed; 1: some still fail (each is printed with its error); 2: bad arguments")
     parser.add_argument("--db", default="sqlite:///data/trades.sqlite", help="the store (as run_strategy's --db)")
     parser.add_argument("--dry-run", action="store_true", help="report what would be stored, store nothing")
@@ -158,3 +158,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for failure in failures:
         print(failure.render())
     return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(prog="python -m framework.dead_letters"))
