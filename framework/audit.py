@@ -129,7 +129,7 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
     try:
         report = asyncio.run(run())
     except FrameworkError as exc:
-        print(f"audit_trades.py: error: {exc}", file=sys.stderr)
+        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
         return 2
     print(render(report))
     return 0 if report.clean else 1

@@ -133,7 +133,7 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
     try:
         url = existing_store_url(args.db)
     except ConfigError as exc:
-        print(f"replay_dead_letters.py: error: {exc}", file=sys.stderr)
+        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
         return 2
 
     failures: list[StillFailing] = []
@@ -149,7 +149,7 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
     try:
         counts = asyncio.run(run())
     except FrameworkError as exc:
-        print(f"replay_dead_letters.py: error: {exc}", file=sys.stderr)
+        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
         return 2
     print(f"dead letters replayed: {counts['replayed']} of {counts['letters']}"
           f"{' (dry run)' if args.dry_run else ''}; still failing: {counts['still_failing']}")

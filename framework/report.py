@@ -89,7 +89,7 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
         path = Path(args.file) if args.file else latest_log(Path(args.log_dir))
         print(render(path, summarize(read_log(path))))
     except (FileNotFoundError, IsADirectoryError) as exc:
-        print(f"trade_sync_report.py: error: {exc}", file=sys.stderr)
+        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
         return 1
     return 0
 
