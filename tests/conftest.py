@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+import tempfile
 import uuid
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -17,6 +19,10 @@ PG_URL = os.environ.get("TRADESYNC_TEST_PG", "postgresql://postgres@127.0.0.1:54
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 configure_console("WARNING")
+
+# Hypothesis keeps its example database and caches out of the repository (an explicit
+# HYPOTHESIS_STORAGE_DIRECTORY wins); read before any test asks Hypothesis for storage.
+os.environ.setdefault("HYPOTHESIS_STORAGE_DIRECTORY", str(Path(tempfile.gettempdir()) / "tradesync-hypothesis"))
 
 
 def _pg_available() -> str | None:
