@@ -6,13 +6,14 @@ import argparse
 import asyncio
 import sys
 from collections import Counter
-from typing import Sequence
+from typing import Callable, Sequence
 
 import attrs
 
 from framework.backfill import Backfiller
 from framework.console import configure_console
-from framework.errors import FrameworkError
+from framework.dead_letters import existing_store_url
+from framework.errors import ConfigError, FrameworkError
 from framework.events import ConnectionKey, Market, Trade, now_ms
 from framework.store import TradeStore, open_store
 
@@ -79,14 +80,25 @@ def render(report: AuditReport) -> str:
     return "\n".join(lines)
 
 
-def _since(text: str) -> int:
-    """Milliseconds since the epoch, or a duration back from now: 90m, 24h, 7d."""
-    units = {"s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
-    if text[-1:] in units and text[:-1].isdigit():
-        return now_ms() - int(text[:-1]) * units[text[-1]]
-    if text.isdigit():
-        return int(text)
-    raise argparse.ArgumentTypeError(f"--since takes ms since the epoch or a duration like 24h, not {text!r}")
+def _moment(option: str) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        """Milliseconds since the epoch, or a duration back from now: 90m, 24h, 7d."""
+        units = {"s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
+        if text[-1:] in units and text[:-1].isdigit():
+            return now_ms() - int(text[:-1]) * units[text[-1]]
+        if text.isdigit():
+            return int(text)
+        raise argparse.ArgumentTypeError(f"{option} takes ms since the epoch or a duration back like 24h, not {text!r}")
+
+    return parse
+
+
+_since = _moment("--since")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2
+        self.exit(2, f"{self.prog}: error: {message}\n")
 
 
 def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
@@ -94,11 +106,13 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
     from exchanges.connector import ExchangeConnector
     from exchanges.spec import Endpoints
 
-    parser = argparse.ArgumentParser(prog=prog, description=__doc__)
+    parser = _Parser(prog=prog, description=__doc__)
     parser.add_argument("--exchange", required=True)
     parser.add_argument("--market", required=True)
     parser.add_argument("--account", default="default")
     parser.add_argument("--since", required=True, type=_since, help="ms since the epoch, or 90m / 24h / 7d back")
+    parser.add_argument("--until", type=_moment("--until"), default=None,
+                        help="end of the window, as --since (default: now); e.g. when the strategy stopped")
     parser.add_argument("--symbol", action="append", help="symbols to audit (default: every one stored)")
     parser.add_argument("--db", default="sqlite:///data/trades.sqlite")
     parser.add_argument("--live", action="store_true", help="the real venue, credentials from the environment")
@@ -107,6 +121,12 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
     args = parser.parse_args(argv)
     if not args.live and not args.rest_url:
         parser.error("say where the venue is: --live, or --rest-url of a running simulator")
+    if args.until is not None and args.until <= args.since:
+        parser.error(f"--until ({args.until}) must be after --since ({args.since})")
+    try:
+        store_url = existing_store_url(args.db)
+    except ConfigError as exc:
+        parser.error(str(exc))
     configure_console("WARNING")
 
     async def run() -> AuditReport:
@@ -115,13 +135,13 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
         endpoints = None if args.live else Endpoints(ws="", rest=args.rest_url)
         connector = ExchangeConnector(args.exchange, market, args.account, endpoints=endpoints)
         key = ConnectionKey(exchange=args.exchange, market=market, account=args.account)
-        store = open_store(args.db if "://" in args.db else f"sqlite:///{args.db}")
+        store = open_store(store_url)
         await store.start()
         backfiller = Backfiller(key, spec.backfill, connector.credentials, spec.stream.endpoints(market), endpoints)
         backfiller.resolve_owners = False  # fills are compared by their dedup key: no order query per fill
         try:
             symbols = args.symbol or await store.symbols(key)
-            return await audit(store, backfiller, symbols, args.since)
+            return await audit(store, backfiller, symbols, args.since, args.until)
         finally:
             await backfiller.close()
             await store.stop()

@@ -122,8 +122,13 @@ async def replay(store: TradeStore, *, dry_run: bool = False,
     return counts
 
 
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
 def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog=prog, description=__doc__,
         epilog="exit 0: every letter replayed; 1: some still fail (each is printed with its error); 2: bad arguments")
     parser.add_argument("--db", default="sqlite:///data/trades.sqlite", help="the store (as run_strategy's --db)")
