@@ -1,4 +1,7 @@
-"""Unified symbols (`BTC/USDT`, `BTC/USDT:USDT`) from venue symbols: market metadata first, then a fixed offline rule."""
+"""Unified symbols (`BTC/USDT`, `BTC/USDT:USDT`) from venue symbols: market metadata first, then a fixed offline rule.
+
+Also the contract sizes `Trade.contract_size` / `base_amount` read (market metadata, kept out of the store).
+"""
 
 from __future__ import annotations
 
@@ -59,7 +62,11 @@ _contract_sizes: dict[str, dict[str, Decimal]] = {}
 
 
 def register_contract_sizes(exchange: str, sizes: dict[str, Decimal]) -> None:
-    """Teach the venue's contract multipliers (base units per contract), e.g. from market metadata."""
+    """Teach the venue's contract multipliers (base units per contract), e.g. from market metadata.
+
+    Register before fills of those contracts are read: a futures Trade / OrderUpdate takes its `contract_size`
+    from here (1 when the symbol is not registered: a venue that counts coins needs nothing).
+    """
     _contract_sizes.setdefault(exchange, {}).update(sizes)
 
 
