@@ -7,13 +7,17 @@ import asyncio
 import importlib
 import importlib.util
 import inspect
+import os
 import signal
+import socket
 import sys
+import time
 from pathlib import Path
 from typing import Sequence
+from urllib.parse import urlsplit
 
 from framework.console import configure_console
-from framework.errors import FrameworkError
+from framework.errors import AuthError, ConfigError, FrameworkError, StoreError
 from framework.events import Market
 from framework.pool import ConnectionPool
 from framework.strategy import BaseStrategy
@@ -26,15 +30,36 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
-def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
+def venues_epilog(exchange: str | None = None) -> str:
+    """The venues and their markets for --help; with an exchange, the symbols the simulator lists for it."""
+    from exchanges import EXCHANGES, get_exchange
+    from exchanges.listings import QUOTES, sim_symbols
+
+    lines = ["venues and markets:"]
+    for name in EXCHANGES:
+        markets = sorted(m.value for m in get_exchange(name).markets)
+        lines.append(f"  {name:<12} {', '.join(markets)}")
+    if exchange in EXCHANGES:
+        for market in sorted(get_exchange(exchange).markets):
+            quotes = QUOTES.get((exchange, market), ())
+            lines.append(f"{exchange} {market.value} symbols (simulator; --live: any base quoted in "
+                         f"{', '.join(quotes)}):")
+            lines.append(f"  {' '.join(sim_symbols(exchange, market))}")
+    return "\n".join(lines)
+
+
+def build_parser(prog: str | None = None, exchange: str | None = None) -> argparse.ArgumentParser:
     parser = _Parser(
         prog=prog,
         description="Run a tradesync strategy. With no arguments: the example PositionTracker on "
         "binance spot BTC/USDT against the built-in exchange simulator (offline) for 5 seconds.",
+        epilog=venues_epilog(exchange),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--strategy", default=DEFAULT_STRATEGY,
                         help="strategy: a name in strategies/ (position_tracker), module[:Class], or path/to/file.py[:Class]")
-    parser.add_argument("--exchange", default="binance", help="venue name (default: binance)")
+    parser.add_argument("--exchange", default="binance",
+                        help="venue name (default: binance); `--exchange X --help` lists X's markets and symbols")
     parser.add_argument("--market", default=None,
                         help="spot or future (aliases: futures, perp, swap); default spot (hyperliquid: future)")
     parser.add_argument("--symbol", default=None,
@@ -42,12 +67,16 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--live", action="store_true",
                         help="connect to the venue's real endpoints with credentials from the environment "
                         "(default: the built-in simulator on 127.0.0.1 with generated credentials)")
+    parser.add_argument("--sim-url", default=None, metavar="URL",
+                        help="attach to a running simulator (`python -m exchanges.simulator`, e.g. "
+                        "http://127.0.0.1:8765) instead of starting one; credentials from the environment, "
+                        "as the simulator printed them")
     parser.add_argument("--db", default="sqlite:///data/trades.sqlite",
                         help="store: sqlite:///path, a .sqlite file path, or postgresql://user@host/db")
     parser.add_argument("--duration", type=_positive_float, default=5.0,
                         help="seconds to run (default 5); 0 runs until Ctrl-C")
     parser.add_argument("--log-dir", default="logs", help="directory for logs (trade sync log under <dir>/trade_sync)")
-    parser.add_argument("--rate", type=_positive_float, default=10.0,
+    parser.add_argument("--rate", type=_rate, default=10.0,
                         help="simulator: orders filled per second (default 10)")
     parser.add_argument("--seed", type=int, default=None, help="simulator: random seed for a repeatable run")
     parser.add_argument("--strategy-id", default=None,
@@ -58,6 +87,8 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
                         "default 24h); later starts read from where the store is complete")
     parser.add_argument("--shutdown-timeout", type=_positive_float, default=10.0, metavar="SECONDS",
                         help="Ctrl-C / SIGTERM: seconds to finish delivering and writing before exiting (default 10)")
+    parser.add_argument("--status-every", type=_rate, default=5.0, metavar="SECONDS",
+                        help="with --duration 0: print a status line this often (default 5)")
     parser.add_argument("--verbose", action="store_true", help="log INFO to the console")
     return parser
 
@@ -69,6 +100,16 @@ def _positive_float(text: str) -> float:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be ≥ 0, got {text}")
+    return value
+
+
+def _rate(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
     return value
 
 
@@ -89,6 +130,46 @@ def _duration_ms(text: str) -> int:
     return int(number * _UNITS_MS[unit])
 
 
+def _make_log_dir(log_dir: str) -> None:
+    """Create the log directory now, so one that cannot be made is a one-line error before anything starts."""
+    try:
+        (Path(log_dir) / "trade_sync").mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise FrameworkError(f"--log-dir {log_dir} cannot be created ({exc.strerror or exc}): "
+                             "choose a directory you can write to") from None
+
+
+def _require_credentials(exchange: str, *, live: bool) -> None:
+    """Every credential the venue needs is in the environment, else a FrameworkError naming the first missing."""
+    from exchanges import get_exchange
+    from exchanges.connector import env_var
+
+    for field in get_exchange(exchange).credentials_required:
+        name = env_var(exchange, "default", field)
+        if not os.environ.get(name, "").strip():
+            how = "--live reads the venue's credentials from the environment" if live else \
+                "the `export` lines `python -m exchanges.simulator` printed"
+            raise FrameworkError(f"{name} is not set: export it ({how})")
+
+
+def _reachable_simulator(url: str) -> str:
+    """The base URL of a simulator that answers on it (`http://127.0.0.1:8765`), else a FrameworkError."""
+    parts = urlsplit(url.rstrip("/"))
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    if parts.scheme not in ("http", "https") or not parts.hostname or port is None:
+        raise FrameworkError(f"--sim-url {url!r} is not a simulator URL: write it as http://127.0.0.1:PORT, "
+                             "as `python -m exchanges.simulator` printed it")
+    try:
+        socket.create_connection((parts.hostname, port), timeout=2).close()
+    except OSError as exc:
+        raise FrameworkError(f"no simulator answers at {url} ({exc.strerror or exc}): "
+                             "start one with `python -m exchanges.simulator`") from None
+    return f"{parts.scheme}://{parts.netloc}"
+
+
 def store_url_of(db: str) -> str:
     """A --db value as a store URL: a bare path means a SQLite file."""
     return db if "://" in db else f"sqlite:///{db}"
@@ -103,17 +184,18 @@ def load_strategy_class(spec: str) -> type[BaseStrategy]:
             raise FrameworkError(f"strategy file {target} does not exist")
         module_spec = importlib.util.spec_from_file_location(path.stem, path)
         module = importlib.util.module_from_spec(module_spec)
-        module_spec.loader.exec_module(module)
+        with _strategy_import(target):
+            module_spec.loader.exec_module(module)
     else:
         candidates = [target] if "." in target else [f"strategies.{target}", target]
         module = None
         for name in candidates:
             try:
-                module = importlib.import_module(name)
+                with _strategy_import(name, missing_ok=name):
+                    module = importlib.import_module(name)
                 break
-            except ModuleNotFoundError as exc:
-                if exc.name != name and not name.startswith(f"{exc.name}."):
-                    raise
+            except ModuleNotFoundError:  # the module itself is not there: try the next candidate
+                pass
         if module is None:
             raise FrameworkError(f"no strategy module {target!r}: try one of {', '.join(available_strategies())}")
     classes = [
@@ -127,6 +209,33 @@ def load_strategy_class(spec: str) -> type[BaseStrategy]:
             f"{spec}: expected exactly one BaseStrategy subclass, found {found}; name it as module:Class"
         )
     return classes[0]
+
+
+class _strategy_import:
+    """Turns what a strategy's own code raises while it is imported into one line that says what to fix."""
+
+    def __init__(self, target: str, missing_ok: str | None = None) -> None:
+        self.target, self.missing_ok = target, missing_ok
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: object) -> bool:
+        if exc is None or not isinstance(exc, Exception) or isinstance(exc, FrameworkError):
+            return False
+        if isinstance(exc, ModuleNotFoundError) and self.missing_ok and (
+            exc.name == self.missing_ok or self.missing_ok.startswith(f"{exc.name}.")
+        ):
+            return False  # the module itself is missing, not something it imports
+        if isinstance(exc, SyntaxError):
+            where = f"{Path(exc.filename or self.target).name}, line {exc.lineno}"
+            raise FrameworkError(f"strategy {self.target} has a syntax error ({where}): {exc.msg}: fix it") from None
+        if isinstance(exc, ImportError):
+            raise FrameworkError(f"strategy {self.target} cannot import what it needs: {exc}: "
+                                 "install it or fix the import") from None
+        first = (str(exc).splitlines() or [""])[0]
+        raise FrameworkError(f"strategy {self.target} failed while loading: {type(exc).__name__}: {first}: "
+                             "fix the module") from None
 
 
 def available_strategies() -> list[str]:
@@ -143,12 +252,13 @@ def default_symbol(exchange: str, market: Market) -> str:
 async def run(args: argparse.Namespace, strategy_cls: type[BaseStrategy]) -> int:
     from exchanges.connector import ExchangeConnector
     from exchanges.simulator import Simulator
+    from exchanges.spec import Endpoints
 
     market = Market.parse(args.market)
     symbol = args.symbol or default_symbol(args.exchange, market)
     strategy_id = args.strategy_id or args.strategy.split(":")[0].split("/")[-1].removesuffix(".py").split(".")[-1]
     pool = ConnectionPool(store_url_of(args.db), args.log_dir, backfill_since_ms=args.backfill_since)
-    sim = None if args.live else Simulator(exchanges=[args.exchange], seed=args.seed)
+    sim = None if args.live or args.sim_url else Simulator(exchanges=[args.exchange], seed=args.seed)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -159,6 +269,11 @@ async def run(args: argparse.Namespace, strategy_cls: type[BaseStrategy]) -> int
             await sim.start()
             connector = sim.connector(args.exchange, market)
             where = f"the simulator on 127.0.0.1:{sim.port}"
+        elif args.sim_url:
+            prefix = f"{args.sim_url}/{args.exchange}_{market.value}"  # the simulator's endpoints for a key
+            endpoints = Endpoints(ws="ws" + prefix.removeprefix("http"), rest=prefix)
+            connector = ExchangeConnector(args.exchange, market, endpoints=endpoints)
+            where = f"the running simulator at {args.sim_url}"
         else:
             connector = ExchangeConnector(args.exchange, market)
             where = "the LIVE venue"
@@ -170,10 +285,13 @@ async def run(args: argparse.Namespace, strategy_cls: type[BaseStrategy]) -> int
         if sim is not None:
             sim.autopilot(args.exchange, market, symbol, rate=args.rate,
                           client_order_id_prefix=strategy.client_order_id_prefix)
-        try:
-            await asyncio.wait_for(stop.wait(), timeout=args.duration or None)
-        except TimeoutError:
-            pass
+        if args.duration:
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=args.duration)
+            except TimeoutError:
+                pass
+        else:
+            await _until_stopped_with_status(pool, stop, args.status_every)
         deadline = loop.time() + args.shutdown_timeout
         if sim is not None:
             await sim.stop_autopilots()
@@ -211,14 +329,35 @@ async def run(args: argparse.Namespace, strategy_cls: type[BaseStrategy]) -> int
     return 0 if strategy.state.value == "stopped" else 1
 
 
+async def _until_stopped_with_status(pool: ConnectionPool, stop: asyncio.Event, every: float) -> None:
+    """Run until Ctrl-C / SIGTERM, printing one status line every `every` seconds."""
+    while not stop.is_set():
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=every)
+        except TimeoutError:
+            print(status_line(pool.get_connection_status()), flush=True)
+
+
+def status_line(status: dict) -> str:
+    """`[12:00:05] connections: binance_spot connected; fills stored: 42, duplicates: 0, dead letters: 0`."""
+    connections = ", ".join(f"{key} {info['status']}" for key, info in status["connections"].items()) or "none"
+    sync = status["trade_sync"]
+    return (f"[{time.strftime('%H:%M:%S')}] connections: {connections}; fills stored: {sync['stored']}, "
+            f"duplicates: {sync['duplicates']}, dead letters: {sync['dead_letters']}")
+
+
 def _left(loop: asyncio.AbstractEventLoop, deadline: float) -> float:
     return max(deadline - loop.time(), 0.1)
 
 
 def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
-    parser = build_parser(prog)
+    chosen = argparse.ArgumentParser(add_help=False)
+    chosen.add_argument("--exchange", default=None)
+    parser = build_parser(prog, (chosen.parse_known_args(argv)[0].exchange or "").lower() or None)
     args = parser.parse_args(argv)
     from exchanges import EXCHANGES, get_exchange
+    from exchanges.listings import check_symbol
+    from framework.store import open_store
 
     args.exchange = args.exchange.lower()
     if args.exchange not in EXCHANGES:
@@ -231,14 +370,35 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
         if market not in markets:
             raise FrameworkError(f"{args.exchange} has no {market.value} market: use {', '.join(sorted(markets))}")
         args.market = market.value
+        symbol = args.symbol or default_symbol(args.exchange, market)
+        refused = check_symbol(args.exchange, market, symbol, live=args.live)
+        if refused:
+            raise FrameworkError(refused)
+        open_store(store_url_of(args.db))  # an unsupported URL is a ConfigError; no I/O yet
+        if args.live and args.sim_url:
+            raise FrameworkError("--live and --sim-url exclude each other: choose the real venue or the simulator")
+        if args.sim_url:
+            args.sim_url = _reachable_simulator(args.sim_url)
+        if args.live or args.sim_url:
+            _require_credentials(args.exchange, live=args.live)
         strategy_cls = load_strategy_class(args.strategy)
+        _make_log_dir(args.log_dir)
     except FrameworkError as exc:
         parser.error(str(exc))
+    if args.live:
+        print(f"tradesync: {symbol} follows {args.exchange}'s {market.value} rules; its listing is not checked "
+              "offline (no table of the live venue): a symbol it does not list brings no fills")
     configure_console("INFO" if args.verbose else "WARNING")
     try:
         return asyncio.run(run(args, strategy_cls))
+    except (ConfigError, AuthError) as exc:  # the user's to fix: a credential, a setting
+        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
+        return 2
+    except StoreError as exc:  # refused by the database (no such database, user): not an outage
+        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
+        return 1 if exc.transient else 2
     except FrameworkError as exc:
-        print(f"run_strategy.py: error: {exc}", file=sys.stderr)
+        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:  # a second Ctrl-C during shutdown
         return 130

@@ -10,12 +10,14 @@ import argparse
 import asyncio
 import json
 import os
+import shlex
 import signal
 from pathlib import Path
 
 import attrs
 
-from exchanges import EXCHANGES
+from exchanges import EXCHANGES, get_exchange
+from exchanges.connector import env_var
 from exchanges.simulator.server import Simulator
 from framework.console import configure_console
 
@@ -36,17 +38,23 @@ async def serve(args: argparse.Namespace) -> None:
         await stop.wait()
         await sim.stop()
         return
-    print(f"simulator on {sim.base_url}")
-    for exchange in sim.exchanges:
-        creds = sim.credentials_for(exchange)
-        for market in sorted(sim.venue(exchange).markets):
-            endpoints = sim.endpoints(exchange, market)
-            print(f"  {exchange}_{market.value}: ws {endpoints.ws}  rest {endpoints.rest}")
-        print(f"    credentials: api_key={creds.api_key} secret={creds.secret}"
-              + (f" passphrase={creds.passphrase}" if creds.passphrase else "")
-              + (f" wallet={creds.wallet_address}" if exchange == "hyperliquid" else ""))
+    print("\n".join(environment_lines(sim)), flush=True)
     await stop.wait()
     await sim.stop()
+
+
+def environment_lines(sim: Simulator) -> list[str]:
+    """What to paste in another shell: the credentials as the tools read them, and how to attach (shell syntax)."""
+    lines = [f"# simulator on {sim.base_url}: paste these lines in another shell, then e.g.",
+             f"#   python scripts/run_strategy.py --sim-url {sim.base_url} --exchange {sim.exchanges[0]}"]
+    for exchange in sim.exchanges:
+        creds = attrs.asdict(sim.credentials_for(exchange))
+        for field in get_exchange(exchange).credentials_required:
+            lines.append(f"export {env_var(exchange, 'default', field)}={shlex.quote(creds[field])}")
+        for market in sorted(sim.venue(exchange).markets):
+            endpoints = sim.endpoints(exchange, market)
+            lines.append(f"#   {exchange}_{market.value}: ws {endpoints.ws}  rest {endpoints.rest}")
+    return lines
 
 
 def state(sim: Simulator) -> dict:

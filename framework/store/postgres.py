@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from contextlib import asynccontextmanager
 from typing import Any, AsyncIterator, Mapping, Sequence
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -88,6 +89,13 @@ MIGRATIONS: tuple[str, ...] = (
 )
 
 START_TIMEOUT = 5.0  # seconds start() may wait for an unreachable server before it reports it
+# What a server says no to at connect, by SQLSTATE, else by libpq's text (psycopg has no SQLSTATE for a failed
+# connect): waiting cannot help, the URL must change.
+_REFUSALS = (
+    ("3D000", re.compile(r'database ".*" does not exist'), "create it (createdb) or fix the database in the URL"),
+    ("28P01", re.compile(r"password authentication failed"), "fix the user or password in the URL"),
+    ("28000", re.compile(r'role ".*" does not exist|no pg_hba\.conf entry'), "fix the user in the URL"),
+)
 
 _TRADE_TYPES = (
     "text", "text", "text", "text", "text", "text", "text", "text", "text", "numeric", "numeric", "numeric",
@@ -187,6 +195,18 @@ def split_schema(url: str) -> tuple[str, str | None]:
     return urlunsplit(parts._replace(query=rest)), schema
 
 
+def _refusal(exc: BaseException) -> str | None:
+    """The server's refusal of a connect (no such database, user or password refused) and what to do, else None."""
+    if not isinstance(exc, psycopg.OperationalError):
+        return None
+    text = str(exc)
+    for sqlstate, pattern, advice in _REFUSALS:
+        if exc.sqlstate == sqlstate or (exc.sqlstate is None and pattern.search(text)):
+            said = text.partition("FATAL:")[2].strip().splitlines() or [one_line(exc)]
+            return f"{said[0]}: {advice}"
+    return None
+
+
 class PostgresTradeStore:
     def __init__(self, url: str, *, min_size: int = 1, max_size: int = 4) -> None:
         self.url = redact_url(url)
@@ -210,6 +230,9 @@ class PostgresTradeStore:
                     self._conninfo, connect_timeout=max(2, int(START_TIMEOUT)), **kwargs
                 )
         except (psycopg.Error, OSError) as exc:  # TimeoutError is an OSError
+            refusal = _refusal(exc)
+            if refusal is not None:  # the server answered no: waiting cannot help
+                raise StoreError(f"PostgreSQL store {self.url}: {refusal}", transient=False) from exc
             raise StoreError(f"cannot open PostgreSQL store {self.url}: {one_line(exc)}", transient=True) from exc
         try:
             async with conn:
