@@ -8,12 +8,12 @@ import queue
 import threading
 from collections import deque
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
 from loguru import logger
 
 from framework.errors import ConfigError, LifecycleError, StoreError
-from framework.events import Event, OrderUpdate, Trade
+from framework.events import ConnectionKey, Event, OrderUpdate, Trade
 from framework.progress import Progress
 
 if TYPE_CHECKING:
@@ -58,7 +58,7 @@ class BaseStrategy:
     def __init__(
         self,
         strategy_id: str,
-        exchange_connectors: Sequence[Any],
+        exchange_connectors: Sequence[Any] | Mapping[str | ConnectionKey, Any] | None = None,
         symbols: Iterable[str] | None = None,
         *,
         pool: ConnectionPool | None = None,
@@ -68,7 +68,8 @@ class BaseStrategy:
         if not strategy_id or not isinstance(strategy_id, str):
             raise ConfigError("strategy_id must be a non-empty string")
         self.strategy_id = strategy_id
-        self.exchange_connectors = list(exchange_connectors)
+        self._state = StrategyState.CREATED
+        self.exchange_connectors = exchange_connectors or ()
         self.symbols = list(symbols) if symbols else None
         self.config = config
         self.client_order_id_prefix = client_order_id_prefix or strategy_id
@@ -82,7 +83,6 @@ class BaseStrategy:
         self.dropped_order_updates = 0
         self.caught_up = 0  # fills read back from the store (start, lag, resync)
         self._pool = pool
-        self._state = StrategyState.CREATED
         self._inbox: deque[tuple[str, Event]] = deque()
         self._wakeup = asyncio.Event()
         self._idle = asyncio.Event()
@@ -117,6 +117,20 @@ class BaseStrategy:
     @property
     def state(self) -> StrategyState:
         return self._state
+
+    @property
+    def exchange_connectors(self) -> tuple[Any, ...]:
+        """The connectors `start()` subscribes to, one per connection key."""
+        return self._connectors
+
+    @exchange_connectors.setter
+    def exchange_connectors(self, connectors: Sequence[Any] | Mapping[str | ConnectionKey, Any]) -> None:
+        """A sequence of connectors, or a mapping `{"binance_spot": connector, ...}` (keys as text or
+        `ConnectionKey`) whose keys must be the connectors' own. Set before `start()` or after `stop()`."""
+        if self._state in (StrategyState.STARTING, StrategyState.RUNNING, StrategyState.STOPPING):
+            raise LifecycleError(
+                f"strategy {self.strategy_id!r} is {self._state}: stop() it before changing its exchange_connectors")
+        self._connectors = _normalize_connectors(connectors)
 
     @property
     def pool(self) -> ConnectionPool:
@@ -362,6 +376,38 @@ class BaseStrategy:
         except asyncio.CancelledError:
             if asyncio.current_task().cancelling():
                 raise
+
+
+def _normalize_connectors(connectors: Any) -> tuple[Any, ...]:
+    """The connectors of a sequence or of a key → connector mapping; a ConfigError for anything else."""
+    if isinstance(connectors, Mapping):
+        for name, connector in connectors.items():
+            _check_connector(connector, f"exchange_connectors[{name!r}]")
+            try:
+                key = name if isinstance(name, ConnectionKey) else ConnectionKey.parse(name)
+            except (AttributeError, TypeError, ValueError):
+                raise ConfigError(
+                    f"exchange_connectors key {name!r} is not a connection key: use 'exchange_market[@account]' "
+                    "text or a ConnectionKey") from None
+            if key != connector.key:
+                raise ConfigError(
+                    f"exchange_connectors key {str(key)!r} holds the connector for {str(connector.key)!r}: "
+                    "key each connector by its own key")
+        return tuple(connectors.values())
+    if isinstance(connectors, (str, bytes)) or not isinstance(connectors, Iterable):
+        raise ConfigError(
+            f"exchange_connectors must be a list of connectors or a mapping key → connector, got {connectors!r}")
+    connectors = tuple(connectors)
+    for index, connector in enumerate(connectors):
+        _check_connector(connector, f"exchange_connectors[{index}]")
+    return connectors
+
+
+def _check_connector(connector: Any, where: str) -> None:
+    if not isinstance(getattr(connector, "key", None), ConnectionKey):
+        raise ConfigError(
+            f"{where} is {connector!r}, not a connector: give an ExchangeConnector or MockConnector "
+            "(make one per connection key, e.g. MockConnector('binance', 'spot'))")
 
 
 class _HookThread:
