@@ -10,7 +10,10 @@ _FORMAT = "<green>{time:HH:mm:ss.SSS}</green> | <level>{level: <7}</level> | {me
 
 
 def configure_console(level: str = "WARNING") -> None:
-    """Replace loguru's default sink with a stderr sink at `level` (trade sync lines stay in their file)."""
+    """Replace loguru's default sink with a stderr sink at `level` (trade sync lines stay in their file), and
+    turn on the framework's own records (a library's, off until the application enables them)."""
+    logger.enable("framework")
+    logger.enable("exchanges")
     logger.remove()
     logger.add(
         sys.stderr,

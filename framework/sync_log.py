@@ -10,8 +10,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from loguru import logger
+from loguru._logger import Core, Logger
 
+# The trade sync log's own loguru logger (built as loguru builds its global one): the file is written whatever the
+# application's logging (the framework's records are off until it enables them), and its lines never reach the
+# application's sinks (a library prints nothing to stderr of its own accord).
+_files = Logger(core=Core(), exception=None, depth=0, record=False, lazy=False, colors=False, raw=False,
+                capture=True, patchers=[], extra={})
 _PROCESS_STARTED = time.strftime("%Y%m%d_%H%M%S")
 _sinks: dict[Path, list[int]] = {}  # path -> [loguru sink id, users]
 _claimed: dict[Path, Path] = {}  # log directory -> this process's file in it (created exclusively)
@@ -138,7 +143,7 @@ class TradeSyncLogger:
 
     def __init__(self, log_dir: str | Path = "logs") -> None:
         self._dir = Path(log_dir).resolve() / "trade_sync"
-        self._log = logger.bind(trade_sync_path=None)  # bound to the file at open(): nothing is written before
+        self._log = _files.bind(trade_sync_path=None)  # bound to the file at open(): nothing is written before
         self._open = False
 
     @property
@@ -153,11 +158,11 @@ class TradeSyncLogger:
         with _sinks_lock:
             if self._dir not in _claimed:
                 _claimed[self._dir] = _claim(self._dir)
-            self._log = logger.bind(trade_sync_path=str(self.path))
+            self._log = _files.bind(trade_sync_path=str(self.path))
             entry = _sinks.get(self.path)
             if entry is None:
                 path_text = str(self.path)
-                sink_id = logger.add(
+                sink_id = _files.add(
                     self.path,
                     format=_format,
                     level="DEBUG",
@@ -182,7 +187,7 @@ class TradeSyncLogger:
             if entry is not None:
                 entry[1] -= 1
                 if entry[1] == 0:
-                    logger.remove(entry[0])
+                    _files.remove(entry[0])
                     del _sinks[self.path]
 
     # What the issue names, plus the lifecycle and error events.
