@@ -103,7 +103,7 @@ class PositionTracker(BaseStrategy):
             lines.append(
                 f"{symbol}: {book.fills} fills, volume {book.volume}, position {book.position}{unit} "
                 f"@ {book.avg_price.quantize(Decimal('0.01')) if book.avg_price else 0}, "
-                f"realized PnL {book.realized_pnl.quantize(Decimal('0.0001'))} "
+                f"realized PnL {book.realized_pnl.quantize(Decimal('1e-8' if book.inverse else '1e-4'))} "
                 f"{pnl_currency(symbol, book.inverse)}, fees {fees}, "
                 f"open orders {sum(1 for o in self.open_orders.values() if o.symbol == symbol)}"
             )

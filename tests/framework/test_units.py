@@ -14,7 +14,7 @@ from exchanges.symbols import register_contract_sizes
 from framework.events import Market, OrderUpdate, Trade
 from framework.spool import decode, encode
 from framework.store import TRADE_COLUMNS, order_from_row, order_row, trade_from_row, trade_row
-from strategies.position_tracker import Book
+from strategies.position_tracker import Book, PositionTracker
 
 
 def _gate_future_fill(contract: str = "BTC_USDT", size: int = -300) -> Trade:
@@ -121,3 +121,7 @@ def test_position_tracker_inverse_book_counts_usd_contracts_and_realizes_pnl_in_
     # 100 USD long from 50000 to 62500: 100/50000 - 100/62500 = 0.002 - 0.0016 BTC.
     assert book.position == 0 and book.realized_pnl == Decimal("0.0004")
     assert book.volume == Decimal("0.002") + Decimal("0.0016")
+    tracker = PositionTracker("inverse")
+    tracker.on_start()
+    tracker.books["BTC/USD:BTC"] = book
+    assert "position 0 USD @ 0, realized PnL 0.00040000 BTC" in tracker.summary()[0]

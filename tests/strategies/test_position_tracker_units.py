@@ -4,6 +4,7 @@ whether the venue counts coins (Binance, Bybit, Bitget, Hyperliquid) or contract
 from __future__ import annotations
 
 import asyncio
+import re
 from decimal import Decimal
 
 import pytest
@@ -59,6 +60,10 @@ async def test_same_base_position_gives_same_pnl_on_every_futures_venue(exchange
             book = tracker.books[symbol]
             assert book.realized_pnl == REALIZED, tracker.summary()
             assert book.position == 0 and book.volume == Decimal("0.10") and book.fills == len(ledger_fills)
+            (line,) = tracker.summary()  # what run_strategy prints at the end
+            quote = symbol.split("/")[1].split(":")[0]
+            assert re.match(rf"{re.escape(symbol)}: {len(ledger_fills)} fills, volume 0\.10*, position 0(\.0+)? @ 0, "
+                            rf"realized PnL 69\.9800 {quote}, fees ", line), line
             # Every fill, as delivered and as read back from the store, in the simulator's base coins; the venue's
             # own figure stays in `amount` (contracts on Gate and MEXC: base / the size the simulator used).
             by_id = {f.trade_id: f for f in ledger_fills}
