@@ -9,8 +9,11 @@ from decimal import Decimal
 
 import pytest
 
+from exchanges import get_exchange
 from exchanges.simulator import Simulator
 from exchanges.symbols import contract_size
+from framework.backfill import Backfiller
+from framework.events import ConnectionKey, Market, Source
 from framework.pool import ConnectionPool
 from strategies.position_tracker import PositionTracker
 
@@ -78,3 +81,22 @@ async def test_same_base_position_gives_same_pnl_on_every_futures_venue(exchange
                 final = [u for u in tracker.updates if u.order_id == order_id and u.status.value == "filled"]
                 assert final and final[-1].base_amount == amount and final[-1].base_filled == amount
             await tracker.stop()
+
+
+@pytest.mark.parametrize("exchange, symbol", [pytest.param(*f, id=f[0]) for f in FUTURES])
+async def test_backfilled_fills_carry_the_same_base_amounts_as_the_simulators(exchange, symbol):
+    spec = get_exchange(exchange)
+    async with asyncio.timeout(60), Simulator(exchanges=[exchange]) as sim:
+        ledger_fills = []
+        for side, amount, price, parts in ORDERS:
+            _, fills = await sim.fill(exchange, "future", symbol, side, amount, price, parts=parts)
+            ledger_fills += fills
+        key = ConnectionKey(exchange=exchange, market="future")
+        filler = Backfiller(key, spec.backfill, sim.credentials_for(exchange), spec.stream.endpoints(Market.FUTURE),
+                            sim.endpoints(exchange, "future"))
+        try:
+            fetched = await filler.fetch(symbol, min(f.time for f in ledger_fills) - 5000)
+        finally:
+            await filler.close()
+    assert {t.source for t in fetched} == {Source.REST}
+    assert {t.trade_id: t.base_amount for t in fetched} == {f.trade_id: f.amount for f in ledger_fills}
