@@ -62,7 +62,8 @@ SETTLE = "USDT"
 # Base units per contract of the largest USDT perpetuals, for when no market metadata was registered.
 FALLBACK_CONTRACT_SIZES = {"BTC_USDT": Decimal("0.0001"), "ETH_USDT": Decimal("0.01")}
 # Registered unless known, so Trade/OrderUpdate.contract_size (and base_amount) use the size cost is computed with.
-register_contract_sizes(EXCHANGE, {k: v for k, v in FALLBACK_CONTRACT_SIZES.items() if contract_size(EXCHANGE, k) is None})
+register_contract_sizes(EXCHANGE, {k: v for k, v in FALLBACK_CONTRACT_SIZES.items()
+                                   if contract_size(EXCHANGE, k) is None})
 
 _EXACT = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN)  # products and differences never round
 _ONE = Decimal(1)
