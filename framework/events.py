@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import time
 from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Context, Decimal, InvalidOperation
 from enum import StrEnum
@@ -141,7 +142,23 @@ def _registered_contract_size(event: Trade | OrderUpdate) -> Decimal | None:
         return None
     from exchanges.symbols import contract_size  # imports this module: looked up at call time
 
-    return contract_size(event.exchange, event.symbol_raw) or _ONE
+    size = contract_size(event.exchange, event.symbol_raw)
+    if size is None and event.exchange not in _venues_loaded:  # e.g. a store read before any connector
+        _venues_loaded.add(event.exchange)
+        _load_venue(event.exchange)
+        size = contract_size(event.exchange, event.symbol_raw)
+    return size or _ONE
+
+
+_venues_loaded: set[str] = set()
+
+
+def _load_venue(exchange: str) -> None:
+    """Import a venue's package once: its normalize registers the contract sizes it knows."""
+    from exchanges import EXCHANGES
+
+    if exchange in EXCHANGES:
+        importlib.import_module(f"exchanges.{exchange}")
 
 
 def is_inverse_symbol(symbol: str) -> bool:

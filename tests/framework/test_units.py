@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import textwrap
 from decimal import Decimal
 
 import attrs
@@ -125,3 +128,17 @@ def test_position_tracker_inverse_book_counts_usd_contracts_and_realizes_pnl_in_
     tracker.on_start()
     tracker.books["BTC/USD:BTC"] = book
     assert "position 0 USD @ 0, realized PnL 0.00040000 BTC" in tracker.summary()[0]
+
+
+def test_a_fresh_process_reading_the_store_first_knows_the_venues_contract_sizes():
+    script = textwrap.dedent("""
+        import sys
+        from framework.store import trade_from_row
+        row = ("gate", "future", "default", "BTC/USDT:USDT", "BTC_USDT", "1", "2", None, "buy", "300", "40000",
+               "1200.012", None, None, None, 1, 1, "websocket", None)
+        trade = trade_from_row(row)
+        print(trade.contract_size, trade.base_amount, "exchanges.gate.normalize" in sys.modules)
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["0.0001", "0.0300", "True"]
