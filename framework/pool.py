@@ -372,10 +372,10 @@ class ConnectionPool:
                        ) -> AsyncIterator[tuple[int, list[Trade]]]:
         """Stored fills after `after_seq` that belong to this consumer, a page at a time, as
         (last seq read, its fills). Fills up to `redelivery_bound` are marked redelivered."""
-        keys = self._strategies.get(consumer.strategy_id) or []
-        while keys:
+        while (keys := self._strategies.get(consumer.strategy_id)) and self._consumers.get(
+                consumer.strategy_id) is consumer:  # once unsubscribed, the rest waits for its next start
             rows = await self.store.trades_after(keys, after_seq, CATCH_UP_PAGE)
-            if not rows:
+            if not rows or self._consumers.get(consumer.strategy_id) is not consumer:
                 return
             mine = []
             for seq, trade in rows:

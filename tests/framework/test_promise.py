@@ -423,3 +423,33 @@ async def test_a_clean_stop_before_catching_up_keeps_the_fills_of_an_unclean_end
         rest = [(t.trade_id, t.redelivered) for t in s2.trades]
         assert seen + rest == [(str(i), True) for i in range(6)]
         await s2.stop()
+
+
+async def test_a_stop_in_the_middle_of_a_catch_up_leaves_the_rest_for_the_next_start(tmp_path, monkeypatch):
+    import framework.pool
+
+    monkeypatch.setattr(framework.pool, "CATCH_UP_PAGE", 2)
+
+    class Slow(Recorder):
+        async def on_trade(self, trade):
+            await asyncio.sleep(0.1)
+            self.trades.append(trade)
+
+    url = f"sqlite:///{tmp_path / 'c.sqlite'}"
+    async with ConnectionPool(url, tmp_path / "logs") as pool:
+        s = Slow("s", [MockConnector("binance", "spot")], pool=pool)
+        await s.start()
+        await s.stop()  # s is known: what is stored from now on is its own
+        for i in range(8):
+            pool.trade_sync.accept(fill(str(i), coid=f"s-{i}"))
+        await pool.flush(5)
+        s = Slow("s", [MockConnector("binance", "spot")], pool=pool)
+        await s.start()
+        await until(lambda: len(s.trades) >= 1)
+        await s.stop()  # mid catch-up: the pages not read yet are not skipped
+        first = [t.trade_id for t in s.trades]
+        s2 = Recorder("s", [MockConnector("binance", "spot")], pool=pool)
+        await s2.start()
+        await pool.flush(5)
+        assert first + [t.trade_id for t in s2.trades] == [str(i) for i in range(8)]
+        await s2.stop()
