@@ -1,4 +1,4 @@
-"""audit_trades.py as an operator runs it, against a standalone simulator process and a store it filled."""
+"""audit_trades.py as an operator runs it: a standalone simulator, run_strategy.py attached to it, then the audit."""
 
 import asyncio
 import json
@@ -12,14 +12,11 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from exchanges.connector import ExchangeConnector
-from exchanges.spec import Endpoints
 from framework.events import now_ms
-from framework.pool import ConnectionPool
-from strategies.position_tracker import PositionTracker
 
 ROOT = Path(__file__).resolve().parents[2]
 AUDIT = [sys.executable, str(ROOT / "scripts" / "audit_trades.py")]
+RUN = [sys.executable, str(ROOT / "scripts" / "run_strategy.py")]
 SYMBOL = "BTC/USDT"
 
 
@@ -54,41 +51,45 @@ async def sim_fills(http, control, n, parts=1) -> int:
     return made
 
 
-async def run_strategy_window(state, db) -> tuple[int, int, int]:
-    """What run_strategy.py does, attached to the running simulator: fills before, during and after the
-    strategy's run; returns the window it ran (ms) and the fills the venue made in it."""
-    key = state["keys"]["bitget_spot"]
+def sim_env(state) -> dict[str, str]:
+    """The environment `python -m exchanges.simulator` tells an operator to export for Bitget."""
+    creds = state["keys"]["bitget_spot"]["credentials"]
+    return dict(os.environ, BITGET_API_KEY=creds["api_key"], BITGET_API_SECRET=creds["secret"],
+                BITGET_PASSPHRASE=creds["passphrase"], PYTHONUNBUFFERED="1")
+
+
+async def run_strategy_window(state, workdir) -> tuple[int, int, int]:
+    """run_strategy.py attached to the running simulator (--sim-url); fills before, during and after its
+    run. Returns the window it ran (ms) and the fills the venue made in it."""
     async with aiohttp.ClientSession() as http:
         await sim_fills(http, state["control"], 2)  # before the start: the start-up backfill reads them
-        async with ConnectionPool(f"sqlite:///{db}", db.parent / "logs") as pool:
-            connector = ExchangeConnector("bitget", "spot", credentials=key["credentials"],
-                                          endpoints=Endpoints(ws=key["ws"], rest=key["rest"]))
-            strategy = PositionTracker("tracker", [connector], symbols=[SYMBOL], pool=pool)
-            since = now_ms()
-            await strategy.start()
-            made = await sim_fills(http, state["control"], 6, parts=2)
-            await asyncio.sleep(0.3)
-            await pool.flush(10)
-            await strategy.stop()
-            until = now_ms()
+        since = now_ms()
+        runner = await asyncio.create_subprocess_exec(
+            *RUN, "--sim-url", state["base_url"], "--exchange", "bitget", "--market", "spot", "--symbol", SYMBOL,
+            "--duration", "4", cwd=workdir, env=sim_env(state), stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE)
+        first = await runner.stdout.readline()  # "tradesync: PositionTracker ... against the running simulator"
+        assert b"running simulator" in first, first + await runner.stderr.read()
+        await asyncio.sleep(0.5)  # subscribed
+        made = await sim_fills(http, state["control"], 6, parts=2)
+        out, err = await runner.communicate()
+        until = now_ms()
+        assert runner.returncode == 0, (out + err).decode()
+        assert f"fills stored: {made + 2},".encode() in out  # the 2 before the start came by backfill
         await asyncio.sleep(0.01)
         await sim_fills(http, state["control"], 3)  # after the strategy stopped: not in the store
     return since, until, made
 
 
 def audit(state, db, *args):
-    key = state["keys"]["bitget_spot"]
-    creds = key["credentials"]
-    env = dict(os.environ, BITGET_API_KEY=creds["api_key"], BITGET_API_SECRET=creds["secret"],
-               BITGET_PASSPHRASE=creds["passphrase"])
     return subprocess.run(AUDIT + ["--exchange", "bitget", "--market", "spot", "--db", str(db),
-                                   "--rest-url", key["rest"], *args],
-                          capture_output=True, text=True, timeout=60, env=env, cwd=db.parent)
+                                   "--rest-url", state["keys"]["bitget_spot"]["rest"], *args],
+                          capture_output=True, text=True, timeout=60, env=sim_env(state), cwd=db.parent)
 
 
 def test_audit_of_the_window_a_strategy_ran_finds_nothing_missing_or_duplicated(simulator, tmp_path):
-    db = tmp_path / "trades.sqlite"
-    since, until, made = asyncio.run(asyncio.wait_for(run_strategy_window(simulator, db), 60))
+    since, until, made = asyncio.run(asyncio.wait_for(run_strategy_window(simulator, tmp_path), 60))
+    db = tmp_path / "data" / "trades.sqlite"  # run_strategy.py's default store
 
     result = audit(simulator, db, "--since", str(since), "--until", str(until))
     assert result.returncode == 0, result.stdout + result.stderr
