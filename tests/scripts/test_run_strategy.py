@@ -116,3 +116,83 @@ def test_run_strategy_against_the_simulator_for_every_pair(tmp_path, exchange, m
     assert made > 0 and stored == made
     log = next((tmp_path / "logs" / "trade_sync").glob("*.log")).read_text()
     assert f"key={exchange}_{market} status=connected" in log
+
+
+class _Lines:
+    """A process's output read line by line in a thread, so a silent process cannot hang the test."""
+
+    def __init__(self, stream):
+        import threading
+
+        self.lines: list[str] = []
+        self._thread = threading.Thread(target=lambda: [self.lines.append(line.rstrip("\n")) for line in stream],
+                                        daemon=True)
+        self._thread.start()
+
+    def wait_for(self, done, timeout):
+        deadline = time.monotonic() + timeout
+        while not done(list(self.lines)) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return list(self.lines)
+
+    def rest(self, timeout=10):
+        self._thread.join(timeout)
+        return list(self.lines)
+
+
+def test_simulator_prints_exports_and_run_strategy_attaches_with_sim_url(tmp_path):
+    import os
+    import shlex
+
+    sim = subprocess.Popen([sys.executable, "-m", "exchanges.simulator", "--exchange", "binance", "--rate", "20",
+                            "--seed", "3"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        lines = _Lines(sim.stdout).wait_for(lambda got: any(line.startswith("#   binance_spot") for line in got), 20)
+        exports = [line for line in lines if line.startswith("export ")]
+        assert [line.split("=")[0] for line in exports] == ["export BINANCE_API_KEY", "export BINANCE_API_SECRET"]
+        assert not any("api_key=" in line for line in lines)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("BINANCE_")}
+        for line in exports:
+            name, _, value = line.removeprefix("export ").partition("=")
+            env[name] = shlex.split(value)[0]
+        url = lines[0].split("simulator on ")[1].split(":", 2)
+        url = ":".join(url[:2]) + ":" + url[2].split(":")[0]  # http://127.0.0.1:PORT
+        result = subprocess.run(RUN + ["--sim-url", url, "--duration", "3"], cwd=tmp_path, capture_output=True,
+                                text=True, timeout=60, env=env)
+    finally:
+        sim.send_signal(signal.SIGINT)
+        sim.communicate(timeout=10)
+    assert result.returncode == 0, result.stderr
+    assert f"against the running simulator at {url}" in result.stdout
+    assert "fills made by the simulator" not in result.stdout  # it did not start one of its own
+    stored = int(result.stdout.split("fills stored: ")[1].split(",")[0])
+    assert stored > 0
+
+
+def test_duration_0_prints_a_status_line_every_few_seconds(tmp_path):
+    proc = subprocess.Popen(RUN + ["--duration", "0", "--status-every", "0.5"], cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        status = lambda got: [line for line in got if line.startswith("[") and "connections:" in line]  # noqa: E731
+        out = _Lines(proc.stdout)
+        out.wait_for(lambda got: len(status(got)) >= 3, 30)
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=30)
+        err = proc.stderr.read()
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err
+    lines = out.rest()
+    shown = status(lines)
+    assert len(shown) >= 3, lines
+    assert "connections: binance_spot connected; fills stored: " in shown[-1]
+    assert "duplicates: " in shown[-1] and "dead letters: 0" in shown[-1]
+    stored = [int(line.split("fills stored: ")[1].split(",")[0]) for line in shown]
+    assert stored == sorted(stored) and stored[-1] > 0
+    assert "strategy state: stopped" in lines
+
+
+def test_a_timed_run_prints_no_status_lines(tmp_path):
+    result = run(RUN + ["--duration", "1.5", "--status-every", "0.2"], tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "connections:" not in result.stdout and "fills stored: " in result.stdout
