@@ -7,6 +7,7 @@ import asyncio
 import importlib
 import importlib.util
 import inspect
+import json
 import os
 import signal
 import socket
@@ -14,7 +15,9 @@ import sys
 import time
 from pathlib import Path
 from typing import Sequence
-from urllib.parse import urlsplit
+from urllib.error import HTTPError
+from urllib.parse import urlencode, urlsplit
+from urllib.request import urlopen
 
 from framework.console import configure_console
 from framework.errors import AuthError, ConfigError, FrameworkError, StoreError
@@ -168,6 +171,24 @@ def _reachable_simulator(url: str) -> str:
         raise FrameworkError(f"no simulator answers at {url} ({exc.strerror or exc}): "
                              "start one with `python -m exchanges.simulator`") from None
     return f"{parts.scheme}://{parts.netloc}"
+
+
+def _simulator_serves(url: str, exchange: str, market: Market) -> None:
+    """Ask a simulator with control endpoints whether it serves the key (one without them is taken on trust)."""
+    query = urlencode({"exchange": exchange, "market": market.value})
+    try:
+        with urlopen(f"{url}/_sim/sessions?{query}", timeout=2):
+            return
+    except HTTPError as exc:
+        if exc.code != 400:  # 404: control is off
+            return
+        try:
+            said = json.loads(exc.read() or b"{}").get("error", "")
+        except ValueError:
+            said = ""
+        raise FrameworkError(f"the simulator at {url} does not serve {exchange} {market.value}: {said}") from None
+    except OSError:
+        return  # it answered the connect: a slow control endpoint is no reason to refuse
 
 
 def store_url_of(db: str) -> str:
@@ -379,6 +400,7 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
             raise FrameworkError("--live and --sim-url exclude each other: choose the real venue or the simulator")
         if args.sim_url:
             args.sim_url = _reachable_simulator(args.sim_url)
+            _simulator_serves(args.sim_url, args.exchange, market)
         if args.live or args.sim_url:
             _require_credentials(args.exchange, live=args.live)
         strategy_cls = load_strategy_class(args.strategy)

@@ -1,6 +1,8 @@
 """Every mistake a user can make on run_strategy.py's command line: one line naming it and what to do, exit 2, < 3 s."""
 
+import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -141,3 +143,21 @@ def test_postgres_refusing_the_user_is_one_line(tmp_path, pg_server):
     url = _pg_variant(pg_server, user="no_such_role_tradesync")
     assert_one_line_exit_2(*run_cli(["--db", url], tmp_path),
                            'role "no_such_role_tradesync" does not exist: fix the user in the URL')
+
+
+def test_sim_url_of_a_simulator_without_that_venue_is_one_line(tmp_path):
+    state = tmp_path / "sim.json"
+    sim = subprocess.Popen([sys.executable, "-m", "exchanges.simulator", "--exchange", "binance", "--state-file",
+                            str(state)], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 20
+        while not state.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        url = json.loads(state.read_text())["base_url"]
+        env = {**env_without_credentials(), "HYPERLIQUID_WALLET_ADDRESS": "0x" + "1" * 40}
+        result, elapsed = run_cli(["--sim-url", url, "--exchange", "hyperliquid"], tmp_path, env=env)
+    finally:
+        sim.send_signal(signal.SIGINT)
+        sim.wait(timeout=10)
+    assert_one_line_exit_2(result, elapsed, f"the simulator at {url} does not serve hyperliquid future",
+                           "this simulator serves binance")
