@@ -372,7 +372,7 @@ def _left(loop: asyncio.AbstractEventLoop, deadline: float) -> float:
 
 
 def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
-    chosen = argparse.ArgumentParser(add_help=False)
+    chosen = _Parser(prog=prog, add_help=False)  # the venue --help shows
     chosen.add_argument("--exchange", default=None)
     parser = build_parser(prog, (chosen.parse_known_args(argv)[0].exchange or "").lower() or None)
     args = parser.parse_args(argv)

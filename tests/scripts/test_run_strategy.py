@@ -45,6 +45,7 @@ def test_run_strategy_for_three_seconds_stores_fills_and_writes_the_log(tmp_path
         (["--strategy", "no_such_strategy"], "no strategy module 'no_such_strategy'"),
         (["--symbol", "BTCUSDT"], "not a unified symbol"),
         (["--frobnicate"], "unrecognized arguments: --frobnicate"),
+        (["--exchange"], "argument --exchange: expected one argument"),
     ],
 )
 def test_bad_argument_exits_2_with_one_line(tmp_path, args, message):
