@@ -559,9 +559,10 @@ class PrivateConnection(BaseConnection):
                 await asyncio.sleep(1.0)
 
     async def _backfill(self, gap_since: int | None) -> None:
+        store, trade_sync = self.pool.store, self.pool.trade_sync
+        await trade_sync.store_ready.wait()  # the marks are in the store: a backfill waits for it
         session = self.live_sessions
         started = now_ms()
-        store, trade_sync = self.pool.store, self.pool.trade_sync
         marks = await store.get_coverage(self.key)
         if self.backfiller.rules.needs_symbol:
             names = sorted(set(await self.pool.backfill_symbols(self.key)) | {s for s in marks if s != "*"})

@@ -153,7 +153,9 @@ class ConnectionPool:
                     if consumer.last_seq is None:
                         await self.resolve_position(consumer)
             except StoreError as exc:
-                logger.bind(store=self.store.url, error=str(exc)).warning("store still unreachable")
+                if delay == 0.5:  # said loudly once at start; from here on only when debugging
+                    self.sync_log.error("store still unreachable", store=self.store.url, error=str(exc))
+                logger.bind(store=self.store.url, error=str(exc)).debug("store still unreachable")
                 delay = min(delay * 2, 5.0)
                 continue
             self.sync_log.event("store is back: writing the spool", store=self.store.url)

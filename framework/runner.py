@@ -338,6 +338,9 @@ async def run(args: argparse.Namespace, strategy_cls: type[BaseStrategy]) -> int
         print(f"fills made by the simulator: {len(sim.ledger(args.exchange, market).fills)}")
     print(f"fills stored: {stats['stored']}, duplicates skipped: {stats['duplicates']}, "
           f"order states written: {stats['orders']}, dead letters: {stats['dead_letters']}")
+    if stats["spooled"]:
+        print(f"waiting in the spool for the database: {stats['spooled']} events (written when it is back, "
+              f"or at the next start)")
     summary = getattr(strategy, "summary", None)
     for line in summary() if callable(summary) else []:
         print(f"  {line}")

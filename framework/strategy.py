@@ -302,6 +302,8 @@ class BaseStrategy:
         """Read on from the store: the fills stored after `last_seq` that are this strategy's. Live
         deliveries queue again from the start of this read (duplicates of it are skipped by seq)."""
         self._lagging = False
+        if self._state is StrategyState.STOPPING:
+            return True  # what it has not read yet comes at its next start
         try:
             if self.last_seq is None:
                 await self.pool.resolve_position(self)
@@ -318,7 +320,7 @@ class BaseStrategy:
                 self.last_seq = max(self.last_seq, seq)
         except StoreError as exc:
             self._lagging = True
-            if not self._store_trouble:
+            if not self._store_trouble and self.pool.trade_sync.store_ready.is_set():  # else said by the pool
                 self._log.bind(error=str(exc)).warning("catch-up from the store failed; retrying every second")
             self._store_trouble = True
             return False
