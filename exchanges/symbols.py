@@ -10,6 +10,7 @@ import re
 from decimal import Decimal
 
 from framework.events import Market
+from framework.instruments import contract_size, register_contract_sizes  # noqa: F401 - re-exported
 
 # Longest first, so "FDUSD" wins over "USD" and "USDT" over "USD".
 QUOTE_CURRENCIES = tuple(
@@ -56,20 +57,3 @@ def unify(exchange: str, market: Market, raw: str, settle: str | None = None) ->
     if market is Market.SPOT:
         return f"{base}/{quote}"
     return f"{base}/{quote}:{(settle or quote).upper()}"
-
-
-_contract_sizes: dict[str, dict[str, Decimal]] = {}
-
-
-def register_contract_sizes(exchange: str, sizes: dict[str, Decimal]) -> None:
-    """Teach the venue's contract multipliers (base units per contract), e.g. from market metadata.
-
-    Register before fills of those contracts are read: a futures Trade / OrderUpdate takes its `contract_size`
-    from here (1 when the symbol is not registered: a venue that counts coins needs nothing).
-    """
-    _contract_sizes.setdefault(exchange, {}).update(sizes)
-
-
-def contract_size(exchange: str, raw: str) -> Decimal | None:
-    """Base units per contract for a venue symbol, or None when unknown."""
-    return _contract_sizes.get(exchange, {}).get(raw)

@@ -11,6 +11,7 @@ from typing import Any
 import attrs
 
 from framework.errors import ConfigError
+from framework.instruments import contract_size
 
 
 class Market(StrEnum):
@@ -140,8 +141,6 @@ def _registered_contract_size(event: Trade | OrderUpdate) -> Decimal | None:
     """
     if event.market is Market.SPOT:
         return None
-    from exchanges.symbols import contract_size  # imports this module: looked up at call time
-
     size = contract_size(event.exchange, event.symbol_raw)
     if size is None and event.exchange not in _venues_loaded:  # e.g. a store read before any connector
         _venues_loaded.add(event.exchange)
