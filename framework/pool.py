@@ -12,7 +12,7 @@ from loguru import logger
 
 from framework.connection import BaseConnection
 from framework.errors import ConfigError, LifecycleError, StoreError
-from framework.events import ConnectionKey, Event, Trade, now_ms
+from framework.events import ConnectionKey, Event, Trade, now_ms, with_delivery
 from framework.store import DEFAULT_STORE_URL, TradeStore, open_store
 from framework.sync_log import TradeSyncLogger
 from framework.trade_sync import TradeSync
@@ -99,7 +99,7 @@ class ConnectionPool:
         self.trade_sync.on_stored = self._deliver_stored
         self.trade_sync.on_amended = self._deliver_amended
         self.trade_sync.on_resync = self._resync
-        self.trade_sync.on_spooled = self._deliver_stored  # durable on disk: strategies need not wait
+        self.trade_sync.on_spooled = self._deliver_spooled  # durable on disk: strategies need not wait
 
     # lifecycle -------------------------------------------------------------------------------
     @property
@@ -310,10 +310,11 @@ class ConnectionPool:
         for trade in trades:
             subscribers = self._subscribers.get(trade.key)
             if subscribers:
-                if trade.client_order_id is None:
-                    trade = attrs.evolve(trade, owner_unknown=True)
                 for subscription in self._route(subscribers, trade):
                     subscription.consumer.deliver(trade)
+
+    def _deliver_spooled(self, trades: list[Trade]) -> None:
+        self._deliver_stored([with_delivery(t, owner_unknown=t.client_order_id is None) for t in trades])
 
     def _deliver_amended(self, trades: list[Trade]) -> None:
         for trade in trades:
@@ -381,7 +382,7 @@ class ConnectionPool:
                 return
             mine = []
             for seq, trade in rows:
-                trade = attrs.evolve(trade, seq=seq, owner_unknown=trade.client_order_id is None,
+                trade = with_delivery(trade, seq=seq, owner_unknown=trade.client_order_id is None,
                                      redelivered=redelivery_bound is not None and seq <= redelivery_bound)
                 subscribers = self._subscribers.get(trade.key, {})
                 if any(s.consumer is consumer for s in self._route(subscribers, trade)):

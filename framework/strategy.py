@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
 
 MAX_PROVISIONAL = 200_000  # fills handed on from the spool awaiting their stored copy
+HOOK_BATCH = 256  # events handed to a strategy's worker thread at once (sync hooks)
 
 
 class StrategyState(StrEnum):
@@ -269,6 +270,8 @@ class BaseStrategy:
 
     # the strategy's task ------------------------------------------------------------------------------
     async def _run(self) -> None:
+        hooks = {"trade": self.on_trade, "order": self.on_order_update, "amended": self.on_trade_amended}
+        threaded = {kind: not inspect.iscoroutinefunction(hook) for kind, hook in hooks.items()}
         while self._state is not StrategyState.FAILED:
             if not self._inbox:
                 if self._lagging:
@@ -280,16 +283,57 @@ class BaseStrategy:
                 await self._wakeup.wait()
                 continue
             kind, event = self._inbox.popleft()
-            if kind == "trade" and event.seq is not None and (
-                    (self.last_seq is not None and event.seq <= self.last_seq) or self._seen_provisionally(event)):
+            if self._seen(kind, event):
                 self.progress.done()  # already read from the store by a catch-up, or handed on from the spool
                 continue
-            hook = {"trade": self.on_trade, "order": self.on_order_update, "amended": self.on_trade_amended}[kind]
-            if not await self._handle(hook, event):
+            if not threaded[kind]:
+                if not await self._handle(hooks[kind], event):
+                    return
+                self._processed(kind, event)
+                continue
+            # Sync hooks: what is queued goes to the worker thread in one hand-off, in order.
+            batch = [(kind, event)]
+            while self._inbox and len(batch) < HOOK_BATCH:
+                next_kind, next_event = self._inbox[0]
+                if not threaded[next_kind] or self._needs_check(next_kind, next_event):
+                    break
+                batch.append(self._inbox.popleft())
+            if not await self._handle_batch(hooks, batch):
                 return
-            self.progress.done()
-            if kind == "trade" and event.seq is not None:
-                self.last_seq = event.seq
+
+    def _seen(self, kind: str, event: Event) -> bool:
+        return kind == "trade" and event.seq is not None and (
+            (self.last_seq is not None and event.seq <= self.last_seq) or self._seen_provisionally(event))
+
+    def _needs_check(self, kind: str, event: Event) -> bool:
+        """Whether `_seen` could skip this event (it is then taken alone, after what is before it ran)."""
+        return kind == "trade" and event.seq is not None and (
+            self.last_seq is None or event.seq <= self.last_seq or event.dedup_key in self._provisional)
+
+    def _processed(self, kind: str, event: Event) -> None:
+        self.progress.done()
+        if kind == "trade" and event.seq is not None:
+            self.last_seq = event.seq
+
+    async def _handle_batch(self, hooks: dict[str, Any], batch: list[tuple[str, Event]]) -> bool:
+        calls = [(hooks[kind], event) for kind, event in batch]
+        self.busy_in = calls[0][0].__name__
+        try:
+            done, error, pending = await self._worker.run(_run_hooks, calls)
+        finally:
+            self.busy_in = None
+        for kind, event in batch[:done]:
+            self._processed(kind, event)
+        if pending is not None:  # a sync hook handed back an awaitable: finish it here, the rest after it
+            self._inbox.extendleft(reversed(batch[done + 1:]))
+            if not await self._handle(lambda _event: pending, batch[done][1]):
+                return False
+            self._processed(*batch[done])
+            return True
+        if error is not None:
+            kind, event = batch[done]
+            return await self._handle(_raiser(error, calls[done][0]), event)
+        return True
 
     def _seen_provisionally(self, trade: Trade) -> bool:
         if trade.dedup_key not in self._provisional:
@@ -441,6 +485,28 @@ class _HookThread:
                 loop.call_soon_threadsafe(_settle, future, result, error)
             except RuntimeError:  # the loop is closed: nobody waits any more
                 pass
+
+
+def _run_hooks(calls: list[tuple[Any, Event]]) -> tuple[int, BaseException | None, Any]:
+    """On the worker thread: run hooks in order until one raises or hands back an awaitable.
+    Returns (how many completed, the exception, the awaitable)."""
+    for index, (hook, event) in enumerate(calls):
+        try:
+            result = hook(event)
+        except Exception as exc:  # noqa: BLE001 - reported to the strategy's task
+            return index, exc, None
+        if inspect.isawaitable(result):
+            return index, None, result
+    return len(calls), None, None
+
+
+def _raiser(error: BaseException, hook: Any) -> Any:
+    """A stand-in for a hook that raised on the worker thread, so the failure goes the usual way."""
+    def raised(_event: Event) -> None:
+        raise error
+
+    raised.__name__ = getattr(hook, "__name__", "hook")
+    return raised
 
 
 def _settle(future: asyncio.Future, result: Any, error: BaseException | None) -> None:

@@ -10,7 +10,7 @@ from typing import Any, Callable
 import attrs
 from loguru import logger
 
-from framework.events import ConnectionKey, OrderUpdate, Trade, now_ms
+from framework.events import ConnectionKey, OrderUpdate, Trade, now_ms, with_delivery
 from framework.errors import StoreError
 from framework.progress import Progress
 from framework.spool import Spool, encode
@@ -290,7 +290,7 @@ class TradeSync:
         """Fills an earlier process spooled may have reached its strategies (it hands spooled fills on):
         they are delivered again marked redelivered."""
         foreign = min(len(batch), self._spool_foreign)
-        return [(kind, attrs.evolve(item, redelivered=True)) if i < foreign and kind == "trade" else (kind, item)
+        return [(kind, with_delivery(item, redelivered=True)) if i < foreign and kind == "trade" else (kind, item)
                 for i, (kind, item) in enumerate(batch)]
 
     def _spool_written(self, count: int) -> None:
@@ -382,7 +382,8 @@ class TradeSync:
                 dead.append(item)
 
         inserted = await self.store.insert_trades(trades) if trades else []
-        stored = [attrs.evolve(t, seq=seq) for t, seq in zip(trades, inserted) if seq]
+        stored = [with_delivery(t, seq=seq, owner_unknown=t.client_order_id is None)
+                  for t, seq in zip(trades, inserted) if seq]
         if stored:
             self.on_stored(stored)
         if fee_copies:
