@@ -91,7 +91,7 @@ class TimedStore:
     async def insert_trades(self, trades):
         result = await self.inner.insert_trades(trades)
         now = time.time_ns()
-        self.count += sum(result)
+        self.count += sum(seq is not None for seq in result)
         self.last_commit = now
         if self.per_fill:
             for trade in trades:
