@@ -190,7 +190,8 @@ async def main() -> None:
             stats = pool.trade_sync.stats()
             print(f"stored {stats['stored']:,}, duplicates {stats['duplicates']:,}, "
                   f"longest in-memory queue {stats['peak_pending']:,}, "
-                  f"reconnects {pool.get_connection_status()['connections'][args.venue]['reconnects']}")
+                  f"reconnects {pool.get_connection_status()['connections'][args.venue]['reconnects']}, "
+                  f"fills the strategy read back from the store {strategy.caught_up:,}")
             await strategy.stop()
     finally:
         child.stdin.close()

@@ -479,7 +479,7 @@ class PrivateConnection(BaseConnection):
         for event in events:
             if event.client_order_id and event.order_id not in self._client_ids:
                 self._client_ids[event.order_id] = event.client_order_id
-                if len(self._client_ids) > 50_000:
+                if len(self._client_ids) > 10_000:
                     self._client_ids.popitem(last=False)
             if isinstance(event, OrderUpdate):
                 ref = (event.symbol, event.order_id)
