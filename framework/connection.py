@@ -435,8 +435,11 @@ class PrivateConnection(BaseConnection):
             self._went_live()
         while True:
             try:
-                async with asyncio.timeout(silence_limit):
+                if silence_limit is None:  # the library's ping frames watch the peer: no timer per frame
                     frame = await ws.recv()
+                else:
+                    async with asyncio.timeout(silence_limit):
+                        frame = await ws.recv()
             except TimeoutError:
                 raise ConnectionLost(
                     self.key.exchange, f"no message for {silence_limit:.0f} s: treating the stream as lost"

@@ -26,6 +26,7 @@ class Consumer(Protocol):
     client_order_id_prefix: str | None
     last_seq: int | None  # the last stored fill it has processed (its durable delivery position)
     redelivery_bound: int | None  # after an unclean end: fills up to this seq come marked redelivered
+    unconfirmed: int  # fills it has seen from the spool whose stored copy it has not seen yet
 
     def deliver(self, event: Event) -> None: ...
 
@@ -404,6 +405,8 @@ class ConnectionPool:
         bound = consumer.redelivery_bound
         if bound is not None and seq < bound:
             running = True  # fills it may have seen before an unclean end are still ahead: they stay marked
+        if consumer.unconfirmed:
+            running = True  # it has seen spooled fills its position cannot cover yet: they come marked
         try:
             await self.store.set_delivery(consumer.strategy_id, seq, running, self._prefixes.get(consumer.strategy_id))
             self._positions_written[consumer.strategy_id] = seq

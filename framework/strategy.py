@@ -93,6 +93,7 @@ class BaseStrategy:
         # Fills handed on from the spool while the store was down (no seq yet): when their stored
         # copy comes, it only moves the position.
         self._provisional: set[tuple] = set()
+        self._provisional_done: set[tuple] = set()  # of those, the ones its hook has seen
         self._task: asyncio.Task | None = None
         self._worker: _HookThread | None = None
         self._log = logger.bind(strategy=strategy_id)
@@ -312,8 +313,17 @@ class BaseStrategy:
 
     def _processed(self, kind: str, event: Event) -> None:
         self.progress.done()
-        if kind == "trade" and event.seq is not None:
-            self.last_seq = event.seq
+        if kind == "trade":
+            if event.seq is not None:
+                self.last_seq = event.seq
+            elif event.dedup_key in self._provisional:
+                self._provisional_done.add(event.dedup_key)
+
+    @property
+    def unconfirmed(self) -> int:
+        """Fills its hook has seen from the spool whose stored copy (and so their seq) it has not seen yet:
+        while any are left, its position cannot cover them, so an end now counts as unclean."""
+        return len(self._provisional_done)
 
     async def _handle_batch(self, hooks: dict[str, Any], batch: list[tuple[str, Event]]) -> bool:
         calls = [(hooks[kind], event) for kind, event in batch]
@@ -339,6 +349,7 @@ class BaseStrategy:
         if trade.dedup_key not in self._provisional:
             return False
         self._provisional.discard(trade.dedup_key)
+        self._provisional_done.discard(trade.dedup_key)
         self.last_seq = trade.seq if self.last_seq is None else max(self.last_seq, trade.seq)
         return True
 

@@ -453,3 +453,44 @@ async def test_a_stop_in_the_middle_of_a_catch_up_leaves_the_rest_for_the_next_s
         await pool.flush(5)
         assert first + [t.trade_id for t in s2.trades] == [str(i) for i in range(8)]
         await s2.stop()
+
+
+async def test_a_fill_seen_from_the_spool_then_stored_after_a_stop_comes_again_marked(tmp_path):
+    """During an outage a strategy gets a fill from the spool; it stops before the stored copy (and its
+    seq) exists; the database comes back and stores it. At the next start that fill may come again —
+    but only marked redelivered, never as new."""
+
+    class FlakyStore:
+        def __init__(self, inner):
+            self.inner, self.down, self.url = inner, False, inner.url
+
+        def __getattr__(self, name):
+            return getattr(self.inner, name)
+
+        async def insert_trades(self, trades):
+            if self.down:
+                from framework.errors import StoreError
+
+                raise StoreError("database unreachable")
+            return await self.inner.insert_trades(trades)
+
+    from framework.store import open_store
+
+    url = f"sqlite:///{tmp_path / 'p.sqlite'}"
+    store = FlakyStore(open_store(url))
+    async with ConnectionPool(store=store, log_dir=tmp_path / "logs", spool_dir=tmp_path / "spool") as pool:
+        mock = MockConnector("binance", "spot")
+        s = Recorder("s", [mock], pool=pool)
+        await s.start()
+        store.down = True
+        await mock.push_trade("BTC/USDT", "buy", "1", "100", trade_id="x", client_order_id="s-x")
+        await until(lambda: [t.trade_id for t in s.trades] == ["x"])  # from the spool
+        await s.stop()
+        store.down = False
+        await pool.flush(10)  # stored now, after s stopped
+    async with ConnectionPool(url, tmp_path / "logs") as pool:
+        s2 = Recorder("s", [MockConnector("binance", "spot")], pool=pool)
+        await s2.start()
+        await pool.flush(5)
+        assert [(t.trade_id, t.redelivered) for t in s2.trades] in ([], [("x", True)])
+        await s2.stop()
