@@ -23,6 +23,7 @@ from framework.retry import reconnect_policy, rest_call_policy
 from framework.strategy import BaseStrategy
 from tests.chaos.tcp_proxy import TcpProxy
 from tests.conftest import make_schema_url
+from tests.framework.flaky_store import FlakyStore
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -459,20 +460,6 @@ async def test_a_fill_seen_from_the_spool_then_stored_after_a_stop_comes_again_m
     """During an outage a strategy gets a fill from the spool; it stops before the stored copy (and its
     seq) exists; the database comes back and stores it. At the next start that fill may come again —
     but only marked redelivered, never as new."""
-
-    class FlakyStore:
-        def __init__(self, inner):
-            self.inner, self.down, self.url = inner, False, inner.url
-
-        def __getattr__(self, name):
-            return getattr(self.inner, name)
-
-        async def insert_trades(self, trades):
-            if self.down:
-                from framework.errors import StoreError
-
-                raise StoreError("database unreachable")
-            return await self.inner.insert_trades(trades)
 
     from framework.store import open_store
 

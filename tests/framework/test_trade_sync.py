@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from exchanges.mock import MockConnector
 from framework.events import Trade
 from framework.pool import ConnectionPool
+from tests.framework.flaky_store import FlakyStore
 from framework.strategy import BaseStrategy
 from framework.store import open_store
 
@@ -174,23 +175,7 @@ async def test_restart_replay_is_a_duplicate_and_not_redelivered(tmp_path):
 
 
 async def test_store_outage_keeps_fills_and_writes_them_when_it_returns(tmp_path):
-    class FlakyStore:
-        """A real SQLite store that refuses writes while `down` is set."""
-
-        def __init__(self, inner):
-            self.inner, self.down, self.url = inner, True, inner.url
-
-        def __getattr__(self, name):
-            return getattr(self.inner, name)
-
-        async def insert_trades(self, trades):
-            if self.down:
-                from framework.errors import StoreError
-
-                raise StoreError("database unreachable")
-            return await self.inner.insert_trades(trades)
-
-    store = FlakyStore(open_store(f"sqlite:///{tmp_path / 'flaky.sqlite'}"))
+    store = FlakyStore(open_store(f"sqlite:///{tmp_path / 'flaky.sqlite'}"), down=True)
     async with ConnectionPool(store=store, log_dir=tmp_path / "logs") as pool:
         s = Recorder("r", [MockConnector("binance", "spot")], pool=pool)
         await s.start()
