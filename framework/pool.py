@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
+import os
 from pathlib import Path
 from typing import Any, AsyncIterator, Iterable, Protocol, Sequence
 
@@ -35,6 +37,8 @@ class Consumer(Protocol):
     def begin_delivery(self, position: int | None, redelivery_bound: int | None) -> None: ...
 
     def request_catch_up(self) -> None: ...
+
+    def expect_seen(self, keys: list[tuple]) -> None: ...
 
     async def drained(self) -> None: ...
 
@@ -223,6 +227,7 @@ class ConnectionPool:
                 self._consumers[strategy_id] = consumer
                 self._prefixes[strategy_id] = consumer.client_order_id_prefix or strategy_id
                 consumer.begin_delivery(None, None)  # reads what it missed from the store first
+                consumer.expect_seen(self._take_seen(strategy_id))
                 if self.trade_sync.store_ready.is_set():
                     try:
                         await self.resolve_position(consumer)
@@ -392,6 +397,45 @@ class ConnectionPool:
             yield after_seq, mine
             if len(rows) < CATCH_UP_PAGE:
                 return
+
+    def _seen_path(self, strategy_id: str) -> Path | None:
+        spool = self.trade_sync.spool
+        if spool is None:
+            return None
+        digest = hashlib.sha1(strategy_id.encode()).hexdigest()[:12]
+        return spool.path.with_name(f"{spool.path.stem}.seen-{digest}.json")
+
+    def remember_seen(self, strategy_id: str, keys: Iterable[tuple]) -> bool:
+        """At a clean stop: the fills a strategy saw from the spool whose stored copies it has not met
+        yet (their seq is unknown, so its position cannot cover them), kept durably beside the spool so
+        its next start skips them. False if there is nowhere to keep them (then they come marked)."""
+        path = self._seen_path(strategy_id)
+        if path is None:
+            return False
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            temporary = path.with_suffix(".tmp")
+            with temporary.open("w", encoding="utf-8") as handle:
+                json.dump([list(key) for key in keys], handle)
+                handle.flush()
+                os.fsync(handle.fileno())
+            temporary.replace(path)
+        except OSError as exc:
+            logger.bind(strategy=strategy_id, error=str(exc)).warning("fills seen from the spool not kept")
+            return False
+        return True
+
+    def _take_seen(self, strategy_id: str) -> list[tuple]:
+        path = self._seen_path(strategy_id)
+        if path is None or not path.exists():
+            return []
+        try:
+            keys = [tuple(key) for key in json.loads(path.read_text(encoding="utf-8"))]
+        except (OSError, ValueError) as exc:
+            logger.bind(strategy=strategy_id, error=str(exc)).warning("fills seen from the spool unreadable")
+            return []
+        path.unlink(missing_ok=True)  # in memory now: a kill from here on counts as unclean anyway
+        return keys
 
     async def write_position(self, consumer: Consumer, running: bool) -> None:
         """Persist where a strategy's delivery stands (`running=False` only after a clean stop)."""

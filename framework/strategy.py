@@ -194,6 +194,8 @@ class BaseStrategy:
                 "strategy stopped before its inbox was empty: the rest comes at its next start")
         busy = self.stopped_busy_in = self.busy_in  # a sync hook cannot be interrupted: its fill is in flight
         await self._stop_task()
+        if self._provisional_done and self.pool.remember_seen(self.strategy_id, self._provisional_done):
+            self._provisional_done.clear()  # kept durably: the next start skips their stored copies
         await self.pool.write_position(self, running=busy is not None)
         if self._state is StrategyState.FAILED:
             return
@@ -224,6 +226,11 @@ class BaseStrategy:
         self._lagging = True
         self._idle.clear()
         self._wakeup.set()
+
+    def expect_seen(self, keys: list[tuple]) -> None:
+        """Fills this strategy saw from the spool in its last run, before their stored copies existed."""
+        self._provisional.update(keys)
+        self._provisional_done.update(keys)
 
     def request_catch_up(self) -> None:
         if self._state not in (StrategyState.FAILED, StrategyState.STOPPED):
