@@ -425,11 +425,6 @@ class PostgresTradeStore:
         rows = await self._execute(sql.SQL("SELECT DISTINCT symbol FROM trades {}").format(where), params)
         return [r[0] for r in rows]
 
-    async def last_trade_timestamp(self, key: ConnectionKey, symbol: str | None = None) -> int | None:
-        where, params = _key_filter(key, symbol)
-        rows = await self._execute(sql.SQL("SELECT MAX(timestamp) FROM trades {}").format(where), params)
-        return rows[0][0]
-
 
 def _key_filter(key: ConnectionKey | None, symbol: str | None) -> tuple[sql.Composable, tuple]:
     clauses, params = [sql.SQL("TRUE")], []

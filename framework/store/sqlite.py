@@ -390,11 +390,6 @@ class SQLiteTradeStore:
         where, params = _key_filter(key, None)
         return [r[0] for r in await self._run(self._select, f"SELECT DISTINCT symbol FROM trades{where}", params)]
 
-    async def last_trade_timestamp(self, key: ConnectionKey, symbol: str | None = None) -> int | None:
-        where, params = _key_filter(key, symbol)
-        rows = await self._run(self._select, f"SELECT MAX(timestamp) FROM trades{where}", params)
-        return rows[0][0]
-
 
 def _now_ms() -> int:
     return time.time_ns() // 1_000_000
