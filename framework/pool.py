@@ -99,6 +99,7 @@ class ConnectionPool:
         self.backfill_since_ms = backfill_since_ms
         self._tasks: set[asyncio.Task] = set()
         self._position_lock = asyncio.Lock()
+        self._unresolved: set[str] = set()  # subscribed while the store was down, no position written yet
         self._start_lock = asyncio.Lock()
         self._state = "created"
         self.trade_sync.on_stored = self._deliver_stored
@@ -157,6 +158,11 @@ class ConnectionPool:
                 for consumer in list(self._consumers.values()):
                     if consumer.last_seq is None:
                         await self.resolve_position(consumer)
+                for strategy_id in list(self._unresolved):  # gone already: its start point still counts
+                    if strategy_id not in self._consumers and await self.store.get_delivery(strategy_id) is None:
+                        await self.store.set_delivery(strategy_id, self._base_seq, False,
+                                                      self._prefixes.get(strategy_id))
+                    self._unresolved.discard(strategy_id)
             except StoreError as exc:
                 if delay == 0.5:  # said loudly once at start; from here on only when debugging
                     self.sync_log.error("store still unreachable", store=self.store.url, error=str(exc))
@@ -228,7 +234,9 @@ class ConnectionPool:
                 self._prefixes[strategy_id] = consumer.client_order_id_prefix or strategy_id
                 consumer.begin_delivery(None, None)  # reads what it missed from the store first
                 consumer.expect_seen(self._take_seen(strategy_id))
-                if self.trade_sync.store_ready.is_set():
+                if not self.trade_sync.store_ready.is_set():
+                    self._unresolved.add(strategy_id)  # its start point is written once the store is back
+                else:
                     try:
                         await self.resolve_position(consumer)
                     except StoreError as exc:  # its catch-up resolves it once the store answers
@@ -374,6 +382,7 @@ class ConnectionPool:
                 self.sync_log.strategy(strategy_id, "resumed after an unclean end", position=position,
                                        redelivery_up_to=bound)
         await self.store.set_delivery(strategy_id, position, True, self._prefixes.get(strategy_id))
+        self._unresolved.discard(strategy_id)
         self._positions_written[strategy_id] = position
         consumer.begin_delivery(position, bound)
 
