@@ -21,7 +21,10 @@ ORDER_COLUMNS = (
     "exchange", "market", "account", "symbol", "symbol_raw", "order_id", "client_order_id", "side",
     "order_type", "status", "status_raw", "amount", "price", "filled", "timestamp", "received_at", "raw",
 )
-DEAD_LETTER_COLUMNS = ("id", "connection_key", "raw", "error", "received_at", "replayed_at", "replay_result")
+DEAD_LETTER_COLUMNS = (
+    "id", "connection_key", "raw", "error", "received_at", "replayed_at", "replay_result", "consumer",
+    "replay_requested_at",
+)
 STATUS_RANK = {
     OrderStatus.NEW: 0,
     OrderStatus.PARTIALLY_FILLED: 1,
@@ -83,15 +86,29 @@ class TradeStore(Protocol):
     async def upsert_orders(self, updates: Sequence[OrderUpdate]) -> int:
         """Keep the latest state per order (one update per order here); returns rows changed."""
 
-    async def add_dead_letter(self, key: str, raw: Any, error: str, received_at: int) -> None: ...
+    async def add_dead_letter(
+        self, key: str, raw: Any, error: str, received_at: int, consumer: str | None = None
+    ) -> None:
+        """Keep what could not be handled. `consumer` None: a frame or event the pipeline itself refused;
+        a name: a CRITICAL event that consumer missed (`raw` is `framework.spool.encode(kind, event)`)."""
 
     async def fetch_trades(self, key: ConnectionKey | None = None, symbol: str | None = None) -> list[Trade]: ...
 
     async def fetch_orders(self, key: ConnectionKey | None = None) -> list[OrderUpdate]: ...
 
-    async def fetch_dead_letters(self, pending_only: bool = False) -> list[dict]: ...
+    async def fetch_dead_letters(self, pending_only: bool = False, consumer: str | None = None) -> list[dict]:
+        """Dead letters by id (DEAD_LETTER_COLUMNS as keys): only those not replayed yet with `pending_only`,
+        only that consumer's with `consumer`."""
 
-    async def mark_dead_letter(self, letter_id: int, replayed_at: int | None, result: str) -> None: ...
+    async def mark_dead_letter(self, letter_id: int, replayed_at: int | None, result: str) -> None:
+        """Record a replay: `replayed_at` None keeps the letter pending (and requested, if it was)."""
+
+    async def request_replay(self, consumer: str) -> int:
+        """Mark that consumer's letters not yet replayed as replay requested (a letter already requested keeps
+        its first request time); returns how many are requested now."""
+
+    async def requested_letters(self, consumers: Sequence[str], limit: int) -> list[dict]:
+        """Up to `limit` letters of these consumers whose replay is requested and not done, oldest first."""
 
     async def recent_trade_keys(self, key: ConnectionKey, since_ms: int, limit: int) -> list[tuple]: ...
 

@@ -13,7 +13,7 @@ from psycopg import sql
 from psycopg_pool import AsyncConnectionPool
 
 from framework.errors import ConfigError, LifecycleError, StoreError
-from framework.events import ConnectionKey, OrderUpdate, Trade
+from framework.events import ConnectionKey, OrderUpdate, Trade, now_ms
 from framework.store import (
     CONVERSION_ERRORS,
     DEAD_LETTER_COLUMNS,
@@ -86,6 +86,14 @@ MIGRATIONS: tuple[str, ...] = (
         updated_at timestamptz NOT NULL DEFAULT now()
     );
     """,
+    # 4: dead letters per consumer (NULL: refused by the pipeline itself) and replay requests; the running
+    #    pipeline polls the requested ones through a partial index that holds only those
+    """
+    ALTER TABLE dead_letters ADD COLUMN consumer text;
+    ALTER TABLE dead_letters ADD COLUMN replay_requested_at bigint;
+    CREATE INDEX dead_letters_requested ON dead_letters (consumer, id)
+        WHERE replay_requested_at IS NOT NULL AND replayed_at IS NULL;
+    """,
 )
 
 START_TIMEOUT = 5.0  # seconds start() may wait for an unreachable server before it reports it
@@ -153,6 +161,7 @@ _SET_DELIVERY = (
     "running = EXCLUDED.running, prefix = EXCLUDED.prefix, updated_at = now()"
 )
 _ORDER_ALL = ORDER_COLUMNS + ("status_rank",)
+_DEAD_LETTER_COLS = sql.SQL(", ").join(map(sql.Identifier, DEAD_LETTER_COLUMNS))
 _UPSERT_ORDERS = sql.SQL(
     "INSERT INTO orders ({cols}) {rows} ON CONFLICT (exchange, market, account, symbol, order_id) "
     "DO UPDATE SET {sets} WHERE (EXCLUDED.filled, EXCLUDED.status_rank, EXCLUDED.timestamp) "
@@ -382,11 +391,14 @@ class PostgresTradeStore:
             cur = await conn.execute(_UPSERT_ORDERS, [list(c) for c in columns])
             return cur.rowcount
 
-    async def add_dead_letter(self, key: str, raw: Any, error: str, received_at: int) -> None:
+    async def add_dead_letter(
+        self, key: str, raw: Any, error: str, received_at: int, consumer: str | None = None
+    ) -> None:
         async with _errors(self.url):
-            row = (key, raw_to_text(raw), error, received_at)
+            row = (key, raw_to_text(raw), error, received_at, consumer)
         await self._execute(
-            "INSERT INTO dead_letters (connection_key, raw, error, received_at) VALUES (%s, %s, %s, %s)",
+            "INSERT INTO dead_letters (connection_key, raw, error, received_at, consumer) "
+            "VALUES (%s, %s, %s, %s, %s)",
             row,
             fetch=False,
         )
@@ -401,12 +413,36 @@ class PostgresTradeStore:
         query = sql.SQL("SELECT {} FROM orders {}").format(sql.SQL(", ").join(map(sql.Identifier, ORDER_COLUMNS)), where)
         return [order_from_row(r) for r in await self._execute(query, params)]
 
-    async def fetch_dead_letters(self, pending_only: bool = False) -> list[dict]:
-        query = sql.SQL("SELECT {} FROM dead_letters {} ORDER BY id").format(
-            sql.SQL(", ").join(map(sql.Identifier, DEAD_LETTER_COLUMNS)),
-            sql.SQL("WHERE replayed_at IS NULL" if pending_only else ""),
+    async def fetch_dead_letters(self, pending_only: bool = False, consumer: str | None = None) -> list[dict]:
+        clauses = [sql.SQL("TRUE")]
+        if pending_only:
+            clauses.append(sql.SQL("replayed_at IS NULL"))
+        if consumer is not None:
+            clauses.append(sql.SQL("consumer = %s"))
+        query = sql.SQL("SELECT {} FROM dead_letters WHERE {} ORDER BY id").format(
+            _DEAD_LETTER_COLS, sql.SQL(" AND ").join(clauses)
         )
-        return [dict(zip(DEAD_LETTER_COLUMNS, r)) for r in await self._execute(query)]
+        params = (consumer,) if consumer is not None else ()
+        return [dict(zip(DEAD_LETTER_COLUMNS, r)) for r in await self._execute(query, params)]
+
+    async def request_replay(self, consumer: str) -> int:
+        async with _errors(self.url), self._require_pool().connection() as conn:
+            cur = await conn.execute(
+                "UPDATE dead_letters SET replay_requested_at = COALESCE(replay_requested_at, %s) "
+                "WHERE consumer = %s AND replayed_at IS NULL",
+                (now_ms(), consumer),
+            )
+            return cur.rowcount
+
+    async def requested_letters(self, consumers: Sequence[str], limit: int) -> list[dict]:
+        names = list(dict.fromkeys(consumers))
+        if not names or limit <= 0:
+            return []
+        query = sql.SQL(
+            "SELECT {} FROM dead_letters WHERE replay_requested_at IS NOT NULL AND replayed_at IS NULL "
+            "AND consumer = ANY(%s) ORDER BY id LIMIT %s"
+        ).format(_DEAD_LETTER_COLS)
+        return [dict(zip(DEAD_LETTER_COLUMNS, r)) for r in await self._execute(query, (names, limit))]
 
     async def mark_dead_letter(self, letter_id: int, replayed_at: int | None, result: str) -> None:
         await self._execute("UPDATE dead_letters SET replayed_at = %s, replay_result = %s WHERE id = %s",

@@ -96,6 +96,14 @@ MIGRATIONS: tuple[str, ...] = (
         updated_at INTEGER NOT NULL
     )
     """,
+    # 4: dead letters per consumer (NULL: refused by the pipeline itself) and replay requests; the running
+    #    pipeline polls the requested ones through a partial index that holds only those
+    """
+    ALTER TABLE dead_letters ADD COLUMN consumer TEXT;
+    ALTER TABLE dead_letters ADD COLUMN replay_requested_at INTEGER;
+    CREATE INDEX dead_letters_requested ON dead_letters (consumer, id)
+        WHERE replay_requested_at IS NOT NULL AND replayed_at IS NULL
+    """,
 )
 
 _INSERT_TRADE = (
@@ -333,13 +341,15 @@ class SQLiteTradeStore:
             conn.executemany(_UPSERT_ORDER, rows)
         return conn.total_changes - before
 
-    async def add_dead_letter(self, key: str, raw: Any, error: str, received_at: int) -> None:
-        await self._run(self._add_dead_letter, key, raw, error, received_at)
+    async def add_dead_letter(
+        self, key: str, raw: Any, error: str, received_at: int, consumer: str | None = None
+    ) -> None:
+        await self._run(self._add_dead_letter, key, raw, error, received_at, consumer)
 
-    def _add_dead_letter(self, key: str, raw: Any, error: str, received_at: int) -> None:
+    def _add_dead_letter(self, key: str, raw: Any, error: str, received_at: int, consumer: str | None) -> None:
         self._connection().execute(
-            "INSERT INTO dead_letters (connection_key, raw, error, received_at) VALUES (?, ?, ?, ?)",
-            (key, raw_to_text(raw), error, received_at),
+            "INSERT INTO dead_letters (connection_key, raw, error, received_at, consumer) VALUES (?, ?, ?, ?, ?)",
+            (key, raw_to_text(raw), error, received_at, consumer),
         )
 
     def _select(self, sql: str, params: Sequence[Any]) -> list[tuple]:
@@ -358,11 +368,39 @@ class SQLiteTradeStore:
         rows = await self._run(self._select, f"SELECT {', '.join(ORDER_COLUMNS)} FROM orders{where}", params)
         return [order_from_row(r) for r in rows]
 
-    async def fetch_dead_letters(self, pending_only: bool = False) -> list[dict]:
-        where = " WHERE replayed_at IS NULL" if pending_only else ""
+    async def fetch_dead_letters(self, pending_only: bool = False, consumer: str | None = None) -> list[dict]:
+        clauses = (["replayed_at IS NULL"] if pending_only else []) + (["consumer = ?"] if consumer is not None else [])
+        where = " WHERE " + " AND ".join(clauses) if clauses else ""
+        params = (consumer,) if consumer is not None else ()
         rows = await self._run(self._select, f"SELECT {', '.join(DEAD_LETTER_COLUMNS)} FROM dead_letters{where} "
-                               "ORDER BY id", ())
+                               "ORDER BY id", params)
         return [dict(zip(DEAD_LETTER_COLUMNS, r)) for r in rows]
+
+    async def request_replay(self, consumer: str) -> int:
+        return await self._run(self._request_replay, consumer)
+
+    def _request_replay(self, consumer: str) -> int:
+        return self._connection().execute(
+            "UPDATE dead_letters SET replay_requested_at = COALESCE(replay_requested_at, ?) "
+            "WHERE consumer = ? AND replayed_at IS NULL",
+            (_now_ms(), consumer),
+        ).rowcount
+
+    async def requested_letters(self, consumers: Sequence[str], limit: int) -> list[dict]:
+        names = list(dict.fromkeys(consumers))
+        if not names or limit <= 0:
+            return []
+        rows = []
+        for start in range(0, len(names), _CHUNK):
+            chunk = names[start:start + _CHUNK]
+            rows += await self._run(
+                self._select,
+                f"SELECT {', '.join(DEAD_LETTER_COLUMNS)} FROM dead_letters WHERE replay_requested_at IS NOT NULL "
+                f"AND replayed_at IS NULL AND consumer IN ({', '.join('?' * len(chunk))}) ORDER BY id LIMIT ?",
+                (*chunk, limit),
+            )
+        rows.sort(key=lambda r: r[0])
+        return [dict(zip(DEAD_LETTER_COLUMNS, r)) for r in rows[:limit]]
 
     async def mark_dead_letter(self, letter_id: int, replayed_at: int | None, result: str) -> None:
         await self._run(self._execute, "UPDATE dead_letters SET replayed_at = ?, replay_result = ? WHERE id = ?",
