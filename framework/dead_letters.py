@@ -1,4 +1,5 @@
-"""`replay_dead_letters`: normalize the kept frames again (after a fix) and store what they hold."""
+"""`replay_dead_letters`: normalize the kept frames again (after a fix) and store what they hold; with
+`--consumer NAME`, ask the running pipeline to hand that consumer the events it missed."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import asyncio
 import base64
 import json
 import sys
+from collections import Counter
+from datetime import datetime, timezone
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Sequence
@@ -82,13 +85,18 @@ class StillFailing:
         return f"  dead letter {self.letter_id} ({self.connection_key}) still fails: {self.error}"
 
 
-async def replay(store: TradeStore, *, dry_run: bool = False,
-                 failures: list[StillFailing] | None = None) -> dict[str, int]:
+async def replay(store: TradeStore, *, dry_run: bool = False, failures: list[StillFailing] | None = None,
+                 consumer_letters: Counter[str] | None = None) -> dict[str, int]:
     """Replay every dead letter not yet replayed; returns counts of what happened. Letters that still fail
-    are appended to `failures` (when given) with the error normalize gave this time."""
+    are appended to `failures` (when given) with the error normalize gave this time. A consumer's letters are
+    events it missed, not frames: they are left alone and counted per consumer in `consumer_letters`."""
     counts = {"letters": 0, "replayed": 0, "still_failing": 0, "fills_new": 0, "fills_duplicate": 0,
               "order_updates": 0, "empty": 0}
     for letter in await store.fetch_dead_letters(pending_only=True):
+        if letter.get("consumer") is not None:
+            if consumer_letters is not None:
+                consumer_letters[letter["consumer"]] += 1
+            continue
         counts["letters"] += 1
         try:
             events = events_of(letter)
@@ -122,6 +130,34 @@ async def replay(store: TradeStore, *, dry_run: bool = False,
     return counts
 
 
+async def request_for_consumer(store: TradeStore, consumer: str, *, dry_run: bool = False) -> int:
+    """Mark that consumer's letters not yet replayed as replay requested (the running pipeline hands them to
+    it); returns how many are requested. `dry_run`: count them, mark nothing."""
+    if dry_run:
+        return len(await store.fetch_dead_letters(pending_only=True, consumer=consumer))
+    return await store.request_replay(consumer)
+
+
+def describe_letter(letter: dict) -> str:
+    """One line for a consumer's letter: the event it holds, why it was missed, where its replay stands."""
+    try:
+        kind, event = decode(letter["raw"])
+    except (ValueError, TypeError, KeyError) as exc:
+        what = f"unreadable event ({type(exc).__name__})"
+    else:
+        if isinstance(event, Trade):
+            what = (f"fill {event.trade_id} of order {event.order_id}: {event.symbol} {event.side.value} "
+                    f"{event.amount} @ {event.price}")
+        else:
+            what = f"order {event.order_id}: {event.symbol} {event.status.value}, {event.filled} of {event.amount}"
+    missed = datetime.fromtimestamp(letter["received_at"] / 1000, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+    state = "replay requested" if letter.get("replay_requested_at") is not None else "waiting for a request"
+    if letter.get("replay_result"):
+        state += f", last attempt: {letter['replay_result']}"
+    error = redact(" ".join(str(letter["error"]).split()))[:200]
+    return f"  dead letter {letter['id']} ({letter['connection_key']}) {what}; missed {missed} UTC: {error}; {state}"
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # one line, exit 2
         self.exit(2, f"{self.prog}: error: {message}\n")
@@ -130,10 +166,19 @@ class _Parser(argparse.ArgumentParser):
 def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
     parser = _Parser(
         prog=prog, description=__doc__,
-        epilog="exit 0: every letter replayed; 1: some still fail (each is printed with its error); 2: bad arguments")
+        epilog="exit 0: every letter replayed (with --consumer: the request is recorded); 1: some still fail "
+               "(each is printed with its error); 2: bad arguments")
     parser.add_argument("--db", default="sqlite:///data/trades.sqlite", help="the store (as run_strategy's --db)")
     parser.add_argument("--dry-run", action="store_true", help="report what would be stored, store nothing")
+    parser.add_argument("--consumer", metavar="NAME",
+                        help="ask the running pipeline to hand the events consumer NAME missed back to it "
+                             "(at its next registration if it is not running); frames are not replayed")
+    parser.add_argument("--list", action="store_true", help="with --consumer: list its letters, request nothing")
     args = parser.parse_args(argv)
+    if args.consumer is not None and not args.consumer.strip():
+        parser.error("--consumer needs a consumer name, as given to register_component")
+    if args.list and args.consumer is None:
+        parser.error("--list needs --consumer NAME")
     configure_console("WARNING")
     try:
         url = existing_store_url(args.db)
@@ -141,13 +186,17 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
         print(f"{parser.prog}: error: {exc}", file=sys.stderr)
         return 2
 
+    if args.consumer is not None:
+        return _consumer_main(parser.prog, url, args.consumer, listing=args.list, dry_run=args.dry_run)
+
     failures: list[StillFailing] = []
+    consumer_letters: Counter[str] = Counter()
 
     async def run() -> dict[str, int]:
         store = open_store(url)
         await store.start()
         try:
-            return await replay(store, dry_run=args.dry_run, failures=failures)
+            return await replay(store, dry_run=args.dry_run, failures=failures, consumer_letters=consumer_letters)
         finally:
             await store.stop()
 
@@ -162,7 +211,46 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
           f"order updates: {counts['order_updates']}; frames with nothing in them: {counts['empty']}")
     for failure in failures:
         print(failure.render())
+    if consumer_letters:
+        print("left for their consumers (replay with --consumer NAME): "
+              + ", ".join(f"{name} {n}" for name, n in sorted(consumer_letters.items())))
     return 1 if failures else 0
+
+
+def _consumer_main(prog: str, url: str, consumer: str, *, listing: bool, dry_run: bool) -> int:
+    """`--consumer NAME [--list]`: request that consumer's replay, or list its letters."""
+
+    async def run() -> tuple[int, list[dict], Counter[str]]:
+        store = open_store(url)
+        await store.start()
+        try:
+            letters = await store.fetch_dead_letters(pending_only=True)
+            others = Counter(x["consumer"] for x in letters if x.get("consumer") not in (None, consumer))
+            if listing:
+                return 0, [x for x in letters if x.get("consumer") == consumer], others
+            return await request_for_consumer(store, consumer, dry_run=dry_run), [], others
+        finally:
+            await store.stop()
+
+    try:
+        requested, letters, others = asyncio.run(run())
+    except FrameworkError as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return 2
+    if listing:
+        waiting = sum(x.get("replay_requested_at") is not None for x in letters)
+        print(f"dead letters of consumer {consumer!r} not yet replayed: {len(letters)} ({waiting} replay requested)")
+        for letter in letters:
+            print(describe_letter(letter))
+    elif dry_run:
+        print(f"would request a replay of {requested} dead letters of consumer {consumer!r} (dry run: nothing marked)")
+    elif requested:
+        print(f"replay requested for {requested} dead letters of consumer {consumer!r}: the running process hands "
+              f"them to {consumer} (or at {consumer}'s next registration)")
+    else:
+        known = ", ".join(f"{name} {n}" for name, n in sorted(others.items())) or "none"
+        print(f"no dead letters of consumer {consumer!r} wait for a replay; consumers with letters: {known}")
+    return 0
 
 
 if __name__ == "__main__":

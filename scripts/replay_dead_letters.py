@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Re-normalize kept frames after a fix and store them: `python scripts/replay_dead_letters.py --db …`."""
+"""Re-normalize kept frames after a fix and store them: `python scripts/replay_dead_letters.py --db …`;
+`--consumer NAME [--list]`: have the running pipeline hand NAME the events it missed (or list them)."""
 
 import sys
 from pathlib import Path

@@ -1,14 +1,17 @@
 """Frames that could not be normalized are kept, and stored once normalize is fixed."""
 
+import asyncio
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import importlib
 from exchanges.mock import MockConnector
 from framework.dead_letters import replay
-from framework.events import OrderStatus
+from framework.events import OrderStatus, Trade
 from framework.pool import ConnectionPool
+from framework.spool import encode
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -51,8 +54,6 @@ async def test_dead_letters_are_replayed_after_a_fix(tmp_path, monkeypatch):
 
 
 def test_replay_script_reports_what_it_stored(tmp_path):
-    import asyncio
-
     async def make():
         async with ConnectionPool(f"sqlite:///{tmp_path / 'x.sqlite'}", tmp_path / "logs") as pool:
             await pool.subscribe_strategy("s", [MockConnector("paperx", "spot")])
@@ -66,3 +67,19 @@ def test_replay_script_reports_what_it_stored(tmp_path):
                              str(tmp_path / "x.sqlite")], capture_output=True, text=True, timeout=60)
     assert result.returncode == 1, result.stderr  # a letter still failing
     assert "dead letters replayed: 0 of 1; still failing: 1" in result.stdout
+
+
+async def test_replay_leaves_a_consumers_letters_to_it_and_counts_them(store):
+    missed = Trade(exchange="binance", market="spot", symbol="BNB/USDT", symbol_raw="BNBUSDT", trade_id="9",
+                   order_id="1", side="buy", amount="0.332", price="46.866", cost="15.559512", timestamp=1)
+    async with asyncio.timeout(30):
+        await store.add_dead_letter("binance_spot", encode("trade", missed), "breaker open", 1, "risk")
+        await store.add_dead_letter("binance_spot", encode("trade", missed), "refused by the store", 2)
+        left: Counter[str] = Counter()
+        counts = await replay(store, consumer_letters=left)
+        assert (counts["letters"], counts["replayed"], counts["fills_new"]) == (1, 1, 1)
+        assert left == {"risk": 1}
+        (trade,) = await store.fetch_trades()
+        assert trade.trade_id == "9" and str(trade.price) == "46.866"
+        (letter,) = await store.fetch_dead_letters(pending_only=True)
+        assert letter["consumer"] == "risk" and letter["replay_result"] is None
