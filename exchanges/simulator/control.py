@@ -5,20 +5,52 @@ JSON in, JSON out; every number of a fill is its exact text. Loopback callers on
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import ipaddress
 import json
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, Sequence
 
 import attrs
 from aiohttp import web
 
 from exchanges.simulator.ledger import SimFill
-from framework.events import Market
+from framework.events import Market, Side
 
 if TYPE_CHECKING:
-    from exchanges.simulator.server import Simulator
+    from exchanges.simulator.ledger import Ledger, SimOrder
+    from exchanges.simulator.venues.base import SimSession, VenueSim
+
+
+class SimControl(Protocol):
+    """What the control endpoints drive: the running simulator (`server.Simulator`, not imported here)."""
+
+    exchanges: tuple[str, ...]
+
+    def venue(self, exchange: str) -> VenueSim: ...
+
+    def ledger(self, exchange: str, market: Market | str) -> Ledger: ...
+
+    def sessions(self, exchange: str, market: Market | str) -> list[SimSession]: ...
+
+    async def fill(self, exchange: str, market: Market | str, symbol: str, side: Side | str, amount: Any,
+                   price: Any, *, client_order_id: str | None = None, parts: int = 1,
+                   is_maker: bool | None = None) -> tuple[SimOrder, list[SimFill]]: ...
+
+    def render_fill_frames(self, exchange: str, market: Market | str, symbol: str, side: Side | str, amount: Any,
+                           price: Any, *, time: int | None = None,
+                           client_order_id: str | None = None) -> tuple[SimFill, list[str | bytes]]: ...
+
+    async def inject_raw(self, exchange: str, market: Market | str, frame: str | bytes) -> int: ...
+
+    async def drop(self, exchange: str, market: Market | str, *, mid_frame: bool = False) -> int: ...
+
+    def autopilot(self, exchange: str, market: Market | str, symbol: str, *, rate: float = 10.0,
+                  client_order_id_prefix: str | None = None,
+                  client_order_id_prefixes: Sequence[str | None] | None = None) -> asyncio.Task: ...
+
+    async def stop_autopilots(self) -> int: ...
 
 
 def fill_fields(fill: SimFill) -> dict[str, Any]:
@@ -38,7 +70,7 @@ class _BadRequest(Exception):
     pass
 
 
-def control_routes(sim: Simulator) -> list[tuple[str, str, Any]]:
+def control_routes(sim: SimControl) -> list[tuple[str, str, Any]]:
     """(method, path, handler) of the control endpoints, for the simulator's own aiohttp app."""
 
     def key_of(body: dict) -> tuple[str, Market]:

@@ -1,4 +1,5 @@
-"""What a venue plugin of the simulator provides, and the session object it works with."""
+"""What a venue plugin of the simulator provides, the session object it works with, and what it may ask of
+the running simulator (`SimHost`: `server.Simulator` is one; this module does not import the server)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import hashlib
 import hmac
 import json
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Protocol
 
 from aiohttp import web
 
@@ -15,11 +16,25 @@ from framework.events import Market, now_ms
 if TYPE_CHECKING:
     from exchanges.connector import Credentials
     from exchanges.simulator.ledger import Ledger, SimFill, SimOrder
-    from exchanges.simulator.server import Simulator
 
 _SIGNATURE_PARAMS = frozenset({"signature", "sign"})
 _SIGNATURE_HEADERS = frozenset({"access-sign", "x-bapi-sign", "sign", "signature", "x-mbx-signature"})
-Handler = Callable[["Simulator", Market, web.Request], Awaitable[web.StreamResponse]]
+
+
+class SimHost(Protocol):
+    """The running simulator as its venue plugins and sessions see it."""
+
+    def credentials_for(self, exchange: str) -> Credentials:
+        """The account keys a login to this venue must be signed with."""
+
+    def ledger(self, exchange: str, market: Market | str) -> Ledger:
+        """The orders and fills of a (venue, market)."""
+
+    def sessions(self, exchange: str, market: Market | str) -> list[SimSession]:
+        """The live sockets of a (venue, market)."""
+
+
+Handler = Callable[[SimHost, Market, web.Request], Awaitable[web.StreamResponse]]
 
 
 def dumps(message: Any) -> str:
@@ -55,7 +70,7 @@ def hmac_sha256(secret: str, payload: str) -> bytes:
 class SimSession:
     """One client socket on the simulator: who it is, what it may see, and how to talk to it."""
 
-    def __init__(self, sim: Simulator, venue: VenueSim, market: Market, ws: web.WebSocketResponse,
+    def __init__(self, sim: SimHost, venue: VenueSim, market: Market, ws: web.WebSocketResponse,
                  request: web.Request) -> None:
         self.sim = sim
         self.venue = venue
