@@ -9,12 +9,13 @@ import json
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, Protocol
 
+import msgspec
 from aiohttp import web
 
 from framework.events import Market, now_ms
 
 if TYPE_CHECKING:
-    from exchanges.connector import Credentials
+    from exchanges.spec import Credentials
     from exchanges.simulator.ledger import Ledger, SimFill, SimOrder
 
 _SIGNATURE_PARAMS = frozenset({"signature", "sign"})
@@ -37,13 +38,28 @@ class SimHost(Protocol):
 Handler = Callable[[SimHost, Market, web.Request], Awaitable[web.StreamResponse]]
 
 
+_FAST_JSON = msgspec.json.Encoder(decimal_format="string")
+
+
 def dumps(message: Any) -> str:
-    """JSON text with Decimals written as their exact text (as JSON strings)."""
+    """JSON text with Decimals written as their exact text (as JSON strings).
+
+    msgspec writes it (the load generator's hot path); json.dumps does whenever msgspec's text could differ
+    from it: a type msgspec does not take, non-ASCII (json.dumps escapes it), a null (msgspec's NaN). A float may
+    read 1e16 where json.dumps writes 1e+16 (the same number); a set is a JSON array, not its repr."""
+    try:
+        text = _FAST_JSON.encode(message)
+    except (TypeError, ValueError, OverflowError, msgspec.EncodeError):
+        text = b"\x80"
+    if text.isascii() and b"null" not in text:
+        return text.decode()
     return json.dumps(message, default=str, separators=(",", ":"))
 
 
 def decimal_text(value: Decimal | int, places: int | None = None) -> str:
     """A Decimal as a plain (non-scientific) string, optionally with a fixed number of places."""
+    if places is None and type(value) is Decimal:
+        return format(value, "f")
     value = Decimal(value)
     if places is not None:
         value = value.quantize(Decimal(1).scaleb(-places))

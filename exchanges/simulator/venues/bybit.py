@@ -18,7 +18,7 @@ from __future__ import annotations
 import itertools
 import secrets
 import uuid
-from collections.abc import Iterable
+import weakref
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -69,6 +69,8 @@ class BybitSim(VenueSim):
         self._connections = itertools.count(1)
         self._exec_types: dict[str, str] = {}  # trade id → execType other than Trade (AdlTrade, BustTrade…)
         self._cash_flows: dict[Market, list[tuple[SimFill, str]]] = {}  # Funding / Settle / Delivery rows
+        # Per ledger, each order's fees so far: an order frame reads its running total, never rescans the fills.
+        self._fee_tallies: weakref.WeakKeyDictionary[Ledger, _FeeTally] = weakref.WeakKeyDictionary()
 
     # executions that are not plain trades ------------------------------------------------------------------------
     def label_fill(self, trade_id: str, exec_type: str) -> None:
@@ -204,7 +206,7 @@ class BybitSim(VenueSim):
         if order.status is OrderStatus.CANCELED and order.filled and market is Market.SPOT:
             status = "PartiallyFilledCanceled"  # spot only
         leaves = order.remaining if not order.status.is_terminal else Decimal(0)
-        fees = [_fee(market, f) for f in _order_fills(ledger, order)]
+        fees = self._order_fees(market, ledger, order)
         row = {
             "category": CATEGORIES[market], "symbol": self.raw_symbol(market, order.symbol),
             "orderId": order.order_id, "orderLinkId": order.client_order_id or "", "blockTradeId": "",
@@ -214,18 +216,25 @@ class BybitSim(VenueSim):
             "leavesQty": decimal_text(leaves), "leavesValue": decimal_text(leaves * order.price),
             "cumExecQty": decimal_text(order.filled), "cumExecValue": decimal_text(order.filled_cost),
             "avgPrice": _average(order), "positionIdx": 0,
-            "cumExecFee": decimal_text(sum((cost for cost, _, _ in fees), Decimal(0))), "closedPnl": "0",
+            "cumExecFee": decimal_text(sum(fees.values(), Decimal(0))), "closedPnl": "0",
             "createdTime": str(order.created), "updatedTime": str(order.updated), "rejectReason": "EC_NoError",
             "stopOrderType": "", "tpslMode": "", "triggerPrice": "", "takeProfit": "", "stopLoss": "",
             "tpTriggerBy": "", "slTriggerBy": "", "tpLimitPrice": "", "slLimitPrice": "", "triggerDirection": 0,
             "triggerBy": "", "closeOnTrigger": False, "placeType": "", "smpType": "None", "smpGroup": 0,
-            "smpOrderId": "", "feeCurrency": "", "cumFeeDetail": _fee_detail(fees),
+            "smpOrderId": "", "feeCurrency": "", "cumFeeDetail": {coin: decimal_text(cost) for coin, cost in fees.items()},
         }
         if market is Market.SPOT:
             row.update(marketUnit="", isLeverage="0")
         else:
             row.update(createType="CreateByUser", marketUnit="", isLeverage="")
         return row
+
+    def _order_fees(self, market: Market, ledger: Ledger, order: SimOrder) -> dict[str, Decimal]:
+        """The order's fees so far per coin, from a running tally of the ledger (amortized O(1) per frame)."""
+        tally = self._fee_tallies.get(ledger)
+        if tally is None:
+            tally = self._fee_tallies[ledger] = _FeeTally()
+        return tally.fees(market, ledger, order)
 
     def _execution_row(self, market: Market, order: SimOrder, fill: SimFill, leaves: Decimal) -> dict:
         """A fill as Bybit writes it, in the stream (plus `category`) and in /v5/execution/list alike."""
@@ -439,20 +448,29 @@ def _fee(market: Market, fill: SimFill) -> tuple[Decimal, str, Decimal]:
     return fill.fee, fill.fee_currency, rate
 
 
-def _fee_detail(fees: list[tuple[Decimal, str, Decimal]]) -> dict[str, str]:
-    detail: dict[str, Decimal] = {}
-    for cost, coin, _ in fees:
-        detail[coin] = detail.get(coin, Decimal(0)) + cost
-    return {coin: decimal_text(cost) for coin, cost in detail.items()}
+class _FeeTally:
+    """Fees per order and coin over a ledger's fills, extended with each new fill (fills older than their
+    order's creation are not its own, as a newest-first scan that stops there would see it)."""
 
+    def __init__(self) -> None:
+        self.counted = 0  # ledger fills already added
+        self.last: SimFill | None = None  # the last of them: another object there means the ledger was rewritten
+        self.per_order: dict[str, dict[str, Decimal]] = {}
 
-def _order_fills(ledger: Ledger, order: SimOrder) -> Iterable[SimFill]:
-    """The order's fills, newest first (the ledger is in time order: stop at the order's creation)."""
-    for fill in reversed(ledger.fills):
-        if fill.time < order.created:
-            return
-        if fill.order_id == order.order_id:
-            yield fill
+    def fees(self, market: Market, ledger: Ledger, order: SimOrder) -> dict[str, Decimal]:
+        fills = ledger.fills
+        if self.counted > len(fills) or (self.counted and fills[self.counted - 1] is not self.last):
+            self.counted, self.last = 0, None
+            self.per_order.clear()
+        for fill in fills[self.counted:]:
+            owner = ledger.orders.get(fill.order_id)
+            if owner is None or fill.time >= owner.created:
+                cost, coin, _ = _fee(market, fill)
+                detail = self.per_order.setdefault(fill.order_id, {})
+                detail[coin] = detail.get(coin, Decimal(0)) + cost
+        self.counted = len(fills)
+        self.last = fills[-1] if fills else None
+        return self.per_order.get(order.order_id, {})
 
 
 def _leaves_after(ledger: Ledger) -> dict[str, Decimal]:

@@ -249,6 +249,35 @@ async def test_a_partly_filled_order_cancelled_reads_as_canceled(sim, http, mark
     assert (update.status, update.filled, update.amount) == (OrderStatus.CANCELED, Decimal("0.020"), Decimal("0.050"))
 
 
+async def test_order_rows_total_each_orders_fees_across_interleaved_orders_and_a_cleared_ledger(sim, http):
+    """The order row's cumExecFee is a running tally (no rescan of the ledger per frame): exact per order,
+    orders interleaved, and starting over when the ledger's fills are cleared (as bench/e2e does)."""
+    await logged_in(http, sim, Market.FUTURE, "order")
+    [session] = sim.sessions("bybit", Market.FUTURE)
+    ledger, venue = sim.ledger("bybit", "future"), sim.venue("bybit")
+
+    def fee_total(order):
+        [frame] = venue.order_frames(session, order)
+        return Decimal(frame["data"][0]["cumExecFee"]), frame["data"][0]["cumFeeDetail"]
+
+    first = ledger.new_order(SYMBOL[Market.FUTURE], "buy", Decimal("1.000"), Decimal("100.5"), None, now_ms())
+    second = ledger.new_order(SYMBOL[Market.FUTURE], "sell", Decimal("1.000"), Decimal("200.5"), None, now_ms())
+    for n in range(1, 301):
+        for order, rate in ((first, "0.0005"), (second, "0.0002")):
+            ledger.fill(order, Decimal("0.001"), order.price, is_maker=False, fee_rate=Decimal(rate),
+                        fee_currency="USDT", now=now_ms())
+        if n in (1, 150, 300):
+            for order in (first, second):
+                expected = sum((f.fee for f in ledger.fills if f.order_id == order.order_id), Decimal(0))
+                assert fee_total(order) == (expected, {"USDT": str(expected)})
+    assert fee_total(first)[0] == Decimal("0.300") * Decimal("100.5") * Decimal("0.0005")
+    ledger.fills.clear()
+    assert fee_total(first) == (Decimal(0), {})
+    ledger.fill(first, Decimal("0.001"), first.price, is_maker=True, fee_rate=Decimal("0.0002"),
+                fee_currency="USDT", now=now_ms())
+    assert fee_total(first) == (ledger.fills[-1].fee, {"USDT": str(ledger.fills[-1].fee)})
+
+
 async def test_only_subscribed_topics_are_pushed(sim, http):
     ws = await logged_in(http, sim, Market.SPOT, "execution")
     await sim.fill("bybit", "spot", "BTC/USDT", "buy", "0.010", "100.5", parts=2)
