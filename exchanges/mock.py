@@ -8,15 +8,14 @@ mock wire format below.
 from __future__ import annotations
 
 import itertools
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from framework.connection import BaseConnection
+from framework.connection import MockConnection
 from framework.errors import ConfigError, LifecycleError, NormalizeError
 from framework.events import ConnectionKey, Market, OrderStatus, OrderUpdate, Source, Trade, now_ms, to_decimal
 from exchanges.symbols import unify
 
-if TYPE_CHECKING:
-    from framework.pool import ConnectionPool
+__all__ = ["MockConnection", "MockConnector", "normalize_mock"]
 
 _ids = itertools.count(1)
 
@@ -81,16 +80,6 @@ def normalize_mock(message: Any, market: Market, exchange: str = "mock") -> list
     raise NormalizeError(f"unknown mock frame type {kind!r}", raw=message)
 
 
-class MockConnection(BaseConnection):
-    """A connection that is 'open' at once and reads only what the test pushes."""
-
-    async def _open(self) -> None:
-        return None
-
-    async def _close(self) -> None:
-        return None
-
-
 class MockConnector:
     """A venue connector that opens no socket. Same key rules as a real one (`binance_spot`, …)."""
 
@@ -99,7 +88,7 @@ class MockConnector:
     def __init__(self, exchange: str, market_type: str | Market, account: str = "default") -> None:
         self.key = ConnectionKey(exchange=exchange, market=market_type, account=account)
         self.credentials = None
-        self._pool: ConnectionPool | None = None
+        self._pool: Any = None  # the pool that holds this key's connection (set by the pool)
 
     @property
     def exchange(self) -> str:
@@ -113,13 +102,10 @@ class MockConnector:
         return f"MockConnector({self.key})"
 
     # pool side ---------------------------------------------------------------------------------
-    def bind_pool(self, pool: ConnectionPool) -> None:
+    def bind_pool(self, pool: Any) -> None:
         self._pool = pool
 
-    def create_connection(self, pool: ConnectionPool) -> MockConnection:
-        return MockConnection(self.key, pool, self._normalize)
-
-    def _normalize(self, message: Any, market: Market) -> list[Trade | OrderUpdate]:
+    def normalize(self, message: Any, market: Market) -> list[Trade | OrderUpdate]:
         """The venue's own normalize when the venue is built, else the mock wire format."""
         from exchanges import get_exchange
 

@@ -1,4 +1,7 @@
-"""A connection's life as the pool sees it: status, counters, and frames turned into events."""
+"""One socket's life: status, counters, frames turned into events, published through a narrow sink.
+
+A connection knows its venue's stream rules and its `EventSink`; never the pool, the store or TradeSync.
+"""
 
 from __future__ import annotations
 
@@ -7,25 +10,25 @@ import json
 from collections import OrderedDict
 from decimal import Decimal
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, Callable, Collection, Iterable
+from typing import Any, Callable, Collection, Iterable
 
 import aiohttp
 import attrs
+import msgspec
 from loguru import logger
 from tenacity import AsyncRetrying
 from websockets.asyncio.client import connect as ws_connect
 
-from exchanges.spec import Endpoints, ExchangeSpec, MessageKind
+from exchanges.spec import Credentials, Endpoints, ExchangeSpec, MessageKind
 from framework.errors import AuthError, ConfigError, ConnectionLost, FrameworkError, NormalizeError, SubscriptionError
 from framework.events import ConnectionKey, Event, Market, OrderUpdate, now_ms
 from framework.retry import RECONNECT
+from framework.sink import EventSink, GapNotice, Notice
 from framework.sync_log import mask, redact
-from framework.validate import FUTURE_TOLERANCE_MS, RowsRejected, as_raw, problem
+from framework.validate import RowsRejected
 
-if TYPE_CHECKING:
-    from exchanges.connector import Credentials
-    from framework.backfill import Backfiller
-    from framework.pool import ConnectionPool
+# One decoder for every frame: numbers with a fraction or exponent keep their text as Decimal (exact).
+_DECODE = msgspec.json.Decoder(float_hook=Decimal).decode
 
 
 class ConnectionStatus(StrEnum):
@@ -54,7 +57,10 @@ def decode_frame(frame: Any, plain_text: Collection[str] | None = None, binary: 
         if plain_text is not None and frame in plain_text:
             return frame
         try:
-            message = json.loads(frame, parse_float=Decimal)
+            try:
+                message = _DECODE(frame)
+            except (msgspec.DecodeError, UnicodeEncodeError):  # the standard library's reading is the rule
+                message = json.loads(frame, parse_float=Decimal)  # (lone surrogates, NaN); and its error texts
         except (ValueError, RecursionError) as exc:
             if plain_text is None:
                 return frame  # a peer's plain text ("ping")
@@ -97,17 +103,17 @@ class BaseConnection:
     """What every connection shares: status for `get_connection_status()`, and the frame → event path.
 
     Subclasses open (or simulate) the socket in `_open()` and close it in `_close()`; every frame
-    they read goes through `on_frame()`, every ready event through `emit()`.
+    they read goes through `on_frame()`, every ready event through `emit()` to the sink.
     """
 
     def __init__(
         self,
         key: ConnectionKey,
-        pool: ConnectionPool,
+        sink: EventSink,
         normalize: Callable[[Any, Market], list[Event]],
     ) -> None:
         self.key = key
-        self.pool = pool
+        self.sink = sink
         self._normalize = normalize
         self._log = logger.bind(key=str(key))
         self.status = ConnectionStatus.CREATED
@@ -138,9 +144,6 @@ class BaseConnection:
         """True while events can flow (logged in and subscribed)."""
         return True
 
-    def symbols_changed(self) -> None:
-        """A strategy with symbols of its own joined this connection (a backfilling one fetches them)."""
-
     async def stop(self) -> None:
         if self.status in (ConnectionStatus.CLOSED, ConnectionStatus.CREATED):
             self.status = ConnectionStatus.CLOSED
@@ -158,7 +161,7 @@ class BaseConnection:
 
     def _set_status(self, status: ConnectionStatus, **fields: Any) -> None:
         self.status = status
-        self.pool.sync_log.connection(str(self.key), status.value, **fields)
+        self.sink.status(status.value, **fields)
 
     def on_message(self, frame: Any, stream: Any = None, received_at: int | None = None) -> MessageKind | None:
         """One frame as read off the wire: decode it by the stream's frame rules, classify it, normalize an event.
@@ -191,7 +194,7 @@ class BaseConnection:
         self.last_message = received
         self.malformed += 1
         self._log.bind(error=error[:300]).warning("malformed frame kept as dead letter")
-        self.pool.dead_letter(self.key, _storable(raw), error)
+        self.sink.dead_letter(_storable(raw), error)
 
     def on_frame(self, frame: Any, received_at: int | None = None, *, wire: Any = None) -> None:
         """A decoded event frame (JSON or bytes): normalize and emit; what cannot be normalized is a dead letter.
@@ -209,18 +212,18 @@ class BaseConnection:
             for row_frame, reason in exc.rejected:
                 self.malformed += 1
                 self._log.bind(error=reason[:300]).warning("row not recorded kept as dead letter")
-                self.pool.dead_letter(self.key, row_frame, reason)
+                self.sink.dead_letter(row_frame, reason)
             events = exc.events
         except NormalizeError as exc:
             self.malformed += 1
             self._log.bind(error=str(exc)[:300]).warning("malformed frame kept as dead letter")
-            self.pool.dead_letter(self.key, raw, str(exc))
+            self.sink.dead_letter(raw, str(exc))
             return
         except Exception as exc:  # noqa: BLE001 - whatever the cause, a frame is kept and the stream goes on
             error = f"normalize failed: {type(exc).__name__}: {exc}"
             self.malformed += 1
             self._log.bind(error=error[:300]).error("normalize failed: frame kept as dead letter")
-            self.pool.dead_letter(self.key, raw, error)
+            self.sink.dead_letter(raw, error)
             return
         if events:
             self.emit(self._for_account(events))
@@ -231,25 +234,10 @@ class BaseConnection:
         return [attrs.evolve(e, account=self.key.account) for e in events]
 
     def emit(self, events: Iterable[Event]) -> None:
-        """Ready events (stream, REST backfill, mock) to the pool; one whose values are not sane is a dead letter."""
-        now = now_ms()
-        tolerance = getattr(self.pool, "future_tolerance_ms", FUTURE_TOLERANCE_MS)
-        sane, insane = [], {}  # id(raw) -> (raw, reasons): the events of one row (order + fill) make one letter
-        for event in events:
-            reason = problem(event, now, tolerance)
-            if reason is None:
-                sane.append(event)
-                continue
-            raw = as_raw(event)
-            reasons = insane.setdefault(id(raw), (raw, []))[1]
-            if reason not in reasons:
-                reasons.append(reason)
-        for raw, reasons in insane.values():
-            self.malformed += 1
-            self._log.bind(error="; ".join(reasons)).warning("event with insane values kept as dead letter")
-            self.pool.dead_letter(self.key, raw, "; ".join(reasons))
-        if sane:
-            self.events += self.pool.dispatch(self.key, sane)
+        """Ready events (stream, mock) to the sink; the pipeline keeps one whose values are not sane as a dead letter."""
+        taken, letters = self.sink.publish(events if isinstance(events, list) else list(events))
+        self.events += taken
+        self.malformed += letters
 
     def status_dict(self) -> dict[str, Any]:
         return {
@@ -265,6 +253,16 @@ class BaseConnection:
         }
 
 
+class MockConnection(BaseConnection):
+    """A connection that is 'open' at once and reads only what a test pushes (a MockConnector's)."""
+
+    async def _open(self) -> None:
+        return None
+
+    async def _close(self) -> None:
+        return None
+
+
 class _SessionEnded(Exception):
     """A live session dropped: start a fresh retry cycle (the backoff starts again from its first step)."""
 
@@ -277,17 +275,16 @@ class PrivateConnection(BaseConnection):
     def __init__(
         self,
         key: ConnectionKey,
-        pool: ConnectionPool,
+        sink: EventSink,
         spec: ExchangeSpec,
         credentials: Credentials,
         endpoints: Endpoints | None = None,
         *,
         retry_policy: AsyncRetrying | None = None,
         first_connect_timeout: float = 30.0,
-        backfiller: Backfiller | None = None,
         stall_limit: float = 300.0,
     ) -> None:
-        super().__init__(key, pool, spec.normalize)
+        super().__init__(key, sink, spec.normalize)
         if spec.stream is None:
             raise ConfigError(f"{spec.name} has no stream rules in this version")
         self.spec = spec
@@ -303,20 +300,10 @@ class PrivateConnection(BaseConnection):
         self._ws: Any = None
         self._dropped_at: int | None = None
         self._starting = False
-        self.backfiller = backfiller
-        self.backfills = 0
         self.stall_limit = stall_limit  # seconds without data while orders are open: the stream is suspect
         self.open_orders: set[tuple[str, str]] = set()
         self.last_data: int | None = None
-        self._backfill_task: asyncio.Task | None = None
-        self._backfill_pending = False  # a backfill is asked for and not yet run
-        self._backfill_gap: int | None = None  # the earliest gap start it must cover (None: from the marks)
-        self.coverage_every = 2.0  # seconds between coverage marks while a covered session is live
-        self._covered_session: int | None = None  # the live session whose start-up backfill finished
-        self._covered_names: list[str] = []
         self._client_ids: OrderedDict[str, str] = OrderedDict()  # order id -> client order id, recent
-        if backfiller is not None:
-            backfiller.known_client_ids = self._known_client_ids
 
     @property
     def live(self) -> bool:
@@ -342,11 +329,6 @@ class PrivateConnection(BaseConnection):
             self._log.warning("not live yet after the first connect timeout; still trying in the background")
 
     async def _close(self) -> None:
-        if self._covered_session is not None and self.live:
-            try:  # a clean stop: what arrived until now is stored, so the marks can say so
-                await self._advance_coverage_to_now(self._covered_session, 5.0)
-            except Exception as exc:  # noqa: BLE001 - the next start backfills from the older mark
-                self._log.bind(error=repr(exc)).warning("coverage mark not advanced at close")
         task, self._task = self._task, None
         if task is not None and not task.done():
             task.cancel()
@@ -355,12 +337,6 @@ class PrivateConnection(BaseConnection):
             except (asyncio.CancelledError, TimeoutError):
                 if asyncio.current_task().cancelling():
                     raise
-        backfill, self._backfill_task = self._backfill_task, None
-        if backfill is not None and not backfill.done():
-            backfill.cancel()
-            await asyncio.gather(backfill, return_exceptions=True)
-        if self.backfiller is not None:
-            await self.backfiller.close()
         if self._http is not None:
             await self._http.close()
             self._http = None
@@ -407,8 +383,6 @@ class PrivateConnection(BaseConnection):
                     await ws.send(message if isinstance(message, str) else json.dumps(message))
                 async with asyncio.TaskGroup() as tasks:
                     tasks.create_task(self._stall_watch(), name=f"stall-watch-{self.key}")
-                    if self.backfiller is not None:
-                        tasks.create_task(self._coverage_keeper(), name=f"coverage-{self.key}")
                     if not ping_frames:
                         tasks.create_task(self._pinger(ws), name=f"ping-{self.key}")
                     if listen_key and self.stream.listen_key_interval:
@@ -433,6 +407,7 @@ class PrivateConnection(BaseConnection):
         acks, expected = 0, self.stream.acks_expected(self.key.market)
         if expected == 0:
             self._went_live()
+        sink = self.sink
         while True:
             try:
                 if silence_limit is None:  # the library's ping frames watch the peer: no timer per frame
@@ -447,8 +422,8 @@ class PrivateConnection(BaseConnection):
             received = now_ms()
             kind = self.on_message(frame, self.stream, received)  # a bad frame is a dead letter (None), never a drop
             if kind is MessageKind.EVENT:
-                if self.pool.trade_sync.pending > self.pool.trade_sync.high_water:
-                    await self.pool.trade_sync.wait_for_room()
+                if sink.congested:  # the store writer is behind: leave the backlog in the kernel's buffers
+                    await sink.room()
             elif kind is MessageKind.ACK:
                 self.last_message = received
                 acks += 1
@@ -504,7 +479,7 @@ class PrivateConnection(BaseConnection):
             await self.stream.keep_listen_key(
                 self._http, self.credentials, self.key.market, self.endpoints, listen_key, now_ms()
             )
-            self.pool.sync_log.connection(str(self.key), "listen_key_kept", listen_key=mask(listen_key))
+            self.sink.status("listen_key_kept", listen_key=mask(listen_key))
 
     def _went_live(self) -> None:
         self.live_sessions += 1
@@ -515,126 +490,28 @@ class PrivateConnection(BaseConnection):
         if self.live_sessions > 1:
             self.reconnects += 1
             self._set_status(ConnectionStatus.CONNECTED, reconnects=self.reconnects)
-            self.pool.on_reconnected(self.key, gap_since)
+            gap_ms = now_ms() - gap_since if gap_since else None
+            self.sink.status("gap", since=gap_since, gap_ms=gap_ms)
         elif not self._starting:  # start() reports the first one itself
             self._set_status(ConnectionStatus.CONNECTED)
-        self._request_backfill(gap_since)
+        self.sink.notice(GapNotice(kind=Notice.LIVE, session=self.live_sessions, gap_since=gap_since))
 
-    # backfill and coverage -----------------------------------------------------------------------------
-    # Per symbol, the store keeps a mark "every fill up to T is stored". It moves only when a backfill
-    # over [mark - overlap, now] finished and everything it fetched is stored, or while one unbroken
-    # live session that began covered goes on (fills up to now are received and stored). Each
-    # (re)connect backfills from the mark, so a gap is fetched whatever was stored after it, and a
-    # kill mid-catch-up leaves the mark where it was. Fill times never move it.
-    def symbols_changed(self) -> None:
-        """A strategy joined with symbols of its own: backfill them (the ones already covered are cheap)."""
-        self._request_backfill(None)
-
-    def _request_backfill(self, gap_since: int | None) -> None:
-        """Backfill from the coverage marks (the earliest gap start too, if one is older)."""
-        if self.backfiller is None:
-            return
-        self._merge_backfill_request(gap_since)
-        if self._backfill_task is None or self._backfill_task.done():
-            self._backfill_task = asyncio.create_task(self._backfill_loop(), name=f"backfill-{self.key}")
-
-    def _merge_backfill_request(self, gap_since: int | None) -> None:
-        """Requests not yet served merge into one that covers them all: the earliest gap start."""
-        gaps = [g for g in (gap_since, self._backfill_gap) if g is not None]
-        self._backfill_gap = min(gaps) if gaps else None
-        self._backfill_pending = True
-
-    async def _backfill_loop(self) -> None:
-        while self._backfill_pending:
-            gap_since, self._backfill_gap, self._backfill_pending = self._backfill_gap, None, False
-            try:
-                await self._backfill(gap_since)
-                self.backfills += 1
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - a failed backfill is reported and tried again
-                self.error = f"backfill failed: {type(exc).__name__}: {exc}"
-                self._log.bind(error=repr(exc)).error("backfill failed")
-                self.pool.sync_log.error("backfill failed", key=str(self.key), error=repr(exc))
-                if isinstance(exc, AuthError):
-                    return
-                self._merge_backfill_request(gap_since)
-                await asyncio.sleep(1.0)
-
-    async def _backfill(self, gap_since: int | None) -> None:
-        store, trade_sync = self.pool.store, self.pool.trade_sync
-        await trade_sync.store_ready.wait()  # the marks are in the store: a backfill waits for it
-        session = self.live_sessions
-        started = now_ms()
-        marks = await store.get_coverage(self.key)
-        if self.backfiller.rules.needs_symbol:
-            names = sorted(set(await self.pool.backfill_symbols(self.key)) | {s for s in marks if s != "*"})
-            source = "the strategies' symbols and those stored"
-        else:
-            names = ["*"]
-            source = "the venue (every symbol in one history)"
-        self.pool.sync_log.event("backfill symbols", key=str(self.key), symbols=",".join(names) or None,
-                                 source=source)
-        for name in names:
-            symbol = None if name == "*" else name
-            mark = marks.get(name)
-            since = started - self.backfiller.lookback_ms if mark is None else mark - self.backfiller.overlap_ms
-            if gap_since is not None:
-                since = min(since, gap_since - self.backfiller.overlap_ms)
-            self.pool.sync_log.log_trade_fetch_start(self.key.exchange, symbol or "*", "rest", since=since)
-            fetched = 0
-            async for page in self.backfiller.pages(symbol, since):
-                fetched += len(page)
-                self.emit(page)
-                if trade_sync.pending > trade_sync.high_water:
-                    await trade_sync.wait_for_room()
-            await trade_sync.progress.wait_until(trade_sync.progress.submitted, None)  # all of it is stored
-            await store.advance_coverage(self.key, {name: started})
-            self.pool.sync_log.event("backfill fetched", key=str(self.key), symbol=name, fetched=fetched,
-                                     since=since, covered_to=started)
-        if session == self.live_sessions and self.live:
-            self._covered_session, self._covered_names = session, names
-
-    async def _coverage_keeper(self) -> None:
-        """While a covered session stays live, move the marks to now once what arrived is stored."""
-        while True:
-            await asyncio.sleep(self.coverage_every)
-            session = self.live_sessions
-            if self._covered_session != session or not self.live:
-                continue
-            try:
-                await self._advance_coverage_to_now(session, None)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - the next round tries again
-                self._log.bind(error=repr(exc)).warning("coverage mark not advanced")
-
-    async def _advance_coverage_to_now(self, session: int, timeout: float | None) -> None:
-        trade_sync = self.pool.trade_sync
-        until = now_ms()
-        await trade_sync.progress.wait_until(trade_sync.progress.submitted, timeout)
-        if self._covered_session == session == self.live_sessions and self.live:  # unbroken since `until`
-            await self.pool.store.advance_coverage(self.key, {name: until for name in self._covered_names})
-
-    async def _known_client_ids(self, order_ids: list[str]) -> dict[str, str]:
-        """Client order ids of orders seen on the stream or stored: owners for REST fills that lack one."""
-        found = {oid: self._client_ids[oid] for oid in order_ids if oid in self._client_ids}
-        rest = [oid for oid in order_ids if oid not in found]
-        if rest:
-            found.update(await self.pool.store.client_order_ids(self.key, rest))
-        return found
+    def recent_client_ids(self, order_ids: Iterable[str]) -> dict[str, str]:
+        """Client order ids of orders this stream saw lately (order id -> client order id)."""
+        ids = self._client_ids
+        return {oid: ids[oid] for oid in order_ids if oid in ids}
 
     def _on_drop(self, exc: BaseException) -> None:
         self.error = redact(f"{type(exc).__name__}: {exc}")
         if self._dropped_at is None:
             self._dropped_at = now_ms()
+            self.sink.notice(GapNotice(kind=Notice.DROPPED, session=self.live_sessions))
         if self.status is not ConnectionStatus.RECONNECTING:
             self._set_status(ConnectionStatus.RECONNECTING, error=self.error)
 
     def status_dict(self) -> dict[str, Any]:
         info = super().status_dict()
         info["url"] = self.stream.ws_url(self.key.market, self.endpoints, "<listenKey>")
-        info["backfills"] = self.backfills
         info["open_orders"] = len(self.open_orders)
         return info
 

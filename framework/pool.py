@@ -12,51 +12,34 @@ from typing import Any, AsyncIterator, Iterable, Protocol, Sequence
 import attrs
 from loguru import logger
 
-from framework.connection import BaseConnection
+from exchanges.spec import ExchangeSpec
+from framework.backfill import Backfiller
+from framework.backfill_scheduler import BackfillScheduler
+from framework.connection import BaseConnection, MockConnection, PrivateConnection
 from framework.errors import ConfigError, LifecycleError, StoreError
-from framework.events import ConnectionKey, Event, Trade, now_ms, with_delivery
+from framework.events import ConnectionKey, Trade, with_delivery
+from framework.pipeline import (
+    BALANCED,
+    AlertConfig,
+    MessageQueueConfig,
+    PerformanceConfig,
+    Pipeline,
+    PipelineConfig,
+    preset,
+)
+from framework.pipeline.routing import Consumer, Subscription
+from framework.retry import STORE_OPEN
+from framework.sink import GapNotice, Notice
 from framework.store import DEFAULT_STORE_URL, TradeStore, open_store
 from framework.sync_log import TradeSyncLogger
 from framework.trade_sync import TradeSync
 
 
-class Consumer(Protocol):
-    """What the pool delivers to (a BaseStrategy is one). Fills come after they are stored, with their
-    seq; a consumer that fell behind (or just started) reads on from the store with `catch_up()`."""
-
-    strategy_id: str
-    client_order_id_prefix: str | None
-    last_seq: int | None  # the last stored fill it has processed (its durable delivery position)
-    redelivery_bound: int | None  # after an unclean end: fills up to this seq come marked redelivered
-    unconfirmed: int  # fills it has seen from the spool whose stored copy it has not seen yet
-
-    def deliver(self, event: Event) -> None: ...
-
-    def amended(self, trade: Trade) -> None: ...
-
-    def begin_delivery(self, position: int | None, redelivery_bound: int | None) -> None: ...
-
-    def request_catch_up(self) -> None: ...
-
-    def expect_seen(self, keys: list[tuple]) -> None: ...
-
-    async def drained(self) -> None: ...
-
-
 class Connector(Protocol):
+    """What a strategy holds per key: settings the pool builds a connection from (ExchangeConnector,
+    MockConnector). A mock one (`is_mock`) gets a connection that reads only what a test pushes."""
+
     key: ConnectionKey
-
-    def create_connection(self, pool: ConnectionPool) -> BaseConnection: ...
-
-
-@attrs.define(kw_only=True)
-class Subscription:
-    strategy_id: str
-    consumer: Consumer | None
-    symbols: frozenset[str] | None
-
-    def wants_symbol(self, event: Event) -> bool:
-        return self.symbols is None or event.symbol in self.symbols or event.symbol_raw in self.symbols
 
 
 CATCH_UP_PAGE = 500
@@ -81,6 +64,11 @@ class ConnectionPool:
         store: TradeStore | None = None,
         spool_dir: str | Path | None = None,
         backfill_since_ms: int = 24 * 3600 * 1000,
+        pipeline_config: PipelineConfig | str | None = None,
+        queue_config: MessageQueueConfig | None = None,
+        performance_config: PerformanceConfig | None = None,
+        alert_config: AlertConfig | None = None,
+        future_tolerance_ms: int | None = None,
         **trade_sync_options: Any,
     ) -> None:
         self.store_url = store_url or DEFAULT_STORE_URL
@@ -88,12 +76,17 @@ class ConnectionPool:
         self.sync_log = TradeSyncLogger(log_dir)
         trade_sync_options.setdefault("spool_path", spool_path_for(self.store, spool_dir))
         self.trade_sync = TradeSync(self.store, self.sync_log, **trade_sync_options)
+        config = pipeline_config_of(pipeline_config, queue_config, performance_config, alert_config)
+        tolerance = {} if future_tolerance_ms is None else {"future_tolerance_ms": future_tolerance_ms}
+        self.pipeline = Pipeline(self.trade_sync, self.store, self.sync_log, config, **tolerance)
+        router = self.pipeline.router
         self._connections: dict[ConnectionKey, BaseConnection] = {}
-        self._subscribers: dict[ConnectionKey, dict[str, Subscription]] = {}
+        self._schedulers: dict[ConnectionKey, BackfillScheduler] = {}
+        self._subscribers: dict[ConnectionKey, dict[str, Subscription]] = router.subscribers
         self._strategies: dict[str, list[ConnectionKey]] = {}
         self._key_locks: dict[ConnectionKey, asyncio.Lock] = {}
         self._consumers: dict[str, Consumer] = {}
-        self._prefixes: dict[str, str] = {}  # every strategy declared here or known to the store, running or not
+        self._prefixes: dict[str, str] = router.prefixes  # every strategy declared here or known to the store
         self._positions_written: dict[str, int] = {}
         self._base_seq: int | None = None  # the store's last seq when it opened (before the spool replay)
         self.backfill_since_ms = backfill_since_ms
@@ -102,10 +95,7 @@ class ConnectionPool:
         self._unresolved: set[str] = set()  # subscribed while the store was down, no position written yet
         self._start_lock = asyncio.Lock()
         self._state = "created"
-        self.trade_sync.on_stored = self._deliver_stored
-        self.trade_sync.on_amended = self._deliver_amended
-        self.trade_sync.on_resync = self._resync
-        self.trade_sync.on_spooled = self._deliver_spooled  # durable on disk: strategies need not wait
+        self.store_open_policy = STORE_OPEN  # how a store unreachable at start is opened later
 
     # lifecycle -------------------------------------------------------------------------------
     @property
@@ -140,19 +130,34 @@ class ConnectionPool:
                 self.sync_log.close()
                 raise
             await self.trade_sync.start()
+            await self.pipeline.start()
             self._spawn(self._keep_positions(), "delivery-positions")
             self._state = "running"
             self.sync_log.event("connection pool started", store=self.store.url)
 
     async def _store_opened(self) -> None:
         self._base_seq = await self.store.max_seq()
-        self._prefixes = {**await self.store.delivery_prefixes(), **self._prefixes}
+        if self.pipeline.stored_seq is None:
+            self.pipeline.stored_seq = self._base_seq
+        declared = dict(self._prefixes)
+        self._prefixes.update(await self.store.delivery_prefixes())
+        self._prefixes.update(declared)
 
     async def _open_store_later(self) -> None:
-        delay = 0.5
-        while True:
-            await asyncio.sleep(delay)
-            try:
+        first = True
+
+        def still_down(state: Any) -> None:
+            nonlocal first
+            error = str(state.outcome.exception())
+            if first:  # said loudly once at start; from here on only when debugging
+                self.sync_log.error("store still unreachable", store=self.store.url, error=error)
+                first = False
+            logger.bind(store=self.store.url, error=error).debug("store still unreachable")
+
+        policy = self.store_open_policy.copy(before_sleep=still_down)
+        await asyncio.sleep(0.5)
+        async for attempt in policy:
+            with attempt:
                 await self.store.start()
                 await self._store_opened()
                 for consumer in list(self._consumers.values()):
@@ -163,18 +168,11 @@ class ConnectionPool:
                         await self.store.set_delivery(strategy_id, self._base_seq, False,
                                                       self._prefixes.get(strategy_id))
                     self._unresolved.discard(strategy_id)
-            except StoreError as exc:
-                if delay == 0.5:  # said loudly once at start; from here on only when debugging
-                    self.sync_log.error("store still unreachable", store=self.store.url, error=str(exc))
-                logger.bind(store=self.store.url, error=str(exc)).debug("store still unreachable")
-                delay = min(delay * 2, 5.0)
-                continue
-            self.sync_log.event("store is back: writing the spool", store=self.store.url)
-            logger.bind(store=self.store.url).warning("store is back: writing the spool")
-            self.trade_sync.store_ready.set()
-            for key in list(self._connections):  # replays of what is stored now count as duplicates again
-                await self.trade_sync.prime(key)
-            return
+        self.sync_log.event("store is back: writing the spool", store=self.store.url)
+        logger.bind(store=self.store.url).warning("store is back: writing the spool")
+        self.trade_sync.store_ready.set()
+        for key in list(self._connections):  # replays of what is stored now count as duplicates again
+            await self.trade_sync.prime(key)
 
     def _spawn(self, coro: Any, name: str) -> None:
         task = asyncio.create_task(coro, name=name)
@@ -190,6 +188,7 @@ class ConnectionPool:
         for strategy_id in list(self._strategies):
             await self.unsubscribe_strategy(strategy_id)
         await self.trade_sync.stop(timeout)
+        await self.pipeline.stop(timeout)
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -258,18 +257,51 @@ class ConnectionPool:
         async with self._key_lock(key):
             # Subscribed before the socket opens: the start-up backfill knows the symbols, and what
             # arrives first (a venue's snapshot) is routed like everything after it.
-            self._subscribers.setdefault(key, {})[subscription.strategy_id] = subscription
+            self.pipeline.router.add(key, subscription)
             if key not in self._connections:
                 await self.trade_sync.prime(key)
-                connection = connector.create_connection(self)
-                backfiller = getattr(connection, "backfiller", None)
-                if backfiller is not None:
-                    backfiller.lookback_ms = self.backfill_since_ms
-                await connection.start()
+                connection, scheduler = self.build_connection(connector)
+                if scheduler is not None:
+                    self._schedulers[key] = scheduler
+                    scheduler.start()
+                try:
+                    await connection.start()
+                except BaseException:
+                    if self._schedulers.pop(key, None) is not None:
+                        await scheduler.close()
+                    raise
                 self._connections[key] = connection
                 self.sync_log.log_trade_fetch_start(key.exchange, "*", "websocket", key=str(key))
-            elif subscription.symbols:
-                self._connections[key].symbols_changed()
+            elif subscription.symbols and key in self._schedulers:
+                self._schedulers[key].notice(GapNotice(kind=Notice.SYMBOLS, session=0))
+
+    def build_connection(self, connector: Connector) -> tuple[BaseConnection, BackfillScheduler | None]:
+        """A key's connection from its connector's settings, publishing into the pipeline through a sink of
+        its own; with a backfill scheduler fed by the connection's gap notices when the venue backfills."""
+        key = connector.key
+        sink = self.pipeline.sink(key)
+        if getattr(connector, "is_mock", False):
+            return MockConnection(key, sink, connector.normalize), None
+        spec: ExchangeSpec = connector.spec
+        connection = PrivateConnection(
+            key, sink, spec, connector.credentials, connector.endpoints, retry_policy=connector.retry_policy,
+            stall_limit=connector.stall_limit,
+        )
+        if spec.backfill is None or not connector.backfill:
+            return connection, None
+        backfiller = Backfiller(key, spec.backfill, connector.credentials, spec.stream.endpoints(key.market),
+                                connector.endpoints, retry_policy=connector.backfill_retry_policy,
+                                overlap_ms=connector.backfill_overlap_ms, lookback_ms=self.backfill_since_ms)
+        scheduler = BackfillScheduler(
+            key, backfiller, sink=sink, store=self.store, durability=self.trade_sync, sync_log=self.sync_log,
+            symbols=lambda: self.backfill_symbols(key), recent_client_ids=connection.recent_client_ids,
+        )
+        sink.on_notice = scheduler.notice
+        return connection, scheduler
+
+    def scheduler(self, key: ConnectionKey) -> BackfillScheduler | None:
+        """The backfill scheduler of an open key (None: a venue or connector without backfill)."""
+        return self._schedulers.get(key)
 
     async def unsubscribe_strategy(self, strategy_id: str) -> None:
         """Remove a strategy from every key; a key's last subscriber leaving closes its socket. Idempotent."""
@@ -281,10 +313,13 @@ class ConnectionPool:
             await self.write_position(consumer, running=True)
         for key in keys:
             async with self._key_lock(key):
-                subscribers = self._subscribers.get(key, {})
-                subscribers.pop(strategy_id, None)
-                if not subscribers:
-                    self._subscribers.pop(key, None)
+                if self.pipeline.router.remove(key, strategy_id):
+                    scheduler = self._schedulers.pop(key, None)
+                    if scheduler is not None:  # its last coverage mark is taken while the stream is still live
+                        try:
+                            await scheduler.close()
+                        except Exception as exc:  # noqa: BLE001 - closing must go on
+                            logger.bind(key=str(key), error=str(exc)).error("backfill scheduler failed to close")
                     connection = self._connections.pop(key, None)
                     if connection is not None:
                         try:
@@ -302,67 +337,10 @@ class ConnectionPool:
     def connection(self, key: ConnectionKey) -> BaseConnection | None:
         return self._connections.get(key)
 
-    # the data path ---------------------------------------------------------------------------
-    def dispatch(self, key: ConnectionKey, events: Iterable[Event]) -> int:
-        """Events from a connection. Fills are deduplicated and queued for the store; they reach their
-        strategies once stored (`_deliver_stored`). Order updates are routed at once. Never blocks."""
-        count = 0
-        accept, record_order = self.trade_sync.accept, self.trade_sync.record_order
-        for event in events:
-            count += 1
-            if isinstance(event, Trade):
-                accept(event)
-                continue
-            record_order(event)
-            subscribers = self._subscribers.get(key)
-            if subscribers:
-                for subscription in self._route(subscribers, event):
-                    subscription.consumer.deliver(event)
-        return count
-
-    def _deliver_stored(self, trades: list[Trade]) -> None:
-        for trade in trades:
-            subscribers = self._subscribers.get(trade.key)
-            if subscribers:
-                for subscription in self._route(subscribers, trade):
-                    subscription.consumer.deliver(trade)
-
-    def _deliver_spooled(self, trades: list[Trade]) -> None:
-        self._deliver_stored([with_delivery(t, owner_unknown=t.client_order_id is None) for t in trades])
-
-    def _deliver_amended(self, trades: list[Trade]) -> None:
-        for trade in trades:
-            subscribers = self._subscribers.get(trade.key)
-            if subscribers:
-                for subscription in self._route(subscribers, trade):
-                    subscription.consumer.amended(trade)
-
-    def _resync(self) -> None:
-        """Fills may be committed without having been handed on: every strategy reads on from the store."""
-        for consumer in self._consumers.values():
-            consumer.request_catch_up()
-
     def declare_strategy(self, strategy_id: str, prefix: str) -> None:
         """Make a strategy's client-order-id prefix known before it starts (its constructor does this
         when given the pool): fills it owns are kept for it, never routed to another by symbol."""
         self._prefixes[strategy_id] = prefix
-
-    def _owner(self, client_order_id: str) -> str | None:
-        owner, best = None, 0
-        for strategy_id, prefix in self._prefixes.items():
-            if len(prefix) > best and client_order_id.startswith(prefix):
-                owner, best = strategy_id, len(prefix)
-        return owner
-
-    def _route(self, subscribers: dict[str, Subscription], event: Event) -> list[Subscription]:
-        """The owner by client-order-id prefix (nobody now if it is not running), else by symbol."""
-        coid = event.client_order_id
-        if coid:
-            owner = self._owner(coid)
-            if owner is not None:
-                subscription = subscribers.get(owner)
-                return [subscription] if subscription is not None and subscription.consumer is not None else []
-        return [s for s in subscribers.values() if s.consumer is not None and s.wants_symbol(event)]
 
     # durable delivery ----------------------------------------------------------------------------
     async def resolve_position(self, consumer: Consumer) -> None:
@@ -396,11 +374,11 @@ class ConnectionPool:
             if not rows or self._consumers.get(consumer.strategy_id) is not consumer:
                 return
             mine = []
+            route = self.pipeline.router.route
             for seq, trade in rows:
                 trade = with_delivery(trade, seq=seq, owner_unknown=trade.client_order_id is None,
                                      redelivered=redelivery_bound is not None and seq <= redelivery_bound)
-                subscribers = self._subscribers.get(trade.key, {})
-                if any(s.consumer is consumer for s in self._route(subscribers, trade)):
+                if any(s.consumer is consumer for s in route(trade)):
                     mine.append(trade)
             after_seq = rows[-1][0]
             yield after_seq, mine
@@ -484,26 +462,25 @@ class ConnectionPool:
         wanted |= set(await self.store.symbols(key))
         return sorted(wanted)
 
-    def on_reconnected(self, key: ConnectionKey, gap_since: int | None) -> None:
-        """A connection is live again after a drop: note the gap (fills in it come back by backfill)."""
-        gap_ms = now_ms() - gap_since if gap_since else None
-        self.sync_log.connection(str(key), "gap", since=gap_since, gap_ms=gap_ms)
-
     def dead_letter(self, key: ConnectionKey, raw: Any, error: str) -> None:
-        self.trade_sync.record_dead_letter(str(key), raw, error)
+        self.pipeline.dead_letter(key, raw, error)
 
     async def flush(self, timeout: float = 10.0) -> None:
         """Wait until every event received so far is delivered to its strategies and stored."""
         async with asyncio.timeout(timeout):
-            await self.trade_sync.progress.wait_until(self.trade_sync.progress.submitted, None)
+            await self.trade_sync.wait_stored()
             for consumer in list(self._consumers.values()):
                 await consumer.drained()
+            await self.pipeline.drained()
 
     # status ------------------------------------------------------------------------------------
     def get_connection_status(self) -> dict[str, Any]:
         connections = {}
         for key, connection in self._connections.items():
             info = connection.status_dict()
+            scheduler = self._schedulers.get(key)
+            if scheduler is not None:
+                info.update(scheduler.status())
             info["subscriber_count"] = len(self._subscribers.get(key, {}))
             info["subscribers"] = sorted(self._subscribers.get(key, {}))
             connections[str(key)] = info
@@ -513,7 +490,23 @@ class ConnectionPool:
             "connections": connections,
             "strategies": {sid: [str(k) for k in keys] for sid, keys in self._strategies.items()},
             "trade_sync": self.trade_sync.stats(),
+            "pipeline": self.pipeline.status(),
         }
+
+
+def pipeline_config_of(
+    config: PipelineConfig | str | None,
+    queue: MessageQueueConfig | None = None,
+    performance: PerformanceConfig | None = None,
+    alerts: AlertConfig | None = None,
+) -> PipelineConfig:
+    """A preset (by name or object, default balanced) with any of its three parts replaced."""
+    base = preset(config) if isinstance(config, str) else (config or BALANCED)
+    if not isinstance(base, PipelineConfig):
+        raise ConfigError(f"pipeline_config must be a PipelineConfig or a preset name, got {type(base).__name__}")
+    changes = {name: value for name, value in (("queue", queue), ("performance", performance), ("alerts", alerts))
+               if value is not None}
+    return attrs.evolve(base, **changes) if changes else base
 
 
 def spool_path_for(store: TradeStore, spool_dir: str | Path | None) -> Path:

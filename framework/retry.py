@@ -10,11 +10,12 @@ from tenacity import (
     retry_if_exception,
     stop_after_attempt,
     stop_after_delay,
+    stop_never,
     wait_exponential,
     wait_random,
 )
 
-from framework.errors import AuthError, ConfigError, ConnectionLost, NormalizeError, RateLimited
+from framework.errors import AuthError, ConfigError, ConnectionLost, NormalizeError, RateLimited, StoreError
 from framework.sync_log import redact
 
 
@@ -66,5 +67,49 @@ def rest_call_policy(
     )
 
 
+def _backfill_retryable(exc: BaseException) -> bool:
+    return not isinstance(exc, (AuthError, ConfigError))
+
+
+def backfill_policy(initial: float = 1.0, maximum: float = 5.0, jitter: float = 0.5) -> AsyncRetrying:
+    """A whole backfill run that failed (its REST calls gave up): again from 1 s doubling to 5 s, for as long
+    as the connection lives; refused keys and bad config are final."""
+    return AsyncRetrying(
+        wait=wait_exponential(multiplier=initial, max=maximum) + wait_random(0, jitter),
+        stop=stop_never,
+        retry=retry_if_exception(_backfill_retryable),
+        before_sleep=log_before_sleep("BACKFILL"),
+        reraise=True,
+    )
+
+
+def _store_unreachable(exc: BaseException) -> bool:
+    return isinstance(exc, StoreError) and exc.transient
+
+
+def store_write_policy(initial: float = 0.05, maximum: float = 5.0, jitter: float = 0.05) -> AsyncRetrying:
+    """The store writer while the store is unreachable: 50 ms doubling to 5 s, never giving up (what waits is
+    in the spool meanwhile). A value the store refuses is not retried: it becomes a dead letter."""
+    return AsyncRetrying(
+        wait=wait_exponential(multiplier=initial, max=maximum) + wait_random(0, jitter),
+        stop=stop_never,
+        retry=retry_if_exception(_store_unreachable),
+        reraise=True,
+    )
+
+
+def store_open_policy(initial: float = 0.5, maximum: float = 5.0, jitter: float = 0.1) -> AsyncRetrying:
+    """Opening a store that was unreachable at start: 0.5 s doubling to 5 s, never giving up."""
+    return AsyncRetrying(
+        wait=wait_exponential(multiplier=initial, max=maximum) + wait_random(0, jitter),
+        stop=stop_never,
+        retry=retry_if_exception(_store_unreachable),
+        reraise=True,
+    )
+
+
 RECONNECT = reconnect_policy()
 REST_CALL = rest_call_policy()
+BACKFILL = backfill_policy()
+STORE_WRITE = store_write_policy()
+STORE_OPEN = store_open_policy()

@@ -19,8 +19,8 @@ _ORDER_FIELDS = [a.name for a in attrs.fields(OrderUpdate)]
 def encode(kind: str, item: Any) -> str:
     """One queued item as a JSON line: decimals and enums as text, the raw frame as audit text."""
     if kind == "dead":
-        key, raw, error, received_at = item
-        body: Any = [key, raw_to_text(raw), error, received_at]
+        key, raw, error, received_at, *consumer = item  # a consumer's letter names it (5th field)
+        body: Any = [key, raw_to_text(raw), error, received_at, *consumer]
     else:
         fields = _TRADE_FIELDS if isinstance(item, Trade) else _ORDER_FIELDS
         body = {name: getattr(item, name) for name in fields}

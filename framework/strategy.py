@@ -6,7 +6,7 @@ import asyncio
 import inspect
 import queue
 import threading
-from collections import deque
+from collections import OrderedDict, deque
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
@@ -81,10 +81,12 @@ class BaseStrategy:
         self.last_seq: int | None = None  # the last stored fill processed: the durable delivery position
         self.busy_in: str | None = None  # the hook running right now, if any
         self.stopped_busy_in: str | None = None  # the hook still running when stop() gave up waiting
-        self.dropped_order_updates = 0
+        self.coalesced_order_updates = 0  # order states replaced by a newer state of the same order while behind
         self.caught_up = 0  # fills read back from the store (start, lag, resync)
         self._pool = pool
         self._inbox: deque[tuple[str, Event]] = deque()
+        # Order states that did not fit the inbox: the newest per order, in order, moved in as it empties.
+        self._order_overflow: OrderedDict[tuple, OrderUpdate] = OrderedDict()
         self._wakeup = asyncio.Event()
         self._idle = asyncio.Event()
         self._lagging = False  # live fills are not queued: the next catch-up reads them from the store
@@ -252,12 +254,17 @@ class BaseStrategy:
             return
         if is_trade and self._lagging:
             return
+        if not is_trade and (self._order_overflow or len(self._inbox) >= self.max_inbox):
+            entity = (event.key, event.symbol, event.order_id)
+            if self._order_overflow.pop(entity, None) is not None:
+                self.coalesced_order_updates += 1  # a newer state of the same order replaces it: nothing is lost
+            self._order_overflow[entity] = event
+            self._idle.clear()
+            self._wakeup.set()
+            return
         if len(self._inbox) >= self.max_inbox:
-            if is_trade:
-                self._lagging = True
-                self._log.bind(pending=len(self._inbox)).warning("strategy behind: reading its fills from the store")
-            else:
-                self.dropped_order_updates += 1
+            self._lagging = True
+            self._log.bind(pending=len(self._inbox)).warning("strategy behind: reading its fills from the store")
             return
         self._put("trade" if is_trade else "order", event)
 
@@ -281,6 +288,9 @@ class BaseStrategy:
         hooks = {"trade": self.on_trade, "order": self.on_order_update, "amended": self.on_trade_amended}
         threaded = {kind: not inspect.iscoroutinefunction(hook) for kind, hook in hooks.items()}
         while self._state is not StrategyState.FAILED:
+            if not self._inbox and self._order_overflow:
+                while self._order_overflow and len(self._inbox) < self.max_inbox:
+                    self._put("order", self._order_overflow.popitem(last=False)[1])
             if not self._inbox:
                 if self._lagging:
                     if not await self._catch_up():
@@ -425,6 +435,7 @@ class BaseStrategy:
         self.error = exc
         self._state = StrategyState.FAILED
         self._inbox.clear()
+        self._order_overflow.clear()
         self.progress.skip_pending()
         self._idle.set()
         self._log.bind(hook=where, error=repr(exc)).exception("strategy hook raised: strategy marked failed")

@@ -13,6 +13,7 @@ from loguru import logger
 from framework.events import ConnectionKey, OrderUpdate, Trade, now_ms, with_delivery
 from framework.errors import StoreError
 from framework.progress import Progress
+from framework.retry import STORE_WRITE
 from framework.spool import Spool, encode
 from framework.store import TradeStore, order_rank, raw_to_text
 from framework.sync_log import TradeSyncLogger
@@ -65,6 +66,7 @@ class TradeSync:
         prime_window_ms: int = 7 * 24 * 3600 * 1000,
         spool_path: str | Path | None = None,
         high_water: int = 20_000,
+        write_policy: Any = None,
     ) -> None:
         self.store = store
         self.sync_log = sync_log
@@ -79,6 +81,7 @@ class TradeSync:
         self.write_errors = 0
         self.peak_pending = 0  # the longest the in-memory queue has been
         self.high_water = high_water  # sockets wait for the writer past this many queued events
+        self.write_policy = write_policy or STORE_WRITE  # how the writer waits out an unreachable store
         self._room = asyncio.Event()
         self._queue: deque[tuple[str, Any]] = deque()
         self._wakeup = asyncio.Event()
@@ -136,7 +139,7 @@ class TradeSync:
                 raise
         unwritten = len(self._queue) + self._spooled_here
         if unwritten and self.spool is not None:
-            self._spool_queue()  # nothing is lost: the next start writes it
+            await self._spool_queue()  # nothing is lost: the next start writes it
             self.sync_log.error("store unreachable at shutdown: events kept in the spool",
                                 spool=str(self.spool.path), events=unwritten)
         elif unwritten:
@@ -179,8 +182,12 @@ class TradeSync:
     def record_order(self, update: OrderUpdate) -> None:
         self._submit("order", update)
 
-    def record_dead_letter(self, key: str, raw: Any, error: str) -> None:
-        self._submit("dead", (key, raw, error, now_ms()))
+    def record_dead_letter(self, key: str, raw: Any, error: str, consumer: str | None = None) -> None:
+        """Keep what could not be read or stored (or, with `consumer`, an event that consumer missed)."""
+        if consumer is None:
+            self._submit("dead", (key, raw, error, now_ms()))
+        else:
+            self._submit("dead", (key, raw, error, now_ms(), consumer))
 
     def _submit(self, kind: str, item: Any) -> None:
         self._queue.append((kind, item))
@@ -190,6 +197,15 @@ class TradeSync:
     @property
     def pending(self) -> int:
         return len(self._queue)
+
+    @property
+    def congested(self) -> bool:
+        """Past the high-water mark: socket readers should wait for room."""
+        return len(self._queue) > self.high_water
+
+    async def wait_stored(self, timeout: float | None = None) -> None:
+        """Wait until everything submitted so far is written (stored, refused as a dead letter, or spooled)."""
+        await self.progress.wait_until(self.progress.submitted, timeout)
 
     @property
     def spooled(self) -> int:
@@ -208,12 +224,14 @@ class TradeSync:
 
     async def _writer(self) -> None:
         """Write batches in arrival order. While the store is unreachable everything goes, in order,
-        to the spool file (memory stays bounded); the spool is written back first when it returns.
-        Nothing ends this loop but cancellation: an error no step foresaw is logged and the loop goes on."""
-        delay = 0.05
+        to the spool file (memory stays bounded) and the write is retried by the writer's policy; the
+        spool is written back first when it returns. Nothing ends this loop but cancellation: an error no
+        step foresaw is logged and the loop goes on."""
         while True:
             try:
-                delay = await self._step(delay)
+                async for attempt in self.write_policy.copy():
+                    with attempt:
+                        await self._step()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - e.g. the spool's disk: log, wait, try again
@@ -222,10 +240,12 @@ class TradeSync:
                 self.sync_log.error("trade sync writer step failed", error=repr(exc))
                 await asyncio.sleep(1.0)
 
-    async def _step(self, delay: float) -> float:
+    async def _step(self) -> None:
+        """One unit of work: wait, or write one batch (from the spool first). A transient StoreError comes out
+        (after what was queued moved to the spool) for the write policy to retry."""
         if not self.store_ready.is_set():
             if self._queue and self.spool is not None:
-                self._spool_queue()
+                await self._spool_queue()
             self._wakeup.clear()
             waiters = {asyncio.ensure_future(self.store_ready.wait()), asyncio.ensure_future(self._wakeup.wait())}
             try:
@@ -233,23 +253,24 @@ class TradeSync:
             finally:
                 for waiter in waiters:
                     waiter.cancel()
-            return delay
+            return
         if self.spool is not None and self.spool.exists():
             if self._queue:
-                self._spool_queue()  # what arrived since stays behind what is on disk
+                await self._spool_queue()  # what arrived since stays behind what is on disk
             batch = self._mark_foreign(self.spool.read(self.max_batch))
             try:
                 await self._write_safely(batch)
             except StoreError as exc:
-                return await self._store_down(exc, len(batch), delay)
+                self._store_down(exc, len(batch))
+                raise
             self.spool.advance()
             self._spool_written(len(batch))
             self.store_failing = False
-            return 0.05
+            return
         if not self._queue:
             self._wakeup.clear()
             await self._wakeup.wait()
-            return delay
+            return
         self.peak_pending = max(self.peak_pending, len(self._queue))
         count = min(len(self._queue), self.max_batch)
         batch = [self._queue[i] for i in range(count)]
@@ -257,29 +278,42 @@ class TradeSync:
             await self._write_safely(batch)
         except StoreError as exc:
             if self.spool is not None:
-                self._spool_queue()
-            return await self._store_down(exc, count, delay)
+                await self._spool_queue()
+            self._store_down(exc, count)
+            raise
         self.store_failing = False
         for _ in range(count):
             self._queue.popleft()
         self.progress.done(count)
         self._room.set()
-        return 0.05
 
-    async def _store_down(self, exc: StoreError, count: int, delay: float) -> float:
+    def _store_down(self, exc: StoreError, count: int) -> None:
         self.write_errors += 1
         self.store_failing = True
         logger.bind(error=str(exc), batch=count).error("trade store write failed, retrying")
-        self.sync_log.error("store write failed", error=str(exc), batch=count, retry_in=f"{delay:.2f}s",
-                            spooled=self.spooled or None)
-        await asyncio.sleep(delay)
-        return min(delay * 2, 5.0)
+        self.sync_log.error("store write failed", error=str(exc), batch=count, spooled=self.spooled or None)
 
-    def _spool_queue(self) -> None:
-        """Move everything queued in memory to the end of the spool file (durably), in order."""
+    async def _spool_queue(self) -> None:
+        """Move everything queued in memory to the end of the spool file (durably, fsync on a worker thread,
+        so the event loop goes on meanwhile), in order."""
         items = list(self._queue)
-        self.spool.append(items)
         self._queue.clear()
+        write = asyncio.ensure_future(asyncio.to_thread(self.spool.append, items))
+        try:
+            await asyncio.shield(write)
+        except asyncio.CancelledError:
+            (outcome,) = await asyncio.gather(write, return_exceptions=True)  # the thread finishes it either way
+            if isinstance(outcome, BaseException):
+                self._queue.extendleft(reversed(items))
+            else:
+                self._spooled(items)
+            raise
+        except BaseException:
+            self._queue.extendleft(reversed(items))  # not on disk: keep them in order for the next try
+            raise
+        self._spooled(items)
+
+    def _spooled(self, items: list[tuple[str, Any]]) -> None:
         self._spooled_here += len(items)
         self._room.set()
         fresh = [item for kind, item in items if kind == "trade" and item.key in self._primed]
@@ -332,9 +366,10 @@ class TradeSync:
         """Keep one item the store would not take as a dead letter (its encoded form and the error)."""
         kind, body = item
         if kind == "dead":
-            key, raw, _, received = body
+            key, raw, _, received, *consumer = body
             text = raw_to_text(raw)
-            row = (key, text[:100_000] if text else text, error[:2000], received if _sane_ms(received) else now_ms())
+            row = (key, text[:100_000] if text else text, error[:2000], received if _sane_ms(received) else now_ms(),
+                   *consumer)
         else:
             row = (str(body.key), encode(kind, body), error[:2000], now_ms())
         try:
@@ -396,7 +431,10 @@ class TradeSync:
         if latest_orders:
             await self.store.upsert_orders(list(latest_orders.values()))
         for row in dead:
-            await self.store.add_dead_letter(*row)
+            if len(row) > 4:
+                await self.store.add_dead_letter(*row[:4], consumer=row[4])
+            else:
+                await self.store.add_dead_letter(*row)
 
         # Counting and logging only after every write of the batch succeeded.
         groups: dict[tuple, list] = defaultdict(lambda: [0, 0, []])
@@ -426,7 +464,7 @@ class TradeSync:
                 duplicate_ids=",".join(dup_ids[:20]) + ("…" if len(dup_ids) > 20 else "") if dup_ids else None,
             )
         self.orders_stored += len(latest_orders)
-        for key, raw, error, _ in dead:
+        for key, raw, error, *_ in dead:
             self.dead_letters += 1
             self.sync_log.dead_letter(key, error, raw=(raw_to_text(raw) or "")[:500])
 

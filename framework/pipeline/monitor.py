@@ -63,10 +63,12 @@ class LaneStats:
     - `high_water`: the deepest this queue has been — via `note_depth(depth)`;
     - `histogram`: enqueue→handled latency in µs (None when latency tracking is off)."""
 
-    __slots__ = ("enqueued", "handled", "dropped", "coalesced", "high_water", "errors", "histogram", "_total")
+    __slots__ = ("enqueued", "handled", "dropped", "coalesced", "overflowed", "high_water", "errors", "histogram",
+                 "_total")
 
     def __init__(self, track_latency: bool) -> None:
         self.enqueued = self.handled = self.dropped = self.coalesced = self.high_water = self.errors = 0
+        self.overflowed = 0  # CRITICAL fills that did not fit: read back from the store (never lost)
         self.histogram: HdrHistogram | None = _histogram() if track_latency else None  # since the last check
         self._total: HdrHistogram | None = _histogram() if track_latency else None  # earlier checks, merged
 
@@ -84,6 +86,7 @@ class LaneStats:
 
     def zero(self) -> None:
         self.enqueued = self.handled = self.dropped = self.coalesced = self.high_water = self.errors = 0
+        self.overflowed = 0
         if self.histogram is not None:
             self.histogram.reset()
             self._total.reset()
@@ -269,7 +272,7 @@ class Monitor:
                 lane_histograms[lane].append(histogram)
                 lanes[lane.name.lower()] = {
                     "enqueued": lane_stats.enqueued, "handled": lane_stats.handled, "dropped": lane_stats.dropped,
-                    "coalesced": lane_stats.coalesced, "errors": lane_stats.errors, "queue_size": depths[lane],
+                    "coalesced": lane_stats.coalesced, "overflowed": lane_stats.overflowed, "errors": lane_stats.errors, "queue_size": depths[lane],
                     "high_water": max(lane_stats.high_water, depths[lane]), "latency_ms": _latency_ms(histogram),
                 }
             own = stats.totals()

@@ -68,7 +68,7 @@ async def test_fills_during_a_disconnect_are_backfilled_once(exchange, market, s
             s = Recorder("bf", [sim.connector(exchange, market, retry_policy=policy)], symbols=[symbol], pool=pool)
             await s.start()
             connection = pool.connection(s.exchange_connectors[0].key)
-            connection.backfiller.retry_policy = FAST_REST
+            pool.scheduler(s.exchange_connectors[0].key).backfiller.retry_policy = FAST_REST
             _, before = await sim.fill(exchange, market, symbol, "buy", "0.010", "100.1")
             await until(lambda: len(s.trades) == 1)
             if exchange == "hyperliquid":
@@ -122,7 +122,7 @@ async def test_a_stalled_stream_with_open_orders_is_reconnected_and_backfilled(t
             connector = sim.connector("binance", "future", retry_policy=policy, stall_limit=1.0)
             s = Recorder("st", [connector], symbols=["BTC/USDT:USDT"], pool=pool)
             await s.start()
-            pool.connection(connector.key).backfiller.retry_policy = FAST_REST
+            pool.scheduler(connector.key).backfiller.retry_policy = FAST_REST
             order = await sim.place_order("binance", "future", "BTC/USDT:USDT", "buy", "0.050", "64000.5")
             first = await sim.fill_order("binance", "future", order, "0.020")
             await until(lambda: len(s.trades) == 1)

@@ -83,7 +83,7 @@ async def test_store_equals_ledger_under_faults(exchange, market, symbol, index,
         strategy = Recorder("chaos", [connector], symbols=[symbol], pool=pool)
         await strategy.start()
         connection = pool.connection(connector.key)
-        connection.backfiller.retry_policy = rest_call_policy(initial=0.02, maximum=0.2, jitter=0.02, attempts=8)
+        pool.scheduler(connector.key).backfiller.retry_policy = rest_call_policy(initial=0.02, maximum=0.2, jitter=0.02, attempts=8)
         live = lambda: pool.get_connection_status()["connections"][key_name]["live"]  # noqa: E731
 
         pg_cut_at = rng.randrange(STEPS)

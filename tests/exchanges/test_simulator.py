@@ -114,10 +114,10 @@ def test_run_strategy_twice_on_one_sqlite_file_stores_the_fills_of_both_runs(tmp
 async def test_connector_backfill_options_reach_the_backfiller_it_creates(pool):
     async with asyncio.timeout(10), Simulator(exchanges=["bybit"]) as sim:
         fast = rest_call_policy(initial=0.01, maximum=0.05, jitter=0.01)
-        connection = sim.connector("bybit", "future", backfill_overlap_ms=1000,
-                                   backfill_retry_policy=fast).create_connection(pool)
-        assert connection.backfiller.overlap_ms == 1000 and connection.backfiller.retry_policy is fast
-        default = sim.connector("bybit", "future").create_connection(pool)
+        _, scheduler = pool.build_connection(sim.connector("bybit", "future", backfill_overlap_ms=1000,
+                                                           backfill_retry_policy=fast))
+        assert scheduler.backfiller.overlap_ms == 1000 and scheduler.backfiller.retry_policy is fast
+        _, default = pool.build_connection(sim.connector("bybit", "future"))
         assert default.backfiller.overlap_ms == 60_000
         with pytest.raises(ConfigError, match="backfill_overlap_ms"):
             sim.connector("bybit", "future", backfill_overlap_ms=-1)

@@ -135,7 +135,8 @@ async def test_a_normalize_that_raises_anything_keeps_the_frame_as_a_dead_letter
         raise RecursionError("maximum recursion depth exceeded")
 
     async with asyncio.timeout(20), ConnectionPool(f"sqlite:///{tmp_path / 't.sqlite'}", tmp_path / "logs") as pool:
-        connection = MockConnection(ConnectionKey(exchange="paperx", market="spot"), pool, recursing)
+        key = ConnectionKey(exchange="paperx", market="spot")
+        connection = MockConnection(key, pool.pipeline.sink(key), recursing)
         await connection.start()
         connection.on_message('{"type": "trade"}')  # does not raise
         await pool.flush(5)
@@ -254,18 +255,26 @@ async def test_poisoned_frames_on_a_real_socket_are_dead_letters_without_a_recon
 
 
 # any frame at all ------------------------------------------------------------------------------------------------------
-class _CountingPool:
-    """Just what a connection hands frames to: dead letters kept, events counted."""
+class _CountingSink:
+    """Just what a connection hands frames to (its EventSink): dead letters kept, events counted."""
+
+    congested = False
 
     def __init__(self):
         self.letters, self.events = [], 0
 
-    def dead_letter(self, key, raw, error):
+    def dead_letter(self, raw, error):
         self.letters.append((raw, error))
 
-    def dispatch(self, key, events):
-        self.events += len(list(events))
-        return self.events
+    def publish(self, events):
+        self.events += len(events)
+        return len(events), 0
+
+    def status(self, status, **fields):
+        pass
+
+    def notice(self, notice):
+        pass
 
 
 _json = st.recursive(
@@ -287,7 +296,7 @@ def test_any_frame_is_read_ignored_or_a_dead_letter_never_an_error(exchange, mar
     from framework.errors import FrameworkError, NormalizeError
 
     spec = get_exchange(exchange)
-    pool = _CountingPool()
+    pool = _CountingSink()
     connection = MockConnection(ConnectionKey(exchange=exchange, market=market), pool, spec.normalize)
     try:
         kind = connection.on_message(frame, spec.stream)

@@ -71,24 +71,23 @@ async def test_sharing_scenario_status_at_every_step(pool):
 async def test_twenty_strategies_starting_at_once_open_one_connection(pool):
     opened = []
 
-    class CountingConnector(MockConnector):
-        def create_connection(self, pool):
-            opened.append(self.key)
-            return super().create_connection(pool)
+    build = pool.build_connection
 
-    class SlowOpen(CountingConnector):
-        def create_connection(self, pool):
-            connection = super().create_connection(pool)
-            original = connection._open
+    def counting_slow_build(connector):  # the pool builds a key's connection from its connector
+        opened.append(connector.key)
+        connection, scheduler = build(connector)
+        original = connection._open
 
-            async def slow_open():
-                await asyncio.sleep(0.05)  # a real socket takes a while: others arrive meanwhile
-                await original()
+        async def slow_open():
+            await asyncio.sleep(0.05)  # a real socket takes a while: others arrive meanwhile
+            await original()
 
-            connection._open = slow_open
-            return connection
+        connection._open = slow_open
+        return connection, scheduler
 
-    strategies = [Recorder(f"s{i}", [SlowOpen("binance", "spot")], pool=pool) for i in range(20)]
+    pool.build_connection = counting_slow_build
+
+    strategies = [Recorder(f"s{i}", [MockConnector("binance", "spot")], pool=pool) for i in range(20)]
     await asyncio.gather(*(s.start() for s in strategies))
     status = pool.get_connection_status()
     assert len(opened) == 1

@@ -39,11 +39,11 @@ class PoolMachine(RuleBasedStateMachine):
         return self.loop.run_until_complete(asyncio.wait_for(coro, 10))
 
     def connector(self, exchange, market):
-        machine = self
+        if not getattr(self.pool, "counted", False):  # the pool builds connections: count what it opens and closes
+            machine, build = self, self.pool.build_connection
 
-        class Counting(MockConnector):
-            def create_connection(self, pool):
-                connection = super().create_connection(pool)
+            def counting_build(connector):
+                connection, scheduler = build(connector)
                 original_close = connection._close
                 machine.opened += 1
 
@@ -52,9 +52,11 @@ class PoolMachine(RuleBasedStateMachine):
                     await original_close()
 
                 connection._close = close
-                return connection
+                return connection, scheduler
 
-        return Counting(exchange, market)
+            self.pool.build_connection = counting_build
+            self.pool.counted = True
+        return MockConnector(exchange, market)
 
     @rule(strategy_id=st.sampled_from(IDS), keys=st.sets(st.sampled_from(KEYS), min_size=1, max_size=3))
     def start(self, strategy_id, keys):

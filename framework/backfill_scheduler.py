@@ -1,0 +1,210 @@
+"""When to backfill a key over REST, and its coverage marks: driven by the stream's gap notices.
+
+Per symbol, the store keeps a mark "every fill up to T is stored". It moves only when a backfill over
+[mark - overlap, now] finished and everything it fetched is stored, or while one unbroken live session
+that began covered goes on (fills up to now are received and stored). Each (re)connect backfills from the
+mark, so a gap is fetched whatever was stored after it, and a kill mid-catch-up leaves the mark where it
+was. Fill times never move it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Awaitable, Callable, Protocol
+
+from loguru import logger
+from tenacity import AsyncRetrying
+
+from framework.backfill import Backfiller
+from framework.errors import AuthError
+from framework.events import ConnectionKey, now_ms
+from framework.retry import BACKFILL
+from framework.sink import EventSink, GapNotice, Notice
+from framework.store import TradeStore
+from framework.sync_log import TradeSyncLogger
+
+
+class Durability(Protocol):
+    """What the scheduler needs of the store writer: whether the store is open, and when all is stored."""
+
+    store_ready: asyncio.Event
+
+    async def wait_stored(self, timeout: float | None = None) -> None: ...
+
+
+class BackfillScheduler:
+    """Backfills one key from its coverage marks on every LIVE notice (and when symbols join), one run at a
+    time, requests merged; advances the marks while a covered session stays live; a final mark at close."""
+
+    def __init__(
+        self,
+        key: ConnectionKey,
+        backfiller: Backfiller,
+        *,
+        sink: EventSink,
+        store: TradeStore,
+        durability: Durability,
+        sync_log: TradeSyncLogger,
+        symbols: Callable[[], Awaitable[list[str]]],
+        recent_client_ids: Callable[[list[str]], dict[str, str]] = lambda _ids: {},
+        retry_policy: AsyncRetrying | None = None,
+    ) -> None:
+        self.key = key
+        self.backfiller = backfiller
+        self.sink = sink
+        self.store = store
+        self.durability = durability
+        self.sync_log = sync_log
+        self._symbols = symbols
+        self._recent_client_ids = recent_client_ids
+        self.retry_policy = retry_policy or BACKFILL
+        self.backfills = 0
+        self.error: str | None = None
+        self.coverage_every = 2.0  # seconds between coverage marks while a covered session is live
+        self._session = 0  # the latest live session's number
+        self._live = False
+        self._task: asyncio.Task | None = None
+        self._keeper: asyncio.Task | None = None
+        self._pending = False  # a backfill is asked for and not yet run
+        self._gap: int | None = None  # the earliest gap start it must cover (None: from the marks)
+        self._covered_session: int | None = None  # the live session whose start-up backfill finished
+        self._covered_names: list[str] = []
+        self._log = logger.bind(key=str(key))
+        backfiller.known_client_ids = self._known_client_ids
+
+    # notices -------------------------------------------------------------------------------------------
+    def notice(self, notice: GapNotice) -> None:
+        if notice.kind is Notice.LIVE:
+            self._session, self._live = notice.session, True
+            self._request(notice.gap_since)
+        elif notice.kind is Notice.DROPPED:
+            if notice.session == self._session:
+                self._live = False
+        elif notice.kind is Notice.SYMBOLS:
+            self._request(None)  # the symbols already covered are cheap
+
+    def start(self) -> None:
+        if self._keeper is None:
+            self._keeper = asyncio.create_task(self._coverage_keeper(), name=f"coverage-{self.key}")
+
+    async def close(self) -> None:
+        """A clean stop: what arrived until now is stored, so the marks can say so; then end the tasks."""
+        if self._covered_session is not None and self._live:
+            try:
+                await self._advance_to_now(self._covered_session, 5.0)
+            except Exception as exc:  # noqa: BLE001 - the next start backfills from the older mark
+                self._log.bind(error=repr(exc)).warning("coverage mark not advanced at close")
+        self._live = False
+        for task in (self._task, self._keeper):
+            if task is not None and not task.done():
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+        self._task = self._keeper = None
+        await self.backfiller.close()
+
+    # backfill runs -----------------------------------------------------------------------------------------
+    def _request(self, gap_since: int | None) -> None:
+        """Backfill from the coverage marks (the earliest gap start too, if one is older)."""
+        self._merge(gap_since)
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._loop(), name=f"backfill-{self.key}")
+
+    def _merge(self, gap_since: int | None) -> None:
+        """Requests not yet served merge into one that covers them all: the earliest gap start."""
+        gaps = [g for g in (gap_since, self._gap) if g is not None]
+        self._gap = min(gaps) if gaps else None
+        self._pending = True
+
+    async def _loop(self) -> None:
+        while self._pending:
+            gap_since, self._gap, self._pending = self._gap, None, False
+            try:
+                async for attempt in self.retry_policy.copy():
+                    with attempt:
+                        if self._pending:  # asked again meanwhile: one run covers both
+                            gap_since = min((g for g in (gap_since, self._gap) if g is not None), default=None)
+                            self._gap, self._pending = None, False
+                        await self._run(gap_since)
+                self.backfills += 1
+                self.error = None
+            except AuthError as exc:  # refused keys: retrying will not help; the stream reports it too
+                self._failed(exc)
+                return
+
+    def _failed(self, exc: BaseException) -> None:
+        self.error = f"backfill failed: {type(exc).__name__}: {exc}"
+        self._log.bind(error=repr(exc)).error("backfill failed")
+        self.sync_log.error("backfill failed", key=str(self.key), error=repr(exc))
+
+    async def _run(self, gap_since: int | None) -> None:
+        try:
+            await self._backfill(gap_since)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self._failed(exc)
+            raise
+
+    async def _backfill(self, gap_since: int | None) -> None:
+        await self.durability.store_ready.wait()  # the marks are in the store: a backfill waits for it
+        session = self._session
+        started = now_ms()
+        marks = await self.store.get_coverage(self.key)
+        if self.backfiller.rules.needs_symbol:
+            names = sorted(set(await self._symbols()) | {s for s in marks if s != "*"})
+            source = "the strategies' symbols and those stored"
+        else:
+            names = ["*"]
+            source = "the venue (every symbol in one history)"
+        self.sync_log.event("backfill symbols", key=str(self.key), symbols=",".join(names) or None, source=source)
+        for name in names:
+            symbol = None if name == "*" else name
+            mark = marks.get(name)
+            since = started - self.backfiller.lookback_ms if mark is None else mark - self.backfiller.overlap_ms
+            if gap_since is not None:
+                since = min(since, gap_since - self.backfiller.overlap_ms)
+            self.sync_log.log_trade_fetch_start(self.key.exchange, symbol or "*", "rest", since=since)
+            fetched = 0
+            async for page in self.backfiller.pages(symbol, since):
+                fetched += len(page)
+                self.sink.publish(page)
+                if self.sink.congested:
+                    await self.sink.room()
+            await self.durability.wait_stored()  # all of it is stored
+            await self.store.advance_coverage(self.key, {name: started})
+            self.sync_log.event("backfill fetched", key=str(self.key), symbol=name, fetched=fetched,
+                                since=since, covered_to=started)
+        if session == self._session and self._live:
+            self._covered_session, self._covered_names = session, names
+
+    # coverage marks ------------------------------------------------------------------------------------------
+    async def _coverage_keeper(self) -> None:
+        """While a covered session stays live, move the marks to now once what arrived is stored."""
+        while True:
+            await asyncio.sleep(self.coverage_every)
+            session = self._session
+            if self._covered_session != session or not self._live:
+                continue
+            try:
+                await self._advance_to_now(session, None)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - the next round tries again
+                self._log.bind(error=repr(exc)).warning("coverage mark not advanced")
+
+    async def _advance_to_now(self, session: int, timeout: float | None) -> None:
+        until = now_ms()
+        await self.durability.wait_stored(timeout)
+        if self._covered_session == session == self._session and self._live:  # unbroken since `until`
+            await self.store.advance_coverage(self.key, {name: until for name in self._covered_names})
+
+    async def _known_client_ids(self, order_ids: list[str]) -> dict[str, str]:
+        """Client order ids of orders seen on the stream or stored: owners for REST fills that lack one."""
+        found = self._recent_client_ids(order_ids)
+        rest = [oid for oid in order_ids if oid not in found]
+        if rest:
+            found.update(await self.store.client_order_ids(self.key, rest))
+        return found
+
+    def status(self) -> dict[str, Any]:
+        return {"backfills": self.backfills, "backfill_error": self.error}

@@ -1,0 +1,83 @@
+"""Which strategies an event on a key goes to: the owner by client-order-id prefix, else by symbol."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+import attrs
+
+from framework.events import ConnectionKey, Event, Trade
+
+
+class Consumer(Protocol):
+    """What the pipeline delivers to a strategy (a BaseStrategy is one). Fills come after they are stored,
+    with their seq; a consumer that fell behind (or just started) reads on from the store."""
+
+    strategy_id: str
+    client_order_id_prefix: str | None
+    last_seq: int | None  # the last stored fill it has processed (its durable delivery position)
+    redelivery_bound: int | None  # after an unclean end: fills up to this seq come marked redelivered
+    unconfirmed: int  # fills it has seen from the spool whose stored copy it has not seen yet
+
+    def deliver(self, event: Event) -> None: ...
+
+    def amended(self, trade: Trade) -> None: ...
+
+    def begin_delivery(self, position: int | None, redelivery_bound: int | None) -> None: ...
+
+    def request_catch_up(self) -> None: ...
+
+    def expect_seen(self, keys: list[tuple]) -> None: ...
+
+    async def drained(self) -> None: ...
+
+
+@attrs.define(kw_only=True)
+class Subscription:
+    strategy_id: str
+    consumer: Consumer | None
+    symbols: frozenset[str] | None
+
+    def wants_symbol(self, event: Any) -> bool:
+        return self.symbols is None or event.symbol in self.symbols or event.symbol_raw in self.symbols
+
+
+class Router:
+    """Subscriptions per key and every strategy's client-order-id prefix (running or not: a stopped owner's
+    fills wait in the store for its next start, never go to another strategy)."""
+
+    def __init__(self) -> None:
+        self.subscribers: dict[ConnectionKey, dict[str, Subscription]] = {}
+        self.prefixes: dict[str, str] = {}
+
+    def add(self, key: ConnectionKey, subscription: Subscription) -> None:
+        self.subscribers.setdefault(key, {})[subscription.strategy_id] = subscription
+
+    def remove(self, key: ConnectionKey, strategy_id: str) -> bool:
+        """Remove a strategy from a key; True if the key has no subscriber left."""
+        subscribers = self.subscribers.get(key, {})
+        subscribers.pop(strategy_id, None)
+        if not subscribers:
+            self.subscribers.pop(key, None)
+            return True
+        return False
+
+    def owner(self, client_order_id: str) -> str | None:
+        owner, best = None, 0
+        for strategy_id, prefix in self.prefixes.items():
+            if len(prefix) > best and client_order_id.startswith(prefix):
+                owner, best = strategy_id, len(prefix)
+        return owner
+
+    def route(self, event: Any) -> list[Subscription]:
+        """The owner by client-order-id prefix (nobody now if it is not running), else by symbol."""
+        subscribers = self.subscribers.get(event.key)
+        if not subscribers:
+            return []
+        coid = event.client_order_id
+        if coid:
+            owner = self.owner(coid)
+            if owner is not None:
+                subscription = subscribers.get(owner)
+                return [subscription] if subscription is not None and subscription.consumer is not None else []
+        return [s for s in subscribers.values() if s.consumer is not None and s.wants_symbol(event)]
