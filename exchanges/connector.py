@@ -1,19 +1,21 @@
-"""What a strategy holds per venue: exchange + market + account + credentials (+ endpoint overrides)."""
+"""What a strategy holds per venue: exchange + market + account + credentials (+ endpoint overrides).
+
+A connector is settings only: the pool builds the connection from them."""
 
 from __future__ import annotations
 
 import os
 import re
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import Any, Mapping
 
 import attrs
 
 from framework.errors import ConfigError
 from framework.events import ConnectionKey, Market
-from framework.sync_log import mask, register_secret
+from framework.sync_log import register_secret
+from exchanges.spec import Credentials, Endpoints, ExchangeSpec
 
-if TYPE_CHECKING:
-    from exchanges.spec import Endpoints, ExchangeSpec
+__all__ = ["Credentials", "ExchangeConnector", "credentials_from_env", "env_var"]
 
 _ENV_SUFFIX = {
     "api_key": "API_KEY",
@@ -21,18 +23,6 @@ _ENV_SUFFIX = {
     "passphrase": "PASSPHRASE",
     "wallet_address": "WALLET_ADDRESS",
 }
-
-
-@attrs.frozen(kw_only=True)
-class Credentials:
-    api_key: str | None = attrs.field(default=None, repr=lambda v: mask(v))
-    secret: str | None = attrs.field(default=None, repr=False)
-    passphrase: str | None = attrs.field(default=None, repr=False)
-    wallet_address: str | None = None
-
-    def secrets(self) -> tuple[str, ...]:
-        """The values that must never reach a log."""
-        return tuple(v for v in (self.api_key, self.secret, self.passphrase) if v)
 
 
 def env_var(exchange: str, account: str, field: str) -> str:
@@ -129,21 +119,6 @@ class ExchangeConnector:
     @property
     def account(self) -> str:
         return self.key.account
-
-    def create_connection(self, pool: Any) -> Any:
-        """The pool calls this for the key's first subscriber."""
-        from framework.backfill import Backfiller
-        from framework.connection import PrivateConnection
-
-        backfiller = None
-        if self.spec.backfill is not None and self.backfill:
-            backfiller = Backfiller(self.key, self.spec.backfill, self.credentials,
-                                    self.spec.stream.endpoints(self.key.market), self.endpoints,
-                                    retry_policy=self.backfill_retry_policy, overlap_ms=self.backfill_overlap_ms)
-        return PrivateConnection(
-            self.key, pool, self.spec, self.credentials, self.endpoints, retry_policy=self.retry_policy,
-            backfiller=backfiller, stall_limit=self.stall_limit,
-        )
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.key})"

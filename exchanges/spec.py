@@ -8,11 +8,24 @@ from typing import TYPE_CHECKING, Any, Callable, Protocol
 import attrs
 
 from framework.events import Market, OrderUpdate, Trade
+from framework.sync_log import mask
 
 if TYPE_CHECKING:
     import aiohttp
 
-    from exchanges.connector import Credentials
+
+@attrs.frozen(kw_only=True)
+class Credentials:
+    """An account's keys for one venue; never in a repr or a log (the key shows its last 4 characters)."""
+
+    api_key: str | None = attrs.field(default=None, repr=lambda v: mask(v))
+    secret: str | None = attrs.field(default=None, repr=False)
+    passphrase: str | None = attrs.field(default=None, repr=False)
+    wallet_address: str | None = None
+
+    def secrets(self) -> tuple[str, ...]:
+        """The values that must never reach a log."""
+        return tuple(v for v in (self.api_key, self.secret, self.passphrase) if v)
 
 
 @attrs.frozen(kw_only=True)

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
     from tenacity import AsyncRetrying
 
-    from exchanges.connector import Credentials
+    from exchanges.spec import Credentials
     from exchanges.spec import Endpoints
 
 

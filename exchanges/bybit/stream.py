@@ -15,7 +15,7 @@ from framework.events import Market
 
 if TYPE_CHECKING:
 
-    from exchanges.connector import Credentials
+    from exchanges.spec import Credentials
 
 # One private socket for every category (normalize keeps the market's own). An override (testnet, the
 # simulator's `ws://127.0.0.1:<port>/bybit_<market>`) replaces the whole private-stream URL.

@@ -21,7 +21,7 @@ from framework.errors import AuthError, ConfigError, ConnectionLost, Subscriptio
 from framework.events import Market
 
 if TYPE_CHECKING:
-    from exchanges.connector import Credentials
+    from exchanges.spec import Credentials
 
 _LIVE = {
     Market.SPOT: Endpoints(ws="wss://api.gateio.ws/ws/v4/", rest="https://api.gateio.ws/api/v4"),

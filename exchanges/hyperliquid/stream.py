@@ -12,7 +12,7 @@ from framework.events import Market
 
 if TYPE_CHECKING:
 
-    from exchanges.connector import Credentials
+    from exchanges.spec import Credentials
 
 LIVE = Endpoints(ws="wss://api.hyperliquid.xyz", rest="https://api.hyperliquid.xyz")
 CHANNELS = ("userFills", "orderUpdates")

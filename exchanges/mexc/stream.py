@@ -22,7 +22,7 @@ from framework.errors import AuthError, ConfigError, ConnectionLost, RateLimited
 from framework.events import Market
 
 if TYPE_CHECKING:
-    from exchanges.connector import Credentials
+    from exchanges.spec import Credentials
 
 NAME = "mexc"
 SPOT_CHANNELS = ("spot@private.orders.v3.api.pb", "spot@private.deals.v3.api.pb")
