@@ -102,6 +102,11 @@ class BybitSim(VenueSim):
         return {**super().expected_trade(market, fill), "fee_cost": fee, "fee_currency": fee_currency}
 
     # sockets ------------------------------------------------------------------------------------------------
+    def ws_paths(self, market: Market) -> list[str]:
+        """The market prefix itself (our connector's endpoint) and `/v5/private` below it: the path Bybit serves,
+        which ccxt.pro reads to pick its topics (a URL holding `v5/private` is a unified account's)."""
+        return ["", "/v5/private"]
+
     async def on_open(self, session: SimSession) -> bool:
         session.state["conn_id"] = f"{secrets.token_hex(10)}-{next(self._connections)}"
         return True
