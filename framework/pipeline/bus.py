@@ -151,6 +151,7 @@ class Component:
         self.timeouts = 0
         self.dead_letters = 0
         self.missed = 0  # events skipped while its breaker was open
+        self.replays: set[int] = set()  # seqs of dead letters handed back: at or before last_seq on purpose
         self.busy_since: float | None = None  # monotonic time the running coroutine handler began
         self._worker: _Worker | None = None
         self._timed_out = False
@@ -248,7 +249,9 @@ class Component:
                 pending = self._after_timeout(batch) + pending
 
     def _allowed(self, lane: Lane, channel: Channel, event: Any) -> bool:
-        if channel is Channel.TRADE and self.last_seq is not None and event.seq is not None \
+        if self.replays and channel is Channel.TRADE and event.seq in self.replays:
+            self.replays.discard(event.seq)  # a dead letter handed back: due again whatever its seq
+        elif channel is Channel.TRADE and self.last_seq is not None and event.seq is not None \
                 and event.seq <= self.last_seq:
             return False  # read already by a catch-up from the store
         if self.breaker.allow():
@@ -668,6 +671,8 @@ class Pipeline:
             channel = Channel.TRADE if kind == "trade" else Channel.ORDER_UPDATE
             if channel is Channel.TRADE and component.last_seq is not None and event.seq is not None:
                 event = with_delivery(event, redelivered=True)
+            if channel is Channel.TRADE and event.seq is not None:
+                component.replays.add(event.seq)
             component.queues.critical.append((channel, event, time.perf_counter_ns()))
             component._idle.clear()
             component._wakeup.set()
