@@ -117,7 +117,8 @@ _KEY_COLUMNS = ("exchange", "market", "account", "symbol", "trade_id", "order_id
 
 
 def _unnest(columns: Sequence[str], types: Sequence[str]) -> sql.Composed:
-    arrays = sql.SQL(", ").join(sql.SQL("%s::{}[]").format(sql.SQL(t)) for t in types)
+    """Rows from one typed array per column, sent in binary (`%b`: no text-array quoting on our side)."""
+    arrays = sql.SQL(", ").join(sql.SQL("%b::{}[]").format(sql.SQL(t)) for t in types)
     return sql.SQL("SELECT * FROM unnest({}) AS t({})").format(
         arrays, sql.SQL(", ").join(map(sql.Identifier, columns))
     )
@@ -125,22 +126,22 @@ def _unnest(columns: Sequence[str], types: Sequence[str]) -> sql.Composed:
 
 _TRADE_COLS = sql.SQL(", ").join(map(sql.Identifier, TRADE_COLUMNS))
 _KEY_COLS = sql.SQL(", ").join(map(sql.Identifier, _KEY_COLUMNS))
-# Live fills arrive in batches: COPY (binary) into a per-session staging table with each fill's position in
-# the batch, then one INSERT in that order, so `seq` (the column's default) increases in the order given.
-# The transaction lock (one per schema) makes writers of every process take seqs one batch at a time, so
-# seqs become visible in increasing order: a reader that has seen seq n never sees a smaller one appear later.
-_CREATE_STAGING = sql.SQL(
-    "CREATE TEMP TABLE IF NOT EXISTS trades_batch (ord integer NOT NULL, {}) ON COMMIT DELETE ROWS; "
-    "SELECT pg_advisory_xact_lock(hashtext('tradesync.trades.seq.' || current_schema()))"
-).format(sql.SQL(", ").join(
-    sql.SQL("{} {}").format(sql.Identifier(c), sql.SQL(t)) for c, t in zip(TRADE_COLUMNS, _TRADE_TYPES)
-))
-_COPY_STAGING = sql.SQL("COPY trades_batch (ord, {}) FROM STDIN (FORMAT BINARY)").format(_TRADE_COLS)
-_STAGING_TYPES = ("integer", *_TRADE_TYPES)
-_INSERT_FROM_STAGING = sql.SQL(
-    "INSERT INTO trades ({cols}) SELECT {cols} FROM trades_batch ORDER BY ord "
+# Live fills arrive in batches: one statement (its own transaction, one round trip) inserts them from binary
+# arrays in the order given, so `seq` (the column's default, taken after the sort) increases in that order.
+# The transaction lock (one per schema) is taken in the same statement before any row is produced (the sort
+# reads all input first): writers of every process take seqs one batch at a time, so seqs become visible in
+# increasing order: a reader that has seen seq n never sees a smaller one appear later.
+_INSERT_TRADES = sql.SQL(
+    "INSERT INTO trades ({cols}) SELECT {picked} FROM "
+    "(SELECT pg_advisory_xact_lock(hashtext('tradesync.trades.seq.' || current_schema()))) AS seq_lock, "
+    "unnest({arrays}) WITH ORDINALITY AS t({cols}, ord) ORDER BY t.ord "
     "ON CONFLICT ({keys}) DO NOTHING RETURNING seq, {keys}"
-).format(cols=_TRADE_COLS, keys=_KEY_COLS)
+).format(
+    cols=_TRADE_COLS,
+    picked=sql.SQL(", ").join(sql.SQL("t.{}").format(sql.Identifier(c)) for c in TRADE_COLUMNS),
+    arrays=sql.SQL(", ").join(sql.SQL("%b::{}[]").format(sql.SQL(t)) for t in _TRADE_TYPES),
+    keys=_KEY_COLS,
+)
 _COMPLETE_FEES = sql.SQL(
     "UPDATE trades SET fee_cost = f.fee_cost, fee_currency = f.fee_currency FROM ({rows}) AS f "
     "WHERE {match} AND trades.fee_cost IS NULL RETURNING {keys}"
@@ -306,16 +307,12 @@ class PostgresTradeStore:
             return await cur.fetchall() if fetch and cur.description else []
 
     async def insert_trades(self, trades: Sequence[Trade]) -> list[int | None]:
-        """COPY the batch into a session temp table, then one INSERT … ON CONFLICT DO NOTHING RETURNING seq."""
+        """One INSERT … SELECT FROM unnest(binary arrays) … ON CONFLICT DO NOTHING RETURNING seq (one commit)."""
         if not trades:
             return []
-        async with _errors(self.url), self._require_pool().connection() as conn, conn.transaction():
-            await conn.execute(_CREATE_STAGING)
-            async with conn.cursor().copy(_COPY_STAGING) as copy:
-                copy.set_types(_STAGING_TYPES)
-                for ord_, trade in enumerate(trades):
-                    await copy.write_row((ord_, *trade_row(trade)))
-            cur = await conn.execute(_INSERT_FROM_STAGING)
+        async with _errors(self.url), self._require_pool().connection() as conn:
+            columns = [list(c) for c in zip(*map(trade_row, trades))]
+            cur = await conn.execute(_INSERT_TRADES, columns)
             new = {tuple(row[1:]): row[0] for row in await cur.fetchall()}
         return [new.pop(t.dedup_key, None) for t in trades]
 
