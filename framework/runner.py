@@ -92,8 +92,27 @@ def build_parser(prog: str | None = None, exchange: str | None = None) -> argpar
                         help="Ctrl-C / SIGTERM: seconds to finish delivering and writing before exiting (default 10)")
     parser.add_argument("--status-every", type=_rate, default=5.0, metavar="SECONDS",
                         help="with --duration 0: print a status line this often (default 5)")
+    parser.add_argument("--metrics-port", type=_port, default=None, metavar="PORT",
+                        help="serve the pipeline's figures in Prometheus text format at http://HOST:PORT/metrics "
+                        "(0: any free port, printed at start)")
+    parser.add_argument("--metrics-host", default="127.0.0.1", metavar="HOST",
+                        help="address the metrics endpoint listens on (default 127.0.0.1)")
+    parser.add_argument("--pipeline", default="balanced", choices=("basic", "balanced", "high-performance"),
+                        help="event pipeline preset: queue sizes, latency tracking, monitor (default balanced)")
+    parser.add_argument("--perf-report", default=None, metavar="FILE",
+                        help="at the end, write the pipeline's performance report (JSON) to FILE")
     parser.add_argument("--verbose", action="store_true", help="log INFO to the console")
     return parser
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be 0..65535, got {text}")
+    return value
 
 
 def _positive_float(text: str) -> float:
@@ -278,7 +297,9 @@ async def run(args: argparse.Namespace, strategy_cls: type[BaseStrategy]) -> int
     market = Market.parse(args.market)
     symbol = args.symbol or default_symbol(args.exchange, market)
     strategy_id = args.strategy_id or args.strategy.split(":")[0].split("/")[-1].removesuffix(".py").split(".")[-1]
-    pool = ConnectionPool(store_url_of(args.db), args.log_dir, backfill_since_ms=args.backfill_since)
+    pool = ConnectionPool(store_url_of(args.db), args.log_dir, backfill_since_ms=args.backfill_since,
+                          pipeline_config=getattr(args, "pipeline", None))
+    metrics = None
     sim = None if args.live or args.sim_url else Simulator(exchanges=[args.exchange], seed=args.seed)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -302,6 +323,9 @@ async def run(args: argparse.Namespace, strategy_cls: type[BaseStrategy]) -> int
         await pool.start()
         print(f"tradesync: {strategy_cls.__name__} '{strategy_id}' on {connector.key} {symbol} against {where}; "
               f"store {pool.store.url}")
+        if getattr(args, "metrics_port", None) is not None:
+            metrics = _serve_metrics(pool, args.metrics_host, args.metrics_port)
+            print(f"metrics: {metrics.url}", flush=True)
         await strategy.start()
         if sim is not None:
             sim.autopilot(args.exchange, market, symbol, rate=args.rate,
@@ -330,8 +354,14 @@ async def run(args: argparse.Namespace, strategy_cls: type[BaseStrategy]) -> int
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
         await pool.stop(timeout=max(_left(loop, loop.time() + args.shutdown_timeout), 1.0))
+        if metrics is not None:
+            await asyncio.to_thread(metrics.stop)
         if sim is not None:
             await sim.stop()
+
+    if getattr(args, "perf_report", None):
+        written = pool.pipeline.monitor.export_performance_data(args.perf_report)
+        print(f"performance report: {written}")
 
     stats = pool.trade_sync.stats()
     if sim is not None:
@@ -366,8 +396,24 @@ def status_line(status: dict) -> str:
     """`[12:00:05] connections: binance_spot connected; fills stored: 42, duplicates: 0, dead letters: 0`."""
     connections = ", ".join(f"{key} {info['status']}" for key, info in status["connections"].items()) or "none"
     sync = status["trade_sync"]
-    return (f"[{time.strftime('%H:%M:%S')}] connections: {connections}; fills stored: {sync['stored']}, "
+    alerts = status.get("pipeline", {}).get("alerts", [])
+    line = (f"[{time.strftime('%H:%M:%S')}] connections: {connections}; fills stored: {sync['stored']}, "
             f"duplicates: {sync['duplicates']}, dead letters: {sync['dead_letters']}")
+    if alerts:
+        line += "; alerts: " + ", ".join(f"{a['severity']} {a['name']} ({a['scope']})" for a in alerts)
+    return line
+
+
+def _serve_metrics(pool: ConnectionPool, host: str, port: int):
+    from framework.pipeline.metrics import MetricsServer
+
+    server = MetricsServer(pool.pipeline.monitor, host=host, port=port)
+    try:
+        server.start()
+    except OSError as exc:
+        raise ConfigError(f"--metrics-port {port}: cannot listen on {host}:{port} ({exc.strerror or exc}): "
+                          "choose a free port, or 0 for any") from None
+    return server
 
 
 def _left(loop: asyncio.AbstractEventLoop, deadline: float) -> float:
