@@ -19,7 +19,7 @@ from loguru import logger
 
 from framework.errors import ConfigError, LifecycleError, StoreError
 from framework.events import ConnectionKey, Event, OrderUpdate, Trade, now_ms, with_delivery
-from framework.pipeline.breaker import CircuitBreaker
+from framework.pipeline.breaker import BreakerState, CircuitBreaker
 from framework.pipeline.channels import LANE_OF, Channel, Lane, channel_named
 from framework.pipeline.config import BALANCED, PipelineConfig
 from framework.pipeline.monitor import Monitor
@@ -229,9 +229,13 @@ class Component:
                     pending.pop(0)
                     await self._handle_one(lane, channel, event, enqueued, fn)
                     continue
-                batch = pending
-                pending = []
-                while len(batch) < WORKER_BATCH:
+                # One at a time unless the breaker is closed: a half-open trial's result decides the next event.
+                closed = self.breaker.state is BreakerState.CLOSED
+                run, limit = 1, (len(pending) if closed else 1)
+                while run < limit and not self.handlers[pending[run][1][0]][1]:
+                    run += 1  # the plain-function ones at the head of what is pending
+                batch, pending = pending[:run], pending[run:]
+                while not pending and len(batch) < WORKER_BATCH and closed:
                     item = self.queues.take()
                     if item is None:
                         break

@@ -42,13 +42,46 @@ class Subscription:
         return self.symbols is None or event.symbol in self.symbols or event.symbol_raw in self.symbols
 
 
+class _Prefixes(dict):
+    """strategy id -> client-order-id prefix, with an index by prefix length kept in step (the owner of a fill
+    is found with one dict lookup per distinct prefix length, not a scan of every strategy)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.index: list[tuple[int, dict[str, str]]] | None = None
+
+    def __setitem__(self, key: str, value: str) -> None:
+        super().__setitem__(key, value)
+        self.index = None
+
+    def __delitem__(self, key: str) -> None:
+        super().__delitem__(key)
+        self.index = None
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        super().update(*args, **kwargs)
+        self.index = None
+
+    def pop(self, *args: Any) -> Any:
+        self.index = None
+        return super().pop(*args)
+
+    def build(self) -> list[tuple[int, dict[str, str]]]:
+        by_length: dict[int, dict[str, str]] = {}
+        for strategy_id, prefix in self.items():
+            if prefix:
+                by_length.setdefault(len(prefix), {}).setdefault(prefix, strategy_id)  # the first declared wins
+        self.index = sorted(by_length.items(), reverse=True)
+        return self.index
+
+
 class Router:
     """Subscriptions per key and every strategy's client-order-id prefix (running or not: a stopped owner's
     fills wait in the store for its next start, never go to another strategy)."""
 
     def __init__(self) -> None:
         self.subscribers: dict[ConnectionKey, dict[str, Subscription]] = {}
-        self.prefixes: dict[str, str] = {}
+        self.prefixes: dict[str, str] = _Prefixes()
 
     def add(self, key: ConnectionKey, subscription: Subscription) -> None:
         self.subscribers.setdefault(key, {})[subscription.strategy_id] = subscription
@@ -63,11 +96,15 @@ class Router:
         return False
 
     def owner(self, client_order_id: str) -> str | None:
-        owner, best = None, 0
-        for strategy_id, prefix in self.prefixes.items():
-            if len(prefix) > best and client_order_id.startswith(prefix):
-                owner, best = strategy_id, len(prefix)
-        return owner
+        """The strategy with the longest prefix of this client order id, or None."""
+        index = self.prefixes.index
+        if index is None:
+            index = self.prefixes.build()
+        for length, table in index:
+            owner = table.get(client_order_id[:length])
+            if owner is not None:
+                return owner
+        return None
 
     def route(self, event: Any) -> list[Subscription]:
         """The owner by client-order-id prefix (nobody now if it is not running), else by symbol."""
