@@ -122,7 +122,8 @@ def _format(record: dict) -> str:
     line = f"{record['time']:YYYY-MM-DD HH:mm:ss.SSS} | {record['level'].name:<7} | {record['message']}"
     if fields:
         line += " | " + fields
-    return redact(line).replace("{", "{{").replace("}", "}}") + "\n"
+    # loguru reads the returned text as a format: braces doubled, and "<" escaped so a frame's "<html>" is no tag
+    return redact(line).replace("{", "{{").replace("}", "}}").replace("<", "\\<") + "\n"
 
 
 def _claim(directory: Path) -> Path:
@@ -168,7 +169,7 @@ class TradeSyncLogger:
                     level="DEBUG",
                     filter=lambda r, p=path_text: r["extra"].get("trade_sync_path") == p,
                     encoding="utf-8",
-                    enqueue=False,
+                    enqueue=True,  # the file is written on loguru's own thread, never on the event loop
                     catch=True,
                 )
                 _sinks[self.path] = [sink_id, 1]
@@ -176,6 +177,10 @@ class TradeSyncLogger:
                 entry[1] += 1
         self._open = True
         self.event("trade sync log opened", pid=os.getpid())
+
+    def flush(self) -> None:
+        """Wait until every line logged so far is in the file (lines are written on a thread of their own)."""
+        _files.complete()
 
     def close(self) -> None:
         if not self._open:
