@@ -84,7 +84,9 @@ class BaseStrategy:
         self.coalesced_order_updates = 0  # order states replaced by a newer state of the same order while behind
         self.caught_up = 0  # fills read back from the store (start, lag, resync)
         self._pool = pool
-        self._inbox: deque[tuple[str, Event]] = deque()
+        # ("trade" | "order" | "amended", event), or ("trades", [stored fills in seq order]) handed over at once
+        self._inbox: deque[tuple[str, Any]] = deque()
+        self._queued = 0  # events in the inbox
         # Order states that did not fit the inbox: the newest per order, in order, moved in as it empties.
         self._order_overflow: OrderedDict[tuple, OrderUpdate] = OrderedDict()
         self._wakeup = asyncio.Event()
@@ -192,7 +194,7 @@ class BaseStrategy:
             async with asyncio.timeout(timeout):
                 await self.drained()
         except TimeoutError:
-            self._log.bind(pending=len(self._inbox), busy_in=self.busy_in).warning(
+            self._log.bind(pending=self._queued, busy_in=self.busy_in).warning(
                 "strategy stopped before its inbox was empty: the rest comes at its next start")
         busy = self.stopped_busy_in = self.busy_in  # a sync hook cannot be interrupted: its fill is in flight
         await self._stop_task()
@@ -247,14 +249,14 @@ class BaseStrategy:
             return
         is_trade = isinstance(event, Trade)
         if is_trade and event.seq is None:  # from the spool: durable, not stored yet (no catch-up can read it)
-            if len(self._provisional) >= MAX_PROVISIONAL or len(self._inbox) >= self.max_inbox:
+            if len(self._provisional) >= MAX_PROVISIONAL or self._queued >= self.max_inbox:
                 return  # it comes once stored
             self._provisional.add(event.dedup_key)
             self._put("trade", event)
             return
         if is_trade and self._lagging:
             return
-        if not is_trade and (self._order_overflow or len(self._inbox) >= self.max_inbox):
+        if not is_trade and (self._order_overflow or self._queued >= self.max_inbox):
             entity = (event.key, event.symbol, event.order_id)
             if self._order_overflow.pop(entity, None) is not None:
                 self.coalesced_order_updates += 1  # a newer state of the same order replaces it: nothing is lost
@@ -262,11 +264,32 @@ class BaseStrategy:
             self._idle.clear()
             self._wakeup.set()
             return
-        if len(self._inbox) >= self.max_inbox:
-            self._lagging = True
-            self._log.bind(pending=len(self._inbox)).warning("strategy behind: reading its fills from the store")
+        if self._queued >= self.max_inbox:
+            self._behind()
             return
         self._put("trade" if is_trade else "order", event)
+
+    def deliver_stored(self, trades: list[Trade]) -> None:
+        """Stored fills for this strategy, in seq order, handed over at once (a run of a committed batch).
+        What does not fit the inbox is left in the store and read back later."""
+        if self._state is StrategyState.FAILED or self._lagging:
+            return
+        room = self.max_inbox - self._queued
+        if room < len(trades):
+            trades = trades[:max(room, 0)]
+            self._behind()
+        for start in range(0, len(trades), HOOK_BATCH):
+            chunk = trades[start:start + HOOK_BATCH]
+            self._inbox.append(("trades", chunk))
+            self._queued += len(chunk)
+            self.progress.submit(len(chunk))
+        if trades:
+            self._idle.clear()
+            self._wakeup.set()
+
+    def _behind(self) -> None:
+        self._lagging = True
+        self._log.bind(pending=self._queued).warning("strategy behind: reading its fills from the store")
 
     def amended(self, trade: Trade) -> None:
         if self._state is not StrategyState.FAILED:
@@ -274,6 +297,7 @@ class BaseStrategy:
 
     def _put(self, kind: str, event: Event) -> None:
         self._inbox.append((kind, event))
+        self._queued += 1
         self.progress.submit()
         self._idle.clear()
         self._wakeup.set()
@@ -289,7 +313,7 @@ class BaseStrategy:
         threaded = {kind: not inspect.iscoroutinefunction(hook) for kind, hook in hooks.items()}
         while self._state is not StrategyState.FAILED:
             if not self._inbox and self._order_overflow:
-                while self._order_overflow and len(self._inbox) < self.max_inbox:
+                while self._order_overflow and self._queued < self.max_inbox:
                     self._put("order", self._order_overflow.popitem(last=False)[1])
             if not self._inbox:
                 if self._lagging:
@@ -301,6 +325,12 @@ class BaseStrategy:
                 await self._wakeup.wait()
                 continue
             kind, event = self._inbox.popleft()
+            if kind == "trades":
+                self._queued -= len(event)
+                if not await self._handle_run(event, threaded["trade"]):
+                    return
+                continue
+            self._queued -= 1
             if self._seen(kind, event):
                 self.progress.done()  # already read from the store by a catch-up, or handed on from the spool
                 continue
@@ -313,9 +343,10 @@ class BaseStrategy:
             batch = [(kind, event)]
             while self._inbox and len(batch) < HOOK_BATCH:
                 next_kind, next_event = self._inbox[0]
-                if not threaded[next_kind] or self._needs_check(next_kind, next_event):
+                if next_kind == "trades" or not threaded[next_kind] or self._needs_check(next_kind, next_event):
                     break
                 batch.append(self._inbox.popleft())
+                self._queued -= 1
             if not await self._handle_batch(hooks, batch):
                 return
 
@@ -353,6 +384,7 @@ class BaseStrategy:
             self._processed(kind, event)
         if pending is not None:  # a sync hook handed back an awaitable: finish it here, the rest after it
             self._inbox.extendleft(reversed(batch[done + 1:]))
+            self._queued += len(batch) - done - 1
             if not await self._handle(lambda _event: pending, batch[done][1]):
                 return False
             self._processed(*batch[done])
@@ -360,6 +392,36 @@ class BaseStrategy:
         if error is not None:
             kind, event = batch[done]
             return await self._handle(_raiser(error, calls[done][0]), event)
+        return True
+
+    async def _handle_run(self, trades: list[Trade], threaded: bool) -> bool:
+        """A run of stored fills. When none of them can have been seen (all after `last_seq`, none handed on
+        from the spool), a sync hook gets the whole run on the worker thread in one hand-off; otherwise they
+        go back in the inbox one by one, for the careful path."""
+        last = self.last_seq
+        if not threaded or self._provisional or last is None or trades[0].seq <= last:
+            self._inbox.extendleft(reversed([("trade", trade) for trade in trades]))
+            self._queued += len(trades)
+            return True
+        self.busy_in = "on_trade"
+        try:
+            done, error, pending = await self._worker.run(_run_hook_over, self.on_trade, trades)
+        finally:
+            self.busy_in = None
+        if done:
+            self.progress.done(done)
+            self.last_seq = trades[done - 1].seq
+        rest = trades[done + 1:]
+        if rest:
+            self._inbox.appendleft(("trades", rest))
+            self._queued += len(rest)
+        if pending is not None:  # the hook handed back an awaitable: finish it here
+            if not await self._handle(lambda _event: pending, trades[done]):
+                return False
+            self._processed("trade", trades[done])
+        elif error is not None:
+            if not await self._handle(_raiser(error, self.on_trade), trades[done]):
+                return False
         return True
 
     def _seen_provisionally(self, trade: Trade) -> bool:
@@ -435,6 +497,7 @@ class BaseStrategy:
         self.error = exc
         self._state = StrategyState.FAILED
         self._inbox.clear()
+        self._queued = 0
         self._order_overflow.clear()
         self.progress.skip_pending()
         self._idle.set()
@@ -527,6 +590,19 @@ def _run_hooks(calls: list[tuple[Any, Event]]) -> tuple[int, BaseException | Non
         if inspect.isawaitable(result):
             return index, None, result
     return len(calls), None, None
+
+
+def _run_hook_over(hook: Any, events: list[Event]) -> tuple[int, BaseException | None, Any]:
+    """On the worker thread: one hook over a run of events until one raises or hands back an awaitable."""
+    isawaitable = inspect.isawaitable
+    for index, event in enumerate(events):
+        try:
+            result = hook(event)
+        except Exception as exc:  # noqa: BLE001 - reported to the strategy's task
+            return index, exc, None
+        if result is not None and isawaitable(result):
+            return index, None, result
+    return len(events), None, None
 
 
 def _raiser(error: BaseException, hook: Any) -> Any:

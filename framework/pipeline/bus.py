@@ -574,10 +574,23 @@ class Pipeline:
 
     # what the store writer hands on ---------------------------------------------------------------------------
     def _stored(self, trades: list[Trade]) -> None:
+        # Runs of consecutive fills that go to the same strategies are handed over as one list per strategy,
+        # in seq order (one call per strategy per run, not per fill).
         route = self.router.route
+        mine: dict[Any, list[Trade]] = {}
+        run: list[Trade] = []
+        run_route: list | None = None
         for trade in trades:
-            for subscription in route(trade):
-                subscription.consumer.deliver(trade)
+            subscriptions = route(trade)
+            if subscriptions is not run_route:
+                if run and run_route:
+                    _hand(mine, run_route, run)
+                run, run_route = [], subscriptions
+            run.append(trade)
+        if run and run_route:
+            _hand(mine, run_route, run)
+        for consumer, batch in mine.items():
+            consumer.deliver_stored(batch)
         self.stored_seq = trades[-1].seq if trades else self.stored_seq
         components = self._by_channel.get(Channel.TRADE)
         if components:
@@ -729,6 +742,15 @@ class Pipeline:
             "alerts": [_alert_dict(a) for a in self.monitor.active_alerts.values()],
             "healthy": self.monitor.is_healthy(),
         }
+
+
+def _hand(mine: dict[Any, list[Trade]], subscriptions: list, run: list[Trade]) -> None:
+    for subscription in subscriptions:
+        batch = mine.get(subscription.consumer)
+        if batch is None:
+            mine[subscription.consumer] = run if len(subscriptions) == 1 else list(run)
+        else:
+            batch.extend(run)
 
 
 def _alert_dict(alert: Any) -> dict[str, Any]:

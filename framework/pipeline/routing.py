@@ -21,6 +21,8 @@ class Consumer(Protocol):
 
     def deliver(self, event: Event) -> None: ...
 
+    def deliver_stored(self, trades: list[Trade]) -> None: ...  # stored fills, in seq order
+
     def amended(self, trade: Trade) -> None: ...
 
     def begin_delivery(self, position: int | None, redelivery_bound: int | None) -> None: ...
@@ -49,21 +51,26 @@ class _Prefixes(dict):
     def __init__(self) -> None:
         super().__init__()
         self.index: list[tuple[int, dict[str, str]]] | None = None
+        self.version = 0  # bumped by every change
+
+    def _changed(self) -> None:
+        self.index = None
+        self.version += 1
 
     def __setitem__(self, key: str, value: str) -> None:
         super().__setitem__(key, value)
-        self.index = None
+        self._changed()
 
     def __delitem__(self, key: str) -> None:
         super().__delitem__(key)
-        self.index = None
+        self._changed()
 
     def update(self, *args: Any, **kwargs: Any) -> None:
         super().update(*args, **kwargs)
-        self.index = None
+        self._changed()
 
     def pop(self, *args: Any) -> Any:
-        self.index = None
+        self._changed()
         return super().pop(*args)
 
     def build(self) -> list[tuple[int, dict[str, str]]]:
@@ -82,12 +89,18 @@ class Router:
     def __init__(self) -> None:
         self.subscribers: dict[ConnectionKey, dict[str, Subscription]] = {}
         self.prefixes: dict[str, str] = _Prefixes()
+        # Routes already worked out, by (key, owner) or (key, symbol, symbol_raw): the same list object each
+        # time, so a batch can be split into runs of fills that go to the same strategies.
+        self._routes: dict[tuple, list[Subscription]] = {}
+        self._routes_version = 0  # the prefixes' version the cached routes were worked out with
 
     def add(self, key: ConnectionKey, subscription: Subscription) -> None:
         self.subscribers.setdefault(key, {})[subscription.strategy_id] = subscription
+        self._routes.clear()
 
     def remove(self, key: ConnectionKey, strategy_id: str) -> bool:
         """Remove a strategy from a key; True if the key has no subscriber left."""
+        self._routes.clear()
         subscribers = self.subscribers.get(key, {})
         subscribers.pop(strategy_id, None)
         if not subscribers:
@@ -107,14 +120,31 @@ class Router:
         return None
 
     def route(self, event: Any) -> list[Subscription]:
-        """The owner by client-order-id prefix (nobody now if it is not running), else by symbol."""
-        subscribers = self.subscribers.get(event.key)
+        """The owner by client-order-id prefix (nobody now if it is not running), else by symbol.
+        The list returned is shared: never change it."""
+        key = event.key
+        subscribers = self.subscribers.get(key)
         if not subscribers:
-            return []
+            return _NOBODY
+        if self.prefixes.version != self._routes_version:
+            self._routes.clear()  # a prefix was declared: owners may have changed
+            self._routes_version = self.prefixes.version
         coid = event.client_order_id
         if coid:
             owner = self.owner(coid)
             if owner is not None:
-                subscription = subscribers.get(owner)
-                return [subscription] if subscription is not None and subscription.consumer is not None else []
-        return [s for s in subscribers.values() if s.consumer is not None and s.wants_symbol(event)]
+                cached = self._routes.get((key, owner))
+                if cached is None:
+                    subscription = subscribers.get(owner)
+                    cached = [subscription] if subscription is not None and subscription.consumer is not None else []
+                    self._routes[(key, owner)] = cached
+                return cached
+        marker = (key, event.symbol, event.symbol_raw)
+        cached = self._routes.get(marker)
+        if cached is None:
+            cached = [s for s in subscribers.values() if s.consumer is not None and s.wants_symbol(event)]
+            self._routes[marker] = cached
+        return cached
+
+
+_NOBODY: list[Subscription] = []
