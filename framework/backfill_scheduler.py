@@ -10,18 +10,20 @@ was. Fill times never move it.
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Awaitable, Callable, Protocol
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Protocol
 
 from loguru import logger
 from tenacity import AsyncRetrying
 
-from framework.backfill import Backfiller
 from framework.errors import AuthError
 from framework.events import ConnectionKey, now_ms
 from framework.retry import BACKFILL
 from framework.sink import EventSink, GapNotice, Notice
 from framework.store import TradeStore
 from framework.sync_log import TradeSyncLogger
+
+if TYPE_CHECKING:
+    from framework.backfill import Backfiller
 
 
 class Durability(Protocol):

@@ -7,14 +7,12 @@ import hashlib
 import json
 import os
 from pathlib import Path
-from typing import Any, AsyncIterator, Iterable, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, AsyncIterator, Iterable, Protocol, Sequence
 
 import attrs
 from loguru import logger
 
 from exchanges.spec import ExchangeSpec
-from framework.backfill import Backfiller
-from framework.backfill_scheduler import BackfillScheduler
 from framework.connection import BaseConnection, MockConnection, PrivateConnection
 from framework.errors import ConfigError, LifecycleError, StoreError
 from framework.events import ConnectionKey, Trade, with_delivery
@@ -33,6 +31,9 @@ from framework.sink import GapNotice, Notice
 from framework.store import DEFAULT_STORE_URL, TradeStore, open_store
 from framework.sync_log import TradeSyncLogger
 from framework.trade_sync import TradeSync
+
+if TYPE_CHECKING:
+    from framework.backfill_scheduler import BackfillScheduler
 
 
 class Connector(Protocol):
@@ -289,6 +290,8 @@ class ConnectionPool:
         )
         if spec.backfill is None or not connector.backfill:
             return connection, None
+        from framework.backfill import Backfiller  # ccxt: imported once a venue backfills (half a second)
+        from framework.backfill_scheduler import BackfillScheduler
         backfiller = Backfiller(key, spec.backfill, connector.credentials, spec.stream.endpoints(key.market),
                                 connector.endpoints, retry_policy=connector.backfill_retry_policy,
                                 overlap_ms=connector.backfill_overlap_ms, lookback_ms=self.backfill_since_ms)

@@ -309,7 +309,7 @@ async def test_fills_missed_while_down_come_back_exactly_once(sim, tmp_path, sna
         assert await sim.drop("hyperliquid", "future") == 1
         _, during = await sim.fill("hyperliquid", "future", SYMBOL, "sell", "0.020", "100.2", parts=2)
         async with asyncio.timeout(10):
-            while len(s.trades) < 3 or connection.backfills < 2:  # the start's backfill, then the gap's
+            while len(s.trades) < 3 or pool.scheduler(connection.key).backfills < 2:  # the start's, then the gap's
                 await asyncio.sleep(0.01)
         await pool.flush(5)
         stored = {t.trade_id: t for t in await pool.store.fetch_trades()}
