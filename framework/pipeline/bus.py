@@ -505,7 +505,7 @@ class Pipeline:
                 accept(event)
                 continue
             channel = channel_of(event)
-            if self._dedup and self._repeated(channel, event):
+            if self._dedup and self._repeated(channel, _state_of(event)):
                 continue
             orders += 1
             record_order(event)
@@ -756,6 +756,14 @@ def _hand(mine: dict[Any, list[Trade]], subscriptions: list, run: list[Trade]) -
 def _alert_dict(alert: Any) -> dict[str, Any]:
     return {"name": alert.name, "scope": alert.scope, "severity": alert.severity, "value": alert.value,
             "threshold": alert.threshold, "message": alert.message, "since_ms": alert.at_ms}
+
+
+def _state_of(event: Any) -> Any:
+    """What makes an order update (or a later state event) an exact repeat: cheaper to hash than every field."""
+    if isinstance(event, OrderUpdate):
+        return (event.exchange, event.market, event.account, event.order_id, event.status, event.filled,
+                event.amount, event.price, event.timestamp)
+    return event
 
 
 def _fingerprint(data: Any) -> Any:
