@@ -219,6 +219,12 @@ class TradeSyncLogger:
     def dead_letter(self, key: str, error: str, **fields: Any) -> None:
         self._log.bind(key=key, error=error, **fields).warning("dead letter")
 
+    def alert(self, alert: Any) -> None:
+        """A pipeline alert fired (WARNING, or ERROR when critical) or resolved (WARNING)."""
+        level = "ERROR" if alert.state == "firing" and alert.severity == "critical" else "WARNING"
+        self._log.bind(name=alert.name, scope=alert.scope, severity=alert.severity, value=alert.value,
+                       threshold=alert.threshold, detail=alert.message).log(level, f"alert {alert.state}")
+
     def error(self, what: str, **fields: Any) -> None:
         self._log.bind(**fields).error(what)
 

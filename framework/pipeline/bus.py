@@ -729,9 +729,7 @@ class Pipeline:
         firing = alert.state == "firing"
         level = "ERROR" if firing and alert.severity == "critical" else "WARNING"
         logger.bind(alert=alert.name, scope=alert.scope, value=alert.value).log(level, alert.message)
-        self.sync_log.alert(alert) if hasattr(self.sync_log, "alert") else self.sync_log.error(
-            "alert " + alert.state, name=alert.name, scope=alert.scope, severity=alert.severity,
-            value=alert.value, threshold=alert.threshold, message=alert.message)
+        self.sync_log.alert(alert)
         self.publish_data(Channel.ALERT, alert)
 
     def status(self) -> dict[str, Any]:
