@@ -454,7 +454,7 @@ class Pipeline:
             return
         self._running = True
         if self.config.monitor:
-            self._spawn(self.monitor.run(self._alert), "pipeline-monitor")
+            self._spawn(self.monitor.run(self._alert, self._metrics), "pipeline-monitor")
         self._spawn(self._watchdog(), "pipeline-watchdog")
         self._spawn(self._replay_poller(), "pipeline-replays")
         for component in self._components.values():
@@ -726,11 +726,12 @@ class Pipeline:
     def _alert(self, alert: Any) -> None:
         self.alerts.append(alert)
         del self.alerts[:-100]
-        firing = alert.state == "firing"
-        level = "ERROR" if firing and alert.severity == "critical" else "WARNING"
-        logger.bind(alert=alert.name, scope=alert.scope, value=alert.value).log(level, alert.message)
         self.sync_log.alert(alert)
         self.publish_data(Channel.ALERT, alert)
+
+    def _metrics(self, report: dict[str, Any]) -> None:
+        """The monitor's periodic report, as a `metrics` event for the components that asked for it."""
+        self.publish_data(Channel.METRICS, report)
 
     def status(self) -> dict[str, Any]:
         return {
