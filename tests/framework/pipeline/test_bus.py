@@ -553,3 +553,35 @@ async def test_event_with_insane_values_is_a_dead_letter_and_reaches_no_consumer
             assert all(letter["consumer"] is None for letter in letters)
             assert pool.get_connection_status()["pipeline"]["invalid"] == 2
             await strategy.stop()
+
+
+# the monitor on the bus ---------------------------------------------------------------------------------------------
+async def test_metrics_component_gets_the_monitors_report_and_the_trade_sync_log_has_the_alert(tmp_path):
+    alerts = AlertConfig(queue_size_warning_threshold=2, queue_size_critical_threshold=3, max_latency_ms=1e6,
+                         min_throughput_msgs_per_sec=0, max_memory_mb=1e6, max_drop_rate_percent=100.0)
+    async with asyncio.timeout(30):
+        async with running_pool(sqlite_url(tmp_path), tmp_path / "logs", alert_config=alerts,
+                                performance_config=PerformanceConfig(metrics_interval_seconds=0.05)) as pool:
+            reports, release = [], asyncio.Event()
+
+            class Dashboard:
+                def on_metrics_update(self, report):
+                    reports.append(report)
+
+            class Stuck:
+                async def on_heartbeat_update(self, beat):
+                    await release.wait()
+
+            pool.pipeline.register_component("dashboard", Dashboard(), ["metrics"])
+            pool.pipeline.register_component("stuck", Stuck(), ["heartbeat"])
+            for n in range(5):
+                pool.pipeline.publish_data("heartbeat", n)
+            await until(lambda: len(reports) >= 2, 5, "two reports")
+            assert reports[-1]["consumers"]["stuck"]["queue_size"] == 4
+            await until(lambda: any(a["severity"] == "critical" for a in pool.get_connection_status()["pipeline"]["alerts"]),
+                        5, "the critical alert")
+            assert not pool.pipeline.monitor.is_healthy()
+            release.set()
+            pool.sync_log.flush()
+            log = pool.sync_log.path.read_text()
+            assert "| ERROR   | alert firing | name=queue_size scope=stuck severity=critical" in log, log
