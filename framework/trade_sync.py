@@ -15,7 +15,7 @@ from framework.errors import StoreError
 from framework.progress import Progress
 from framework.retry import STORE_WRITE
 from framework.spool import Spool, encode
-from framework.store import TradeStore, order_rank, raw_to_text
+from framework.store import TradeStore, order_rank, raw_to_text, write_in_steps
 from framework.sync_log import TradeSyncLogger
 
 DedupKey = tuple[str, str, str, str, str, str]
@@ -416,25 +416,22 @@ class TradeSync:
             else:
                 dead.append(item)
 
-        inserted = await self.store.insert_trades(trades) if trades else []
+        # One transaction (one WAL flush) for the whole batch; a store without write_batch goes step by step.
+        write = getattr(self.store, "write_batch", None)
+        args = (trades, fee_copies, list(latest_orders.values()), dead)
+        inserted, completed_keys = await (write(*args) if write is not None else write_in_steps(self.store, *args))
+        # Delivery follows durability: handed on only now that all of it is committed.
         stored = [with_delivery(t, seq=seq, owner_unknown=t.client_order_id is None)
                   for t, seq in zip(trades, inserted) if seq]
         if stored:
             self.on_stored(stored)
         if fee_copies:
-            completed = set(map(tuple, await self.store.complete_fees(fee_copies)))
+            completed = set(map(tuple, completed_keys))
             amended = [t for t in fee_copies if t.dedup_key in completed]
             for trade in amended:
                 self._fee_missing.pop(trade.dedup_key, None)
             if amended:
                 self.on_amended(amended)
-        if latest_orders:
-            await self.store.upsert_orders(list(latest_orders.values()))
-        for row in dead:
-            if len(row) > 4:
-                await self.store.add_dead_letter(*row[:4], consumer=row[4])
-            else:
-                await self.store.add_dead_letter(*row)
 
         # Counting and logging only after every write of the batch succeeded.
         groups: dict[tuple, list] = defaultdict(lambda: [0, 0, []])

@@ -55,6 +55,15 @@ class TradeStore(Protocol):
         """Fill in fee_cost / fee_currency of stored fills that have none (e.g. Binance TRADE_LITE first);
         returns the dedup keys of the rows it completed."""
 
+    async def write_batch(
+        self, trades: Sequence[Trade], fee_copies: Sequence[Trade], orders: Sequence[OrderUpdate],
+        dead_rows: Sequence[tuple],
+    ) -> tuple[list[int | None], list[tuple]]:
+        """What one batch of the writer changes, in ONE transaction: insert_trades(trades), complete_fees(
+        fee_copies), upsert_orders(orders), add_dead_letter per row (key, raw, error, received_at[, consumer]).
+        Returns (what insert_trades returns, what complete_fees returns). All or nothing: a refused value raises
+        StoreError(transient=False), an unreachable store StoreError(transient=True)."""
+
     async def max_seq(self) -> int:
         """The highest `seq` stored (0 when there is none)."""
 
@@ -115,6 +124,21 @@ class TradeStore(Protocol):
     async def recent_trade_keys(self, key: ConnectionKey, since_ms: int, limit: int) -> list[tuple]: ...
 
     async def symbols(self, key: ConnectionKey) -> list[str]: ...
+
+
+async def write_in_steps(
+    store: Any, trades: Sequence[Trade], fee_copies: Sequence[Trade], orders: Sequence[OrderUpdate],
+    dead_rows: Sequence[tuple],
+) -> tuple[list[int | None], list[tuple]]:
+    """write_batch for a store without transactions (an in-memory fake, a store written before write_batch):
+    the four calls one after another, so a failure may leave the first ones done."""
+    inserted = await store.insert_trades(trades) if trades else []
+    completed = await store.complete_fees(fee_copies) if fee_copies else []
+    if orders:
+        await store.upsert_orders(orders)
+    for key, raw, error, received_at, *consumer in dead_rows:
+        await store.add_dead_letter(key, raw, error, received_at, *consumer)
+    return inserted, completed
 
 
 def order_rank(update: OrderUpdate) -> tuple[Decimal, int, int]:

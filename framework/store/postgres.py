@@ -161,6 +161,10 @@ _SET_DELIVERY = (
     "ON CONFLICT (strategy_id) DO UPDATE SET position = GREATEST(deliveries.position, EXCLUDED.position), "
     "running = EXCLUDED.running, prefix = EXCLUDED.prefix, updated_at = now()"
 )
+_INSERT_DEAD_LETTERS = sql.SQL(
+    "INSERT INTO dead_letters (connection_key, raw, error, received_at, consumer) {rows}"
+).format(rows=_unnest(("connection_key", "raw", "error", "received_at", "consumer"),
+                      ("text", "text", "text", "bigint", "text")))
 _ORDER_ALL = ORDER_COLUMNS + ("status_rank",)
 _DEAD_LETTER_COLS = sql.SQL(", ").join(map(sql.Identifier, DEAD_LETTER_COLUMNS))
 _UPSERT_ORDERS = sql.SQL(
@@ -324,6 +328,36 @@ class PostgresTradeStore:
             cur = await conn.execute(_COMPLETE_FEES, [list(c) for c in zip(*rows)])
             return [tuple(r) for r in await cur.fetchall()]
 
+    async def write_batch(
+        self, trades: Sequence[Trade], fee_copies: Sequence[Trade], orders: Sequence[OrderUpdate],
+        dead_rows: Sequence[tuple],
+    ) -> tuple[list[int | None], list[tuple]]:
+        """One transaction on one connection, its statements pipelined (one round trip, one WAL flush): the
+        fills, then the fees, the order states and the dead letters. Rows are built before anything is sent,
+        so a value the driver cannot convert is refused with nothing begun."""
+        fee_rows = [(t.fee_cost, t.fee_currency, *t.dedup_key) for t in fee_copies if t.fee_cost is not None]
+        if not (trades or fee_rows or orders or dead_rows):
+            return [], []
+        async with _errors(self.url):
+            statements = []
+            if trades:
+                statements.append((_INSERT_TRADES, [list(c) for c in zip(*map(trade_row, trades))]))
+            if fee_rows:
+                statements.append((_COMPLETE_FEES, [list(c) for c in zip(*fee_rows)]))
+            if orders:
+                statements.append((_UPSERT_ORDERS, [list(c) for c in zip(*map(order_row, orders))]))
+            if dead_rows:
+                statements.append((_INSERT_DEAD_LETTERS, [list(c) for c in zip(*map(_letter_row, dead_rows))]))
+            async with self._require_pool().connection() as conn:
+                async with conn.pipeline() as pipeline:
+                    async with conn.transaction():
+                        cursors = [await conn.execute(query, params) for query, params in statements]
+                        await pipeline.sync()  # a refusal comes out here, inside the transaction: rolled back
+                results = iter(cursors)
+                new = {tuple(row[1:]): row[0] for row in await next(results).fetchall()} if trades else {}
+                completed = [tuple(r) for r in await next(results).fetchall()] if fee_rows else []
+        return [new.pop(t.dedup_key, None) for t in trades], completed
+
     async def max_seq(self) -> int:
         return (await self._execute("SELECT COALESCE(MAX(seq), 0) FROM trades"))[0][0]
 
@@ -457,6 +491,12 @@ class PostgresTradeStore:
         where, params = _key_filter(key, None)
         rows = await self._execute(sql.SQL("SELECT DISTINCT symbol FROM trades {}").format(where), params)
         return [r[0] for r in rows]
+
+
+def _letter_row(row: tuple) -> tuple:
+    """A dead letter (key, raw, error, received_at[, consumer]) as a row of _INSERT_DEAD_LETTERS."""
+    key, raw, error, received_at, *consumer = row
+    return (key, raw_to_text(raw), error, received_at, consumer[0] if consumer else None)
 
 
 def _key_filter(key: ConnectionKey | None, symbol: str | None) -> tuple[sql.Composable, tuple]:

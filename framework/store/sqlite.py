@@ -132,6 +132,7 @@ _SET_DELIVERY = (
     "ON CONFLICT (strategy_id) DO UPDATE SET position = MAX(deliveries.position, excluded.position), "
     "running = excluded.running, prefix = excluded.prefix, updated_at = excluded.updated_at"
 )
+_ADD_DEAD_LETTER = "INSERT INTO dead_letters (connection_key, raw, error, received_at, consumer) VALUES (?, ?, ?, ?, ?)"
 _CHUNK = 500  # ids per `IN (...)`: well under SQLite's bound on parameters
 
 
@@ -222,32 +223,52 @@ class SQLiteTradeStore:
     # Rows are built in the store's thread too, inside _run: a value that cannot be converted is a StoreError.
 
     async def insert_trades(self, trades: Sequence[Trade]) -> list[int | None]:
-        return await self._run(self._insert_trades, trades) if trades else []
+        return (await self._run(self._write_batch, trades, (), (), ()))[0] if trades else []
 
-    def _insert_trades(self, trades: Sequence[Trade]) -> list[int | None]:
-        """One write transaction, taken before the first row, so no other writer (thread or process) can take
-        seqs in between: new rows get increasing seqs (their rowid) in the order given."""
-        rows = [trade_row(t, str) for t in trades]
+    async def write_batch(
+        self, trades: Sequence[Trade], fee_copies: Sequence[Trade], orders: Sequence[OrderUpdate],
+        dead_rows: Sequence[tuple],
+    ) -> tuple[list[int | None], list[tuple]]:
+        if not (trades or fee_copies or orders or dead_rows):
+            return [], []
+        return await self._run(self._write_batch, trades, fee_copies, orders, dead_rows)
+
+    def _write_batch(
+        self, trades: Sequence[Trade], fee_copies: Sequence[Trade], orders: Sequence[OrderUpdate],
+        dead_rows: Sequence[tuple],
+    ) -> tuple[list[int | None], list[tuple]]:
+        """One write transaction (BEGIN IMMEDIATE … COMMIT, one sync), taken before the first row: fills, fees,
+        order states, dead letters. No other writer can take seqs in between, so new fills get increasing seqs
+        (their rowid) in the order given; a refused row rolls back the whole batch."""
+        trade_rows = [trade_row(t, str) for t in trades]
+        fee_rows = _fee_rows(fee_copies)
+        order_rows = [order_row(o, str) for o in orders]
+        letter_rows = [_letter_row(row) for row in dead_rows]
         conn = self._connection()
         cur = conn.cursor()
         cur.execute("BEGIN IMMEDIATE")
         try:
             inserted: list[int | None] = []
-            for row in rows:
+            for row in trade_rows:
                 cur.execute(_INSERT_TRADE, row)
                 inserted.append(cur.lastrowid if cur.rowcount == 1 else None)
+            completed = [tuple(row[2:]) for row in fee_rows if cur.execute(_COMPLETE_FEE, row).rowcount == 1]
+            if order_rows:
+                cur.executemany(_UPSERT_ORDER, order_rows)
+            if letter_rows:
+                cur.executemany(_ADD_DEAD_LETTER, letter_rows)
             cur.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
                 cur.execute("ROLLBACK")
             raise
-        return inserted
+        return inserted, completed
 
     async def complete_fees(self, trades: Sequence[Trade]) -> list[tuple]:
         return await self._run(self._complete_fees, trades) if trades else []
 
     def _complete_fees(self, trades: Sequence[Trade]) -> list[tuple]:
-        rows = [(str(t.fee_cost), t.fee_currency, *t.dedup_key) for t in trades if t.fee_cost is not None]
+        rows = _fee_rows(trades)
         conn = self._connection()
         completed = []
         with conn:
@@ -347,10 +368,7 @@ class SQLiteTradeStore:
         await self._run(self._add_dead_letter, key, raw, error, received_at, consumer)
 
     def _add_dead_letter(self, key: str, raw: Any, error: str, received_at: int, consumer: str | None) -> None:
-        self._connection().execute(
-            "INSERT INTO dead_letters (connection_key, raw, error, received_at, consumer) VALUES (?, ?, ?, ?, ?)",
-            (key, raw_to_text(raw), error, received_at, consumer),
-        )
+        self._connection().execute(_ADD_DEAD_LETTER, _letter_row((key, raw, error, received_at, consumer)))
 
     def _select(self, sql: str, params: Sequence[Any]) -> list[tuple]:
         return self._connection().execute(sql, params).fetchall()
@@ -427,6 +445,17 @@ class SQLiteTradeStore:
     async def symbols(self, key: ConnectionKey) -> list[str]:
         where, params = _key_filter(key, None)
         return [r[0] for r in await self._run(self._select, f"SELECT DISTINCT symbol FROM trades{where}", params)]
+
+
+def _fee_rows(trades: Sequence[Trade]) -> list[tuple]:
+    """(fee_cost, fee_currency, *dedup key) of the fills that carry a fee, for _COMPLETE_FEE."""
+    return [(str(t.fee_cost), t.fee_currency, *t.dedup_key) for t in trades if t.fee_cost is not None]
+
+
+def _letter_row(row: tuple) -> tuple:
+    """A dead letter (key, raw, error, received_at[, consumer]) as a row of _ADD_DEAD_LETTER."""
+    key, raw, error, received_at, *consumer = row
+    return (key, raw_to_text(raw), error, received_at, consumer[0] if consumer else None)
 
 
 def _now_ms() -> int:

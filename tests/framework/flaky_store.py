@@ -16,3 +16,8 @@ class FlakyStore:
         if self.down:
             raise StoreError("database unreachable")
         return await self.inner.insert_trades(trades)
+
+    async def write_batch(self, trades, fee_copies, orders, dead_rows):
+        if self.down and trades:
+            raise StoreError("database unreachable")
+        return await self.inner.write_batch(trades, fee_copies, orders, dead_rows)

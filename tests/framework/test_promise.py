@@ -93,6 +93,11 @@ async def test_an_unexpected_error_in_the_store_dead_letters_the_batch_and_the_w
                 raise OverflowError("a bug nobody foresaw")
             return await self.inner.insert_trades(trades)
 
+        async def write_batch(self, trades, fee_copies, orders, dead_rows):
+            if any(t.trade_id == "boom" for t in trades):
+                raise OverflowError("a bug nobody foresaw")
+            return await self.inner.write_batch(trades, fee_copies, orders, dead_rows)
+
     from framework.store import open_store
 
     store = Buggy(open_store(f"sqlite:///{tmp_path / 'b.sqlite'}"))

@@ -207,6 +207,11 @@ async def test_fills_spooled_when_the_process_stopped_are_written_at_the_next_st
 
             raise StoreError("connection refused")
 
+        async def write_batch(self, *batch):
+            from framework.errors import StoreError
+
+            raise StoreError("connection refused")
+
     url = f"sqlite:///{tmp_path / 'spooled.sqlite'}"
     async with ConnectionPool(store=DownStore(open_store(url)), log_dir=tmp_path / "logs") as pool:
         s = Recorder("r", [MockConnector("gate", "spot")], pool=pool)
