@@ -176,7 +176,7 @@ def _contract_size_field() -> Any:
     )
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, cache_hash=True)
 class ConnectionKey:
     """One private socket: exchange + market (+ account). `str()` gives `binance_spot[@account]`."""
 

@@ -12,7 +12,7 @@ import inspect
 import queue
 import threading
 import time
-from collections import OrderedDict
+from collections import deque
 from typing import Any, Callable, Hashable, Iterable, Sequence
 
 from loguru import logger
@@ -34,6 +34,7 @@ from framework.validate import FUTURE_TOLERANCE_MS, as_raw, problem
 
 CATCH_UP_PAGE = 500
 WORKER_BATCH = 64  # events handed to a component's worker thread at once (plain-function handlers)
+YIELD_EVERY = 64  # coroutine-handler events in a row before a component task lets the loop run others
 REPLAY_POLL = 2.0  # seconds between looks for dead letters an operator asked to replay
 
 
@@ -209,6 +210,7 @@ class Component:
     # the component's task ---------------------------------------------------------------------------------
     async def _run(self) -> None:
         pending: list[tuple[Lane, tuple]] = []  # taken but not handled (after a timeout cut a batch)
+        streak = 0
         while True:
             batch: list[tuple[Lane, tuple]] = []
             try:
@@ -228,6 +230,10 @@ class Component:
                 if is_coroutine:
                     pending.pop(0)
                     await self._handle_one(lane, channel, event, enqueued, fn)
+                    streak += 1
+                    if streak >= YIELD_EVERY:  # a handler that never suspends must not hold the loop: the
+                        streak = 0  # store writer and the sockets run between its events
+                        await asyncio.sleep(0)
                     continue
                 # One at a time unless the breaker is closed: a half-open trial's result decides the next event.
                 closed = self.breaker.state is BreakerState.CLOSED
@@ -438,7 +444,8 @@ class Pipeline:
         self._by_channel: dict[Channel, tuple[Component, ...]] = {}
         self._dedup = self.config.queue.enable_deduplication
         self._dedup_window = self.config.queue.dedup_window_seconds
-        self._recent: OrderedDict[Hashable, float] = OrderedDict()
+        self._recent: dict[Hashable, float] = {}  # marker -> when last seen
+        self._expiry: deque[tuple[float, Hashable]] = deque()  # (when, marker) in time order
         self._keys: set[ConnectionKey] = set()
         self._tasks: set[asyncio.Task] = set()
         self._running = False
@@ -544,25 +551,26 @@ class Pipeline:
         return True
 
     def _repeated(self, channel: Channel, fingerprint: Any) -> bool:
-        try:
-            hash(fingerprint)
-        except TypeError:
-            return False
+        """True for an exact repeat inside the dedup window (what cannot be hashed is never a repeat)."""
         clock = time.monotonic()
         recent = self._recent
         marker = (channel, fingerprint)
-        seen = recent.get(marker)
+        try:
+            seen = recent.get(marker)
+        except TypeError:
+            return False
         if seen is not None and clock - seen <= self._dedup_window:
             self.repeats += 1
             self.monitor.duplicates += 1
             return True
         recent[marker] = clock
-        recent.move_to_end(marker)
-        while recent:
-            oldest = next(iter(recent.values()))
-            if clock - oldest <= self._dedup_window and len(recent) <= 100_000:
-                break
-            recent.popitem(last=False)
+        expiry = self._expiry
+        expiry.append((clock, marker))
+        horizon = clock - self._dedup_window
+        while expiry and (expiry[0][0] < horizon or len(expiry) > 100_000):
+            stamp, old = expiry.popleft()
+            if recent.get(old) == stamp:  # not seen again since
+                del recent[old]
         return False
 
     def dead_letter(self, key: ConnectionKey | str, raw: Any, error: str, consumer: str | None = None) -> None:
