@@ -4,10 +4,13 @@ Prints sustained fills/s, p50/p99 latency from frame sent to row committed at 1,
 with socket drops injected, the dropped fills coming back by REST backfill), and the client's RSS
 growth over a long run; then, on one Bybit linear feed at max rate, alternating in rounds, ccxt.pro
 (`watch_orders` + `watch_my_trades`, no storage), tradesync without a store, into PostgreSQL and into SQLite,
-and a bare `websockets` client decoding with `json.loads(parse_float=Decimal)` (the exact-decode floor). Usage:
+and a bare `websockets` client decoding with `json.loads(parse_float=Decimal)` (the exact-decode floor); then
+the same feed to 1 strategy and to 100 strategies on one key (every fill to all of them, or each fill to one
+owner by client-order-id prefix), without a store and into PostgreSQL. Usage:
 
     python bench/e2e.py [--quick] [--fills 1000000] [--venue binance_future] [--compare-fills 50000] [--rounds 3]
-                        [--only targets|compare] [--pg postgresql://postgres@127.0.0.1:5432/test]
+                        [--fanout-fills 20000] [--only targets|compare|fanout]
+                        [--pg postgresql://postgres@127.0.0.1:5432/test]
 """
 
 from __future__ import annotations
@@ -45,7 +48,8 @@ from framework.strategy import BaseStrategy  # noqa: E402
 
 # --- the simulator side (a child process) -----------------------------------------------------------------
 async def serve(key: ConnectionKey, creds: Credentials) -> None:
-    """Read commands on stdin: `fills N RATE DROP_EVERY` → send N fills, answer `sent <file of send times>`."""
+    """Read commands on stdin: `fills N RATE DROP_EVERY [OWNERS]` → send N fills, answer `sent <file of send
+    times>`; with OWNERS, the fills are spread round-robin over that many orders, client order ids `o000-1`…"""
     sim = Simulator({key.exchange: creds}, exchanges=[key.exchange], seed=1)
     await sim.start()
     print(f"ready {sim.port}", flush=True)
@@ -66,9 +70,15 @@ async def serve(key: ConnectionKey, creds: Credentials) -> None:
         if line[0] != "fills":
             break
         count, rate, drop_every = int(line[1]), float(line[2]), int(line[3])
+        owners = int(line[4]) if len(line) > 4 else 0
         if not drop_every:  # no backfill will read the earlier fills: the ledger need not keep growing
             sim.ledger(key.exchange, key.market).fills.clear()
-        order = await sim.place_order(key.exchange, key.market, symbol, "buy", Decimal(count) / 1000, "65000.5")
+        if owners:
+            each = Decimal(-(-count // owners)) / 1000
+            orders = [await sim.place_order(key.exchange, key.market, symbol, "buy", each, "65000.5",
+                                            client_order_id=owner_prefix(k) + "1") for k in range(owners)]
+        else:
+            orders = [await sim.place_order(key.exchange, key.market, symbol, "buy", Decimal(count) / 1000, "65000.5")]
         sent: list[tuple[str, int]] = []
         start = time.perf_counter()
         first_sent = time.time_ns()
@@ -81,7 +91,7 @@ async def serve(key: ConnectionKey, creds: Credentials) -> None:
                 await asyncio.sleep(0)  # let the socket drain
             if drop_every and i and i % drop_every == 0:
                 await sim.drop(key.exchange, key.market)
-            fill = await sim.fill_order(key.exchange, key.market, order, "0.001", is_maker=True)
+            fill = await sim.fill_order(key.exchange, key.market, orders[i % len(orders)], "0.001", is_maker=True)
             if rate:
                 sent.append((fill.trade_id, time.time_ns()))
         path = Path(tempfile.mkstemp(prefix="e2e-sent-")[1])
@@ -104,13 +114,21 @@ class TimedStore:
 
     async def insert_trades(self, trades):
         result = await self.inner.insert_trades(trades)
+        self.note(trades, result)
+        return result
+
+    async def write_batch(self, trades, *rest):
+        result = await self.inner.write_batch(trades, *rest)
+        self.note(trades, result[0])
+        return result
+
+    def note(self, trades, seqs) -> None:
         now = time.time_ns()
-        self.count += sum(seq is not None for seq in result)
+        self.count += sum(seq is not None for seq in seqs)
         self.last_commit = now
         if self.per_fill:
             for trade in trades:
                 self.committed.setdefault(trade.trade_id, now)
-        return result
 
 
 def rss_mb() -> float:
@@ -181,6 +199,9 @@ class DiscardStore:
             del self.seqs[:-self.WINDOW], self.trades[:-self.WINDOW]
         return seqs
 
+    async def write_batch(self, trades: Sequence[Trade], *rest: Any) -> tuple[list[int | None], list[tuple]]:
+        return await self.insert_trades(trades), []
+
     async def trades_after(self, keys: Sequence[ConnectionKey], after_seq: int, limit: int) -> list[tuple[int, Trade]]:
         at = bisect.bisect_right(self.seqs, after_seq)
         wanted = set(keys)
@@ -247,10 +268,11 @@ class Feed:
         self.child.stdin.flush()
         return (await asyncio.get_running_loop().run_in_executor(None, self.child.stdout.readline)).decode().split()
 
-    async def push(self, count: int, done: asyncio.Event, clock: list[int]) -> float:
-        """Fills/s from the first fill sent to the client's `done` (clock[0]: when, time.time_ns)."""
+    async def push(self, count: int, done: asyncio.Event, clock: list[int], owners: int = 0) -> float:
+        """Fills/s from the first fill sent to the client's `done` (clock[0]: when, time.time_ns); with `owners`,
+        spread over that many orders with client order ids `owner_prefix(k) + "1"`."""
         await asyncio.wait_for(self._ask("wait " + " ".join(BYBIT_TOPICS)), 30)
-        answer = await self._ask(f"fills {count} 0 0")
+        answer = await self._ask(f"fills {count} 0 0 {owners}")
         Path(answer[1]).unlink()
         first_sent = int(answer[2])
         try:
@@ -351,17 +373,16 @@ async def run_tradesync(feed: Feed, count: int, store: Any, tmp: Path) -> float:
     timed = TimedStore(store)
     timed.per_fill = False
     done, clock = asyncio.Event(), [0, 0]
-    original = timed.insert_trades
+    original = timed.note
 
-    async def insert_trades(trades):
-        result = await original(trades)
+    def note(trades, seqs) -> None:
+        original(trades, seqs)
         clock[1] = timed.count
         if timed.count >= count and not done.is_set():
             clock[0] = timed.last_commit
             done.set()
-        return result
 
-    timed.insert_trades = insert_trades
+    timed.note = note
     connector = ExchangeConnector("bybit", "future", credentials=feed.creds,
                                   endpoints=Endpoints(ws=f"ws://{feed.prefix}", rest=f"http://{feed.prefix}"),
                                   retry_policy=reconnect_policy(initial=0.05, maximum=0.5))
@@ -416,6 +437,103 @@ async def compare(args: argparse.Namespace, tmp: Path) -> None:
     pg = median["tradesync into PostgreSQL"]
     print(f"targets: into PostgreSQL ≥ 1.5× ccxt.pro: {pg / peer:.2f}× ({'met' if pg >= 1.5 * peer else 'NOT met'}); "
           f"≥ 0.5× the floor: {pg / floor:.2f}× ({'met' if pg >= 0.5 * floor else 'NOT met'})", flush=True)
+
+
+# --- 100 strategies on one key ---------------------------------------------------------------------------------
+FANOUT_TARGET = 0.8  # 100 strategies on one key keep this share of the one-strategy throughput
+
+
+def owner_prefix(k: int) -> str:
+    return f"o{k:03d}-"
+
+
+class CountingStrategy(BaseStrategy):
+    """Counts its fills in a trivial sync `on_trade` (on its hook thread); tells the loop once it has `expected`."""
+
+    def __init__(self, *args: Any, expected: int, finished: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fills, self.expected, self.finished, self.done_at = 0, expected, finished, 0
+
+    def on_trade(self, trade: Trade) -> None:
+        self.fills += 1
+        if self.fills == self.expected:
+            self.done_at = time.time_ns()
+            self.finished()
+
+
+async def run_fanout(feed: Feed, count: int, store: Any, tmp: Path, strategies: int, by_prefix: bool) -> float:
+    """Our pool to `strategies` strategies on one key: every fill to each (no owner), or by client-order-id
+    prefix to one owner each; fills/s from the first sent until every strategy has every fill of its own."""
+    loop = asyncio.get_running_loop()
+    done, clock, left = asyncio.Event(), [0, 0], [strategies]
+    expected = count // strategies if by_prefix else count
+
+    def one_finished() -> None:  # called on a strategy's hook thread
+        loop.call_soon_threadsafe(count_down)
+
+    def count_down() -> None:
+        left[0] -= 1
+        if left[0] == 0:
+            clock[0] = max(s.done_at for s in group)
+            done.set()
+
+    connector = ExchangeConnector("bybit", "future", credentials=feed.creds,
+                                  endpoints=Endpoints(ws=f"ws://{feed.prefix}", rest=f"http://{feed.prefix}"),
+                                  retry_policy=reconnect_policy(initial=0.05, maximum=0.5))
+    run = uuid.uuid4().hex[:6]
+    async with ConnectionPool(store=store, log_dir=tmp / "logs", spool_dir=tmp / f"spool-{run}") as pool:
+        group = [CountingStrategy(f"fan-{run}-{k:03d}", [connector], pool=pool, expected=expected,
+                                  finished=one_finished,
+                                  client_order_id_prefix=owner_prefix(k) if by_prefix else None)
+                 for k in range(strategies)]
+        await asyncio.gather(*(s.start() for s in group))
+        try:
+            rate = await feed.push(count, done, clock, owners=strategies if by_prefix else 0)
+        finally:
+            await asyncio.gather(*(s.stop() for s in group), return_exceptions=True)
+        short = [s.strategy_id for s in group if s.fills != expected]
+        if short:
+            print(f"  warning: {len(short)} strategies do not have exactly {expected:,} fills", flush=True)
+        return rate
+
+
+async def fanout(args: argparse.Namespace, tmp: Path) -> None:
+    creds = generated_credentials("bybit")
+    env = {**os.environ, "E2E_CREDENTIALS": json.dumps({
+        "api_key": creds.api_key, "secret": creds.secret, "passphrase": creds.passphrase,
+        "wallet_address": creds.wallet_address})}
+    child = subprocess.Popen([sys.executable, __file__, "--serve", "--venue", COMPARE_VENUE], env=env,
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    feed = Feed(child, int(child.stdout.readline().split()[1]), creds)
+    schema = f"bench_fan_{uuid.uuid4().hex[:8]}"
+    pg_url = f"{args.pg}{'&' if '?' in args.pg else '?'}schema={schema}"
+    count = args.fanout_fills - args.fanout_fills % 100
+    stores = {"no store": DiscardStore, "PostgreSQL": lambda: open_store(pg_url)}
+    shapes = {"1 strategy": (1, False), "100, every fill to all": (100, False), "100, one owner per fill": (100, True)}
+    results: dict[tuple[str, str], list[float]] = {(st, sh): [] for st in stores for sh in shapes}
+    print(f"\n{COMPARE_VENUE} at max rate to 1 and 100 strategies on one key, {count:,} fills per run, "
+          f"{args.rounds} alternating rounds (simulator in its own process on 127.0.0.1:{feed.port})", flush=True)
+    try:
+        for round_ in range(args.rounds):
+            for store_name, make in stores.items():
+                for shape, (n, by_prefix) in shapes.items():
+                    rate = await run_fanout(feed, count, make(), tmp, n, by_prefix)
+                    results[(store_name, shape)].append(rate)
+                    print(f"  round {round_ + 1}: {store_name:<10} {shape:<24} {rate:>9,.0f} fills/s", flush=True)
+    finally:
+        child.stdin.close()
+        child.wait(timeout=30)
+        import psycopg
+
+        with psycopg.connect(args.pg, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    print(f"{'store':<10} {'strategies (median of rounds)':<30} {'fills/s':>9} {'× one':>7}  target ≥ {FANOUT_TARGET}×")
+    for store_name in stores:
+        one = statistics.median(results[(store_name, "1 strategy")])
+        for shape in shapes:
+            rate = statistics.median(results[(store_name, shape)])
+            verdict = "" if shape == "1 strategy" else ("met" if rate >= FANOUT_TARGET * one else "NOT met")
+            print(f"{store_name:<10} {shape:<30} {rate:>9,.0f} {rate / one:>7.2f}  {verdict}", flush=True)
 
 
 async def targets(args: argparse.Namespace, key: ConnectionKey, tmp: Path) -> None:
@@ -476,9 +594,11 @@ async def main() -> None:
     parser.add_argument("--fills", type=int, default=1_000_000, help="fills in the sustained run (default 1e6)")
     parser.add_argument("--latency-fills", type=int, default=10_000, help="fills per 1,000/s run (default 10000)")
     parser.add_argument("--compare-fills", type=int, default=50_000, help="fills per side-by-side run (default 50000)")
+    parser.add_argument("--fanout-fills", type=int, default=20_000, help="fills per 1/100-strategy run (default 20000)")
     parser.add_argument("--rounds", type=int, default=3, help="alternating side-by-side rounds (default 3)")
-    parser.add_argument("--quick", action="store_true", help="100,000 sustained, 3,000 at 1,000/s, 20,000 × 2 rounds")
-    parser.add_argument("--only", choices=("targets", "compare"), help="run one part only")
+    parser.add_argument("--quick", action="store_true",
+                        help="100,000 sustained, 3,000 at 1,000/s, 20,000 (10,000 to strategies) × 2 rounds")
+    parser.add_argument("--only", choices=("targets", "compare", "fanout"), help="run one part only")
     parser.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432/test")
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -489,12 +609,15 @@ async def main() -> None:
         return
     if args.quick:
         args.fills, args.latency_fills, args.compare_fills, args.rounds = 100_000, 3_000, 20_000, 2
+        args.fanout_fills = 10_000
     configure_console(os.environ.get("E2E_LOG_LEVEL", "ERROR"))
     tmp = Path(tempfile.mkdtemp(prefix="bench-e2e-"))
-    if args.only != "compare":
+    if args.only in (None, "targets"):
         await targets(args, key, tmp)
-    if args.only != "targets":
+    if args.only in (None, "compare"):
         await compare(args, tmp)
+    if args.only in (None, "fanout"):
+        await fanout(args, tmp)
 
 
 if __name__ == "__main__":
