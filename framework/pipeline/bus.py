@@ -323,7 +323,9 @@ class Component:
     def _succeeded(self, lane: Lane, channel: Channel, event: Any, enqueued: int) -> None:
         self.breaker.record_success()
         counters = self.stats.lanes[lane]
-        if self.track_latency:
+        # Every CRITICAL event's latency is recorded; one in four of the others (the histogram stays true to
+        # their distribution at a quarter of the cost, on the path a book flood takes).
+        if self.track_latency and (lane is Lane.CRITICAL or not counters.handled & 3):
             counters.record(time.perf_counter_ns() - enqueued)
         else:
             counters.handled += 1
