@@ -18,6 +18,7 @@ from framework.errors import ConfigError, LifecycleError, StoreError
 from framework.events import ConnectionKey, Trade, with_delivery
 from framework.pipeline import (
     BALANCED,
+    Lane,
     AlertConfig,
     MessageQueueConfig,
     PerformanceConfig,
@@ -232,6 +233,7 @@ class ConnectionPool:
             if consumer is not None:
                 self._consumers[strategy_id] = consumer
                 self._prefixes[strategy_id] = consumer.client_order_id_prefix or strategy_id
+                self._watch(consumer)
                 consumer.begin_delivery(None, None)  # reads what it missed from the store first
                 consumer.expect_seen(self._take_seen(strategy_id))
                 if not self.trade_sync.store_ready.is_set():
@@ -276,6 +278,15 @@ class ConnectionPool:
             elif subscription.symbols and key in self._schedulers:
                 self._schedulers[key].notice(GapNotice(kind=Notice.SYMBOLS, session=0))
 
+    def _watch(self, consumer: Consumer) -> None:
+        """A strategy in the monitor: its inbox depth, what it was handed and what it handled (CRITICAL lane)."""
+        progress = getattr(consumer, "progress", None)
+        stats = self.pipeline.monitor.consumer(
+            consumer.strategy_id, "strategy",
+            lambda: {Lane.CRITICAL: progress.submitted - progress.completed} if progress is not None else {})
+        if progress is not None:
+            progress.stats = stats.lanes[Lane.CRITICAL]
+
     def build_connection(self, connector: Connector) -> tuple[BaseConnection, BackfillScheduler | None]:
         """A key's connection from its connector's settings, publishing into the pipeline through a sink of
         its own; with a backfill scheduler fed by the connection's gap notices when the venue backfills."""
@@ -312,6 +323,8 @@ class ConnectionPool:
         if keys is None:
             return
         consumer = self._consumers.pop(strategy_id, None)
+        if consumer is not None:
+            self.pipeline.monitor.remove_consumer(strategy_id)
         if consumer is not None and self._state == "stopping":  # stopped with the pool, not by itself
             await self.write_position(consumer, running=True)
         for key in keys:

@@ -3,19 +3,25 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 
 class Progress:
     def __init__(self) -> None:
         self.submitted = 0
         self.completed = 0
+        self.stats: Any = None  # the monitor's counters of this consumer, when it has some (enqueued, handled)
         self._changed = asyncio.Event()
 
     def submit(self, n: int = 1) -> None:
         self.submitted += n
+        if self.stats is not None:
+            self.stats.enqueued += n
 
     def done(self, n: int = 1) -> None:
         self.completed += n
+        if self.stats is not None:
+            self.stats.handled += n
         self._changed.set()
 
     def skip_pending(self) -> None:
