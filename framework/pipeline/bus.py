@@ -446,8 +446,8 @@ class Pipeline:
         self._by_channel: dict[Channel, tuple[Component, ...]] = {}
         self._dedup = self.config.queue.enable_deduplication
         self._dedup_window = self.config.queue.dedup_window_seconds
-        self._recent: dict[Hashable, float] = {}  # marker -> when last seen
-        self._expiry: deque[tuple[float, Hashable]] = deque()  # (when, marker) in time order
+        self._recent: dict[int, tuple[Hashable, float]] = {}  # hash of a marker -> (marker, when last seen)
+        self._expiry: deque[tuple[float, int]] = deque()  # (when, hash) in time order
         self._keys: set[ConnectionKey] = set()
         self._tasks: set[asyncio.Task] = set()
         self._running = False
@@ -554,24 +554,26 @@ class Pipeline:
 
     def _repeated(self, channel: Channel, fingerprint: Any) -> bool:
         """True for an exact repeat inside the dedup window (what cannot be hashed is never a repeat)."""
-        clock = time.monotonic()
-        recent = self._recent
         marker = (channel, fingerprint)
         try:
-            seen = recent.get(marker)
+            digest = hash(marker)  # hashed once: the window is keyed by it, the marker compared on a hit
         except TypeError:
             return False
-        if seen is not None and clock - seen <= self._dedup_window:
+        clock = time.monotonic()
+        recent = self._recent
+        seen = recent.get(digest)
+        if seen is not None and clock - seen[1] <= self._dedup_window and seen[0] == marker:
             self.repeats += 1
             self.monitor.duplicates += 1
             return True
-        recent[marker] = clock
+        recent[digest] = (marker, clock)
         expiry = self._expiry
-        expiry.append((clock, marker))
+        expiry.append((clock, digest))
         horizon = clock - self._dedup_window
         while expiry and (expiry[0][0] < horizon or len(expiry) > 100_000):
             stamp, old = expiry.popleft()
-            if recent.get(old) == stamp:  # not seen again since
+            entry = recent.get(old)
+            if entry is not None and entry[1] == stamp:  # not seen again since
                 del recent[old]
         return False
 

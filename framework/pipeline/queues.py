@@ -81,16 +81,17 @@ class LaneQueues:
             return
         if lane is Lane.HIGH:
             high = self.high
-            if entity in high:
+            if high.setdefault(entity, item) is not item:  # one lookup when it is new
                 counters.coalesced += 1
                 high[entity] = item  # keeps its place in line, carries the newest state
                 return
-            if len(high) >= self.max_size:
-                high.popitem(last=False)
+            size = len(high)
+            if size > self.max_size:
+                high.popitem(last=False)  # the oldest entity (never the one just added: max_size >= 1)
                 counters.dropped += 1
-            high[entity] = item
-            if len(high) > counters.high_water:
-                counters.high_water = len(high)
+                size -= 1
+            if size > counters.high_water:
+                counters.high_water = size
             return
         queue = self.medium if lane is Lane.MEDIUM else self.low
         if len(queue) >= self.max_size:
