@@ -99,3 +99,34 @@ async def test_fills_of_a_batch_with_a_refused_order_are_handed_on_once_after_th
     letters = await store.fetch_dead_letters()
     assert len(letters) == 1 and letters[0]["error"].startswith("store refused")
     assert sync.stats()["stored"] == 2 and sync.stats()["dead_letters"] == 1
+
+
+class _StepByStep:
+    """A store written before write_batch existed: the four calls only (what an in-memory fake may offer)."""
+
+    def __init__(self, inner) -> None:
+        self.inner, self.url = inner, inner.url
+
+    def __getattr__(self, name):
+        if name == "write_batch":
+            raise AttributeError(name)
+        return getattr(self.inner, name)
+
+
+async def test_a_store_without_write_batch_is_written_step_by_step(store, tmp_path):
+    sync = TradeSync(_StepByStep(store), TradeSyncLogger(tmp_path / "logs"))
+    handed_on: list[str] = []
+    sync.on_stored = lambda trades: handed_on.extend(t.trade_id for t in trades)
+    await sync.start()
+    try:
+        sync.accept(fill("a", fee_cost=None, fee_currency=None))
+        sync.accept(fill("a", fee_cost="0.03", fee_currency="USDT"))
+        sync.record_order(order("1"))
+        sync.record_dead_letter("binance_spot", "{}", "unreadable", consumer="risk")
+        await asyncio.wait_for(sync.wait_stored(), 20)
+    finally:
+        await sync.stop()
+    assert handed_on == ["a"]
+    assert [(t.trade_id, t.fee_currency) for t in await store.fetch_trades()] == [("a", "USDT")]
+    assert [o.order_id for o in await store.fetch_orders()] == ["1"]
+    assert [(d["error"], d["consumer"]) for d in await store.fetch_dead_letters()] == [("unreadable", "risk")]
