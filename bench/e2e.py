@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from exchanges.connector import Credentials, ExchangeConnector  # noqa: E402
-from exchanges.spec import Endpoints  # noqa: E402
+from framework.venue import Endpoints  # noqa: E402
 from exchanges.simulator import Simulator  # noqa: E402
 from exchanges.simulator.server import generated_credentials  # noqa: E402
 from framework.console import configure_console  # noqa: E402

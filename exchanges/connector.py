@@ -13,7 +13,7 @@ import attrs
 from framework.errors import ConfigError
 from framework.events import ConnectionKey, Market
 from framework.sync_log import register_secret
-from exchanges.spec import Credentials, Endpoints, ExchangeSpec
+from framework.venue import Credentials, Endpoints, ExchangeSpec
 
 __all__ = ["Credentials", "ExchangeConnector", "credentials_from_env", "env_var"]
 

@@ -104,7 +104,7 @@ class _Parser(argparse.ArgumentParser):
 def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
     from exchanges import get_exchange
     from exchanges.connector import ExchangeConnector
-    from exchanges.spec import Endpoints
+    from framework.venue import Endpoints
 
     parser = _Parser(prog=prog, description=__doc__)
     parser.add_argument("--exchange", required=True)

@@ -30,8 +30,8 @@ if TYPE_CHECKING:
 
     from tenacity import AsyncRetrying
 
-    from exchanges.spec import Credentials
-    from exchanges.spec import Endpoints
+    from framework.venue import Credentials
+    from framework.venue import Endpoints
 
 
 @attrs.frozen(kw_only=True)

@@ -19,7 +19,7 @@ from loguru import logger
 from tenacity import AsyncRetrying
 from websockets.asyncio.client import connect as ws_connect
 
-from exchanges.spec import Credentials, Endpoints, ExchangeSpec, MessageKind
+from framework.venue import Credentials, Endpoints, ExchangeSpec, MessageKind
 from framework.errors import AuthError, ConfigError, ConnectionLost, FrameworkError, NormalizeError, SubscriptionError
 from framework.events import ConnectionKey, Event, Market, OrderUpdate, now_ms
 from framework.retry import RECONNECT

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, AsyncIterator, Iterable, Protocol, Sequen
 import attrs
 from loguru import logger
 
-from exchanges.spec import ExchangeSpec
+from framework.venue import ExchangeSpec
 from framework.connection import BaseConnection, MockConnection, PrivateConnection
 from framework.errors import ConfigError, LifecycleError, StoreError
 from framework.events import ConnectionKey, Trade, with_delivery

@@ -292,7 +292,7 @@ def default_symbol(exchange: str, market: Market) -> str:
 async def run(args: argparse.Namespace, strategy_cls: type[BaseStrategy]) -> int:
     from exchanges.connector import ExchangeConnector
     from exchanges.simulator import Simulator
-    from exchanges.spec import Endpoints
+    from framework.venue import Endpoints
 
     market = Market.parse(args.market)
     symbol = args.symbol or default_symbol(args.exchange, market)

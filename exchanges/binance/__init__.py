@@ -5,7 +5,7 @@ from __future__ import annotations
 from exchanges.binance.normalize import EXCHANGE, normalize
 from exchanges.binance.rest import BACKFILL
 from exchanges.binance.stream import BinanceStream, handshake
-from exchanges.spec import ExchangeSpec
+from framework.venue import ExchangeSpec
 from framework.events import Market
 
 SPEC = ExchangeSpec(

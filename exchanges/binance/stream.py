@@ -19,7 +19,7 @@ import aiohttp
 
 from exchanges.binance.auth import api_key_headers, signed_params
 from exchanges.binance.normalize import EXCHANGE, ORDER_EVENTS, event_name
-from exchanges.spec import Endpoints, MessageKind
+from framework.venue import Endpoints, MessageKind
 from framework.errors import AuthError, ConnectionLost, RateLimited, SubscriptionError
 from framework.events import Market
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from exchanges.bitget.normalize import normalize
 from exchanges.bitget.rest import BACKFILL
 from exchanges.bitget.stream import BitgetStream, handshake
-from exchanges.spec import ExchangeSpec
+from framework.venue import ExchangeSpec
 from framework.events import Market
 
 SPEC = ExchangeSpec(

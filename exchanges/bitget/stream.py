@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from exchanges.bitget.auth import login_message
-from exchanges.spec import Endpoints, MessageKind, NoListenKey
+from framework.venue import Endpoints, MessageKind, NoListenKey
 from framework.errors import AuthError, RateLimited, SubscriptionError
 from framework.events import Market
 

@@ -3,7 +3,7 @@
 from exchanges.bybit.normalize import EXCHANGE, normalize
 from exchanges.bybit.rest import BACKFILL
 from exchanges.bybit.stream import BybitStream, handshake
-from exchanges.spec import ExchangeSpec
+from framework.venue import ExchangeSpec
 from framework.events import Market
 
 SPEC = ExchangeSpec(

@@ -9,13 +9,13 @@ from typing import TYPE_CHECKING, Any
 
 from exchanges.bybit.auth import auth_args
 from exchanges.bybit.normalize import EXCHANGE
-from exchanges.spec import Endpoints, MessageKind, NoListenKey
+from framework.venue import Endpoints, MessageKind, NoListenKey
 from framework.errors import AuthError, SubscriptionError
 from framework.events import Market
 
 if TYPE_CHECKING:
 
-    from exchanges.spec import Credentials
+    from framework.venue import Credentials
 
 # One private socket for every category (normalize keeps the market's own). An override (testnet, the
 # simulator's `ws://127.0.0.1:<port>/bybit_<market>`) replaces the whole private-stream URL.

@@ -3,7 +3,7 @@
 from exchanges.gate.normalize import EXCHANGE, normalize
 from exchanges.gate.rest import BACKFILL
 from exchanges.gate.stream import GateStream, handshake
-from exchanges.spec import ExchangeSpec
+from framework.venue import ExchangeSpec
 from framework.events import Market
 
 SPEC = ExchangeSpec(

@@ -16,12 +16,12 @@ import aiohttp
 
 from exchanges.gate.auth import channel_auth, rest_headers, seconds
 from exchanges.gate.normalize import CHANNELS, EXCHANGE
-from exchanges.spec import Endpoints, MessageKind, NoListenKey
+from framework.venue import Endpoints, MessageKind, NoListenKey
 from framework.errors import AuthError, ConfigError, ConnectionLost, SubscriptionError
 from framework.events import Market
 
 if TYPE_CHECKING:
-    from exchanges.spec import Credentials
+    from framework.venue import Credentials
 
 _LIVE = {
     Market.SPOT: Endpoints(ws="wss://api.gateio.ws/ws/v4/", rest="https://api.gateio.ws/api/v4"),

@@ -3,7 +3,7 @@
 from exchanges.hyperliquid.normalize import EXCHANGE, normalize
 from exchanges.hyperliquid.rest import BACKFILL
 from exchanges.hyperliquid.stream import HyperliquidStream, handshake
-from exchanges.spec import ExchangeSpec
+from framework.venue import ExchangeSpec
 from framework.events import Market
 
 SPEC = ExchangeSpec(

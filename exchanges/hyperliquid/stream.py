@@ -6,13 +6,13 @@ from typing import TYPE_CHECKING, Any
 
 from exchanges.hyperliquid.auth import wallet_address
 from exchanges.hyperliquid.normalize import EXCHANGE
-from exchanges.spec import Endpoints, MessageKind, NoListenKey
+from framework.venue import Endpoints, MessageKind, NoListenKey
 from framework.errors import RateLimited, SubscriptionError
 from framework.events import Market
 
 if TYPE_CHECKING:
 
-    from exchanges.spec import Credentials
+    from framework.venue import Credentials
 
 LIVE = Endpoints(ws="wss://api.hyperliquid.xyz", rest="https://api.hyperliquid.xyz")
 CHANNELS = ("userFills", "orderUpdates")

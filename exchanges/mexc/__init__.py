@@ -5,7 +5,7 @@ from __future__ import annotations
 from exchanges.mexc.normalize import normalize
 from exchanges.mexc.rest import BACKFILL
 from exchanges.mexc.stream import MexcStream, handshake
-from exchanges.spec import ExchangeSpec
+from framework.venue import ExchangeSpec
 from framework.events import Market
 
 SPEC = ExchangeSpec(

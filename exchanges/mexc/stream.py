@@ -17,12 +17,12 @@ from urllib.parse import quote
 import aiohttp
 
 from exchanges.mexc.auth import login_message, signed_spot_query
-from exchanges.spec import Endpoints, MessageKind
+from framework.venue import Endpoints, MessageKind
 from framework.errors import AuthError, ConfigError, ConnectionLost, RateLimited, SubscriptionError
 from framework.events import Market
 
 if TYPE_CHECKING:
-    from exchanges.spec import Credentials
+    from framework.venue import Credentials
 
 NAME = "mexc"
 SPOT_CHANNELS = ("spot@private.orders.v3.api.pb", "spot@private.deals.v3.api.pb")

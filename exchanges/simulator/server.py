@@ -18,7 +18,7 @@ from exchanges import EXCHANGES
 from exchanges.connector import Credentials, ExchangeConnector
 from exchanges.simulator.ledger import PROCESS_IDS, Ledger, SimFill, SimOrder
 from exchanges.simulator.venues.base import SimSession, VenueSim, dumps
-from exchanges.spec import Endpoints
+from framework.venue import Endpoints
 from framework.connection import decode_frame
 from framework.errors import ConfigError
 from framework.events import Market, Side, now_ms, to_decimal

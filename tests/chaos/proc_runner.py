@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from exchanges.connector import Credentials, ExchangeConnector  # noqa: E402
-from exchanges.spec import Endpoints  # noqa: E402
+from framework.venue import Endpoints  # noqa: E402
 from framework.console import configure_console  # noqa: E402
 from framework.pool import ConnectionPool  # noqa: E402
 from framework.retry import reconnect_policy, rest_call_policy  # noqa: E402

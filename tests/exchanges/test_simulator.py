@@ -16,7 +16,7 @@ import pytest
 
 from exchanges.connector import Credentials, ExchangeConnector
 from exchanges.simulator import Simulator
-from exchanges.spec import Endpoints
+from framework.venue import Endpoints
 from exchanges.simulator.ledger import ClockIds
 from framework.errors import ConfigError
 from framework.pool import ConnectionPool

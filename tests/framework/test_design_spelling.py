@@ -120,7 +120,7 @@ async def test_assigning_connectors_while_running_is_a_lifecycle_error_and_allow
 @pytest.mark.parametrize("first", [
     "import exchanges.websocket",
     "import framework",
-    "import exchanges.spec",
+    "import framework.venue",
     "import exchanges.mock",
     "import framework.strategy",
 ])

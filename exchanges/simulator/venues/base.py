@@ -15,7 +15,7 @@ from aiohttp import web
 from framework.events import Market, now_ms
 
 if TYPE_CHECKING:
-    from exchanges.spec import Credentials
+    from framework.venue import Credentials
     from exchanges.simulator.ledger import Ledger, SimFill, SimOrder
 
 _SIGNATURE_PARAMS = frozenset({"signature", "sign"})

@@ -13,7 +13,7 @@ from aiohttp import web
 from exchanges import get_exchange
 from exchanges.binance.stream import BinanceStream, handshake
 from exchanges.connector import Credentials
-from exchanges.spec import Endpoints, MessageKind
+from framework.venue import Endpoints, MessageKind
 from framework.errors import AuthError, ConnectionLost, RateLimited, SubscriptionError
 from framework.events import Market
 

@@ -22,7 +22,7 @@ from exchanges.bitget.normalize import normalize
 from exchanges.bitget.rest import BACKFILL, DAY_MS, fix_row, raw_symbol
 from exchanges.connector import Credentials
 from exchanges.simulator import Simulator
-from exchanges.spec import Endpoints
+from framework.venue import Endpoints
 from framework.backfill import Backfiller
 from framework.events import ConnectionKey, Market, Source, Trade
 from framework.retry import rest_call_policy

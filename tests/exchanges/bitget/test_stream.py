@@ -13,7 +13,7 @@ from exchanges import get_exchange
 from exchanges.bitget import SPEC
 from exchanges.bitget.stream import BitgetStream, handshake
 from exchanges.connector import Credentials
-from exchanges.spec import Endpoints, MessageKind
+from framework.venue import Endpoints, MessageKind
 from framework.errors import AuthError, RateLimited, SubscriptionError
 from framework.events import Market
 

@@ -16,7 +16,7 @@ from exchanges.bybit.rest import BACKFILL, contract_size, fetch_rows, fix_row, r
 from exchanges.bybit.stream import LIVE
 from exchanges.simulator import Simulator
 from exchanges.simulator.venues.bybit import BybitSim
-from exchanges.spec import Endpoints
+from framework.venue import Endpoints
 from framework.backfill import Backfiller
 from framework.events import ConnectionKey, Market, Side, Source, Trade, now_ms
 from framework.retry import rest_call_policy

@@ -18,7 +18,7 @@ from exchanges.bybit.normalize import normalize
 from exchanges.bybit.stream import LIVE, BybitStream, handshake
 from exchanges.simulator import Simulator
 from exchanges.simulator.venues.bybit import BybitSim
-from exchanges.spec import MessageKind
+from framework.venue import MessageKind
 from framework.backfill import Backfiller, BackfillRules
 from framework.connection import decode_frame
 from framework.events import ConnectionKey, Market, OrderStatus, OrderUpdate, Side, Trade, now_ms

@@ -12,7 +12,7 @@ from exchanges.bybit import SPEC
 from exchanges.bybit.normalize import normalize
 from exchanges.bybit.stream import BybitStream, handshake
 from exchanges.connector import Credentials
-from exchanges.spec import Endpoints, MessageKind
+from framework.venue import Endpoints, MessageKind
 from framework.errors import AuthError, SubscriptionError
 from framework.events import Market
 

@@ -23,7 +23,7 @@ from exchanges.gate.rest import (
 )
 from exchanges.gate.stream import handshake
 from exchanges.simulator import Simulator
-from exchanges.spec import Endpoints
+from framework.venue import Endpoints
 from framework.backfill import Backfiller
 from framework.events import ConnectionKey, Market, Source, Trade, now_ms
 

@@ -16,7 +16,7 @@ from exchanges import get_exchange
 from exchanges.connector import Credentials
 from exchanges.gate import SPEC
 from exchanges.gate.stream import GateStream, handshake
-from exchanges.spec import Endpoints, MessageKind
+from framework.venue import Endpoints, MessageKind
 from framework.errors import AuthError, ConfigError, ConnectionLost, SubscriptionError
 from framework.events import Market
 

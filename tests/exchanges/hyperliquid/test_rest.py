@@ -15,7 +15,7 @@ from exchanges.hyperliquid.normalize import normalize
 from exchanges.hyperliquid.rest import BACKFILL, PAGE_ROWS, fix_row, raw_symbol, venue_rows
 from exchanges.hyperliquid.stream import LIVE
 from exchanges.simulator import Simulator
-from exchanges.spec import Endpoints
+from framework.venue import Endpoints
 from framework.backfill import Backfiller
 from framework.events import ConnectionKey, Market, Source, now_ms
 from framework.retry import rest_call_policy

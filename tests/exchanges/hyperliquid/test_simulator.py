@@ -12,7 +12,7 @@ from exchanges.hyperliquid.normalize import normalize
 from exchanges.hyperliquid.stream import HyperliquidStream, handshake
 from exchanges.simulator import Simulator
 from exchanges.simulator.venues.hyperliquid import RETAINED_FILLS, HyperliquidSim
-from exchanges.spec import MessageKind
+from framework.venue import MessageKind
 from framework.connection import decode_frame
 from framework.errors import SubscriptionError
 from framework.events import Market, OrderStatus, OrderUpdate, Trade, now_ms

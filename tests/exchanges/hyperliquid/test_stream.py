@@ -8,7 +8,7 @@ from exchanges import get_exchange
 from exchanges.connector import Credentials, ExchangeConnector
 from exchanges.hyperliquid import SPEC
 from exchanges.hyperliquid.stream import HyperliquidStream, handshake
-from exchanges.spec import Endpoints, MessageKind
+from framework.venue import Endpoints, MessageKind
 from framework.errors import AuthError, ConfigError, RateLimited, SubscriptionError
 from framework.events import Market
 

@@ -21,7 +21,7 @@ from exchanges.mexc.normalize import normalize
 from exchanges.mexc.proto import PrivateDealsV3Api, PushDataV3ApiWrapper
 from exchanges.mexc.rest import BACKFILL, PAGE_LIMIT, WINDOW_MS, contract_size, fetch_rows, fix_row, raw_symbol
 from exchanges.simulator import Simulator
-from exchanges.spec import Endpoints
+from framework.venue import Endpoints
 from framework.backfill import Backfiller, BackfillRules
 from framework.connection import decode_frame
 from framework.events import ConnectionKey, Market, Side, Source, Trade

@@ -17,7 +17,7 @@ from exchanges.mexc.normalize import normalize
 from exchanges.mexc.proto import PushDataV3ApiWrapper
 from exchanges.mexc.stream import MexcStream, handshake
 from exchanges.simulator import Simulator
-from exchanges.spec import MessageKind
+from framework.venue import MessageKind
 from framework.errors import AuthError, ConnectionLost, SubscriptionError
 from framework.events import Market, OrderStatus, OrderUpdate, Side, Trade, now_ms
 

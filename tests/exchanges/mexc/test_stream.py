@@ -16,7 +16,7 @@ from exchanges import get_exchange
 from exchanges.connector import Credentials
 from exchanges.mexc import SPEC
 from exchanges.mexc.stream import MexcStream, handshake
-from exchanges.spec import Endpoints, MessageKind
+from framework.venue import Endpoints, MessageKind
 from framework.errors import AuthError, ConfigError, ConnectionLost, RateLimited, SubscriptionError
 from framework.events import Market
 

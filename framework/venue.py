@@ -1,4 +1,8 @@
-"""What a venue package exports: one frozen `ExchangeSpec` (pure handshake + normalize, and its stream rules)."""
+"""The contract between the framework and a venue package: the frozen `ExchangeSpec` a venue exports (pure
+handshake + normalize, its stream rules), the account's `Credentials` and the `Endpoints` it connects to.
+
+Venue packages implement it (`exchanges/<venue>/`); the framework reads it and never imports a venue.
+"""
 
 from __future__ import annotations
 
