@@ -421,8 +421,7 @@ class TradeSync:
         args = (trades, fee_copies, list(latest_orders.values()), dead)
         inserted, completed_keys = await (write(*args) if write is not None else write_in_steps(self.store, *args))
         # Delivery follows durability: handed on only now that all of it is committed.
-        stored = [with_delivery(t, seq=seq, owner_unknown=t.client_order_id is None)
-                  for t, seq in zip(trades, inserted) if seq]
+        stored = [_committed(t, seq) for t, seq in zip(trades, inserted) if seq]
         if stored:
             self.on_stored(stored)
         if fee_copies:
@@ -477,6 +476,14 @@ class TradeSync:
             "spooled": self.spooled,
             "unexpected_errors": self.unexpected_errors,
         }
+
+
+def _committed(trade: Trade, seq: int) -> Trade:
+    """The fill just committed, with its delivery facts. Set in place, not copied: the writer holds the only
+    reference (the queue's), and `seq` / `owner_unknown` are delivery facts outside the fill's equality."""
+    object.__setattr__(trade, "seq", seq)
+    object.__setattr__(trade, "owner_unknown", trade.client_order_id is None)
+    return trade
 
 
 def _ignore(*_: Any) -> None:
