@@ -141,8 +141,10 @@ class ConnectionPool:
         self._base_seq = await self.store.max_seq()
         if self.pipeline.stored_seq is None:
             self.pipeline.stored_seq = self._base_seq
-        declared = dict(self._prefixes)
-        self._prefixes.update(await self.store.delivery_prefixes())
+        declared = dict(self._prefixes)  # this process's strategies come after the stored ones: they win a tie
+        merged = {**await self.store.delivery_prefixes(), **declared}
+        self._prefixes.clear()
+        self._prefixes.update({sid: p for sid, p in merged.items() if sid not in declared})
         self._prefixes.update(declared)
 
     async def _open_store_later(self) -> None:
@@ -232,7 +234,7 @@ class ConnectionPool:
         try:
             if consumer is not None:
                 self._consumers[strategy_id] = consumer
-                self._prefixes[strategy_id] = consumer.client_order_id_prefix or strategy_id
+                self.declare_strategy(strategy_id, consumer.client_order_id_prefix or strategy_id)
                 self._watch(consumer)
                 consumer.begin_delivery(None, None)  # reads what it missed from the store first
                 consumer.expect_seen(self._take_seen(strategy_id))
@@ -355,8 +357,13 @@ class ConnectionPool:
 
     def declare_strategy(self, strategy_id: str, prefix: str) -> None:
         """Make a strategy's client-order-id prefix known before it starts (its constructor does this
-        when given the pool): fills it owns are kept for it, never routed to another by symbol."""
-        self._prefixes[strategy_id] = prefix
+        when given the pool): fills it owns are kept for it, never routed to another by symbol. A strategy
+        declared with the very prefix of another takes it over (the other is named in a warning)."""
+        previous = self.pipeline.router.declare(strategy_id, prefix)
+        if previous is not None:
+            logger.bind(strategy=strategy_id, prefix=prefix, previous_owner=previous).warning(
+                "client order id prefix taken over from another strategy")
+            self.sync_log.strategy(strategy_id, "prefix taken over", prefix=prefix, previous_owner=previous)
 
     # durable delivery ----------------------------------------------------------------------------
     async def resolve_position(self, consumer: Consumer) -> None:

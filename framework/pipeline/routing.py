@@ -77,7 +77,7 @@ class _Prefixes(dict):
         by_length: dict[int, dict[str, str]] = {}
         for strategy_id, prefix in self.items():
             if prefix:
-                by_length.setdefault(len(prefix), {}).setdefault(prefix, strategy_id)  # the first declared wins
+                by_length.setdefault(len(prefix), {})[prefix] = strategy_id  # on an equal prefix the latest declared
         self.index = sorted(by_length.items(), reverse=True)
         return self.index
 
@@ -107,6 +107,14 @@ class Router:
             self.subscribers.pop(key, None)
             return True
         return False
+
+    def declare(self, strategy_id: str, prefix: str) -> str | None:
+        """Give a strategy its client-order-id prefix. Declared last, it owns the prefix if another strategy had
+        the very same one (returned, so the caller can say so): a renamed strategy takes its fills over."""
+        previous = next((sid for sid, p in self.prefixes.items() if p == prefix and sid != strategy_id), None)
+        self.prefixes.pop(strategy_id, None)
+        self.prefixes[strategy_id] = prefix
+        return previous
 
     def owner(self, client_order_id: str) -> str | None:
         """The strategy with the longest prefix of this client order id, or None."""

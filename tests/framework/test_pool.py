@@ -283,3 +283,20 @@ async def test_two_pools_are_independent(tmp_path):
         await a.subscribe_strategy("x", [MockConnector("binance", "spot")])
         assert a.get_connection_status()["total_connections"] == 1
         assert b.get_connection_status()["total_connections"] == 0
+
+
+async def test_renamed_strategy_with_the_same_prefix_takes_its_fills_over_in_the_next_process(tmp_path):
+    url = f"sqlite:///{tmp_path / 't.sqlite'}"
+    async with ConnectionPool(url, tmp_path / "logs") as first:
+        old = Recorder("alpha-v1", [MockConnector("binance", "spot")], pool=first, client_order_id_prefix="alpha-")
+        await old.start()
+        await old.exchange_connectors[0].push_trade("BTC/USDT", "buy", "1", "100", client_order_id="alpha-1")
+        await first.flush(5)
+        await old.stop()
+    async with ConnectionPool(url, tmp_path / "logs") as second:  # the store remembers alpha-v1 owns "alpha-"
+        new = Recorder("alpha-v2", [MockConnector("binance", "spot")], pool=second, client_order_id_prefix="alpha-")
+        await new.start()
+        mine = await new.exchange_connectors[0].push_trade("BTC/USDT", "sell", "1", "101", client_order_id="alpha-2")
+        await second.flush(5)
+        assert [t.trade_id for t in new.trades] == [mine.trade_id]
+        await new.stop()
