@@ -491,6 +491,7 @@ class ConnectionPool:
     async def flush(self, timeout: float = 10.0) -> None:
         """Wait until every event received so far is delivered to its strategies and stored."""
         async with asyncio.timeout(timeout):
+            self.pipeline.hand_pending()
             await self.trade_sync.wait_stored()
             for consumer in list(self._consumers.values()):
                 await consumer.drained()

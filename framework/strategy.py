@@ -269,6 +269,20 @@ class BaseStrategy:
             return
         self._put("trade" if is_trade else "order", event)
 
+    def deliver_updates(self, updates: list[OrderUpdate]) -> None:
+        """Order updates for this strategy, in order, handed over at once (those of one published frame)."""
+        if self._state is StrategyState.FAILED:
+            return
+        if self._order_overflow or self._queued + len(updates) > self.max_inbox:
+            for update in updates:  # the inbox is full: the newest state per order waits beside it
+                self.deliver(update)
+            return
+        self._inbox.append(("orders", updates))
+        self._queued += len(updates)
+        self.progress.submit(len(updates))
+        self._idle.clear()
+        self._wakeup.set()
+
     def deliver_stored(self, trades: list[Trade]) -> None:
         """Stored fills for this strategy, in seq order, handed over at once (a run of a committed batch).
         What does not fit the inbox is left in the store and read back later."""
@@ -330,6 +344,14 @@ class BaseStrategy:
                 if not await self._handle_run(event, threaded["trade"]):
                     return
                 continue
+            if kind == "orders":
+                updates = list(event)
+                while self._inbox and self._inbox[0][0] == "orders" and len(updates) < HOOK_BATCH:
+                    updates.extend(self._inbox.popleft()[1])  # the frames since: one hand-off for them all
+                self._queued -= len(updates)
+                if not await self._handle_updates(updates, threaded["order"]):
+                    return
+                continue
             self._queued -= 1
             if self._seen(kind, event):
                 self.progress.done()  # already read from the store by a catch-up, or handed on from the spool
@@ -343,7 +365,7 @@ class BaseStrategy:
             batch = [(kind, event)]
             while self._inbox and len(batch) < HOOK_BATCH:
                 next_kind, next_event = self._inbox[0]
-                if next_kind == "trades" or not threaded[next_kind] or self._needs_check(next_kind, next_event):
+                if next_kind in ("trades", "orders") or not threaded[next_kind] or self._needs_check(next_kind, next_event):
                     break
                 batch.append(self._inbox.popleft())
                 self._queued -= 1
@@ -421,6 +443,32 @@ class BaseStrategy:
             self._processed("trade", trades[done])
         elif error is not None:
             if not await self._handle(_raiser(error, self.on_trade), trades[done]):
+                return False
+        return True
+
+    async def _handle_updates(self, updates: list[OrderUpdate], threaded: bool) -> bool:
+        """Order updates handed over together: a sync hook gets them all on the worker thread in one hand-off."""
+        if not threaded:
+            self._inbox.extendleft(reversed([("order", update) for update in updates]))
+            self._queued += len(updates)
+            return True
+        self.busy_in = "on_order_update"
+        try:
+            done, error, pending = await self._worker.run(_run_hook_over, self.on_order_update, updates)
+        finally:
+            self.busy_in = None
+        if done:
+            self.progress.done(done)
+        rest = updates[done + 1:]
+        if rest:
+            self._inbox.appendleft(("orders", rest))
+            self._queued += len(rest)
+        if pending is not None:
+            if not await self._handle(lambda _event: pending, updates[done]):
+                return False
+            self._processed("order", updates[done])
+        elif error is not None:
+            if not await self._handle(_raiser(error, self.on_order_update), updates[done]):
                 return False
         return True
 

@@ -449,6 +449,8 @@ class Pipeline:
         self._recent: dict[int, tuple[Hashable, float]] = {}  # hash of a marker -> (marker, when last seen)
         self._expiry: deque[tuple[float, int]] = deque()  # (when, hash) in time order
         self._keys: set[ConnectionKey] = set()
+        self._updates: dict[Any, list[Event]] = {}  # order updates for strategies, not handed over yet
+        self._flush_due = False
         self._tasks: set[asyncio.Task] = set()
         self._running = False
         trade_sync.on_stored = self._stored
@@ -499,6 +501,7 @@ class Pipeline:
         accept, record_order = self.trade_sync.accept, self.trade_sync.record_order
         taken, insane = 0, None
         orders = 0
+        updates = self._updates  # per strategy, in order: handed over once this turn of the loop is done
         for event in events:
             reason = problem(event, now, tolerance)
             if reason is not None:
@@ -519,9 +522,16 @@ class Pipeline:
             orders += 1
             record_order(event)
             for subscription in self.router.route(event):
-                subscription.consumer.deliver(event)
+                batch = updates.get(subscription.consumer)
+                if batch is None:
+                    updates[subscription.consumer] = [event]
+                else:
+                    batch.append(event)
             for component in self._by_channel.get(channel, ()):
                 component.put(channel, event, _entity(channel, event))
+        if updates and not self._flush_due:
+            self._flush_due = True
+            asyncio.get_running_loop().call_soon(self._hand_due)
         published = self.monitor.published
         published[Channel.TRADE] += taken - orders
         if orders:
@@ -536,6 +546,23 @@ class Pipeline:
                 logger.bind(key=str(key), error=error).warning("event with insane values kept as dead letter")
                 self.dead_letter(key, raw, error)
         return taken, letters
+
+    def hand_pending(self) -> None:
+        """Hand over now what waits for the end of this turn of the loop (a flush wants everything delivered)."""
+        self._hand_updates()
+
+    def _hand_due(self) -> None:
+        self._flush_due = False
+        self._hand_updates()
+
+    def _hand_updates(self) -> None:
+        """The order updates published during one turn of the loop, to each strategy in one hand-over (with many
+        strategies on a key, what is per strategy is paid once per turn, not once per frame)."""
+        if not self._updates:
+            return  # handed over already (a fill's delivery goes after the updates before it)
+        updates, self._updates = self._updates, {}
+        for consumer, batch in updates.items():
+            consumer.deliver_updates(batch)
 
     def publish_data(self, channel: Channel | str, data: Any, *, key: ConnectionKey | None = None,
                      symbol: str | None = None) -> bool:
@@ -586,6 +613,8 @@ class Pipeline:
 
     # what the store writer hands on ---------------------------------------------------------------------------
     def _stored(self, trades: list[Trade]) -> None:
+        if self._updates:  # order updates published before these fills were committed go first
+            self._hand_updates()
         # Runs of consecutive fills that go to the same strategies are handed over as one list per strategy,
         # in seq order (one call per strategy per run, not per fill).
         route = self.router.route
@@ -612,6 +641,8 @@ class Pipeline:
         self._writer_stats.lanes[Lane.CRITICAL].handled += len(trades)
 
     def _spooled(self, trades: list[Trade]) -> None:
+        if self._updates:
+            self._hand_updates()
         route = self.router.route
         for trade in trades:
             trade = with_delivery(trade, owner_unknown=trade.client_order_id is None)
@@ -619,6 +650,8 @@ class Pipeline:
                 subscription.consumer.deliver(trade)
 
     def _amended(self, trades: list[Trade]) -> None:
+        if self._updates:
+            self._hand_updates()
         for trade in trades:
             for subscription in self.router.route(trade):
                 subscription.consumer.amended(trade)
@@ -679,6 +712,7 @@ class Pipeline:
             raise LifecycleError(f"no component named {name!r} is registered") from None
 
     async def drained(self) -> None:
+        self._hand_updates()
         for component in list(self._components.values()):
             await component.drained()
 

@@ -23,6 +23,8 @@ class Consumer(Protocol):
 
     def deliver_stored(self, trades: list[Trade]) -> None: ...  # stored fills, in seq order
 
+    def deliver_updates(self, updates: list[Event]) -> None: ...  # order updates of one frame, in order
+
     def amended(self, trade: Trade) -> None: ...
 
     def begin_delivery(self, position: int | None, redelivery_bound: int | None) -> None: ...
