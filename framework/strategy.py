@@ -425,26 +425,7 @@ class BaseStrategy:
             self._inbox.extendleft(reversed([("trade", trade) for trade in trades]))
             self._queued += len(trades)
             return True
-        self.busy_in = "on_trade"
-        try:
-            done, error, pending = await self._worker.run(_run_hook_over, self.on_trade, trades)
-        finally:
-            self.busy_in = None
-        if done:
-            self.progress.done(done)
-            self.last_seq = trades[done - 1].seq
-        rest = trades[done + 1:]
-        if rest:
-            self._inbox.appendleft(("trades", rest))
-            self._queued += len(rest)
-        if pending is not None:  # the hook handed back an awaitable: finish it here
-            if not await self._handle(lambda _event: pending, trades[done]):
-                return False
-            self._processed("trade", trades[done])
-        elif error is not None:
-            if not await self._handle(_raiser(error, self.on_trade), trades[done]):
-                return False
-        return True
+        return await self._run_on_worker(self.on_trade, "trade", trades)
 
     async def _handle_updates(self, updates: list[OrderUpdate], threaded: bool) -> bool:
         """Order updates handed over together: a sync hook gets them all on the worker thread in one hand-off."""
@@ -452,23 +433,30 @@ class BaseStrategy:
             self._inbox.extendleft(reversed([("order", update) for update in updates]))
             self._queued += len(updates)
             return True
-        self.busy_in = "on_order_update"
+        return await self._run_on_worker(self.on_order_update, "order", updates)
+
+    async def _run_on_worker(self, hook: Any, kind: str, events: list[Event]) -> bool:
+        """One hook over a run of events on the worker thread, in one hand-off. What comes after an event whose
+        hook raised or handed back an awaitable goes back in the inbox, after that event is settled here."""
+        self.busy_in = hook.__name__
         try:
-            done, error, pending = await self._worker.run(_run_hook_over, self.on_order_update, updates)
+            done, error, pending = await self._worker.run(_run_hook_over, hook, events)
         finally:
             self.busy_in = None
         if done:
             self.progress.done(done)
-        rest = updates[done + 1:]
+            if kind == "trade":
+                self.last_seq = events[done - 1].seq
+        rest = events[done + 1:]
         if rest:
-            self._inbox.appendleft(("orders", rest))
+            self._inbox.appendleft((f"{kind}s", rest))
             self._queued += len(rest)
-        if pending is not None:
-            if not await self._handle(lambda _event: pending, updates[done]):
+        if pending is not None:  # the hook handed back an awaitable: finish it here
+            if not await self._handle(lambda _event: pending, events[done]):
                 return False
-            self._processed("order", updates[done])
+            self._processed(kind, events[done])
         elif error is not None:
-            if not await self._handle(_raiser(error, self.on_order_update), updates[done]):
+            if not await self._handle(_raiser(error, hook), events[done]):
                 return False
         return True
 
