@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import bisect
 import json
 import os
 import resource
@@ -29,17 +28,18 @@ import time
 import uuid
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from exchanges.connector import Credentials, ExchangeConnector  # noqa: E402
 from framework.venue import Endpoints  # noqa: E402
+from memory_store import MemoryStore  # noqa: E402  (bench/memory_store.py)
 from exchanges.simulator import Simulator  # noqa: E402
 from exchanges.simulator.server import generated_credentials  # noqa: E402
 from framework.console import configure_console  # noqa: E402
-from framework.events import ConnectionKey, OrderUpdate, Trade, now_ms  # noqa: E402
+from framework.events import ConnectionKey, Trade, now_ms  # noqa: E402
 from framework.pool import ConnectionPool  # noqa: E402
 from framework.retry import reconnect_policy  # noqa: E402
 from framework.store import open_store  # noqa: E402
@@ -173,87 +173,7 @@ COMPARE_VENUE = "bybit_future"
 BYBIT_TOPICS = ("order", "execution")
 
 
-class DiscardStore:
-    """Takes every fill (a new seq each) and keeps only a recent window for strategies catching up: no storage."""
-
-    url = "discard://"
-    WINDOW = 50_000
-
-    def __init__(self) -> None:
-        self.seqs: list[int] = []
-        self.trades: list[Trade] = []
-        self.next_seq = 1
-
-    async def start(self) -> None:
-        return None
-
-    async def stop(self) -> None:
-        return None
-
-    async def insert_trades(self, trades: Sequence[Trade]) -> list[int | None]:
-        seqs = list(range(self.next_seq, self.next_seq + len(trades)))
-        self.next_seq += len(trades)
-        self.seqs += seqs
-        self.trades += trades
-        if len(self.seqs) > 2 * self.WINDOW:
-            del self.seqs[:-self.WINDOW], self.trades[:-self.WINDOW]
-        return seqs
-
-    async def write_batch(self, trades: Sequence[Trade], *rest: Any) -> tuple[list[int | None], list[tuple]]:
-        return await self.insert_trades(trades), []
-
-    async def trades_after(self, keys: Sequence[ConnectionKey], after_seq: int, limit: int) -> list[tuple[int, Trade]]:
-        at = bisect.bisect_right(self.seqs, after_seq)
-        wanted = set(keys)
-        return [(q, t) for q, t in zip(self.seqs[at:at + limit], self.trades[at:at + limit]) if t.key in wanted]
-
-    async def max_seq(self) -> int:
-        return self.next_seq - 1
-
-    async def complete_fees(self, trades: Sequence[Trade]) -> list[tuple]:
-        return []
-
-    async def upsert_orders(self, updates: Sequence[OrderUpdate]) -> int:
-        return len(updates)
-
-    async def add_dead_letter(self, key: str, raw: Any, error: str, received_at: int, *more: Any) -> None:
-        return None
-
-    async def get_coverage(self, key: ConnectionKey) -> dict[str, int]:
-        return {"*": now_ms()}
-
-    async def advance_coverage(self, key: ConnectionKey, marks: Mapping[str, int]) -> None:
-        return None
-
-    async def get_delivery(self, strategy_id: str) -> tuple[int, bool] | None:
-        return None
-
-    async def set_delivery(self, strategy_id: str, position: int, running: bool, prefix: str | None) -> None:
-        return None
-
-    async def delivery_prefixes(self) -> dict[str, str]:
-        return {}
-
-    async def client_order_ids(self, key: ConnectionKey, order_ids: Sequence[str]) -> dict[str, str]:
-        return {}
-
-    async def fee_missing_keys(self, key: ConnectionKey, since_ms: int, limit: int) -> list[tuple]:
-        return []
-
-    async def recent_trade_keys(self, key: ConnectionKey, since_ms: int, limit: int) -> list[tuple]:
-        return []
-
-    async def symbols(self, key: ConnectionKey) -> list[str]:
-        return []
-
-    async def fetch_trades(self, key: ConnectionKey | None = None, symbol: str | None = None) -> list[Trade]:
-        return []
-
-    async def fetch_orders(self, key: ConnectionKey | None = None) -> list[OrderUpdate]:
-        return []
-
-    async def fetch_dead_letters(self, pending_only: bool = False) -> list[dict]:
-        return []
+DiscardStore = MemoryStore  # no storage: fills get a seq, the newest stay for strategies catching up
 
 
 class Feed:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import bisect
 import cProfile
 import io
 import pstats
@@ -20,7 +19,7 @@ import tempfile
 import time
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import attrs
 from hdrh.histogram import HdrHistogram
@@ -29,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from exchanges.mock import MockConnector  # noqa: E402
 from framework.console import configure_console  # noqa: E402
-from framework.events import ConnectionKey, OrderUpdate, Trade, now_ms  # noqa: E402
+from framework.events import ConnectionKey, Trade, now_ms  # noqa: E402
 from framework.pipeline import Channel, preset  # noqa: E402
 from framework.pool import ConnectionPool  # noqa: E402
 from framework.strategy import BaseStrategy  # noqa: E402
@@ -40,97 +39,7 @@ FILL_P99_TARGET_MS = 2.0  # a fill's p99 under the book flood
 FANOUT_TARGET = 0.8  # 100 components vs 1: events/s ratio (the issue's target for 100 strategies)
 
 
-# --- an in-memory store: what TradeSync and the pool call, nothing measured ---------------------------------
-class MemoryStore:
-    """Keeps the newest `window` fills with their seq (a catch-up can read them back); the rest is a no-op."""
-
-    url = "memory://bench"
-
-    def __init__(self, window: int = 50_000) -> None:
-        self.window = window
-        self.last = 0
-        self.seqs: list[int] = []
-        self.trades: list[Trade] = []
-
-    async def start(self) -> None:
-        return None
-
-    async def stop(self) -> None:
-        return None
-
-    async def insert_trades(self, trades: Sequence[Trade]) -> list[int | None]:
-        first = self.last + 1
-        self.last += len(trades)
-        seqs = list(range(first, self.last + 1))
-        self.seqs.extend(seqs)
-        self.trades.extend(trades)
-        if len(self.seqs) > 2 * self.window:
-            del self.seqs[:-self.window], self.trades[:-self.window]
-        return seqs
-
-    async def complete_fees(self, trades: Sequence[Trade]) -> list[tuple]:
-        return []
-
-    async def max_seq(self) -> int:
-        return self.last
-
-    async def trades_after(self, keys: Sequence[ConnectionKey], after_seq: int, limit: int) -> list[tuple[int, Trade]]:
-        start = bisect.bisect_right(self.seqs, after_seq)
-        wanted = set(keys)
-        return [(s, t) for s, t in zip(self.seqs[start:start + limit], self.trades[start:start + limit])
-                if t.key in wanted]
-
-    async def get_coverage(self, key: ConnectionKey) -> dict[str, int]:
-        return {"*": now_ms()}
-
-    async def advance_coverage(self, key: ConnectionKey, marks: Mapping[str, int]) -> None:
-        return None
-
-    async def get_delivery(self, strategy_id: str) -> tuple[int, bool] | None:
-        return None
-
-    async def set_delivery(self, strategy_id: str, position: int, running: bool, prefix: str | None) -> None:
-        return None
-
-    async def delivery_prefixes(self) -> dict[str, str]:
-        return {}
-
-    async def client_order_ids(self, key: ConnectionKey, order_ids: Sequence[str]) -> dict[str, str]:
-        return {}
-
-    async def fee_missing_keys(self, key: ConnectionKey, since_ms: int, limit: int) -> list[tuple]:
-        return []
-
-    async def upsert_orders(self, updates: Sequence[OrderUpdate]) -> int:
-        return len(updates)
-
-    async def add_dead_letter(self, key: str, raw: Any, error: str, received_at: int,
-                              consumer: str | None = None) -> None:
-        return None
-
-    async def fetch_trades(self, key: ConnectionKey | None = None, symbol: str | None = None) -> list[Trade]:
-        return list(self.trades)
-
-    async def fetch_orders(self, key: ConnectionKey | None = None) -> list[OrderUpdate]:
-        return []
-
-    async def fetch_dead_letters(self, pending_only: bool = False, consumer: str | None = None) -> list[dict]:
-        return []
-
-    async def mark_dead_letter(self, letter_id: int, replayed_at: int | None, result: str) -> None:
-        return None
-
-    async def request_replay(self, consumer: str) -> int:
-        return 0
-
-    async def requested_letters(self, consumers: Sequence[str], limit: int) -> list[dict]:
-        return []
-
-    async def recent_trade_keys(self, key: ConnectionKey, since_ms: int, limit: int) -> list[tuple]:
-        return []
-
-    async def symbols(self, key: ConnectionKey) -> list[str]:
-        return []
+from memory_store import MemoryStore  # noqa: E402  (bench/memory_store.py)
 
 
 # --- events and consumers -----------------------------------------------------------------------------------

@@ -8,7 +8,6 @@ import os
 import re
 from typing import Any, Mapping
 
-import attrs
 
 from framework.errors import ConfigError
 from framework.events import ConnectionKey, Market

@@ -7,7 +7,6 @@ from collections import OrderedDict, defaultdict, deque
 from pathlib import Path
 from typing import Any, Callable
 
-import attrs
 from loguru import logger
 
 from framework.events import ConnectionKey, OrderUpdate, Trade, now_ms, with_delivery
