@@ -479,14 +479,11 @@ class BaseStrategy:
                 await self.pool.resolve_position(self)
             if self.last_seq is None:
                 return False
+            threaded = not inspect.iscoroutinefunction(self.on_trade)
             async for seq, trades in self.pool.catch_up(self, self.last_seq, self.redelivery_bound):
-                for trade in trades:
-                    if self._seen_provisionally(trade):
-                        continue
-                    self.caught_up += 1
-                    if not await self._handle(self.on_trade, trade):
-                        return True  # failed: the task ends
-                    self.last_seq = trade.seq
+                trades = [trade for trade in trades if not self._seen_provisionally(trade)]
+                if not await (self._caught_up_on_worker(trades) if threaded else self._caught_up_here(trades)):
+                    return True  # failed: the task ends
                 self.last_seq = max(self.last_seq, seq)
         except StoreError as exc:
             self._lagging = True
@@ -495,6 +492,37 @@ class BaseStrategy:
             self._store_trouble = True
             return False
         self._store_trouble = False
+        return True
+
+    async def _caught_up_here(self, trades: list[Trade]) -> bool:
+        for trade in trades:
+            self.caught_up += 1
+            if not await self._handle(self.on_trade, trade):
+                return False
+            self.last_seq = trade.seq
+        return True
+
+    async def _caught_up_on_worker(self, trades: list[Trade]) -> bool:
+        """A page read back from the store, through a sync hook on the worker thread in one hand-off (until a
+        hook raises, or hands back an awaitable that is finished here before the rest)."""
+        while trades:
+            self.busy_in = "on_trade"
+            try:
+                done, error, pending = await self._worker.run(_run_hook_over, self.on_trade, trades)
+            finally:
+                self.busy_in = None
+            self.caught_up += done
+            if done:
+                self.last_seq = trades[done - 1].seq
+            if pending is None and error is None:
+                return True
+            trade = trades[done]
+            self.caught_up += 1
+            if not await self._handle((lambda _event: pending) if pending is not None else _raiser(error, self.on_trade),
+                                      trade):
+                return False
+            self.last_seq = trade.seq
+            trades = trades[done + 1:]
         return True
 
     async def _handle(self, hook: Any, event: Event) -> bool:
