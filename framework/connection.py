@@ -304,6 +304,7 @@ class PrivateConnection(BaseConnection):
         self.open_orders: set[tuple[str, str]] = set()
         self.last_data: int | None = None
         self._client_ids: OrderedDict[str, str] = OrderedDict()  # order id -> client order id, recent
+        self._heard = 0.0  # loop time of the last frame read (the silence watch's clock)
 
     @property
     def live(self) -> bool:
@@ -377,6 +378,9 @@ class PrivateConnection(BaseConnection):
                 max_size=2**24,
                 open_timeout=15,
                 close_timeout=2,
+                # No per-message deflate: a private stream is small, and inflating every frame costs more CPU
+                # than the bandwidth it saves (a venue serves uncompressed clients all the same).
+                compression=None,
             ) as ws:
                 self._ws = ws
                 for message in self.spec.handshake(self.credentials, self.key.market, now_ms(), listen_key):
@@ -385,11 +389,12 @@ class PrivateConnection(BaseConnection):
                     tasks.create_task(self._stall_watch(), name=f"stall-watch-{self.key}")
                     if not ping_frames:
                         tasks.create_task(self._pinger(ws), name=f"ping-{self.key}")
+                        tasks.create_task(self._silence_watch(self.stream.silence_limit), name=f"silence-{self.key}")
                     if listen_key and self.stream.listen_key_interval:
                         tasks.create_task(self._listen_key_keeper(listen_key), name=f"listenkey-{self.key}")
                     # With WebSocket ping frames the library detects a dead peer (no pong in time);
-                    # with application pings, a reply must arrive within the venue's silence limit.
-                    await self._read(ws, None if ping_frames else self.stream.silence_limit)
+                    # with application pings, the silence watch wants a message within the venue's limit.
+                    await self._read(ws)
         except* AuthError as group:
             raise group.exceptions[0] from None
         except* Exception as group:
@@ -403,22 +408,15 @@ class PrivateConnection(BaseConnection):
             self._ws = None
             self._live.clear()
 
-    async def _read(self, ws: Any, silence_limit: float | None) -> None:
+    async def _read(self, ws: Any) -> None:
         acks, expected = 0, self.stream.acks_expected(self.key.market)
         if expected == 0:
             self._went_live()
         sink = self.sink
+        clock = asyncio.get_running_loop().time
         while True:
-            try:
-                if silence_limit is None:  # the library's ping frames watch the peer: no timer per frame
-                    frame = await ws.recv()
-                else:
-                    async with asyncio.timeout(silence_limit):
-                        frame = await ws.recv()
-            except TimeoutError:
-                raise ConnectionLost(
-                    self.key.exchange, f"no message for {silence_limit:.0f} s: treating the stream as lost"
-                ) from None
+            frame = await ws.recv()
+            self._heard = clock()  # no timer per frame: the silence watch reads this
             received = now_ms()
             kind = self.on_message(frame, self.stream, received)  # a bad frame is a dead letter (None), never a drop
             if kind is MessageKind.EVENT:
@@ -433,6 +431,16 @@ class PrivateConnection(BaseConnection):
                 raise ConnectionLost(self.key.exchange, "listenKey expired: reconnecting with a new one")
             else:
                 self.last_message = received
+
+    async def _silence_watch(self, limit: float) -> None:
+        """With application pings, any message (a pong at least) must come within the venue's silence limit."""
+        clock = asyncio.get_running_loop().time
+        self._heard = clock()
+        while True:
+            await asyncio.sleep(min(limit / 4, 5.0))
+            silent = clock() - self._heard
+            if silent > limit:
+                raise ConnectionLost(self.key.exchange, f"no message for {limit:.0f} s: treating the stream as lost")
 
     async def _stall_watch(self) -> None:
         """Pings may still be answered while no data flows: with orders open, that silence is a lost stream.
