@@ -97,6 +97,10 @@ class TradeStore(Protocol):
     async def upsert_orders(self, updates: Sequence[OrderUpdate]) -> int:
         """Keep the latest state per order (one update per order here); returns rows changed."""
 
+    async def orders_since(self, keys: Sequence[ConnectionKey], since_ms: int, limit: int) -> list[OrderUpdate]:
+        """The latest stored state of every order of these keys whose `timestamp` (venue time, ms) is ≥ since_ms,
+        oldest first by (timestamp, order_id, symbol), at most `limit` (read through the orders_by_time index)."""
+
     async def add_dead_letter(
         self, key: str, raw: Any, error: str, received_at: int, consumer: str | None = None
     ) -> None:

@@ -94,6 +94,12 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX dead_letters_requested ON dead_letters (consumer, id)
         WHERE replay_requested_at IS NOT NULL AND replayed_at IS NULL;
     """,
+    # 5: order states by venue time per key, for a strategy reading back the latest states (orders_since), in
+    #    orders_since's order: a page is read off the index with no sort, whatever the planner thinks of the limit
+    """
+    CREATE INDEX orders_by_time
+        ON orders (exchange, market, account, timestamp, order_id COLLATE "C", symbol COLLATE "C");
+    """,
 )
 
 START_TIMEOUT = 5.0  # seconds start() may wait for an unreachable server before it reports it
@@ -178,6 +184,24 @@ _UPSERT_ORDERS = sql.SQL(
         sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(c)) for c in _ORDER_ALL[4:]
     ),
 )
+
+# orders_since: per key group its first states since the time, read in order off orders_by_time (no sort, at most
+# `limit` rows each), merged. Ids compare bytewise (COLLATE "C", as in the index), as SQLite's do: both stores give
+# one order whatever the database's collation.
+_ORDER_COLS = sql.SQL(", ").join(map(sql.Identifier, ORDER_COLUMNS))
+_ORDER_BY_TIME = sql.SQL('ORDER BY timestamp, order_id COLLATE "C", symbol COLLATE "C"')
+_ORDERS_SINCE_ONE = sql.SQL(
+    "(SELECT {cols} FROM orders WHERE exchange = %s AND market = %s AND account = %s AND timestamp >= %s "
+    "{order} LIMIT %s)"
+).format(cols=_ORDER_COLS, order=_ORDER_BY_TIME)
+
+
+def orders_since_query(groups: int) -> sql.Composed:
+    """orders_since for `groups` key groups. Parameters: per group (exchange, market, account, since_ms, limit),
+    then limit."""
+    return sql.SQL("SELECT {cols} FROM ({parts}) AS since {order} LIMIT %s").format(
+        cols=_ORDER_COLS, parts=sql.SQL(" UNION ALL ").join([_ORDERS_SINCE_ONE] * groups), order=_ORDER_BY_TIME
+    )
 
 
 def _store_error(url: str, exc: psycopg.Error) -> StoreError:
@@ -421,6 +445,13 @@ class PostgresTradeStore:
             columns = list(zip(*(order_row(o) for o in updates)))
             cur = await conn.execute(_UPSERT_ORDERS, [list(c) for c in columns])
             return cur.rowcount
+
+    async def orders_since(self, keys: Sequence[ConnectionKey], since_ms: int, limit: int) -> list[OrderUpdate]:
+        groups = key_filter_groups(keys)
+        if not groups or limit <= 0:
+            return []
+        params = (*(v for g in groups for v in (*g, since_ms, limit)), limit)
+        return [order_from_row(r) for r in await self._execute(orders_since_query(len(groups)), params)]
 
     async def add_dead_letter(
         self, key: str, raw: Any, error: str, received_at: int, consumer: str | None = None

@@ -104,6 +104,11 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX dead_letters_requested ON dead_letters (consumer, id)
         WHERE replay_requested_at IS NOT NULL AND replayed_at IS NULL
     """,
+    # 5: order states by venue time per key, for a strategy reading back the latest states (orders_since), in
+    #    orders_since's order: no sort (order_id and symbol cost nothing here, an index row carries the key anyway)
+    """
+    CREATE INDEX orders_by_time ON orders (exchange, market, account, timestamp, order_id, symbol)
+    """,
 )
 
 _INSERT_TRADE = (
@@ -134,6 +139,21 @@ _SET_DELIVERY = (
 )
 _ADD_DEAD_LETTER = "INSERT INTO dead_letters (connection_key, raw, error, received_at, consumer) VALUES (?, ?, ?, ?, ?)"
 _CHUNK = 500  # ids per `IN (...)`: well under SQLite's bound on parameters
+_ORDER_BY_TIME = "ORDER BY timestamp, order_id, symbol"
+_GROUPS = 100  # key groups per orders_since statement
+
+
+def orders_since_sql(groups: int) -> str:
+    """orders_since for `groups` key groups: each group's first states since the time, read in order through
+    orders_by_time (no sort, at most `limit` rows each), then merged. Parameters: per group (exchange, market,
+    account, since_ms, limit), then limit again when there are several groups."""
+    one = (
+        f"SELECT {', '.join(ORDER_COLUMNS)} FROM orders WHERE exchange = ? AND market = ? AND account = ? "
+        f"AND timestamp >= ? {_ORDER_BY_TIME} LIMIT ?"
+    )
+    if groups == 1:
+        return one
+    return " UNION ALL ".join([f"SELECT * FROM ({one})"] * groups) + f" {_ORDER_BY_TIME} LIMIT ?"
 
 
 def _order_is_newer(f1: str, r1: int, t1: int, f2: str, r2: int, t2: int) -> int:
@@ -361,6 +381,20 @@ class SQLiteTradeStore:
             conn.execute("BEGIN")
             conn.executemany(_UPSERT_ORDER, rows)
         return conn.total_changes - before
+
+    async def orders_since(self, keys: Sequence[ConnectionKey], since_ms: int, limit: int) -> list[OrderUpdate]:
+        groups = key_filter_groups(keys)
+        if not groups or limit <= 0:
+            return []
+        rows = []
+        for start in range(0, len(groups), _GROUPS):  # SQLite takes at most 500 terms in one UNION ALL
+            chunk = groups[start:start + _GROUPS]
+            params = (*(v for g in chunk for v in (*g, since_ms, limit)), *([limit] if len(chunk) > 1 else []))
+            rows += await self._run(self._select, orders_since_sql(len(chunk)), params)
+        states = [order_from_row(r) for r in rows]
+        if len(groups) > _GROUPS:  # chunks merged as SQLite orders them (str order is BINARY's)
+            states.sort(key=lambda o: (o.timestamp, o.order_id, o.symbol))
+        return states[:limit]
 
     async def add_dead_letter(
         self, key: str, raw: Any, error: str, received_at: int, consumer: str | None = None
