@@ -75,6 +75,9 @@ class MemoryStore:
     async def upsert_orders(self, updates: Sequence[OrderUpdate]) -> int:
         return len(updates)
 
+    async def orders_since(self, keys: Sequence[ConnectionKey], since_ms: int, limit: int) -> list[OrderUpdate]:
+        return []  # order states are not kept
+
     async def add_dead_letter(self, key: str, raw: Any, error: str, received_at: int,
                               consumer: str | None = None) -> None:
         return None

@@ -15,7 +15,7 @@ from loguru import logger
 from framework.venue import ExchangeSpec
 from framework.connection import BaseConnection, MockConnection, PrivateConnection
 from framework.errors import ConfigError, LifecycleError, StoreError
-from framework.events import ConnectionKey, Trade, with_delivery
+from framework.events import ConnectionKey, OrderUpdate, Trade, with_delivery
 from framework.pipeline import (
     BALANCED,
     Lane,
@@ -29,7 +29,7 @@ from framework.pipeline import (
 from framework.pipeline.routing import Consumer, Subscription
 from framework.retry import STORE_OPEN
 from framework.sink import GapNotice, Notice
-from framework.store import DEFAULT_STORE_URL, TradeStore, open_store
+from framework.store import DEFAULT_STORE_URL, OrderCursor, TradeStore, open_store, order_states_page
 from framework.sync_log import TradeSyncLogger
 from framework.trade_sync import TradeSync
 
@@ -407,6 +407,19 @@ class ConnectionPool:
             yield after_seq, mine
             if len(rows) < CATCH_UP_PAGE:
                 return
+
+    async def order_states(self, consumer: Consumer, cursor: OrderCursor, limit: int
+                           ) -> tuple[list[OrderUpdate], OrderCursor | None]:
+        """A page of the latest stored states of the orders of a strategy's keys updated since the cursor that are
+        its own (routed as live updates are), oldest first, and the cursor after it (None: the end). Waits until
+        what was received so far is written, so the store is not older than what the strategy could not keep."""
+        keys = self._strategies.get(consumer.strategy_id)
+        if not keys:
+            return [], None
+        await self.trade_sync.wait_stored()
+        states, after = await order_states_page(self.store, keys, cursor, limit)
+        route = self.pipeline.router.route
+        return [state for state in states if any(s.consumer is consumer for s in route(state))], after
 
     def _seen_path(self, strategy_id: str) -> Path | None:
         spool = self.trade_sync.spool

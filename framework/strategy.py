@@ -89,6 +89,11 @@ class BaseStrategy:
         self._queued = 0  # events in the inbox
         # Order states that did not fit the inbox: the newest per order, in order, moved in as it empties.
         self._order_overflow: OrderedDict[tuple, OrderUpdate] = OrderedDict()
+        # Past that too (max_inbox orders): the venue time of the earliest state not kept; the latest states
+        # since then are read back from the store once the inbox drains.
+        self._orders_behind: int | None = None
+        self._orders_cursor: Any = None  # a read-back under way (framework.store.OrderCursor)
+        self.order_states_read_back = 0
         self._wakeup = asyncio.Event()
         self._idle = asyncio.Event()
         self._lagging = False  # live fills are not queued: the next catch-up reads them from the store
@@ -256,24 +261,37 @@ class BaseStrategy:
             return
         if is_trade and self._lagging:
             return
-        if not is_trade and (self._order_overflow or self._queued >= self.max_inbox):
-            entity = (event.key, event.symbol, event.order_id)
-            if self._order_overflow.pop(entity, None) is not None:
-                self.coalesced_order_updates += 1  # a newer state of the same order replaces it: nothing is lost
-            self._order_overflow[entity] = event
-            self._idle.clear()
-            self._wakeup.set()
+        if not is_trade and (self._order_overflow or self._orders_behind is not None
+                             or self._queued >= self.max_inbox):
+            self._order_behind(event)
             return
         if self._queued >= self.max_inbox:
             self._behind()
             return
         self._put("trade" if is_trade else "order", event)
 
+    def _order_behind(self, update: OrderUpdate) -> None:
+        """An order state that does not fit the inbox: the newest per order waits beside it (bounded by
+        max_inbox orders); past that the store, which keeps every order's latest state, has it."""
+        entity = (update.key, update.symbol, update.order_id)
+        if self._orders_behind is not None:
+            self._orders_behind = min(self._orders_behind, update.timestamp)
+        elif self._order_overflow.pop(entity, None) is not None:
+            self.coalesced_order_updates += 1  # a newer state of the same order replaces it: nothing is lost
+            self._order_overflow[entity] = update
+        elif len(self._order_overflow) < self.max_inbox:
+            self._order_overflow[entity] = update
+        else:
+            self._orders_behind = update.timestamp
+            self._log.bind(pending=self._queued).warning("strategy far behind: reading order states from the store")
+        self._idle.clear()
+        self._wakeup.set()
+
     def deliver_updates(self, updates: list[OrderUpdate]) -> None:
         """Order updates for this strategy, in order, handed over at once (those of one published frame)."""
         if self._state is StrategyState.FAILED:
             return
-        if self._order_overflow or self._queued + len(updates) > self.max_inbox:
+        if self._order_overflow or self._orders_behind is not None or self._queued + len(updates) > self.max_inbox:
             for update in updates:  # the inbox is full: the newest state per order waits beside it
                 self.deliver(update)
             return
@@ -329,6 +347,11 @@ class BaseStrategy:
             if not self._inbox and self._order_overflow:
                 while self._order_overflow and self._queued < self.max_inbox:
                     self._put("order", self._order_overflow.popitem(last=False)[1])
+            if not self._inbox and not self._lagging and (self._orders_behind is not None
+                                                          or self._orders_cursor is not None):
+                if not await self._read_back_orders():
+                    await asyncio.sleep(1.0)  # the store is unreachable: try again
+                continue
             if not self._inbox:
                 if self._lagging:
                     if not await self._catch_up():
@@ -494,6 +517,26 @@ class BaseStrategy:
         self._store_trouble = False
         return True
 
+    async def _read_back_orders(self) -> bool:
+        """The latest stored state of every order of this strategy updated since the earliest state it could not
+        keep, a page of max_inbox at a time (the next page once these are handled)."""
+        from framework.store import OrderCursor
+
+        cursor, behind = self._orders_cursor, self._orders_behind
+        if behind is not None and (cursor is None or behind < cursor.since_ms):
+            cursor = OrderCursor(since_ms=behind)  # dropped since: from its time (what comes twice is harmless)
+        self._orders_cursor, self._orders_behind = None, None
+        try:
+            states, self._orders_cursor = await self.pool.order_states(self, cursor, self.max_inbox)
+        except StoreError as exc:
+            self._orders_cursor = cursor
+            self._log.bind(error=str(exc)).warning("order states not read back from the store yet")
+            return False
+        for state in states:
+            self._put("order", state)
+        self.order_states_read_back += len(states)
+        return True
+
     async def _caught_up_here(self, trades: list[Trade]) -> bool:
         for trade in trades:
             self.caught_up += 1
@@ -563,6 +606,7 @@ class BaseStrategy:
         self._inbox.clear()
         self._queued = 0
         self._order_overflow.clear()
+        self._orders_behind = self._orders_cursor = None
         self.progress.skip_pending()
         self._idle.set()
         self._log.bind(hook=where, error=repr(exc)).exception("strategy hook raised: strategy marked failed")

@@ -27,7 +27,7 @@ from framework.pipeline.queues import LaneQueues
 from framework.pipeline.routing import Router
 from framework.sink import GapNotice
 from framework.spool import decode, encode
-from framework.store import TradeStore
+from framework.store import OrderCursor, TradeStore, order_states_page
 from framework.sync_log import TradeSyncLogger
 from framework.trade_sync import TradeSync
 from framework.validate import FUTURE_TOLERANCE_MS, as_raw, problem
@@ -148,6 +148,7 @@ class Component:
         self.track_latency = config.performance.enable_latency_tracking
         self.handlers = {channel: _handler(target, channel, name) for channel in channels}
         self.last_seq: int | None = pipeline.stored_seq  # fills after this one are its own
+        self._states_cursor: OrderCursor | None = None  # order states being read back from the store
         self.errors = 0
         self.timeouts = 0
         self.dead_letters = 0
@@ -219,6 +220,9 @@ class Component:
                     if item is None:
                         if self.queues.lagging:
                             await self._catch_up()
+                            continue
+                        if self.queues.states_behind is not None or self._states_cursor is not None:
+                            await self._read_back_states()
                             continue
                         self._idle.set()
                         self._wakeup.clear()
@@ -376,6 +380,28 @@ class Component:
             self.queues.lagging = True
             self._log.bind(error=str(exc)).warning("component catch-up from the store failed; retrying")
             await asyncio.sleep(1.0)
+
+    async def _read_back_states(self) -> None:
+        """Order states that did not fit: the latest stored state of every order updated since the earliest one
+        not kept, a page at a time, once what was received so far is written (the store is then not older than
+        what was missed)."""
+        queues, pipeline = self.queues, self.pipeline
+        cursor, behind = self._states_cursor, queues.states_behind
+        if behind is not None and (cursor is None or behind < cursor.since_ms):
+            cursor = OrderCursor(since_ms=behind)
+        self._states_cursor, queues.states_behind = None, None
+        try:
+            await pipeline.trade_sync.wait_stored()
+            states, self._states_cursor = await order_states_page(pipeline.store, pipeline.known_keys(), cursor,
+                                                                  queues.max_size)
+        except StoreError as exc:
+            self._states_cursor = cursor
+            self._log.bind(error=str(exc)).warning("order states not read back from the store yet; retrying")
+            await asyncio.sleep(1.0)
+            return
+        now = time.perf_counter_ns()
+        for state in states:
+            queues.critical.append((Channel.ORDER_UPDATE, state, now))
 
     def status(self) -> dict[str, Any]:
         return {

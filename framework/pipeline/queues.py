@@ -31,7 +31,7 @@ class LaneCounters:
 class LaneQueues:
     """Bounded per lane (`max_size` each). Overflow: CRITICAL fills set `lagging` (the consumer reads them
     back from the store, by seq), CRITICAL state updates (orders, balances, positions) keep the newest per
-    entity; HIGH coalesces to the newest per (key, symbol); MEDIUM and LOW drop their oldest. Counted."""
+    entity for up to `max_size` entities, then set `states_behind` (read back from the store); HIGH coalesces to the newest per (key, symbol); MEDIUM and LOW drop their oldest. Counted."""
 
     def __init__(self, max_size: int, priority_multiplier: float = 2.0,
                  counters: Sequence[LaneCounters] | None = None) -> None:
@@ -40,6 +40,9 @@ class LaneQueues:
         self.critical: deque[Item] = deque()
         self.state_overflow: OrderedDict[Hashable, Item] = OrderedDict()  # CRITICAL states beyond the bound
         self.lagging = False  # a fill did not fit: the consumer must read fills from the store
+        # States did not fit either (max_size entities kept aside): the venue time of the earliest one not kept;
+        # the consumer reads the latest states since then back from the store.
+        self.states_behind: int | None = None
         self.high: OrderedDict[Hashable, Item] = OrderedDict()
         self.medium: deque[Item] = deque()
         self.low: deque[Item] = deque()
@@ -68,12 +71,20 @@ class LaneQueues:
                     self.lagging = True  # stored already: read back from the store, in order, never lost
                     counters.overflowed += 1
                     return
-            elif self.state_overflow or len(queue) >= self.max_size:
+            elif self.state_overflow or self.states_behind is not None or len(queue) >= self.max_size:
                 overflow = self.state_overflow  # behind what overflowed before it: states keep their order
-                if entity in overflow:
+                if self.states_behind is not None:  # past the bound: the store has the latest state
+                    self.states_behind = min(self.states_behind, getattr(event, "timestamp", 0))
+                    counters.overflowed += 1
+                elif entity in overflow:
                     counters.coalesced += 1
                     del overflow[entity]
-                overflow[entity] = item
+                    overflow[entity] = item
+                elif len(overflow) < self.max_size:
+                    overflow[entity] = item
+                else:
+                    self.states_behind = getattr(event, "timestamp", 0)
+                    counters.overflowed += 1
                 return
             queue.append(item)
             if len(queue) > counters.high_water:

@@ -7,6 +7,7 @@ import json
 from decimal import Decimal
 from typing import Any, Callable, Mapping, Protocol, Sequence
 
+import attrs
 import msgspec
 
 from framework.errors import ConfigError
@@ -196,6 +197,35 @@ def trade_from_row(row: Sequence[Any], seq: int | None = None) -> Trade:
     values = dict(zip(TRADE_COLUMNS, row))
     values["is_maker"] = None if values["is_maker"] is None else bool(values["is_maker"])
     return Trade(**values, seq=seq)
+
+
+@attrs.frozen(kw_only=True)
+class OrderCursor:
+    """Where reading order states back by time stands: from `since_ms` on, less the states at exactly that time
+    already read (many orders can share one millisecond, so time alone cannot move a page on)."""
+
+    since_ms: int
+    seen: frozenset[tuple] = frozenset()
+
+
+async def order_states_page(store: TradeStore, keys: Sequence[ConnectionKey], cursor: OrderCursor,
+                            limit: int) -> tuple[list[OrderUpdate], OrderCursor | None]:
+    """A page of the latest order states updated since the cursor, oldest first, and the cursor after it (None:
+    read to the end)."""
+    asked = limit + len(cursor.seen)
+    rows = await store.orders_since(keys, cursor.since_ms, asked)
+    fresh = [o for o in rows if not (o.timestamp == cursor.since_ms and _state_id(o) in cursor.seen)]
+    if len(rows) < asked:
+        return fresh, None
+    last = rows[-1].timestamp
+    seen = {_state_id(o) for o in rows if o.timestamp == last}
+    if last == cursor.since_ms:
+        seen |= cursor.seen
+    return fresh, OrderCursor(since_ms=last, seen=frozenset(seen))
+
+
+def _state_id(update: OrderUpdate) -> tuple:
+    return (update.exchange, update.market, update.account, update.symbol, update.order_id)
 
 
 def order_from_row(row: Sequence[Any]) -> OrderUpdate:

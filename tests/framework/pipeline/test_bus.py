@@ -585,3 +585,32 @@ async def test_metrics_component_gets_the_monitors_report_and_the_trade_sync_log
             pool.sync_log.flush()
             log = pool.sync_log.path.read_text()
             assert "| ERROR   | alert firing | name=queue_size scope=stuck severity=critical" in log, log
+
+
+async def test_component_far_behind_on_order_updates_reads_the_latest_states_back_from_the_store(tmp_path):
+    async with asyncio.timeout(30):
+        async with running_pool(sqlite_url(tmp_path), tmp_path / "logs",
+                                queue_config=MessageQueueConfig(max_size=3, timeout_seconds=30.0)) as pool:
+            seen, release = [], asyncio.Event()
+
+            class Stuck:
+                async def on_order_update_update(self, update):
+                    await release.wait()
+                    seen.append((update.order_id, update.status.value))
+
+            pool.pipeline.register_component("stuck", Stuck(), ["order_update"])
+            _, connector = await feed(pool)
+            for status, filled in (("new", "0"), ("partially_filled", "1")):
+                for i in range(20):
+                    await connector.push_order_update("BTC/USDT", "buy", "2", "100", status=status, filled=filled,
+                                                      order_id=f"o{i}")
+            await pool.trade_sync.wait_stored(10)  # every state stored; the component holds 3 queued + 3 aside
+            component = pool.pipeline.component("stuck")
+            assert len(component.queues) <= 6 and component.queues.states_behind is not None
+            release.set()
+            await until(lambda: {o for o, s in seen if s == "partially_filled"} == {f"o{i}" for i in range(20)}, 10,
+                        "every order's latest state")
+            latest = {}
+            for order_id, status in seen:
+                assert not (latest.get(order_id) == "partially_filled" and status == "new"), seen
+                latest[order_id] = status

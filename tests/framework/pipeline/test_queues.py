@@ -112,14 +112,28 @@ def test_fills_past_the_critical_bound_are_not_queued_but_mark_the_consumer_lagg
 
 
 def test_order_states_past_the_critical_bound_keep_the_newest_per_order_in_order():
-    queues = LaneQueues(max_size=2)
+    queues = LaneQueues(max_size=3)
     sequence = [("A", 1), ("B", 1), ("A", 2), ("C", 1), ("B", 2), ("A", 3), ("C", 2)]
     for n, (order, version) in enumerate(sequence):
         queues.put(Lane.CRITICAL, Channel.ORDER_UPDATE, (order, version), n, order)
     taken = [item[1] for _, item in drain(queues)]
-    assert taken == [("A", 1), ("B", 1), ("B", 2), ("A", 3), ("C", 2)]
+    assert taken == [("A", 1), ("B", 1), ("A", 2), ("B", 2), ("A", 3), ("C", 2)]
     for order in "ABC":  # per order: in order, ending with its newest state
         versions = [v for o, v in taken if o == order]
         assert versions == sorted(versions) and versions[-1] == max(v for o, v in sequence if o == order)
-    assert queues.counters[Lane.CRITICAL].coalesced == 2
-    assert queues.lagging is False
+    assert queues.counters[Lane.CRITICAL].coalesced == 1
+    assert queues.lagging is False and queues.states_behind is None
+
+
+def test_order_states_past_max_size_orders_aside_are_left_to_the_store_from_the_earliest_time():
+    class State:
+        def __init__(self, order, timestamp):
+            self.order, self.timestamp = order, timestamp
+
+    queues = LaneQueues(max_size=2)
+    for n, order in enumerate("ABCDE"):  # A, B fill the queue; C, D are kept aside; E is past the bound
+        queues.put(Lane.CRITICAL, Channel.ORDER_UPDATE, State(order, 1000 + n), n, order)
+    queues.put(Lane.CRITICAL, Channel.ORDER_UPDATE, State("C", 900), 9, "C")  # the store has it now
+    assert queues.states_behind == 900
+    assert [item[1].order for _, item in drain(queues)] == ["A", "B", "C", "D"]
+    assert queues.counters[Lane.CRITICAL].overflowed == 2 and queues.counters[Lane.CRITICAL].coalesced == 0
