@@ -17,7 +17,6 @@ import asyncio
 from collections import OrderedDict
 
 import attrs
-import ccxt.async_support as ccxt_async
 from loguru import logger
 
 from framework.errors import AuthError, ConfigError, ConnectionLost, RateLimited
@@ -59,6 +58,14 @@ class BackfillRules:
     # is an order placed without one, not worth a query. Elsewhere such a row's order is queried over REST.
     history_client_ids: frozenset[Market] = frozenset()
     order_client_id: Any = None  # (market, ccxt order) -> client order id | None; None: ccxt's clientOrderId
+
+
+def _ccxt() -> Any:
+    """ccxt's async package, imported on the first backfill: the venue packages import this module for
+    BackfillRules, and a program that never backfills should not pay half a second for ccxt."""
+    import ccxt.async_support
+
+    return ccxt.async_support
 
 
 def ccxt_client_order_id(market: Market, order: dict) -> str | None:
@@ -131,6 +138,7 @@ class Backfiller:
         self._log = logger.bind(key=str(key))
 
     def _client(self, symbols: Iterable[str]) -> Any:
+        ccxt_async = _ccxt()
         if self._exchange is not None:
             known = self._exchange.markets or {}
             missing = [s for s in symbols if s not in known]
@@ -257,6 +265,7 @@ class Backfiller:
         A definitive answer (the order, or the venue saying it does not know it) is cached; a failure to ask
         (network, rate limit, refused credentials, after the retry policy) is logged and asked again next time.
         """
+        ccxt_async = _ccxt()
         read = self.rules.order_client_id or ccxt_client_order_id
         log = self._log.bind(order_id=order_id, symbol=symbol)
         try:
@@ -315,6 +324,7 @@ class Backfiller:
             yield more
 
     async def _call(self, exchange: Any, symbol: str | None, start: int, end: int) -> list[dict]:
+        ccxt_async = _ccxt()
         # One millisecond of margin each side: some venues read startTime/endTime as open bounds;
         # rows outside [start, end] are dropped by the caller.
         params = dict(self.rules.params.get(self.key.market, {}))

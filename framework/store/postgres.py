@@ -103,6 +103,7 @@ MIGRATIONS: tuple[str, ...] = (
 )
 
 START_TIMEOUT = 5.0  # seconds start() may wait for an unreachable server before it reports it
+WRITE_CONNECT_WAIT = 1.0  # seconds a write batch waits for a pooled connection before it counts as unreachable
 # What a server says no to at connect, by SQLSTATE, else by libpq's text (psycopg has no SQLSTATE for a failed
 # connect): waiting cannot help, the URL must change.
 _REFUSALS = (
@@ -372,7 +373,9 @@ class PostgresTradeStore:
                 statements.append((_UPSERT_ORDERS, [list(c) for c in zip(*map(order_row, orders))]))
             if dead_rows:
                 statements.append((_INSERT_DEAD_LETTERS, [list(c) for c in zip(*map(_letter_row, dead_rows))]))
-            async with self._require_pool().connection() as conn:
+            # A batch waits at most WRITE_CONNECT_WAIT for a connection: with the server unreachable, the writer
+            # must hear it at once and spool what waits in memory (a kill then loses nothing), not wait 10 s.
+            async with self._require_pool().connection(timeout=WRITE_CONNECT_WAIT) as conn:
                 async with conn.pipeline() as pipeline:
                     async with conn.transaction():
                         cursors = [await conn.execute(query, params) for query, params in statements]
