@@ -15,6 +15,7 @@ from framework.spool import decode, encode
 from framework.store import open_store
 from framework.store import postgres as pg_store
 from framework.store import sqlite as sqlite_store
+from tests.framework.old_store import store_at_migration
 
 pytestmark = pytest.mark.timeout(60)
 BINANCE = ConnectionKey(exchange="binance", market="spot")
@@ -152,29 +153,9 @@ async def test_a_request_made_through_another_store_is_seen_by_the_running_one(s
 
 
 async def test_a_store_at_migration_3_gains_consumer_letters_and_keeps_its_own(store_url):
-    if store_url.startswith("sqlite"):
-        conn = sqlite3.connect(sqlite_store._path_of(store_url), isolation_level=None)
-        conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL, applied_at INTEGER NOT NULL)")
-        for version, migration in enumerate(sqlite_store.MIGRATIONS[:3], 1):
-            for statement in migration.split(";"):
-                if statement.strip():
-                    conn.execute(statement)
-            conn.execute("INSERT INTO schema_version VALUES (?, 0)", (version,))
-        conn.execute("INSERT INTO dead_letters (connection_key, raw, error, received_at, replayed_at, replay_result) "
-                     "VALUES ('binance_spot', '{\"x\":1}', 'old', 7, NULL, NULL)")
-        conn.close()
-    else:
-        base, schema = pg_store.split_schema(store_url)
-        with psycopg.connect(base, autocommit=True) as conn:
-            conn.execute(f'CREATE SCHEMA "{schema}"')
-            conn.execute(f'SET search_path TO "{schema}"')
-            conn.execute("CREATE TABLE schema_version (version integer NOT NULL, "
-                         "applied_at timestamptz NOT NULL DEFAULT now())")
-            for version, migration in enumerate(pg_store.MIGRATIONS[:3], 1):
-                conn.execute(migration)
-                conn.execute("INSERT INTO schema_version (version) VALUES (%s)", (version,))
-            conn.execute("INSERT INTO dead_letters (connection_key, raw, error, received_at) "
-                         "VALUES ('binance_spot', '{\"x\":1}', 'old', 7)")
+    with store_at_migration(store_url, 3) as (execute, _):
+        execute("INSERT INTO dead_letters (connection_key, raw, error, received_at) "
+                "VALUES ('binance_spot', '{\"x\":1}', 'old', 7)")
 
     store = open_store(store_url)
     await store.start()

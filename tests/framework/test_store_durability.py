@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -22,9 +21,9 @@ from framework.errors import StoreError
 from framework.events import ConnectionKey, OrderUpdate, Trade
 from framework.store import open_store
 from framework.store import postgres as pg_store
-from framework.store import sqlite as sqlite_store
 from tests.chaos.tcp_proxy import TcpProxy
 from tests.conftest import make_schema_url
+from tests.framework.old_store import store_at_migration
 
 pytestmark = pytest.mark.timeout(90)
 ROOT = Path(__file__).resolve().parents[2]
@@ -166,32 +165,11 @@ def _old_trade_row(trade_id: str, timestamp: int) -> tuple:
 async def test_migration_numbers_existing_rows_in_the_order_they_were_stored(store_url):
     cols = "exchange, market, account, symbol, symbol_raw, trade_id, order_id, client_order_id, side, amount, " \
            "price, cost, fee_cost, fee_currency, is_maker, timestamp, received_at, source, raw, stored_at"
-    if store_url.startswith("sqlite"):
-        path = sqlite_store._path_of(store_url)
-        conn = sqlite3.connect(path, isolation_level=None)
-        conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL, applied_at INTEGER NOT NULL)")
-        for version, migration in enumerate(sqlite_store.MIGRATIONS[:2], 1):
-            for statement in migration.split(";"):
-                if statement.strip():
-                    conn.execute(statement)
-            conn.execute("INSERT INTO schema_version VALUES (?, 0)", (version,))
+    with store_at_migration(store_url, 2) as (execute, p):
+        stored_at = p if p == "?" else f"to_timestamp({p})"  # an int in SQLite, a timestamptz in PostgreSQL
         for tid, ts, stored in OLD_ROWS:
-            conn.execute(f"INSERT INTO trades ({cols}) VALUES ({', '.join('?' * 20)})",
-                         (*_old_trade_row(tid, ts), stored))
-        conn.close()
-    else:
-        base, schema = pg_store.split_schema(store_url)
-        with psycopg.connect(base, autocommit=True) as conn:
-            conn.execute(f'CREATE SCHEMA "{schema}"')
-            conn.execute(f'SET search_path TO "{schema}"')
-            conn.execute("CREATE TABLE schema_version (version integer NOT NULL, "
-                         "applied_at timestamptz NOT NULL DEFAULT now())")
-            for version, migration in enumerate(pg_store.MIGRATIONS[:2], 1):
-                conn.execute(migration)
-                conn.execute("INSERT INTO schema_version (version) VALUES (%s)", (version,))
-            for tid, ts, stored in OLD_ROWS:
-                conn.execute(f"INSERT INTO trades ({cols}) VALUES ({', '.join(['%s'] * 19)}, to_timestamp(%s))",
-                             (*_old_trade_row(tid, ts), stored))
+            execute(f"INSERT INTO trades ({cols}) VALUES ({', '.join([p] * 19)}, {stored_at})",
+                    (*_old_trade_row(tid, ts), stored))
 
     store = open_store(store_url)
     await store.start()

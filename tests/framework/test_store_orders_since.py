@@ -13,6 +13,7 @@ from framework.store import open_store
 from framework.store import postgres as pg_store
 from framework.store import sqlite as sqlite_store
 from tests.framework.test_store_durability import BINANCE, BYBIT, SUB, order
+from tests.framework.old_store import store_at_migration
 
 pytestmark = pytest.mark.timeout(60)
 T0 = 1_700_000_000_000
@@ -88,29 +89,9 @@ async def test_sqlite_orders_since_reads_through_the_time_index_not_the_table(tm
 
 
 def _store_at_migration_4(store_url: str) -> None:
-    if store_url.startswith("sqlite"):
-        conn = sqlite3.connect(sqlite_store._path_of(store_url), isolation_level=None)
-        conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL, applied_at INTEGER NOT NULL)")
-        for version, migration in enumerate(sqlite_store.MIGRATIONS[:4], 1):
-            for statement in migration.split(";"):
-                if statement.strip():
-                    conn.execute(statement)
-            conn.execute("INSERT INTO schema_version VALUES (?, 0)", (version,))
-        conn.execute("INSERT INTO orders VALUES ('binance', 'spot', 'default', 'BTC/USDT', 'BTCUSDT', 'old', "
-                     "'s1-old', 'buy', 'limit', 'filled', 'FILLED', '1', '65000', '1', ?, 3, NULL, 2)", (T0 + 1,))
-        conn.close()
-    else:
-        base, schema = pg_store.split_schema(store_url)
-        with psycopg.connect(base, autocommit=True) as conn:
-            conn.execute(f'CREATE SCHEMA "{schema}"')
-            conn.execute(f'SET search_path TO "{schema}"')
-            conn.execute("CREATE TABLE schema_version (version integer NOT NULL, "
-                         "applied_at timestamptz NOT NULL DEFAULT now())")
-            for version, migration in enumerate(pg_store.MIGRATIONS[:4], 1):
-                conn.execute(migration)
-                conn.execute("INSERT INTO schema_version (version) VALUES (%s)", (version,))
-            conn.execute("INSERT INTO orders VALUES ('binance', 'spot', 'default', 'BTC/USDT', 'BTCUSDT', 'old', "
-                         "'s1-old', 'buy', 'limit', 'filled', 'FILLED', 1, 65000, 1, %s, 3, NULL, 2)", (T0 + 1,))
+    with store_at_migration(store_url, 4) as (execute, p):
+        execute("INSERT INTO orders VALUES ('binance', 'spot', 'default', 'BTC/USDT', 'BTCUSDT', 'old', "
+                f"'s1-old', 'buy', 'limit', 'filled', 'FILLED', '1', '65000', '1', {p}, 3, NULL, 2)", (T0 + 1,))
 
 
 def _versions_and_indexes(store_url: str) -> tuple[list[int], set[str]]:
