@@ -10,6 +10,7 @@ sync log and the monitor run as in production. Usage:
 from __future__ import annotations
 
 import argparse
+import gc
 import asyncio
 import cProfile
 import io
@@ -31,11 +32,13 @@ from framework.console import configure_console  # noqa: E402
 from framework.events import ConnectionKey, Trade, now_ms  # noqa: E402
 from framework.pipeline import Channel, preset  # noqa: E402
 from framework.pool import ConnectionPool  # noqa: E402
+from framework.runtime import tune_gc  # noqa: E402
 from framework.strategy import BaseStrategy  # noqa: E402
 
 KEY = ConnectionKey(exchange="binance", market="spot")
 BUS_TARGET = 200_000  # events/s to one consumer
 FILL_P99_TARGET_MS = 2.0  # a fill's p99 under the book flood
+DEFAULT_GC = gc.get_threshold()
 FANOUT_TARGET = 0.8  # 100 components vs 1: events/s ratio (the target for 100 strategies)
 
 
@@ -363,18 +366,25 @@ async def main() -> None:
                   "200 fills/s, publish → handled)")
             print(f"{'symbols':>7} {'flood/s':>8} {'what':<24} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>7} "
                   f"{'count':>7} {'target p99':>10}")
-            for symbols in (10_000, 100):
-                r = await fill_under_flood(pool, 50_000, 200, flood_seconds, f"flood{symbols}-{time.time_ns()}",
-                                           symbols)
-                for what, hist, target in (("fill → component", r["fill"], f"≤{FILL_P99_TARGET_MS:g}"),
-                                           ("fill → strategy on_trade", r["strategy"], "")):
-                    print(f"{symbols:>7} {r['flood']:>8,.0f} {what:<24} {_ms(hist, 50):>7.3f} {_ms(hist, 99):>7.3f} "
-                          f"{hist.get_max_value() / 1000:>7.3f} {hist.get_total_count():>7} {target:>10}")
-                m = r["book"]
-                print(f"{symbols:>7} {r['flood']:>8,.0f} {'book → component (mon.)':<24} {m['p50']:>7.3f} "
-                      f"{m['p99']:>7.3f} {m['max']:>7.3f} {m['count']:>7}")
-                print(f"{'':>7} {'':>8} books handled {r['books']:,}, coalesced {r['coalesced']:,}, "
-                      f"dropped {r['dropped']:,}", flush=True)
+            for gc_mode in ("python's default", "tune_gc() (run_strategy.py)"):
+                print(f"garbage collector: {gc_mode}")
+                if gc_mode != "python's default":
+                    tune_gc()
+                for symbols in (10_000, 100):
+                    r = await fill_under_flood(pool, 50_000, 200, flood_seconds, f"flood{symbols}-{time.time_ns()}",
+                                               symbols)
+                    for what, hist, target in (("fill → component", r["fill"], f"≤{FILL_P99_TARGET_MS:g}"),
+                                               ("fill → strategy on_trade", r["strategy"], "")):
+                        print(f"{symbols:>7} {r['flood']:>8,.0f} {what:<24} {_ms(hist, 50):>7.3f} "
+                              f"{_ms(hist, 99):>7.3f} {hist.get_max_value() / 1000:>7.3f} {hist.get_total_count():>7} "
+                              f"{target:>10}")
+                    m = r["book"]
+                    print(f"{symbols:>7} {r['flood']:>8,.0f} {'book → component (mon.)':<24} {m['p50']:>7.3f} "
+                          f"{m['p99']:>7.3f} {m['max']:>7.3f} {m['count']:>7}")
+                    print(f"{'':>7} {'':>8} books handled {r['books']:,}, coalesced {r['coalesced']:,}, "
+                          f"dropped {r['dropped']:,}", flush=True)
+            gc.unfreeze()
+            gc.set_threshold(*DEFAULT_GC)
         if args.profile or args.only == "profile":
             await profiled(pool, 100_000 if args.quick else 300_000)
 
