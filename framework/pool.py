@@ -383,6 +383,7 @@ class ConnectionPool:
                 self.sync_log.strategy(strategy_id, "resumed after an unclean end", position=position,
                                        redelivery_up_to=bound)
         await self.store.set_delivery(strategy_id, position, True, self._prefixes.get(strategy_id))
+        self._forget_seen(strategy_id)  # from here on an end without a clean stop marks what it may have seen
         self._unresolved.discard(strategy_id)
         self._positions_written[strategy_id] = position
         consumer.begin_delivery(position, bound)
@@ -457,8 +458,17 @@ class ConnectionPool:
         except (OSError, ValueError) as exc:
             logger.bind(strategy=strategy_id, error=str(exc)).warning("fills seen from the spool unreadable")
             return []
-        path.unlink(missing_ok=True)  # in memory now: a kill from here on counts as unclean anyway
+        # Kept until this start is durably unclean (resolve_position writes running=True): a kill before that,
+        # the store down meanwhile, must find them again at the next start.
         return keys
+
+    def _forget_seen(self, strategy_id: str) -> None:
+        path = self._seen_path(strategy_id)
+        if path is not None:
+            try:
+                path.unlink(missing_ok=True)
+            except OSError as exc:
+                logger.bind(strategy=strategy_id, error=str(exc)).warning("fills seen from the spool not forgotten")
 
     async def write_position(self, consumer: Consumer, running: bool) -> None:
         """Persist where a strategy's delivery stands (`running=False` only after a clean stop)."""

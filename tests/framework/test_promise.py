@@ -23,6 +23,7 @@ from framework.retry import reconnect_policy, rest_call_policy
 from framework.strategy import BaseStrategy
 from tests.chaos.tcp_proxy import TcpProxy
 from tests.conftest import make_schema_url
+from framework.errors import StoreError
 from tests.framework.flaky_store import FlakyStore
 
 pytestmark = pytest.mark.timeout(90)
@@ -495,3 +496,51 @@ async def test_a_fill_seen_from_the_spool_then_stored_after_a_clean_stop_does_no
         assert s2.trades == []
         await mock_more(s2, pool)
         await s2.stop()
+
+
+async def test_what_a_strategy_saw_from_the_spool_survives_a_kill_of_the_next_start_while_the_store_is_down(tmp_path):
+    """A clean stop keeps the fills a strategy saw from the spool beside it. The next start reads them, but with
+    the store down it cannot write that it is running (unclean from here on); killed then, the start after must
+    still skip those fills, not deliver them again unmarked (process chaos, bybit_future seed 190828143)."""
+
+    from framework.store import open_store
+
+    class DownAtStart(FlakyStore):
+        async def start(self):
+            if self.down:
+                raise StoreError("database unreachable")
+            await self.inner.start()
+
+    url = f"sqlite:///{tmp_path / 'p.sqlite'}"
+    store = FlakyStore(open_store(url))
+    async with ConnectionPool(store=store, log_dir=tmp_path / "logs", spool_dir=tmp_path / "spool") as pool:
+        s = Recorder("s", [MockConnector("binance", "spot")], pool=pool)
+        await s.start()
+        store.down = True
+        await s.exchange_connectors[0].push_trade("BTC/USDT", "buy", "1", "100", trade_id="x",
+                                                  client_order_id="s-x")
+        await until(lambda: [t.trade_id for t in s.trades] == ["x"])  # from the spool
+        await s.stop()  # clean: "x" is kept beside the spool
+        store.down = False
+        await pool.flush(10)
+
+    down = DownAtStart(open_store(url), down=True)
+    killed = ConnectionPool(store=down, log_dir=tmp_path / "logs", spool_dir=tmp_path / "spool")
+    await killed.start()  # the store is unreachable: it runs on the spool
+    s_killed = Recorder("s", [MockConnector("binance", "spot")], pool=killed)
+    await s_killed.start()
+    await asyncio.sleep(0.1)
+    # kill -9: nothing more is written; every task just ends
+    for task in [s_killed._task, killed.trade_sync._task, *killed.pipeline._tasks, *killed._tasks]:
+        if task is not None:
+            task.cancel()
+    await asyncio.sleep(0.05)
+    killed.sync_log.close()
+
+    async with ConnectionPool(url, tmp_path / "logs", spool_dir=tmp_path / "spool") as pool:
+        s3 = Recorder("s", [MockConnector("binance", "spot")], pool=pool)
+        await s3.start()
+        await pool.flush(5)
+        assert [(t.trade_id, t.redelivered) for t in s3.trades] in ([], [("x", True)])
+        await mock_more(s3, pool)
+        await s3.stop()
