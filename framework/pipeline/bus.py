@@ -149,9 +149,6 @@ class Component:
         self.handlers = {channel: _handler(target, channel, name) for channel in channels}
         self.last_seq: int | None = pipeline.stored_seq  # fills after this one are its own
         self._states_cursor: OrderCursor | None = None  # order states being read back from the store
-        self.errors = 0
-        self.timeouts = 0
-        self.dead_letters = 0
         self.missed = 0  # events skipped while its breaker was open
         self.replays: set[int] = set()  # seqs of dead letters handed back: at or before last_seq on purpose
         self.busy_since: float | None = None  # monotonic time the running coroutine handler began
@@ -165,6 +162,20 @@ class Component:
 
     def _depth(self) -> dict[Lane, int]:
         return self.queues.depth()
+
+    # What it counts is the monitor's (since the monitor's last restart):
+    @property
+    def timeouts(self) -> int:
+        return self.stats.timeouts
+
+    @property
+    def errors(self) -> int:
+        """Handler calls that raised or timed out."""
+        return sum(lane.errors for lane in self.stats.lanes.values()) + self.stats.timeouts
+
+    @property
+    def dead_letters(self) -> int:
+        return self.stats.dead_letters
 
     # the bus's side ------------------------------------------------------------------------------------
     def put(self, channel: Channel, event: Any, entity: Hashable = None) -> None:
@@ -341,11 +352,9 @@ class Component:
         counters = self.stats.lanes[lane]
         counters.handled += 1
         if isinstance(exc, TimeoutError):
-            self.timeouts += 1
             self.stats.timeouts += 1
         else:
             counters.errors += 1
-        self.errors += 1
         self._log.bind(channel=channel.value, error=repr(exc)[:300]).warning("component handler failed")
         if channel is Channel.TRADE and event.seq is not None:
             self.last_seq = event.seq if self.last_seq is None else max(self.last_seq, event.seq)
@@ -353,7 +362,6 @@ class Component:
             self._dead_letter(channel, event, f"handler failed: {type(exc).__name__}: {exc}")
 
     def _dead_letter(self, channel: Channel, event: Any, error: str) -> None:
-        self.dead_letters += 1
         self.stats.dead_letters += 1
         kind = "trade" if channel is Channel.TRADE else "order"
         self.pipeline.dead_letter(event.key, encode(kind, event), error, consumer=self.name)
@@ -366,16 +374,25 @@ class Component:
             if self.last_seq is None:
                 self.last_seq = await pipeline.store.max_seq()
                 return
+            fn, is_coroutine = self.handlers[Channel.TRADE]
             while True:
                 rows = await pipeline.store.trades_after(pipeline.known_keys(), self.last_seq, CATCH_UP_PAGE)
-                for seq, trade in rows:
-                    trade = with_delivery(trade, seq=seq, owner_unknown=trade.client_order_id is None)
-                    await self._handle_one(Lane.CRITICAL, Channel.TRADE, trade, time.perf_counter_ns(),
-                                           self.handlers[Channel.TRADE][0] if self.handlers[Channel.TRADE][1]
-                                           else _in_thread(self, self.handlers[Channel.TRADE][0]))
-                    self.last_seq = max(self.last_seq, seq)
+                now = time.perf_counter_ns()
+                items = [(Lane.CRITICAL, (Channel.TRADE, with_delivery(trade, seq=seq, owner_unknown=trade.client_order_id
+                                                                      is None), now)) for seq, trade in rows]
+                if is_coroutine:  # the same paths as queued events: its own task, or its own worker thread
+                    for lane, (channel, trade, enqueued) in items:
+                        await self._handle_one(lane, channel, trade, enqueued, fn)
+                else:
+                    for start in range(0, len(items), WORKER_BATCH):
+                        await self._handle_batch(items[start:start + WORKER_BATCH])
+                if rows:
+                    self.last_seq = max(self.last_seq, rows[-1][0])
                 if len(rows) < CATCH_UP_PAGE:
                     return
+        except asyncio.CancelledError:
+            self.queues.lagging = True  # cut short (a handler timed out, or a stop): the rest is read again
+            raise
         except StoreError as exc:
             self.queues.lagging = True
             self._log.bind(error=str(exc)).warning("component catch-up from the store failed; retrying")
@@ -414,14 +431,6 @@ class Component:
             "dead_letters": self.dead_letters,
             "last_seq": self.last_seq,
         }
-
-
-def _in_thread(component: Component, fn: Callable) -> Callable:
-    async def run(event: Any) -> None:
-        loop = asyncio.get_running_loop()
-        await loop.run_in_executor(None, fn, event)
-
-    return run
 
 
 def _handler(target: Any, channel: Channel, name: str) -> tuple[Callable, bool]:

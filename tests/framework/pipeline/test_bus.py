@@ -614,3 +614,32 @@ async def test_component_far_behind_on_order_updates_reads_the_latest_states_bac
             for order_id, status in seen:
                 assert not (latest.get(order_id) == "partially_filled" and status == "new"), seen
                 latest[order_id] = status
+
+
+async def test_plain_function_component_far_behind_reads_fills_back_on_its_own_thread_once_each_in_order(tmp_path):
+    import threading
+
+    gate = threading.Event()
+    seen, threads = [], set()
+
+    class Blocking:
+        def on_trade_update(self, trade):
+            gate.wait(10)
+            threads.add(threading.current_thread().name)
+            seen.append(trade.seq)
+
+    async with asyncio.timeout(30):
+        async with running_pool(sqlite_url(tmp_path), tmp_path / "logs",
+                                queue_config=MessageQueueConfig(max_size=3, timeout_seconds=30.0)) as pool:
+            pool.pipeline.register_component("blocking", Blocking(), ["trade"])
+            _, connector = await feed(pool)
+            for i in range(40):
+                await connector.push_trade("BTC/USDT", "buy", "1", "100", trade_id=f"t{i}")
+            await pool.trade_sync.wait_stored(10)
+            assert pool.pipeline.component("blocking").stats.lanes[Lane.CRITICAL].overflowed > 0
+            gate.set()
+            await until(lambda: len(seen) >= 40, 10, "every fill")
+            await asyncio.sleep(0.1)
+            stored = sorted(t.seq for t in await pool.store.fetch_trades())
+            assert seen == stored  # each once, in seq order
+            assert threads == {"component-blocking"}
