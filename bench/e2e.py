@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import resource
@@ -28,7 +29,7 @@ import time
 import uuid
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, AsyncIterator
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -315,33 +316,19 @@ async def run_tradesync(feed: Feed, count: int, store: Any, tmp: Path) -> float:
             await strategy.stop()
 
 
-async def compare(args: argparse.Namespace, tmp: Path) -> None:
+@contextlib.asynccontextmanager
+async def bybit_feed(args: argparse.Namespace, schema_prefix: str) -> AsyncIterator[tuple[Feed, str]]:
+    """The Bybit linear feed (a simulator in its own process) and a PostgreSQL schema of its own, both gone after."""
     creds = generated_credentials("bybit")
     env = {**os.environ, "E2E_CREDENTIALS": json.dumps({
         "api_key": creds.api_key, "secret": creds.secret, "passphrase": creds.passphrase,
         "wallet_address": creds.wallet_address})}
     child = subprocess.Popen([sys.executable, __file__, "--serve", "--venue", COMPARE_VENUE], env=env,
                              stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-    feed = Feed(child, int(child.stdout.readline().split()[1]), creds)
-    schema = f"bench_cmp_{uuid.uuid4().hex[:8]}"
-    pg_url = f"{args.pg}{'&' if '?' in args.pg else '?'}schema={schema}"
-    contenders = {
-        "ccxt.pro (both watches, no store)": lambda n: run_ccxt(feed, n),
-        "tradesync, no store": lambda n: run_tradesync(feed, n, DiscardStore(), tmp),
-        "tradesync into PostgreSQL": lambda n: run_tradesync(feed, n, open_store(pg_url), tmp),
-        "tradesync into SQLite": lambda n: run_tradesync(
-            feed, n, open_store(f"sqlite:///{tmp / f'cmp-{uuid.uuid4().hex[:6]}.sqlite'}"), tmp),
-        "websockets + json.loads(Decimal)": lambda n: run_floor(feed, n),
-    }
-    results: dict[str, list[float]] = {name: [] for name in contenders}
-    print(f"\n{COMPARE_VENUE} at max rate, {args.compare_fills:,} fills per run, {args.rounds} alternating rounds "
-          f"(simulator in its own process on 127.0.0.1:{feed.port})", flush=True)
+    schema = f"{schema_prefix}{uuid.uuid4().hex[:8]}"
     try:
-        for round_ in range(args.rounds):
-            for name, run in contenders.items():
-                rate = await run(args.compare_fills)
-                results[name].append(rate)
-                print(f"  round {round_ + 1}: {name:<36} {rate:>9,.0f} fills/s", flush=True)
+        yield Feed(child, int(child.stdout.readline().split()[1]), creds), \
+            f"{args.pg}{'&' if '?' in args.pg else '?'}schema={schema}"
     finally:
         child.stdin.close()
         child.wait(timeout=30)
@@ -349,6 +336,26 @@ async def compare(args: argparse.Namespace, tmp: Path) -> None:
 
         with psycopg.connect(args.pg, autocommit=True) as conn:
             conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+async def compare(args: argparse.Namespace, tmp: Path) -> None:
+    async with bybit_feed(args, "bench_cmp_") as (feed, pg_url):
+        contenders = {
+            "ccxt.pro (both watches, no store)": lambda n: run_ccxt(feed, n),
+            "tradesync, no store": lambda n: run_tradesync(feed, n, DiscardStore(), tmp),
+            "tradesync into PostgreSQL": lambda n: run_tradesync(feed, n, open_store(pg_url), tmp),
+            "tradesync into SQLite": lambda n: run_tradesync(
+                feed, n, open_store(f"sqlite:///{tmp / f'cmp-{uuid.uuid4().hex[:6]}.sqlite'}"), tmp),
+            "websockets + json.loads(Decimal)": lambda n: run_floor(feed, n),
+        }
+        results: dict[str, list[float]] = {name: [] for name in contenders}
+        print(f"\n{COMPARE_VENUE} at max rate, {args.compare_fills:,} fills per run, {args.rounds} alternating rounds "
+              f"(simulator in its own process on 127.0.0.1:{feed.port})", flush=True)
+        for round_ in range(args.rounds):
+            for name, run in contenders.items():
+                rate = await run(args.compare_fills)
+                results[name].append(rate)
+                print(f"  round {round_ + 1}: {name:<36} {rate:>9,.0f} fills/s", flush=True)
     median = {name: statistics.median(rates) for name, rates in results.items()}
     peer, floor = median["ccxt.pro (both watches, no store)"], median["websockets + json.loads(Decimal)"]
     print(f"{'client (median of rounds)':<36} {'fills/s':>9} {'× ccxt.pro':>11} {'× floor':>8}")
@@ -418,35 +425,19 @@ async def run_fanout(feed: Feed, count: int, store: Any, tmp: Path, strategies: 
 
 
 async def fanout(args: argparse.Namespace, tmp: Path) -> None:
-    creds = generated_credentials("bybit")
-    env = {**os.environ, "E2E_CREDENTIALS": json.dumps({
-        "api_key": creds.api_key, "secret": creds.secret, "passphrase": creds.passphrase,
-        "wallet_address": creds.wallet_address})}
-    child = subprocess.Popen([sys.executable, __file__, "--serve", "--venue", COMPARE_VENUE], env=env,
-                             stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-    feed = Feed(child, int(child.stdout.readline().split()[1]), creds)
-    schema = f"bench_fan_{uuid.uuid4().hex[:8]}"
-    pg_url = f"{args.pg}{'&' if '?' in args.pg else '?'}schema={schema}"
-    count = args.fanout_fills - args.fanout_fills % 100
-    stores = {"no store": DiscardStore, "PostgreSQL": lambda: open_store(pg_url)}
-    shapes = {"1 strategy": (1, False), "100, every fill to all": (100, False), "100, one owner per fill": (100, True)}
-    results: dict[tuple[str, str], list[float]] = {(st, sh): [] for st in stores for sh in shapes}
-    print(f"\n{COMPARE_VENUE} at max rate to 1 and 100 strategies on one key, {count:,} fills per run, "
-          f"{args.rounds} alternating rounds (simulator in its own process on 127.0.0.1:{feed.port})", flush=True)
-    try:
+    async with bybit_feed(args, "bench_fan_") as (feed, pg_url):
+        count = args.fanout_fills - args.fanout_fills % 100
+        stores = {"no store": DiscardStore, "PostgreSQL": lambda: open_store(pg_url)}
+        shapes = {"1 strategy": (1, False), "100, every fill to all": (100, False), "100, one owner per fill": (100, True)}
+        results: dict[tuple[str, str], list[float]] = {(st, sh): [] for st in stores for sh in shapes}
+        print(f"\n{COMPARE_VENUE} at max rate to 1 and 100 strategies on one key, {count:,} fills per run, "
+              f"{args.rounds} alternating rounds (simulator in its own process on 127.0.0.1:{feed.port})", flush=True)
         for round_ in range(args.rounds):
             for store_name, make in stores.items():
                 for shape, (n, by_prefix) in shapes.items():
                     rate = await run_fanout(feed, count, make(), tmp, n, by_prefix)
                     results[(store_name, shape)].append(rate)
                     print(f"  round {round_ + 1}: {store_name:<10} {shape:<24} {rate:>9,.0f} fills/s", flush=True)
-    finally:
-        child.stdin.close()
-        child.wait(timeout=30)
-        import psycopg
-
-        with psycopg.connect(args.pg, autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
     print(f"{'store':<10} {'strategies (median of rounds)':<30} {'fills/s':>9} {'× one':>7}  target ≥ {FANOUT_TARGET}×")
     for store_name in stores:
         one = statistics.median(results[(store_name, "1 strategy")])
