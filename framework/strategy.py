@@ -249,7 +249,8 @@ class BaseStrategy:
 
     def deliver(self, event: Event) -> None:
         """A stored fill or an order update for this strategy. Never blocks: when the inbox is full,
-        fills are left in the store (read back later) and order updates are dropped (counted)."""
+        fills are left in the store (read back later) and order updates keep the newest state per order
+        beside it (past max_inbox orders, the store's latest states are read back)."""
         if self._state is StrategyState.FAILED:
             return
         is_trade = isinstance(event, Trade)
@@ -524,7 +525,7 @@ class BaseStrategy:
 
         cursor, behind = self._orders_cursor, self._orders_behind
         if behind is not None and (cursor is None or behind < cursor.since_ms):
-            cursor = OrderCursor(since_ms=behind)  # dropped since: from its time (what comes twice is harmless)
+            cursor = OrderCursor(since_ms=behind)  # not kept since: from its time (what comes twice is harmless)
         self._orders_cursor, self._orders_behind = None, None
         try:
             states, self._orders_cursor = await self.pool.order_states(self, cursor, self.max_inbox)
