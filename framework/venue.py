@@ -98,6 +98,24 @@ class NoListenKey:
         return None
 
 
+@attrs.frozen(kw_only=True)
+class MarketDataRules:
+    """How a venue's public market data is read through ccxt.pro (framework/marketdata)."""
+
+    ccxt_id: str  # the ccxt.pro class, e.g. "binance", "gate"
+    options: dict[Market, dict[str, Any]] = attrs.field(factory=dict)  # ccxt options per market (defaultType…)
+    # The ccxt market entry of a unified symbol (what `load_markets` would have given): offline (the simulator)
+    # the client gets these through `set_markets` instead of downloading the venue's market list.
+    ccxt_market: Callable[[Market, str], dict]
+    # Base units per contract of the amounts ccxt reports for a unified symbol (None: they are in base units).
+    contract_size: Callable[[Market, str], Any] = lambda market, symbol: None
+    timeframes: tuple[str, ...] = ("1m", "5m", "15m", "1h")  # candle timeframes the venue streams
+    # The `limit` to give ccxt's watch_order_book for a wanted depth (None: the venue's default channel).
+    book_limit: Callable[[Market, int], int | None] = lambda market, depth: None
+    checksum: bool = False  # the venue's book frames carry a checksum ccxt.pro verifies
+    ccxt_config: dict[str, Any] = attrs.field(factory=dict)  # extra constructor config
+
+
 Handshake = Callable[["Credentials", Market, int, "str | None"], list]
 Normalize = Callable[[Any, Market], "list[Trade | OrderUpdate]"]
 
@@ -111,3 +129,4 @@ class ExchangeSpec:
     normalize: Normalize
     stream: VenueStream | None = None
     backfill: Any = None  # framework.backfill.BackfillRules: how REST history is read through ccxt
+    market_data: MarketDataRules | None = None  # how its public market data is read through ccxt.pro

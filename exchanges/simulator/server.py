@@ -17,6 +17,7 @@ from loguru import logger
 from exchanges import EXCHANGES
 from exchanges.connector import Credentials, ExchangeConnector
 from exchanges.simulator.ledger import PROCESS_IDS, Ledger, SimFill, SimOrder
+from exchanges.simulator.market import MarketStep, SymbolMarket
 from exchanges.simulator.venues.base import SimSession, VenueSim, dumps
 from framework.venue import Endpoints
 from framework.connection import decode_frame
@@ -34,6 +35,7 @@ class Faults:
     stalled: set = attrs.field(factory=set)  # (exchange, market) pairs whose data is held back
     refuse_until: dict = attrs.field(factory=dict)  # (exchange, market) -> ms until which sockets are refused
     rest_failures: dict = attrs.field(factory=dict)  # (exchange, market) -> statuses for the next REST calls
+    book_faults: dict = attrs.field(factory=dict)  # (exchange, market, symbol) -> ["gap" | "checksum", …] for next steps
     duplicate: float = 0.0  # probability that a pushed frame is sent twice
     reorder: float = 0.0  # probability that a pushed frame is held back behind the next one
 
@@ -71,6 +73,7 @@ class Simulator:
         exchanges: Iterable[str] | None = None,
         seed: int | None = None,
         control: bool = False,
+        market_rate: float = 10.0,
     ) -> None:
         if host not in ("127.0.0.1", "localhost", "::1"):
             raise ConfigError("the simulator listens on loopback only (127.0.0.1, localhost or ::1)")
@@ -83,6 +86,10 @@ class Simulator:
         self._sessions: dict[tuple[str, Market], set[SimSession]] = {}
         self._ids = PROCESS_IDS  # clock-derived: ids of this run never repeat an earlier run's
         self._random = random.Random(seed)
+        self.seed = seed
+        self._markets: dict[tuple[str, Market, str], SymbolMarket] = {}
+        self.market_rate = market_rate  # steps per second of every watched symbol's market (0: only step_market)
+        self._clock: asyncio.Task | None = None
         self._runner: web.AppRunner | None = None
         self._tasks: set[asyncio.Task] = set()
         self._scratch: list[Ledger] = []  # ledgers of rendered-only fills, kept alive (plugins key caches by id)
@@ -100,7 +107,9 @@ class Simulator:
                 prefix = f"/{exchange}_{market.value}"
                 for path in venue.ws_paths(market):
                     app.router.add_get(prefix + path, self._ws_handler(venue, market))
-                for method, path, handler in venue.rest_routes(market):
+                for path in venue.public_ws_paths(market):
+                    app.router.add_get(prefix + path, self._ws_handler(venue, market, public=True))
+                for method, path, handler in [*venue.rest_routes(market), *venue.public_rest_routes(market)]:
                     app.router.add_route(method, prefix + path, self._rest_handler(venue, market, handler))
         if self.control:
             from exchanges.simulator.control import control_routes
@@ -112,11 +121,16 @@ class Simulator:
         site = web.TCPSite(self._runner, self.host, self.port)
         await site.start()
         self.port = site._server.sockets[0].getsockname()[1]
+        self._clock = asyncio.create_task(self._run_clock(), name="sim-market-clock")
         logger.bind(port=self.port).info("simulator listening")
 
     async def stop(self) -> None:
         if self._runner is None:
             return
+        if self._clock is not None:
+            self._clock.cancel()
+            await asyncio.gather(self._clock, return_exceptions=True)
+            self._clock = None
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -167,6 +181,68 @@ class Simulator:
 
     def sessions(self, exchange: str, market: Market | str) -> list[SimSession]:
         return [s for s in self._sessions.get((exchange, Market.parse(market)), ()) if not s.closed]
+
+    # public market data -----------------------------------------------------------------------------------
+    def market(self, exchange: str, market: Market | str, symbol: str) -> SymbolMarket:
+        """A symbol's public market on a (venue, market), made (seeded by the simulator's seed) on first use."""
+        key = (exchange, Market.parse(market), symbol)
+        found = self._markets.get(key)
+        if found is None:
+            found = self._markets[key] = SymbolMarket(exchange, key[1], symbol, self.seed, self._ids, now_ms())
+        return found
+
+    def markets(self) -> list[SymbolMarket]:
+        return list(self._markets.values())
+
+    def book_fault(self, exchange: str, market: Market | str, symbol: str, kind: str, count: int = 1) -> None:
+        """The next `count` book changes of a symbol go out wrong: "gap" leaves the change out (its sequence
+        still advances: the client sees a gap), "checksum" sends it with a wrong checksum (venues that have one)."""
+        if kind not in ("gap", "checksum"):
+            raise ValueError(f"unknown book fault {kind!r}: use gap or checksum")
+        self.faults.book_faults.setdefault((exchange, Market.parse(market), symbol), []).extend([kind] * count)
+
+    async def step_market(self, exchange: str, market: Market | str, symbol: str, steps: int = 1) -> list[MarketStep]:
+        """Move a symbol's market `steps` times, sending each step to the public sessions that watch it."""
+        symbol_market = self.market(exchange, market, symbol)
+        done = []
+        for _ in range(steps):
+            step = symbol_market.step(now_ms())
+            await self._publish_step(symbol_market, step)
+            done.append(step)
+        return done
+
+    async def _publish_step(self, symbol_market: SymbolMarket, step: MarketStep) -> None:
+        key = (symbol_market.exchange, symbol_market.market)
+        if key in self.faults.stalled:
+            return
+        faults = self.faults.book_faults.get((*key, symbol_market.symbol))
+        corrupt = False
+        if faults and step.book is not None:
+            fault = faults.pop(0)
+            if fault == "gap":
+                step = attrs.evolve(step, book=None)
+            else:
+                corrupt = True
+        for session in self.sessions(*key):
+            if session.public:
+                for frame in session.venue.market_frames(session, symbol_market, step, corrupt):
+                    await session.send(frame)
+
+    async def _run_clock(self) -> None:
+        """Step every symbol some public session watches, `market_rate` times a second."""
+        while True:
+            rate = self.market_rate
+            await asyncio.sleep(1.0 / rate if rate > 0 else 0.2)
+            if rate <= 0:
+                continue
+            watched = {(s.venue.exchange, s.market) for sessions in self._sessions.values() for s in sessions
+                       if s.public and not s.closed}
+            for symbol_market in list(self._markets.values()):
+                if (symbol_market.exchange, symbol_market.market) in watched:
+                    try:
+                        await self._publish_step(symbol_market, symbol_market.step(now_ms()))
+                    except Exception:  # noqa: BLE001 - a plugin's rendering bug must not stop every market
+                        logger.exception("simulator market step failed")
 
     # making fills ------------------------------------------------------------------------------------------
     async def place_order(
@@ -317,23 +393,24 @@ class Simulator:
     def autopilot(self, exchange: str, market: Market | str, symbol: str, *, rate: float = 10.0,
                   client_order_id_prefix: str | None = None,
                   client_order_id_prefixes: Sequence[str | None] | None = None) -> asyncio.Task:
-        """Fill orders on a random walk at `rate` orders/s until stopped (run_strategy's feed).
+        """Fill orders at `rate` orders/s until stopped (run_strategy's feed), each at the best price the
+        symbol's public book shows (a buy at the best ask, a sell at the best bid).
 
         Each order's client id starts with `client_order_id_prefix`, or with one of
         `client_order_id_prefixes` picked at random (None in it: an order without a client id).
         A `0x…` prefix makes a Hyperliquid cloid (0x + 32 hex digits).
         """
         market = Market.parse(market)
-        base_price = {"BTC": Decimal("65000"), "ETH": Decimal("3200")}.get(symbol.split("/")[0], Decimal("100"))
         prefixes = list(client_order_id_prefixes or [client_order_id_prefix])
 
         async def run() -> None:
-            price = base_price
+            public = self.market(exchange, market, symbol)
             for n in itertools.count(1):
-                price = (price * (1 + Decimal(self._random.randint(-20, 20)) / 10000)).quantize(Decimal("0.1"))
+                side = self._random.choice(("buy", "sell"))
+                price = public.take(side, now_ms())  # a buy at the best ask the public book shows, a sell at the bid
                 amount = Decimal(self._random.randint(1, 500)) / 1000
                 coid = client_order_id(self._random.choice(prefixes), n)
-                await self.fill(exchange, market, symbol, self._random.choice(("buy", "sell")), amount, price,
+                await self.fill(exchange, market, symbol, side, amount, price,
                                 client_order_id=coid, parts=self._random.randint(1, 3))
                 await asyncio.sleep(1.0 / rate)
 
@@ -351,13 +428,13 @@ class Simulator:
         return len(tasks)
 
     # handlers ------------------------------------------------------------------------------------------------
-    def _ws_handler(self, venue: VenueSim, market: Market):
+    def _ws_handler(self, venue: VenueSim, market: Market, public: bool = False):
         async def handle(request: web.Request) -> web.StreamResponse:
             if self.faults.refuse_until.get((venue.exchange, market), 0) > now_ms():
                 return web.Response(status=503, text="service unavailable (simulated)")
             ws = web.WebSocketResponse(autoping=True, heartbeat=None, max_msg_size=2**22)
             await ws.prepare(request)
-            session = SimSession(self, venue, market, ws, request)
+            session = SimSession(self, venue, market, ws, request, public)
             if not await venue.on_open(session):
                 await ws.close()
                 return ws

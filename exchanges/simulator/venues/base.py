@@ -17,6 +17,7 @@ from framework.events import Market, now_ms
 if TYPE_CHECKING:
     from framework.venue import Credentials
     from exchanges.simulator.ledger import Ledger, SimFill, SimOrder
+    from exchanges.simulator.market import MarketStep, SymbolMarket
 
 _SIGNATURE_PARAMS = frozenset({"signature", "sign"})
 _SIGNATURE_HEADERS = frozenset({"access-sign", "x-bapi-sign", "sign", "signature", "x-mbx-signature"})
@@ -33,6 +34,9 @@ class SimHost(Protocol):
 
     def sessions(self, exchange: str, market: Market | str) -> list[SimSession]:
         """The live sockets of a (venue, market)."""
+
+    def market(self, exchange: str, market: Market | str, symbol: str) -> SymbolMarket:
+        """A symbol's public market (book, trades, candles) on a (venue, market), made on first use."""
 
 
 Handler = Callable[[SimHost, Market, web.Request], Awaitable[web.StreamResponse]]
@@ -87,8 +91,9 @@ class SimSession:
     """One client socket on the simulator: who it is, what it may see, and how to talk to it."""
 
     def __init__(self, sim: SimHost, venue: VenueSim, market: Market, ws: web.WebSocketResponse,
-                 request: web.Request) -> None:
+                 request: web.Request, public: bool = False) -> None:
         self.sim = sim
+        self.public = public  # connected on one of the venue's public (market data) paths
         self.venue = venue
         self.market = market
         self.ws = ws
@@ -173,6 +178,25 @@ class VenueSim:
 
     def rest_routes(self, market: Market) -> list[tuple[str, str, Handler]]:
         """(method, path below `/<exchange>_<market>`, handler(sim, market, request)) of the venue's REST endpoints."""
+        return []
+
+    # public market data -----------------------------------------------------------------------------------
+    has_checksum = False  # the venue's book frames carry a checksum (the corrupt-checksum fault applies)
+
+    def public_ws_paths(self, market: Market) -> list[str]:
+        """WebSocket paths of the venue's public (market data) streams below `/<exchange>_<market>`; sessions
+        on them have `public` set. A path may also be in `ws_paths` only if the plugin tells them apart itself."""
+        return []
+
+    def public_rest_routes(self, market: Market) -> list[tuple[str, str, Handler]]:
+        """The venue's public REST endpoints ccxt.pro calls for market data (order book snapshots…)."""
+        return []
+
+    def market_frames(self, session: SimSession, symbol_market: SymbolMarket, step: MarketStep,
+                      corrupt_checksum: bool = False) -> list[Any]:
+        """Frames telling this public session about one market step of a symbol, for the topics it subscribed
+        ([] if none): the book change (`step.book`; None when a fault dropped it), trades, ticker, candles.
+        `corrupt_checksum`: write a wrong checksum into this step's book frame."""
         return []
 
     async def on_open(self, session: SimSession) -> bool:
