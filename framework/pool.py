@@ -1,4 +1,5 @@
-"""The global, reference-counted pool of private connections: one socket per ConnectionKey, shared."""
+"""The global, reference-counted pool of connections: one private socket per ConnectionKey and one public
+(market data) connection per (venue, market), each shared by every strategy on it."""
 
 from __future__ import annotations
 
@@ -7,15 +8,15 @@ import hashlib
 import json
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, AsyncIterator, Iterable, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Iterable, Mapping, Protocol, Sequence
 
 import attrs
 from loguru import logger
 
-from framework.venue import ExchangeSpec
+from framework.venue import Endpoints, ExchangeSpec
 from framework.connection import BaseConnection, MockConnection, PrivateConnection
 from framework.errors import ConfigError, LifecycleError, StoreError
-from framework.events import ConnectionKey, OrderUpdate, Trade, with_delivery
+from framework.events import ConnectionKey, Market, OrderUpdate, Trade, with_delivery
 from framework.pipeline import (
     BALANCED,
     Lane,
@@ -27,7 +28,9 @@ from framework.pipeline import (
     preset,
 )
 from framework.pipeline.routing import Consumer, Subscription
-from framework.retry import STORE_OPEN
+from framework.marketdata.feed import DEFAULT_DEPTH, PublicConnection, Watch
+from framework.pipeline.channels import Channel
+from framework.retry import MARKET_WATCH, STORE_OPEN, Backoff
 from framework.sink import GapNotice, Notice
 from framework.store import DEFAULT_STORE_URL, OrderCursor, TradeStore, open_store, order_states_page
 from framework.sync_log import TradeSyncLogger
@@ -71,6 +74,8 @@ class ConnectionPool:
         performance_config: PerformanceConfig | None = None,
         alert_config: AlertConfig | None = None,
         future_tolerance_ms: int | None = None,
+        market_endpoints: Callable[[str, Market], Endpoints | None] | None = None,
+        market_backoff: Backoff | None = None,
         **trade_sync_options: Any,
     ) -> None:
         self.store_url = store_url or DEFAULT_STORE_URL
@@ -98,6 +103,13 @@ class ConnectionPool:
         self._start_lock = asyncio.Lock()
         self._state = "created"
         self.store_open_policy = STORE_OPEN  # how a store unreachable at start is opened later
+        # Public (market data) connections, one per (venue, market) key, and who watches what on them.
+        self._public: dict[ConnectionKey, PublicConnection] = {}
+        self._watching: dict[str, list[ConnectionKey]] = {}  # strategy id -> public keys it watches
+        # Where a venue's public streams are (None: live). Unset, a strategy's own connector for the same
+        # (venue, market) says (the simulator's connectors point there), else the live venue.
+        self.market_endpoints = market_endpoints
+        self.market_backoff = market_backoff or MARKET_WATCH
 
     # lifecycle -------------------------------------------------------------------------------
     @property
@@ -319,8 +331,85 @@ class ConnectionPool:
         """The backfill scheduler of an open key (None: a venue or connector without backfill)."""
         return self._schedulers.get(key)
 
+    # market data -----------------------------------------------------------------------------------------
+    async def watch_market(self, strategy_id: str, consumer: Any, plan: Mapping[ConnectionKey, Iterable[Watch]],
+                           *, depth: int = DEFAULT_DEPTH, connectors: Sequence[Connector] = ()) -> None:
+        """Give a strategy the market data it declared: each key's public connection is opened by its first
+        watcher, and a stream nobody watched yet is subscribed. A symbol the venue does not list is a
+        ConfigError naming its nearest listed ones; then nothing of this call stays watched."""
+        await self.start()
+        if self._state != "running":
+            raise LifecycleError(f"connection pool is {self._state}")
+        if strategy_id in self._watching:
+            raise ConfigError(f"strategy id {strategy_id!r} already watches market data: strategy ids must be unique")
+        self._watching[strategy_id] = []
+        try:
+            for key, watches in plan.items():
+                key = ConnectionKey(exchange=key.exchange, market=key.market)  # public: one per (venue, market)
+                watches = list(watches)
+                async with self._key_lock(_public_lock_key(key)):
+                    connection = self._public.get(key)
+                    if connection is None:
+                        connection = self._open_public(key, connectors)
+                    self._watching[strategy_id].append(key)  # a failure below closes it again if it is unused
+                    await connection.watch(strategy_id, watches, depth)
+                for w in watches:
+                    self.pipeline.watch_market(consumer, Channel(w.kind), key, w.symbol, w.timeframe)
+        except BaseException:
+            await self.unwatch_market(strategy_id)
+            raise
+        self.sync_log.strategy(strategy_id, "watching market data",
+                               keys=",".join(map(str, self._watching.get(strategy_id, ()))))
+
+    def _open_public(self, key: ConnectionKey, connectors: Sequence[Connector]) -> PublicConnection:
+        from exchanges import get_exchange  # the venue's rules (framework.venue.MarketDataRules)
+
+        rules = get_exchange(key.exchange).market_data
+        if rules is None:
+            raise ConfigError(f"{key.exchange} has no market data here yet")
+        if key.market not in get_exchange(key.exchange).markets:
+            raise ConfigError(f"{key.exchange} has no {key.market.value} market here")
+        endpoints = None
+        if self.market_endpoints is not None:
+            endpoints = self.market_endpoints(key.exchange, key.market)
+        else:
+            for connector in connectors:
+                if (connector.key.exchange, connector.key.market) == (key.exchange, key.market):
+                    endpoints = getattr(connector, "endpoints", None)
+                    break
+        connection = PublicConnection(
+            key, rules, endpoints, self.pipeline.publish_market, dead_letter=self.pipeline.dead_letter,
+            event_log=self.sync_log.event, backoff=self.market_backoff,
+        )
+        self._public[key] = connection
+        self.sync_log.connection(f"{key}:public", "opening")
+        return connection
+
+    async def _close_public(self, key: ConnectionKey) -> None:
+        connection = self._public.pop(key, None)
+        if connection is not None:
+            await connection.close()
+            self.sync_log.connection(f"{key}:public", "closed")
+
+    async def unwatch_market(self, strategy_id: str) -> None:
+        """Stop a strategy's market data; streams nobody else watches are un-watched, and a public connection
+        whose last watcher left is closed. Idempotent."""
+        keys = self._watching.pop(strategy_id, None)
+        if keys is None:
+            return
+        self.pipeline.unwatch_market(strategy_id)
+        for key in keys:
+            async with self._key_lock(_public_lock_key(key)):
+                connection = self._public.get(key)
+                if connection is not None and not await connection.unwatch(strategy_id):
+                    await self._close_public(key)
+
+    def public_connection(self, exchange: str, market: Market | str) -> PublicConnection | None:
+        return self._public.get(ConnectionKey(exchange=exchange, market=market))
+
     async def unsubscribe_strategy(self, strategy_id: str) -> None:
         """Remove a strategy from every key; a key's last subscriber leaving closes its socket. Idempotent."""
+        await self.unwatch_market(strategy_id)
         keys = self._strategies.pop(strategy_id, None)
         if keys is None:
             return
@@ -531,14 +620,25 @@ class ConnectionPool:
             info["subscriber_count"] = len(self._subscribers.get(key, {}))
             info["subscribers"] = sorted(self._subscribers.get(key, {}))
             connections[str(key)] = info
+        public = {}
+        for key, connection in self._public.items():
+            info = connection.status_dict()
+            info["watcher_count"] = len(connection.watchers())
+            public[str(key)] = info
         return {
             "total_connections": len(self._connections),
-            "total_strategies": len(self._strategies),
+            "total_strategies": len(self._strategies | self._watching),
             "connections": connections,
+            "public_connections": public,
             "strategies": {sid: [str(k) for k in keys] for sid, keys in self._strategies.items()},
             "trade_sync": self.trade_sync.stats(),
             "pipeline": self.pipeline.status(),
         }
+
+
+def _public_lock_key(key: ConnectionKey) -> ConnectionKey:
+    """The lock of a public connection (apart from the private key of the same name)."""
+    return ConnectionKey(exchange=key.exchange, market=key.market, account="\x00public")
 
 
 def pipeline_config_of(

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import random
+
 import aiohttp
+import attrs
 from loguru import logger
 from tenacity import (
     AsyncRetrying,
@@ -113,3 +116,25 @@ REST_CALL = rest_call_policy()
 BACKFILL = backfill_policy()
 STORE_WRITE = store_write_policy()
 STORE_OPEN = store_open_policy()
+
+
+@attrs.frozen
+class Backoff:
+    """Delays for a loop that never gives up but must not spin: `initial` doubling to `maximum`, + jitter.
+
+    `delay(n)` is the wait before the n-th retry in a row (n >= 1); the caller resets n after a success."""
+
+    initial: float = 0.5
+    maximum: float = 30.0
+    jitter: float = 1.0
+    free: int = 1  # the first `free` retries in a row go at once (a book resync: ccxt.pro does it by itself)
+
+    def delay(self, n: int) -> float:
+        if n <= self.free:
+            return 0.0
+        return min(self.maximum, self.initial * 2 ** (n - self.free - 1)) + random.uniform(0, self.jitter)
+
+
+# A market data watch loop (framework/marketdata): the same waits as RECONNECT, never giving up; a stream that
+# keeps failing is reported degraded, not dropped.
+MARKET_WATCH = Backoff()

@@ -26,7 +26,7 @@ from framework.events import Market
 from framework.pool import ConnectionPool
 from framework.strategy import BaseStrategy
 
-DEFAULT_STRATEGY = "position_tracker"
+DEFAULT_STRATEGY = "quoter"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -55,13 +55,14 @@ def venues_epilog(exchange: str | None = None) -> str:
 def build_parser(prog: str | None = None, exchange: str | None = None) -> argparse.ArgumentParser:
     parser = _Parser(
         prog=prog,
-        description="Run a tradesync strategy. With no arguments: the example PositionTracker on "
-        "binance spot BTC/USDT against the built-in exchange simulator (offline) for 5 seconds.",
+        description="Run a tradesync strategy. With no arguments: the example Quoter on binance spot BTC/USDT "
+        "against the built-in exchange simulator (offline) for 5 seconds: it watches the book and the ticker "
+        "and tracks its position and PnL from its fills.",
         epilog=venues_epilog(exchange),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--strategy", default=DEFAULT_STRATEGY,
-                        help="strategy: a name in strategies/ (position_tracker), module[:Class], or path/to/file.py[:Class]")
+                        help="strategy: a name in strategies/ (quoter, position_tracker), module[:Class], or path/to/file.py[:Class]")
     parser.add_argument("--exchange", default="binance",
                         help="venue name (default: binance); `--exchange X --help` lists X's markets and symbols")
     parser.add_argument("--market", default=None,
@@ -320,7 +321,10 @@ async def run(args: argparse.Namespace, strategy_cls: type[BaseStrategy]) -> int
         else:
             connector = ExchangeConnector(args.exchange, market)
             where = "the LIVE venue"
-        strategy = strategy_cls(strategy_id, [connector], symbols=[symbol], pool=pool)
+        watched = None  # a strategy that writes market data hooks and declares none watches the run's symbol
+        if strategy_cls.market_data is None and _writes_market_hooks(strategy_cls):
+            watched = {str(connector.key): [symbol]}
+        strategy = strategy_cls(strategy_id, [connector], symbols=[symbol], pool=pool, market_data=watched)
         await pool.start()
         print(f"tradesync: {strategy_cls.__name__} '{strategy_id}' on {connector.key} {symbol} against {where}; "
               f"store {pool.store.url}")
@@ -394,9 +398,17 @@ async def _until_stopped_with_status(pool: ConnectionPool, stop: asyncio.Event, 
             print(status_line(pool.get_connection_status()), flush=True)
 
 
+def _writes_market_hooks(strategy_cls: type[BaseStrategy]) -> bool:
+    return any(getattr(strategy_cls, hook) is not getattr(BaseStrategy, hook)
+               for hook in ("on_ticker", "on_order_book", "on_public_trade", "on_candle"))
+
+
 def status_line(status: dict) -> str:
     """`[12:00:05] connections: binance_spot connected; fills stored: 42, duplicates: 0, dead letters: 0`."""
     connections = ", ".join(f"{key} {info['status']}" for key, info in status["connections"].items()) or "none"
+    public = status.get("public_connections", {})
+    if public:
+        connections += "; market data: " + ", ".join(f"{key} {info['state']}" for key, info in public.items())
     sync = status["trade_sync"]
     alerts = status.get("pipeline", {}).get("alerts", [])
     line = (f"[{time.strftime('%H:%M:%S')}] connections: {connections}; fills stored: {sync['stored']}, "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import re
 import queue
 import threading
 from collections import OrderedDict, deque
@@ -14,6 +15,9 @@ from loguru import logger
 
 from framework.errors import ConfigError, LifecycleError, StoreError
 from framework.events import ConnectionKey, Event, OrderUpdate, Trade
+from framework.marketdata.feed import DEFAULT_DEPTH, Watch
+from framework.marketdata.values import Candle, OrderBook, PublicTrade, Ticker
+from framework.pipeline.channels import LANE_OF, Channel, Lane
 from framework.progress import Progress
 
 if TYPE_CHECKING:
@@ -22,6 +26,10 @@ if TYPE_CHECKING:
 
 MAX_PROVISIONAL = 200_000  # fills handed on from the spool awaiting their stored copy
 HOOK_BATCH = 256  # events handed to a strategy's worker thread at once (sync hooks)
+MARKET_BATCH = 32  # market data values handed to the worker thread at once (fills go between batches)
+_TIMEFRAME = re.compile(r"^[1-9][0-9]*[smhdwM]$")
+_MARKET_HOOKS = {Channel.TICKER: "on_ticker", Channel.BOOK: "on_order_book", Channel.PUBLIC_TRADE: "on_public_trade",
+                 Channel.OHLC: "on_candle"}
 
 
 class StrategyState(StrEnum):
@@ -56,6 +64,16 @@ class BaseStrategy:
 
     max_inbox = 10_000  # events held in memory; past this, fills are read back from the store
 
+    # Market data (see README "Market data"): {"binance_spot": ["BTC/USDT"], ...}. What is watched follows the
+    # hooks written: on_ticker → tickers, on_order_book → books (`book_depth` levels), on_public_trade →
+    # public trades; `candles` ("1m", ["1m", "5m"], {"1m": [symbols]} or {"binance_spot": {"1m": [symbols]}})
+    # → on_candle. Books and tickers a slow strategy has not taken yet are replaced by newer ones; public
+    # trades and candles wait, up to `max_market_backlog` (the oldest are dropped past it, counted).
+    market_data: Mapping[Any, Iterable[str]] | None = None
+    candles: Any = None
+    book_depth = DEFAULT_DEPTH
+    max_market_backlog = 10_000
+
     def __init__(
         self,
         strategy_id: str,
@@ -64,6 +82,9 @@ class BaseStrategy:
         *,
         pool: ConnectionPool | None = None,
         client_order_id_prefix: str | None = None,
+        market_data: Mapping[Any, Iterable[str]] | None = None,
+        candles: Any = None,
+        book_depth: int | None = None,
         **config: Any,
     ) -> None:
         if not strategy_id or not isinstance(strategy_id, str):
@@ -74,6 +95,21 @@ class BaseStrategy:
         self.symbols = list(symbols) if symbols else None
         self.config = config
         self.client_order_id_prefix = client_order_id_prefix or strategy_id
+        if market_data is not None:
+            self.market_data = market_data
+        if candles is not None:
+            self.candles = candles
+        if book_depth is not None:
+            self.book_depth = book_depth
+        if not isinstance(self.book_depth, int) or self.book_depth < 1:
+            raise ConfigError(f"book_depth must be a positive int (levels a side), got {self.book_depth!r}")
+        # Market data not handed to the hooks yet: books and tickers the newest per stream, the rest in order.
+        self._market_latest: dict[tuple, Any] = {}
+        self._market_flow: deque[Any] = deque()
+        self.market_received = 0
+        self.market_handled = 0
+        self.market_coalesced = 0  # books/tickers replaced by a newer one before the hook took them
+        self.market_dropped = 0  # public trades/candles dropped past max_market_backlog
         if pool is not None:  # known before any strategy starts: its fills are never routed to another
             pool.declare_strategy(strategy_id, self.client_order_id_prefix)
         self.progress = Progress()
@@ -121,6 +157,18 @@ class BaseStrategy:
     def on_order_update(self, update: OrderUpdate) -> Any:
         """Called with every order update routed to this strategy."""
 
+    def on_ticker(self, ticker: Ticker) -> Any:
+        """Best bid/ask, last price and the venue's 24 h figures (framework.marketdata.values.Ticker)."""
+
+    def on_order_book(self, book: OrderBook) -> Any:
+        """The top `book_depth` levels, best first, after ccxt.pro checked its sequence (and checksum)."""
+
+    def on_public_trade(self, trade: PublicTrade) -> Any:
+        """A trade on the venue's public tape (anyone's; your own fills come to on_trade)."""
+
+    def on_candle(self, candle: Candle) -> Any:
+        """A bar of a timeframe in `candles`: again with each update while it forms, then once `closed`."""
+
     def on_stop(self) -> Any:
         """Called when the strategy stops, after its last event."""
 
@@ -165,11 +213,16 @@ class BaseStrategy:
             self._worker = _HookThread(self.strategy_id)
         subscribed = False
         try:
+            plan = self.market_plan()  # a bad declaration fails before anything is opened
             # The pool rolls back a subscription that fails part-way; on_start failing is ours to undo.
-            await self.pool.subscribe_strategy(
-                self.strategy_id, self.exchange_connectors, self.symbols, consumer=self
-            )
+            if self.exchange_connectors or not plan:
+                await self.pool.subscribe_strategy(
+                    self.strategy_id, self.exchange_connectors, self.symbols, consumer=self
+                )
             subscribed = True
+            if plan:
+                await self.pool.watch_market(self.strategy_id, self, plan, depth=self.book_depth,
+                                             connectors=self.exchange_connectors)
             await self._call(self.on_start)
         except BaseException as exc:
             self.error = exc
@@ -226,6 +279,82 @@ class BaseStrategy:
 
     async def __aexit__(self, *exc: Any) -> None:
         await self.stop()
+
+    # market data -----------------------------------------------------------------------------------
+    def market_plan(self) -> dict[ConnectionKey, list[Watch]]:
+        """What this strategy watches, per (venue, market): from `market_data`, `candles` and the hooks it wrote."""
+        kinds = [kind for kind, hook in (("ticker", "on_ticker"), ("book", "on_order_book"),
+                                         ("public_trade", "on_public_trade"))
+                 if getattr(type(self), hook) is not getattr(BaseStrategy, hook)]
+        symbols = _market_symbols(self.market_data, "market_data")
+        candles = _candle_plan(self.candles, symbols)
+        if symbols and not kinds and not candles:
+            raise ConfigError(
+                f"strategy {self.strategy_id!r} declares market_data but writes none of on_ticker, on_order_book, "
+                "on_public_trade (nor candles for on_candle): write the hooks it should get")
+        plan: dict[ConnectionKey, list[Watch]] = {}
+        for key, listed in symbols.items():
+            plan.setdefault(key, []).extend(Watch(kind, symbol) for symbol in listed for kind in kinds)
+        for key, watches in candles.items():
+            plan.setdefault(key, []).extend(watches)
+        return plan
+
+    def deliver_market(self, channel: Channel, value: Any, stream: tuple) -> None:
+        """A market data value of a stream it watches. Never blocks: a book or ticker replaces the one of its
+        stream not handed over yet; trades and candles queue up to max_market_backlog (oldest dropped)."""
+        if self._state in (StrategyState.FAILED, StrategyState.STOPPED):
+            return
+        self.market_received += 1
+        if LANE_OF[channel] is Lane.HIGH:
+            latest = self._market_latest
+            if stream in latest:
+                self.market_coalesced += 1
+            latest[stream] = value
+        else:
+            flow = self._market_flow
+            if len(flow) >= self.max_market_backlog:
+                flow.popleft()
+                self.market_dropped += 1
+            flow.append(value)
+        if self._idle.is_set() or not self._wakeup.is_set():
+            self._idle.clear()
+            self._wakeup.set()
+
+    async def _handle_market(self) -> bool:
+        """Hand the hooks what market data is waiting (books and tickers first), a batch at a time."""
+        values: list[Any] = []
+        latest, flow = self._market_latest, self._market_flow
+        while latest and len(values) < MARKET_BATCH:
+            values.append(latest.pop(next(iter(latest))))
+        while flow and len(values) < 2 * MARKET_BATCH:
+            values.append(flow.popleft())
+        calls = [(getattr(self, _MARKET_HOOKS[Channel(value.channel)]), value) for value in values]
+        while calls:
+            hook, value = calls[0]
+            if inspect.iscoroutinefunction(hook):
+                calls.pop(0)
+                if not await self._handle(hook, value, market=True):
+                    return False
+                self.market_handled += 1
+                continue
+            run = 1
+            while run < len(calls) and not inspect.iscoroutinefunction(calls[run][0]):
+                run += 1
+            batch, calls = calls[:run], calls[run:]
+            self.busy_in = batch[0][0].__name__
+            try:
+                done, error, pending = await self._worker.run(_run_hooks, batch)
+            finally:
+                self.busy_in = None
+            self.market_handled += done
+            if pending is not None:
+                if not await self._handle(lambda _value: pending, batch[done][1], market=True):
+                    return False
+                self.market_handled += 1
+                calls = batch[done + 1:] + calls
+            elif error is not None:
+                return await self._handle(_raiser(error, batch[done][0]), batch[done][1], market=True)
+        return True
 
     # what the pool calls ---------------------------------------------------------------------------
     def begin_delivery(self, position: int | None, redelivery_bound: int | None) -> None:
@@ -357,6 +486,10 @@ class BaseStrategy:
                 if self._lagging:
                     if not await self._catch_up():
                         await asyncio.sleep(1.0)  # the store is unreachable: try again
+                    continue
+                if self._market_latest or self._market_flow:  # after fills and order states: they go first
+                    if not await self._handle_market():
+                        return
                     continue
                 self._idle.set()
                 self._wakeup.clear()
@@ -569,13 +702,14 @@ class BaseStrategy:
             trades = trades[done + 1:]
         return True
 
-    async def _handle(self, hook: Any, event: Event) -> bool:
+    async def _handle(self, hook: Any, event: Event, market: bool = False) -> bool:
         try:
             await self._call(hook, event)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - isolate the user's failure from everyone else
-            self.progress.done()
+            if not market:
+                self.progress.done()
             if isinstance(event, Trade) and event.seq is not None:
                 self.last_seq = max(self.last_seq or 0, event.seq)  # it was delivered: never again
             self._fail(exc, hook.__name__)
@@ -606,6 +740,8 @@ class BaseStrategy:
         self._state = StrategyState.FAILED
         self._inbox.clear()
         self._queued = 0
+        self._market_latest.clear()
+        self._market_flow.clear()
         self._order_overflow.clear()
         self._orders_behind = self._orders_cursor = None
         self.progress.skip_pending()
@@ -623,6 +759,87 @@ class BaseStrategy:
         except asyncio.CancelledError:
             if asyncio.current_task().cancelling():
                 raise
+
+
+def _key_of(value: Any, where: str) -> ConnectionKey:
+    if isinstance(value, ConnectionKey):
+        return ConnectionKey(exchange=value.exchange, market=value.market)
+    try:
+        key = ConnectionKey.parse(str(value))
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+    return ConnectionKey(exchange=key.exchange, market=key.market)
+
+
+def _symbol_list(value: Any, where: str) -> list[str]:
+    if isinstance(value, str):
+        value = [value]
+    try:
+        symbols = list(value)
+    except TypeError:
+        raise ConfigError(f"{where} must list symbols, e.g. [\"BTC/USDT\"], got {value!r}") from None
+    bad = [s for s in symbols if not isinstance(s, str) or "/" not in s]
+    if bad:
+        raise ConfigError(f"{where}: {bad[0]!r} is not a unified symbol like BTC/USDT or BTC/USDT:USDT")
+    return list(dict.fromkeys(symbols))
+
+
+def _market_symbols(declared: Any, where: str) -> dict[ConnectionKey, list[str]]:
+    """`{"binance_spot": ["BTC/USDT"], ...}` → {key: symbols}."""
+    if not declared:
+        return {}
+    if not isinstance(declared, Mapping):
+        raise ConfigError(f"{where} must map a key to symbols, e.g. {{\"binance_spot\": [\"BTC/USDT\"]}}")
+    plan: dict[ConnectionKey, list[str]] = {}
+    for key, symbols in declared.items():
+        parsed = _key_of(key, where)
+        plan[parsed] = list(dict.fromkeys([*plan.get(parsed, []), *_symbol_list(symbols, f"{where}[{key!r}]")]))
+    return plan
+
+
+def _candle_plan(declared: Any, symbols: dict[ConnectionKey, list[str]]) -> dict[ConnectionKey, list[Watch]]:
+    """`candles` in any of its forms → {key: [ohlc watches]}."""
+    if not declared:
+        return {}
+    every = [(key, symbol) for key, listed in symbols.items() for symbol in listed]
+    plan: dict[ConnectionKey, list[Watch]] = {}
+
+    def add(key: ConnectionKey, symbol: str, timeframe: str) -> None:
+        if not isinstance(timeframe, str) or not _TIMEFRAME.match(timeframe):
+            raise ConfigError(f"candles: {timeframe!r} is not a timeframe like 1m, 5m, 1h")
+        plan.setdefault(key, []).append(Watch("ohlc", symbol, timeframe))
+
+    if isinstance(declared, str) or not isinstance(declared, Mapping):  # timeframes for every symbol
+        for timeframe in [declared] if isinstance(declared, str) else list(declared):
+            if not every:
+                raise ConfigError("candles names timeframes only: list the symbols in market_data, or use "
+                                  "candles = {\"binance_spot\": {\"1m\": [\"BTC/USDT\"]}}")
+            for key, symbol in every:
+                add(key, symbol, timeframe)
+        return plan
+    for name, value in declared.items():
+        if isinstance(name, str) and _TIMEFRAME.match(name):  # {"1m": [symbols of market_data]}
+            for symbol in _symbol_list(value, f"candles[{name!r}]"):
+                keys = [key for key, listed in symbols.items() if symbol in listed]
+                if not keys:
+                    raise ConfigError(f"candles[{name!r}]: {symbol} is in no market_data key: add it there, or "
+                                      f"use candles = {{\"binance_spot\": {{{name!r}: [{symbol!r}]}}}}")
+                for key in keys:
+                    add(key, symbol, name)
+            continue
+        key = _key_of(name, "candles")
+        if isinstance(value, Mapping):  # {"binance_spot": {"1m": [symbols]}}
+            for timeframe, listed in value.items():
+                for symbol in _symbol_list(listed, f"candles[{name!r}][{timeframe!r}]"):
+                    add(key, symbol, timeframe)
+        else:  # {"binance_spot": ["1m", "5m"]}: that key's market_data symbols
+            for timeframe in [value] if isinstance(value, str) else list(value):
+                if not symbols.get(key):
+                    raise ConfigError(f"candles[{name!r}] names timeframes only, but market_data lists no symbol "
+                                      f"for {key}: use {{{name!r}: {{{timeframe!r}: [\"BTC/USDT\"]}}}}")
+                for symbol in symbols[key]:
+                    add(key, symbol, timeframe)
+    return plan
 
 
 def _normalize_connectors(connectors: Any) -> tuple[Any, ...]:

@@ -113,6 +113,8 @@ class MarketDataRules:
     # The `limit` to give ccxt's watch_order_book for a wanted depth (None: the venue's default channel).
     book_limit: Callable[[Market, int], int | None] = lambda market, depth: None
     checksum: bool = False  # the venue's book frames carry a checksum ccxt.pro verifies
+    # The unified symbols the venue lists offline (the simulator's table); live, ccxt's market list decides.
+    listed: Callable[[Market], Any] | None = None
     ccxt_config: dict[str, Any] = attrs.field(factory=dict)  # extra constructor config
 
 

@@ -485,6 +485,8 @@ class Pipeline:
         self._expiry: deque[tuple[float, int]] = deque()  # (when, hash) in time order
         self._keys: set[ConnectionKey] = set()
         self._updates: dict[Any, list[Event]] = {}  # order updates for strategies, not handed over yet
+        # Market data for strategies: (channel, key, symbol, timeframe) -> the strategies watching it.
+        self._market: dict[tuple, tuple[Any, ...]] = {}
         self._flush_due = False
         self._tasks: set[asyncio.Task] = set()
         self._running = False
@@ -613,6 +615,37 @@ class Pipeline:
             for component in components:
                 component.put(channel, data, entity)
         return True
+
+    def watch_market(self, consumer: Any, channel: Channel, key: ConnectionKey, symbol: str,
+                     timeframe: str | None = None) -> None:
+        """Hand `consumer.deliver_market(channel, value, stream)` the values of one public stream."""
+        stream = (channel, key, symbol, timeframe)
+        watchers = self._market.get(stream, ())
+        if consumer not in watchers:
+            self._market[stream] = (*watchers, consumer)
+
+    def unwatch_market(self, strategy_id: str) -> None:
+        for stream, watchers in list(self._market.items()):
+            left = tuple(w for w in watchers if w.strategy_id != strategy_id)
+            if left:
+                self._market[stream] = left
+            else:
+                del self._market[stream]
+
+    def publish_market(self, kind: str, value: Any, key: ConnectionKey, symbol: str,
+                       timeframe: str | None = None) -> None:
+        """One market data value (framework.marketdata.values) to the strategies watching its stream and to
+        the components on its channel. Not deduplicated: ccxt.pro hands each update over once."""
+        channel = Channel(kind)
+        self.monitor.published[channel] += 1
+        stream = (channel, key, symbol, timeframe)
+        for consumer in self._market.get(stream, ()):
+            consumer.deliver_market(channel, value, stream)
+        components = self._by_channel.get(channel)
+        if components:
+            entity = (key, symbol) if timeframe is None else (key, symbol, timeframe)
+            for component in components:
+                component.put(channel, value, entity)
 
     def _repeated(self, channel: Channel, fingerprint: Any) -> bool:
         """True for an exact repeat inside the dedup window (what cannot be hashed is never a repeat)."""
