@@ -71,6 +71,7 @@ class CandleBar:
     close: Decimal
     volume: Decimal = Decimal(0)  # base units
     quote_volume: Decimal = Decimal(0)
+    count: int = 0  # trades in the bar (Hyperliquid's `n`, Binance's kline `n`)
 
 
 class SymbolMarket:
@@ -209,6 +210,7 @@ class SymbolMarket:
             bar.close = trade.price
             bar.volume += trade.amount
             bar.quote_volume += trade.amount * trade.price
+            bar.count += 1
 
 
 def _changes(old: dict[Decimal, Decimal], new: dict[Decimal, Decimal], *, reverse: bool
