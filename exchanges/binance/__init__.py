@@ -1,7 +1,9 @@
-"""Binance: spot through the WebSocket-API user data subscription, USD-M futures through a listenKey stream."""
+"""Binance: spot through the WebSocket-API user data subscription, USD-M futures through a listenKey stream;
+public market data of both through ccxt.pro (market_data.py)."""
 
 from __future__ import annotations
 
+from exchanges.binance.market_data import MARKET_DATA
 from exchanges.binance.normalize import EXCHANGE, normalize
 from exchanges.binance.rest import BACKFILL
 from exchanges.binance.stream import BinanceStream, handshake
@@ -16,4 +18,5 @@ SPEC = ExchangeSpec(
     normalize=normalize,
     stream=BinanceStream(),
     backfill=BACKFILL,
+    market_data=MARKET_DATA,
 )

@@ -10,23 +10,40 @@ carries the client order id, which the order query gives: signed `GET /api/v3/or
 (symbol, orderId or origClientOrderId; "Query Order" in the spot REST and USD-M docs) → the order with its
 `clientOrderId`, or `-2013 Order does not exist.`. REST signatures are checked here (hex HMAC-SHA256 of the
 query before `&signature=`, X-MBX-APIKEY header, `timestamp` within the recvWindow), not with the client's code.
+
+Public market data, as ccxt.pro reads it: a stream socket per ccxt stream id (spot `/ws/<n>`; USD-M routes
+streams by path since 2026-03, `/public/ws/<n>` for `depth`/`trade`, `/market/ws/<n>` for `ticker`,
+`miniTicker`, `kline_<interval>`; a stream on the other path is acked and never delivered, as the venue does),
+`{"method": "SUBSCRIBE" | "UNSUBSCRIBE", "params": ["btcusdt@depth@100ms", …], "id": 1}` answered
+`{"result": null, "id": 1}`, and `LIST_SUBSCRIPTIONS`. A stream name the venue does not have gets
+`{"error": {"code": 2, "msg": "Invalid request: invalid stream"}, "id": 1}`; a well-formed name of a symbol it
+does not list is acked and stays silent, as on the venue, while the REST depth snapshot answers `-1121
+Invalid symbol.`. The book is that snapshot (`GET /api/v3/depth`, `GET /fapi/v1/depth`, `lastUpdateId` = the
+book's sequence) plus `depthUpdate` diffs carrying the update ids `U`..`u` (USD-M also `pu`, the previous
+`u`); there is no checksum. Spot writes every number with 8 decimals, USD-M a price with its tick's decimals
+and a quantity with its lot's (quantities in the base coin). The venue pings with WebSocket ping frames,
+which aiohttp answers on either side; no application ping exists on these streams.
 """
 
 from __future__ import annotations
 
 import hmac
 import secrets
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
 from aiohttp import web
 
 from exchanges.binance.auth import API_KEY_HEADER, sign, ws_api_payload
+from exchanges.listings import sim_symbols
 from exchanges.simulator.ledger import SimFill, SimOrder
+from exchanges.simulator.market import TIMEFRAMES_MS
 from exchanges.simulator.venues.base import SimSession, VenueSim, decimal_text, hmac_sha256
-from framework.events import Market, OrderStatus, now_ms
+from framework.events import Market, OrderStatus, Side, now_ms
 
 if TYPE_CHECKING:
+    from exchanges.simulator.market import BookChange, MarketStep, SymbolMarket, TradeTick
     from exchanges.simulator.server import Simulator
 
 RECV_WINDOW_MS = 60_000
@@ -36,8 +53,40 @@ _STATUS = {
 }
 
 
+# Update speeds a diff-depth stream may name (none: spot 1000 ms, USD-M 250 ms).
+_DEPTH_SPEEDS = {Market.SPOT: frozenset({"", "100ms"}), Market.FUTURE: frozenset({"", "100ms", "250ms", "500ms"})}
+# The USD-M path that carries each stream (ccxt's `get_future_ws_category`); spot has one path for all.
+_FUTURE_PATHS = {"depth": "public", "trade": "public", "ticker": "market", "miniTicker": "market", "kline": "market"}
+_DEPTH_LIMITS = {Market.SPOT: (100, 5000), Market.FUTURE: (500, 1000)}  # (default, most levels) of a snapshot
+_DAY_MS = 86_400_000
+# Raw id (BTCUSDT) → unified symbol of everything the simulator lists, per market.
+_LISTED = {market: {s.split(":")[0].replace("/", ""): s for s in sim_symbols("binance", market)}
+           for market in (Market.SPOT, Market.FUTURE)}
+
+
 def _error(status: int, code: int, msg: str) -> web.Response:
     return web.json_response({"code": code, "msg": msg}, status=status)
+
+
+def _stream_topic(market: Market, name: Any) -> tuple[str, str, str] | None:
+    """(raw symbol, channel, argument) of a stream name such as `btcusdt@depth@100ms` or `ethusdt@kline_1m`;
+    None when the venue has no such stream (the simulator's candles are its TIMEFRAMES_MS intervals)."""
+    if type(name) is not str:
+        return None
+    raw, _, channel = name.partition("@")
+    channel, _, speed = channel.partition("@")
+    if not raw or raw != raw.lower():
+        return None
+    if channel == "depth" and speed in _DEPTH_SPEEDS[market]:
+        return raw, channel, speed
+    if speed:
+        return None
+    if channel in ("trade", "ticker", "miniTicker"):
+        return raw, channel, ""
+    kind, _, interval = channel.partition("_")
+    if kind == "kline" and interval in TIMEFRAMES_MS:
+        return raw, kind, interval
+    return None
 
 
 class BinanceSim(VenueSim):
@@ -51,7 +100,17 @@ class BinanceSim(VenueSim):
     def ws_paths(self, market: Market) -> list[str]:
         return [""] if market is Market.SPOT else ["/ws/{listen_key}"]
 
+    def public_ws_paths(self, market: Market) -> list[str]:
+        """ccxt's stream sockets: spot `/ws/<stream id>`, USD-M `/public/ws/<id>` and `/market/ws/<id>`. The
+        private USD-M `/ws/{listen_key}` is another route: no path is both public and private here."""
+        return ["/ws/{stream}"] if market is Market.SPOT else ["/public/ws/{stream}", "/market/ws/{stream}"]
+
     async def on_open(self, session: SimSession) -> bool:
+        if session.public:
+            session.state["streams"] = {}  # stream name -> (raw symbol, channel, argument), in subscription order
+            if session.market is Market.FUTURE:
+                session.state["path"] = session.request.path.rsplit("/ws/", 1)[0].rsplit("/", 1)[-1]
+            return True
         if session.market is Market.SPOT:
             return True
         listen_key = session.request.match_info["listen_key"]
@@ -64,6 +123,9 @@ class BinanceSim(VenueSim):
         return True
 
     async def on_message(self, session: SimSession, message: Any) -> None:
+        if session.public:
+            await self._stream_request(session, message)
+            return
         if session.market is not Market.SPOT or type(message) is not dict:
             return
         request_id, method = message.get("id"), message.get("method")
@@ -266,6 +328,159 @@ class BinanceSim(VenueSim):
             row.update(buyer=fill.side.value == "buy", maker=fill.is_maker, realizedPnl="0",
                        side=fill.side.value.upper(), positionSide="BOTH", marginAsset=fill.fee_currency)
         return row
+
+    # public market data ------------------------------------------------------------------------------------------
+    async def _stream_request(self, session: SimSession, message: Any) -> None:
+        """SUBSCRIBE / UNSUBSCRIBE / LIST_SUBSCRIPTIONS on a market stream socket, answered as the venue does."""
+        if type(message) is not dict:
+            await session.send({"error": {"code": 3, "msg": "Invalid JSON: expected value at line 1 column 1"}})
+            return
+        request_id, method, params = message.get("id"), message.get("method"), message.get("params", [])
+        if type(request_id) is not int or request_id < 0:
+            await session.send({"error": {"code": 2, "msg": "Invalid request: request ID must be an unsigned integer"},
+                                "id": request_id})
+            return
+        streams: dict[str, tuple[str, str, str]] = session.state["streams"]
+        if method == "LIST_SUBSCRIPTIONS":
+            await session.send({"result": list(streams), "id": request_id})
+            return
+        if method not in ("SUBSCRIBE", "UNSUBSCRIBE"):
+            await session.send({"error": {"code": 2, "msg": f"Invalid request: unknown variant {method}, expected one "
+                                          "of SUBSCRIBE, UNSUBSCRIBE, LIST_SUBSCRIPTIONS"},
+                                "id": request_id})
+            return
+        topics = [_stream_topic(session.market, name) for name in params] if type(params) is list else [None]
+        if None in topics:
+            await session.send({"error": {"code": 2, "msg": "Invalid request: invalid stream"}, "id": request_id})
+            return
+        for name, topic in zip(params, topics):
+            if method == "UNSUBSCRIBE":
+                streams.pop(name, None)
+                continue
+            streams[name] = topic
+            symbol = _LISTED[session.market].get(topic[0].upper())
+            if symbol is not None:  # the market exists (and the clock steps it) from its first subscriber on
+                symbol_market = session.sim.market(self.exchange, session.market, symbol)
+                if topic[1] == "kline":
+                    symbol_market.candle(topic[2])  # the bar counts trades from now on
+        await session.send({"result": None, "id": request_id})
+
+    def market_frames(self, session: SimSession, symbol_market: SymbolMarket, step: MarketStep,
+                      corrupt_checksum: bool = False) -> list[Any]:
+        """The events of the streams this socket subscribed for the symbol (Binance books have no checksum)."""
+        raw = self.raw_symbol(session.market, symbol_market.symbol)
+        if _LISTED[session.market].get(raw) != symbol_market.symbol:
+            return []  # a symbol the venue does not list has no data, whoever subscribed its stream
+        raw, path = raw.lower(), session.state.get("path")
+        frames: list[Any] = []
+        for stream_raw, channel, argument in session.state["streams"].values():
+            if stream_raw != raw or (path is not None and _FUTURE_PATHS[channel] != path):
+                continue
+            if channel == "depth":
+                if step.book is not None:
+                    frames.append(self._depth_update(session.market, symbol_market, step.time, step.book))
+            elif channel == "trade":
+                frames.extend(self._trade_event(session.market, symbol_market, trade) for trade in step.trades)
+            elif channel == "kline":
+                frames.append(self._kline_event(session.market, symbol_market, step.time, argument))
+            else:
+                frames.append(self._ticker_event(session.market, symbol_market, step.time, channel == "ticker"))
+        return frames
+
+    @staticmethod
+    def _number(market: Market, value: Decimal, unit: Decimal) -> str:
+        """Spot writes 8 decimals; USD-M a price with its tick's decimals, a quantity with its lot's."""
+        return decimal_text(value, 8 if market is Market.SPOT else max(0, -unit.as_tuple().exponent))
+
+    def _levels(self, market: Market, symbol_market: SymbolMarket, levels: Any) -> list[list[str]]:
+        tick, lot = symbol_market.tick, symbol_market.lot
+        return [[self._number(market, price, tick), self._number(market, amount, lot)] for price, amount in levels]
+
+    def _depth_update(self, market: Market, symbol_market: SymbolMarket, time: int, book: BookChange) -> dict:
+        event: dict[str, Any] = {"e": "depthUpdate", "E": time}
+        if market is Market.FUTURE:
+            event["T"] = time
+        event.update(s=self.raw_symbol(market, symbol_market.symbol), U=book.first_seq, u=book.seq)
+        if market is Market.FUTURE:
+            event["pu"] = book.prev_seq
+        event.update(b=self._levels(market, symbol_market, book.bids), a=self._levels(market, symbol_market, book.asks))
+        return event
+
+    def _trade_event(self, market: Market, symbol_market: SymbolMarket, trade: TradeTick) -> dict:
+        """`m`: the buyer was the maker, i.e. the taker sold."""
+        price = self._number(market, trade.price, symbol_market.tick)
+        amount = self._number(market, trade.amount, symbol_market.lot)
+        raw, sold = self.raw_symbol(market, symbol_market.symbol), trade.side is Side.SELL
+        if market is Market.SPOT:
+            return {"e": "trade", "E": trade.time, "s": raw, "t": trade.trade_id, "p": price, "q": amount,
+                    "T": trade.time, "m": sold, "M": True}
+        return {"e": "trade", "E": trade.time, "T": trade.time, "s": raw, "t": trade.trade_id, "p": price,
+                "q": amount, "X": "MARKET", "m": sold}
+
+    def _ticker_event(self, market: Market, symbol_market: SymbolMarket, time: int, full: bool) -> dict:
+        """`24hrTicker` (full) or `24hrMiniTicker`; the rolling figures count from the simulator's start. The
+        trade ids and count (`F`, `L`, `n`) are left out: the simulator does not keep them."""
+        sm, tick, lot = symbol_market, symbol_market.tick, symbol_market.lot
+        spot = market is Market.SPOT
+        quote_volume = decimal_text(sm.quote_volume, 8) if spot else decimal_text(sm.quote_volume)
+        raw = self.raw_symbol(market, sm.symbol)
+        if not full:
+            return {"e": "24hrMiniTicker", "E": time, "s": raw, "c": self._number(market, sm.last, tick),
+                    "o": self._number(market, sm.open, tick), "h": self._number(market, sm.high, tick),
+                    "l": self._number(market, sm.low, tick), "v": self._number(market, sm.volume, lot),
+                    "q": quote_volume}
+        change = sm.last - sm.open
+        vwap = sm.quote_volume / sm.volume if sm.volume else sm.last
+        event = {"e": "24hrTicker", "E": time, "s": raw, "p": self._number(market, change, tick),
+                 "P": decimal_text(change * 100 / sm.open, 3), "w": self._number(market, vwap, tick)}
+        if spot:
+            event["x"] = self._number(market, sm.open, tick)
+        last_amount = sm.trades[-1].amount if sm.trades else Decimal(0)
+        event.update(c=self._number(market, sm.last, tick), Q=self._number(market, last_amount, lot))
+        if spot:
+            (bid, bid_amount), (ask, ask_amount) = sm.best_bid(), sm.best_ask()
+            event.update(b=self._number(market, bid, tick), B=self._number(market, bid_amount, lot),
+                         a=self._number(market, ask, tick), A=self._number(market, ask_amount, lot))
+        event.update(o=self._number(market, sm.open, tick), h=self._number(market, sm.high, tick),
+                     l=self._number(market, sm.low, tick), v=self._number(market, sm.volume, lot), q=quote_volume,
+                     O=time - _DAY_MS, C=time)
+        return event
+
+    def _kline_event(self, market: Market, symbol_market: SymbolMarket, time: int, interval: str) -> dict:
+        """The interval's current bar (`x`: closed, never here; `n`: its trades). Its first and last trade ids and
+        taker-buy volumes are left out: the simulator does not keep them."""
+        bar, tick, lot = symbol_market.candle(interval), symbol_market.tick, symbol_market.lot
+        raw = self.raw_symbol(market, symbol_market.symbol)
+        quote_volume = decimal_text(bar.quote_volume, 8) if market is Market.SPOT else decimal_text(bar.quote_volume)
+        return {"e": "kline", "E": time, "s": raw, "k": {
+            "t": bar.start, "T": bar.start + TIMEFRAMES_MS[interval] - 1, "s": raw, "i": interval,
+            "o": self._number(market, bar.open, tick), "c": self._number(market, bar.close, tick),
+            "h": self._number(market, bar.high, tick), "l": self._number(market, bar.low, tick),
+            "v": self._number(market, bar.volume, lot), "n": bar.count, "x": False, "q": quote_volume}}
+
+    def public_rest_routes(self, market: Market) -> list:
+        return [("GET", "/api/v3/depth" if market is Market.SPOT else "/fapi/v1/depth", self._depth)]
+
+    async def _depth(self, sim: Simulator, market: Market, request: web.Request) -> web.Response:
+        """Order Book: the top `limit` levels a side and `lastUpdateId`, the sequence the next diff continues
+        from. USD-M documents limits 5, 10, 20, 50, 100, 500 and 1000 only (MARKET_DATA.book_limit keeps to them)."""
+        symbol_raw = request.query.get("symbol")
+        if not symbol_raw:
+            return _error(400, -1102, "Mandatory parameter 'symbol' was not sent, was empty/null, or malformed.")
+        symbol = _LISTED[market].get(symbol_raw)
+        if symbol is None:
+            return _error(400, -1121, "Invalid symbol.")
+        default, most = _DEPTH_LIMITS[market]
+        limit = request.query.get("limit", str(default))
+        if not limit.isdigit():
+            return _error(400, -1100, "Illegal characters found in parameter 'limit'; legal range is '^[0-9]{1,20}$'.")
+        symbol_market = sim.market(self.exchange, market, symbol)
+        bids, asks = symbol_market.book(min(max(int(limit), 1), most))
+        body: dict[str, Any] = {"lastUpdateId": symbol_market.seq}
+        if market is Market.FUTURE:
+            body.update(E=now_ms(), T=symbol_market.time)
+        body.update(bids=self._levels(market, symbol_market, bids), asks=self._levels(market, symbol_market, asks))
+        return web.json_response(body)
 
 
 VENUE_CLASS = BinanceSim
