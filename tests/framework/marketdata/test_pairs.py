@@ -1,0 +1,116 @@
+"""Every (venue, market) pair against the simulator, through the pool and a strategy: tickers, books, public
+trades and candles arrive with the simulator's exact decimals (amounts in base units), and after a missing delta
+and a corrupt checksum the strategy's book equals the simulator's again."""
+
+import asyncio
+from decimal import Decimal
+
+import pytest
+
+from exchanges import EXCHANGES, get_exchange
+from exchanges.simulator import Simulator
+from framework.events import Market
+from framework.pool import ConnectionPool
+from framework.retry import Backoff
+from framework.strategy import BaseStrategy
+
+PAIRS = [(exchange, market) for exchange in EXCHANGES for market in sorted(get_exchange(exchange).markets)]
+FAST = Backoff(initial=0.05, maximum=0.2, jitter=0.0)
+DEPTH = 10
+
+
+def symbol_of(exchange: str, market: Market) -> str:
+    if exchange == "hyperliquid":
+        return "BTC/USDC:USDC"
+    return "BTC/USDT" if market is Market.SPOT else "BTC/USDT:USDT"
+
+
+class Watcher(BaseStrategy):
+    book_depth = DEPTH
+    candles = "1m"
+
+    def on_start(self):
+        self.book = None
+        self.ticker = None
+        self.trades = {}
+        self.bars = {}
+
+    def on_ticker(self, ticker):
+        self.ticker = ticker
+
+    def on_order_book(self, book):
+        assert book.bids[0][0] < book.asks[0][0]
+        self.book = book
+
+    def on_public_trade(self, trade):
+        self.trades[trade.trade_id] = trade
+
+    def on_candle(self, candle):
+        self.bars[candle.start] = candle
+
+
+async def until(predicate, what, timeout=8.0):
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not predicate():
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.02)
+
+
+def same_book(strategy, sim_market):
+    bids, asks = sim_market.book(DEPTH)
+    book = strategy.book
+    return book is not None and list(book.bids) == bids and list(book.asks) == asks
+
+
+@pytest.mark.parametrize("exchange, market", PAIRS, ids=[f"{e}_{m.value}" for e, m in PAIRS])
+async def test_a_pair_streams_all_four_kinds_exactly_and_resyncs_its_book(exchange, market, tmp_path):
+    spec = get_exchange(exchange)
+    if spec.market_data is None:
+        pytest.fail(f"{exchange} has no market data rules")
+    symbol = symbol_of(exchange, market)
+    async with asyncio.timeout(60), Simulator(exchanges=[exchange], market_rate=0, seed=9) as sim:
+        pool = ConnectionPool(f"sqlite:///{tmp_path / 't.sqlite'}", tmp_path / "logs", market_backoff=FAST)
+        async with pool:
+            s = Watcher("w", [sim.connector(exchange, market, backfill=False)], pool=pool,
+                        market_data={f"{exchange}_{market.value}": [symbol]})
+            await s.start()
+            public = sim.market(exchange, market, symbol)
+            for _ in range(200):  # until every stream is live (each kind subscribed and answered once)
+                if s.book is not None and s.ticker is not None and s.trades and s.bars:
+                    break
+                await sim.step_market(exchange, market, symbol)
+                await asyncio.sleep(0.03)
+            before = {t.trade_id for t in public.trades}
+            for _ in range(20):
+                await sim.step_market(exchange, market, symbol)
+                await asyncio.sleep(0.005)
+            await until(lambda: same_book(s, public), "the book to equal the simulator's")
+            fresh = [t for t in public.trades if t.trade_id not in before]
+            assert fresh
+            await until(lambda: {str(t.trade_id) for t in fresh} <= set(s.trades), "every public trade")
+            for tick in fresh:
+                got = s.trades[str(tick.trade_id)]
+                assert (got.price, got.amount, got.side) == (tick.price, tick.amount, tick.side.value)
+            bar = public.candle("1m")
+            await until(lambda: bar.start in s.bars and s.bars[bar.start].close == bar.close, "the 1m candle")
+            got = s.bars[bar.start]
+            assert (got.open, got.high, got.low, got.close) == (bar.open, bar.high, bar.low, bar.close)
+            await until(lambda: s.ticker is not None and s.ticker.last == public.last, "a ticker at the last price")
+
+            sim.book_fault(exchange, market, symbol, "gap")
+            for _ in range(5):
+                await sim.step_market(exchange, market, symbol)
+                await asyncio.sleep(0.01)
+            await until(lambda: same_book(s, public), "the book to resync after a gap")
+            if sim.venue(exchange).has_checksum:
+                sim.book_fault(exchange, market, symbol, "checksum")
+                for _ in range(5):
+                    await sim.step_market(exchange, market, symbol)
+                    await asyncio.sleep(0.01)
+                await until(lambda: same_book(s, public), "the book to resync after a bad checksum")
+            status = pool.get_connection_status()["public_connections"][f"{exchange}_{market.value}"]
+            assert status["watchers"][f"book {symbol}"] == ["w"]
+            await s.stop()
+            assert pool.get_connection_status()["public_connections"] == {}

@@ -1,0 +1,132 @@
+"""Public connections in the pool: one per (venue, market) however many strategies watch it, a stream un-watched
+at the venue when its last watcher leaves, the connection closed with its last watcher; a symbol the venue does
+not list fails start() with its nearest listed ones; a frame ccxt cannot read is a dead letter and the stream
+goes on; a stream that keeps failing is reported degraded, with the reason."""
+
+import asyncio
+
+import pytest
+
+from exchanges.simulator import Simulator
+from framework.errors import ConfigError
+from framework.pool import ConnectionPool
+from framework.retry import Backoff
+from framework.strategy import BaseStrategy, StrategyState
+
+FAST = Backoff(initial=0.05, maximum=0.2, jitter=0.0)
+KEY = "bybit_spot"
+
+
+class BookWatcher(BaseStrategy):
+    def on_start(self):
+        self.books = []
+
+    def on_order_book(self, book):
+        self.books.append(book)
+
+
+class TickerWatcher(BaseStrategy):
+    def on_start(self):
+        self.tickers = []
+
+    def on_ticker(self, ticker):
+        self.tickers.append(ticker)
+
+
+async def until(predicate, what, timeout=8.0):
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not predicate():
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.02)
+
+
+def public_sessions(sim):
+    return [s for s in sim.sessions("bybit", "spot") if s.public]
+
+
+@pytest.fixture
+async def sim():
+    async with Simulator(exchanges=["bybit"], market_rate=50, seed=3) as sim:
+        yield sim
+
+
+@pytest.fixture
+async def pool(tmp_path):
+    async with ConnectionPool(f"sqlite:///{tmp_path / 't.sqlite'}", tmp_path / "logs", market_backoff=FAST) as pool:
+        yield pool
+
+
+async def test_two_strategies_share_one_public_connection_and_the_last_closes_it(sim, pool):
+    async with asyncio.timeout(30):
+        conn = sim.connector("bybit", "spot", backfill=False)
+        a = BookWatcher("a", [conn], pool=pool, market_data={KEY: ["BTC/USDT"]})
+        b = BookWatcher("b", [conn], pool=pool, market_data={KEY: ["BTC/USDT"]})
+        c = TickerWatcher("c", [conn], pool=pool, market_data={KEY: ["ETH/USDT"]})
+        await a.start()
+        await b.start()
+        await c.start()
+        await until(lambda: a.books and b.books and c.tickers, "data for all three")
+        assert len(public_sessions(sim)) == 1  # one socket for the three
+        status = pool.get_connection_status()
+        public = status["public_connections"][KEY]
+        assert public["watchers"] == {"book BTC/USDT": ["a", "b"], "ticker ETH/USDT": ["c"]}
+        assert public["watching"] == {"book": ["BTC/USDT"], "ticker": ["ETH/USDT"]} and public["state"] == "live"
+
+        await c.stop()  # the last ticker watcher: un-watched at the venue, the book stays
+        session = public_sessions(sim)[0]
+        await until(lambda: not any("ETH" in topic for topic in session.subscriptions), "ETH un-watched at the venue")
+        seen = len(a.books)
+        await until(lambda: len(a.books) > seen + 3, "books still coming")
+        await a.stop()  # b still watches the book
+        assert pool.get_connection_status()["public_connections"][KEY]["watchers"] == {"book BTC/USDT": ["b"]}
+        await b.stop()
+        assert pool.get_connection_status()["public_connections"] == {}
+        await until(lambda: not public_sessions(sim), "the public socket closed")
+
+
+async def test_a_symbol_the_venue_does_not_list_fails_start_naming_the_nearest(sim, pool):
+    s = BookWatcher("s", [sim.connector("bybit", "spot", backfill=False)], pool=pool,
+                    market_data={KEY: ["BTC/USTD"]})
+    with pytest.raises(ConfigError, match=r"BTC/USTD is not listed on bybit spot: nearest BTC/USDT"):
+        await s.start()
+    assert s.state is StrategyState.FAILED
+    status = pool.get_connection_status()
+    assert status["public_connections"] == {} and status["connections"] == {}  # nothing left open
+
+
+async def test_a_malformed_public_frame_is_a_dead_letter_and_the_stream_goes_on(sim, pool):
+    async with asyncio.timeout(30):
+        s = BookWatcher("s", [sim.connector("bybit", "spot", backfill=False)], pool=pool,
+                        market_data={KEY: ["BTC/USDT"]})
+        await s.start()
+        await until(lambda: s.books, "a first book")
+        session = public_sessions(sim)[0]
+        await session.send('{"topic":"orderbook.50.BTCUSDT","type":"delta","data":{"s":"BTCUSDT","b":[["x"]]}}')
+        seen = len(s.books)
+        await until(lambda: len(s.books) > seen + 5, "books after the bad frame")
+        public = pool.public_connection("bybit", "spot")
+        assert public.dead_letters >= 1
+        await pool.flush(5)
+        letters = await pool.store.fetch_dead_letters()
+        assert any("market data frame not readable" in letter["error"] for letter in letters)
+        await s.stop()
+
+
+async def test_a_book_that_cannot_resync_reports_degraded_then_recovers(sim, pool):
+    async with asyncio.timeout(30):
+        s = BookWatcher("s", [sim.connector("bybit", "spot", backfill=False)], pool=pool,
+                        market_data={KEY: ["BTC/USDT"]})
+        await s.start()
+        await until(lambda: s.books, "a first book")
+        sim.refuse_connections("bybit", "spot", 3.0)
+        await sim.drop("bybit", "spot")
+        public = pool.public_connection("bybit", "spot")
+        await until(lambda: public.state == "degraded", "degraded", timeout=10)
+        status = pool.get_connection_status()["public_connections"][KEY]
+        assert "book BTC/USDT" in status["failing"] and status["gaps"] >= 1
+        seen = len(s.books)
+        await until(lambda: public.state == "live" and len(s.books) > seen, "live again", timeout=15)
+        assert public.gaps[-1].until is not None
+        await s.stop()
