@@ -1,5 +1,7 @@
-"""Hyperliquid perpetuals: fills and order updates streamed by wallet address (no API key, no signature)."""
+"""Hyperliquid perpetuals: fills and order updates streamed by wallet address (no API key, no signature), public
+market data through ccxt.pro."""
 
+from exchanges.hyperliquid.market_data import MARKET_DATA
 from exchanges.hyperliquid.normalize import EXCHANGE, normalize
 from exchanges.hyperliquid.rest import BACKFILL
 from exchanges.hyperliquid.stream import HyperliquidStream, handshake
@@ -14,4 +16,5 @@ SPEC = ExchangeSpec(
     normalize=normalize,
     stream=HyperliquidStream(),
     backfill=BACKFILL,
+    market_data=MARKET_DATA,
 )

@@ -1,4 +1,5 @@
-"""Hyperliquid perpetuals on the simulator: `userFills` / `orderUpdates` by address on `/ws`, `POST /info` fill history.
+"""Hyperliquid perpetuals on the simulator: `userFills` / `orderUpdates` by address and the public market feeds
+(`l2Book`, `trades`, `candle`, `activeAssetCtx`) on `/ws`, `POST /info` fill history.
 
 Socket (`/hyperliquid_future/ws`): no login. `{"method": "subscribe", "subscription": {"type": "userFills",
 "user": "0x…"}}` is acked with `{"channel": "subscriptionResponse", "data": <the request>}`; a userFills
@@ -10,6 +11,21 @@ subscribed for the simulator's wallet get pushes. Malformed requests (bad addres
 REST: `POST /info` `userFills` (the 2000 most recent, newest first) and `userFillsByTime` (startTime ..
 endTime inclusive, oldest first, at most 2000 rows; only the 10000 most recent fills exist); a body that
 does not parse gets HTTP 422 "Failed to deserialize the JSON body into the target type".
+
+Market data shares the socket (there is one path, so every session here is a public one and the plugin tells the
+feeds apart by subscription type). `{"type": "l2Book" | "trades" | "activeAssetCtx", "coin": "BTC"}` and
+`{"type": "candle", "coin": "BTC", "interval": "1m"}` are acked with the subscription as the venue re-serialises
+it (`l2Book` with `nSigFigs` / `mantissa`, `candle` as type, interval, coin), then the feed's current state
+follows at once: the book, the recent trades, the open bar, the asset context. A coin the venue does not list
+gets `"Invalid subscription: <subscription>"`. Every step then pushes, to each subscriber:
+- `l2Book`: a full snapshot of 20 levels a side (`{px, sz, n}`) whenever the book changed: no deltas, no sequence
+  and no checksum, so a lost frame ("gap" fault) only leaves the client one snapshot behind;
+- `trades`: the step's trades (`side` the taker's, "B" buy / "A" sell; `tid`, `hash`, `users` [buyer, seller]);
+- `candle`: the open bar `{t, T, s, i, o, c, h, l, v, n}` when it traded or a new bar began;
+- `activeAssetCtx`: `{coin, ctx}` with the day's figures, mark / oracle / mid price and, as `impactPxs`, the best
+  bid and ask (the venue's impact prices for a notional the top level covers).
+Prices and sizes are strings written as the venue writes them: trailing zeros dropped, an integer as "65000.0".
+The simulator does not aggregate books: an `l2Book` with `nSigFigs` set is refused as an invalid subscription.
 Sources: docs hyperliquid.gitbook.io/hyperliquid-docs/for-developers/api (info-endpoint, websocket/
 subscriptions, timeouts-and-heartbeats); hyperliquid-dex/order_book_server `types/subscription.rs`,
 `servers/websocket_server.rs` (ack before snapshot, error texts); ccxt 4.5.90 `pro/hyperliquid.py`.
@@ -21,20 +37,29 @@ import hashlib
 import json
 import re
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Iterable
 
 from aiohttp import web
 
+from exchanges.listings import sim_symbols
+from exchanges.simulator.market import TIMEFRAMES_MS
 from exchanges.simulator.venues.base import SimSession, VenueSim, decimal_text, dumps
 from framework.events import Market, OrderStatus, Side, now_ms
 
 if TYPE_CHECKING:
     from exchanges.simulator.ledger import Ledger, SimFill, SimOrder
+    from exchanges.simulator.market import CandleBar, MarketStep, SymbolMarket, TradeTick
     from exchanges.simulator.server import Simulator
 
 # Subscriptions keyed by a user address; only userFills, userEvents and orderUpdates carry data here.
 USER_TYPES = frozenset({"userFills", "orderUpdates", "userEvents", "userFundings", "userNonFundingLedgerUpdates",
                         "notification"})
+# Public feeds keyed by a coin (a candle also by its interval).
+MARKET_TYPES = frozenset({"l2Book", "trades", "candle", "activeAssetCtx"})
+# The intervals a candle subscription parses with; the simulator keeps bars of those in TIMEFRAMES_MS only.
+INTERVALS = frozenset({"1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "8h", "12h", "1d", "3d", "1w", "1M"})
+BOOK_LEVELS = 20  # an l2Book frame's levels a side (WsBook; the public API has no depth parameter)
+FUNDING = "0.0000125"  # the hourly rate with no premium: the interest rate of 0.01 % per 8 h
 MAX_USERS = 10  # "Cannot track more than 10 total users." (per IP on the venue; per simulated market here)
 HISTORY_ROWS = 2000  # userFills / userFillsByTime: at most 2000 fills per response
 RETAINED_FILLS = 10000  # "only the 10000 most recent fills are available"
@@ -66,6 +91,9 @@ class HyperliquidSim(VenueSim):
 
     # sockets ---------------------------------------------------------------------------------------------------
     def ws_paths(self, market: Market) -> list[str]:
+        return []  # the one socket path is also the market data one: public_ws_paths
+
+    def public_ws_paths(self, market: Market) -> list[str]:
         return ["/ws"]
 
     async def on_message(self, session: SimSession, message: Any) -> None:
@@ -73,7 +101,11 @@ class HyperliquidSim(VenueSim):
         if method == "ping":
             await session.send({"channel": "pong"})
             return
-        parsed = _subscription(message.get("subscription")) if method in ("subscribe", "unsubscribe") else None
+        subscription = message.get("subscription") if method in ("subscribe", "unsubscribe") else None
+        if type(subscription) is dict and subscription.get("type") in MARKET_TYPES:
+            await self._market_subscription(session, message, subscription)
+            return
+        parsed = _subscription(subscription)
         if parsed is None:
             text = message if isinstance(message, str) else dumps(message)
             await _error(session, f"Error parsing JSON into valid websocket request: {text}")
@@ -91,7 +123,7 @@ class HyperliquidSim(VenueSim):
             await _error(session, f"Already subscribed: {shown}")
             return
         tracked = {k.partition(":")[2] for s in session.sim.sessions(self.exchange, session.market)
-                   for k in s.subscriptions}
+                   for k in s.subscriptions if k.partition(":")[0] in USER_TYPES}
         if user not in tracked and len(tracked) >= MAX_USERS:
             await _error(session, f"Cannot track more than {MAX_USERS} total users.")
             return
@@ -101,6 +133,71 @@ class HyperliquidSim(VenueSim):
             fills = self._fills(session, user)[-self.snapshot_limit:] if self.snapshot_limit else []
             rows = [self._fill_row(session.ledger, f, stream=True) for f in fills]
             await session.send({"channel": "userFills", "data": {"isSnapshot": True, "user": user, "fills": rows}})
+
+    async def _market_subscription(self, session: SimSession, message: dict, subscription: dict) -> None:
+        """Subscribe to or unsubscribe from a public feed; a subscribe gets the feed's current state after its ack."""
+        parsed = _market_feed(subscription)
+        if parsed is None:
+            await _error(session, f"Error parsing JSON into valid websocket request: {dumps(message)}")
+            return
+        key, feed = parsed
+        shown = dumps(feed)
+        aggregated = feed["type"] == "l2Book" and feed["nSigFigs"] is not None  # not simulated
+        unkept = feed["type"] == "candle" and feed["interval"] not in TIMEFRAMES_MS  # a bar the market does not keep
+        if _symbol(feed["coin"]) not in sim_symbols(self.exchange, session.market) or aggregated or unkept:
+            await _error(session, f"Invalid subscription: {shown}")
+            return
+        ack = {"channel": "subscriptionResponse", "data": {"method": message["method"], "subscription": feed}}
+        if message["method"] == "unsubscribe":
+            if key not in session.subscriptions:
+                await _error(session, f"Already unsubscribed: {shown}")
+                return
+            session.subscriptions.discard(key)
+            await session.send(ack)
+            return
+        if key in session.subscriptions:
+            await _error(session, f"Already subscribed: {shown}")
+            return
+        session.subscriptions.add(key)
+        await session.send(ack)
+        symbol_market = session.sim.market(self.exchange, session.market, _symbol(feed["coin"]))
+        for frame in self._feed_state(session, key, feed, symbol_market):
+            await session.send(frame)
+
+    def _feed_state(self, session: SimSession, key: str, feed: dict, symbol_market: SymbolMarket) -> list[dict]:
+        """What a new subscriber gets at once: the book, the recent trades (if any), the open bar, the context."""
+        coin = feed["coin"]
+        if feed["type"] == "l2Book":
+            return [_book_frame(coin, symbol_market, symbol_market.time)]
+        if feed["type"] == "trades":
+            return [_trades_frame(coin, symbol_market.trades)] if symbol_market.trades else []
+        if feed["type"] == "candle":
+            bar = symbol_market.candle(feed["interval"])
+            session.state.setdefault("bar_starts", {})[key] = bar.start
+            return [_candle_frame(coin, feed["interval"], bar)]
+        return [_context_frame(coin, symbol_market)]
+
+    def market_frames(self, session: SimSession, symbol_market: SymbolMarket, step: MarketStep,
+                      corrupt_checksum: bool = False) -> list[Any]:
+        """The step on every feed of its coin this session subscribed (the venue has no book checksum)."""
+        coin = self.raw_symbol(Market.FUTURE, symbol_market.symbol)
+        subscribed = session.subscriptions
+        frames: list[Any] = []
+        if step.book is not None and f"l2Book:{coin}" in subscribed:
+            frames.append(_book_frame(coin, symbol_market, step.time))
+        if step.trades and f"trades:{coin}" in subscribed:
+            frames.append(_trades_frame(coin, step.trades))
+        prefix = f"candle:{coin}:"
+        for key in sorted(k for k in subscribed if k.startswith(prefix)):
+            interval = key[len(prefix):]
+            bar = symbol_market.candle(interval, step.time)
+            starts = session.state.setdefault("bar_starts", {})
+            if step.trades or starts.get(key) != bar.start:  # it traded, or a new bar began
+                starts[key] = bar.start
+                frames.append(_candle_frame(coin, interval, bar))
+        if f"activeAssetCtx:{coin}" in subscribed:
+            frames.append(_context_frame(coin, symbol_market))
+        return frames
 
     def _wallet(self, session: SimSession) -> str:
         return (session.credentials.wallet_address or "").lower()
@@ -149,7 +246,7 @@ class HyperliquidSim(VenueSim):
             "coin": self.raw_symbol(Market.FUTURE, fill.symbol), "px": decimal_text(fill.price),
             "sz": decimal_text(fill.amount), "side": _SIDES[fill.side], "time": fill.time,
             "startPosition": decimal_text(start), "dir": _direction(start, fill), "closedPnl": "0.0",
-            "hash": "0x" + hashlib.sha256(f"hyperliquid-sim-fill-{fill.trade_id}".encode()).hexdigest(),
+            "hash": _hash(fill.trade_id),
             "oid": int(fill.order_id), "crossed": not fill.is_maker, "fee": decimal_text(fill.fee),
             "tid": int(fill.trade_id), "feeToken": fill.fee_currency,
         }
@@ -211,6 +308,82 @@ def _direction(start: Decimal, fill: SimFill) -> str:
     if start <= 0:
         return "Open Short"
     return "Close Long" if start - fill.amount >= 0 else "Long > Short"
+
+
+def _symbol(coin: str) -> str:
+    """A perp coin's unified symbol: every Hyperliquid perp settles in USDC."""
+    return f"{coin}/USDC:USDC"
+
+
+def _market_feed(subscription: dict) -> tuple[str, dict] | None:
+    """`(key, subscription as the venue writes it back)` of a public feed, None when the venue could not parse it."""
+    kind, coin = subscription["type"], subscription.get("coin")
+    if type(coin) is not str:
+        return None
+    if kind == "candle":
+        interval = subscription.get("interval")
+        if type(interval) is not str or interval not in INTERVALS:
+            return None
+        return f"candle:{coin}:{interval}", {"type": "candle", "interval": interval, "coin": coin}
+    if kind == "l2Book":
+        figures, mantissa = subscription.get("nSigFigs"), subscription.get("mantissa")
+        if any(v is not None and (type(v) is not int or v < 0) for v in (figures, mantissa)):
+            return None
+        return f"l2Book:{coin}", {"type": "l2Book", "coin": coin, "nSigFigs": figures, "mantissa": mantissa}
+    return f"{kind}:{coin}", {"type": kind, "coin": coin}
+
+
+def _number(value: Decimal) -> str:
+    """A price or size as the venue writes it: no trailing zeros, an integer with one (`65000.0`, `0.15`)."""
+    text = format(value, "f")
+    if "." not in text:
+        return text + ".0"
+    text = text.rstrip("0")
+    return text + "0" if text.endswith(".") else text
+
+
+def _hash(trade_id: int) -> str:
+    """The transaction hash of a trade (the same for its public trade and its fill)."""
+    return "0x" + hashlib.sha256(f"hyperliquid-sim-fill-{trade_id}".encode()).hexdigest()
+
+
+def _user(trade_id: int, role: str) -> str:
+    """A made-up address for one side of a public trade."""
+    return "0x" + hashlib.sha256(f"hyperliquid-sim-user-{trade_id}-{role}".encode()).hexdigest()[:40]
+
+
+def _book_frame(coin: str, symbol_market: SymbolMarket, time: int) -> dict:
+    """WsBook: the top 20 levels a side; `n` counts orders, and each simulated level is one order."""
+    levels = [[{"px": _number(price), "sz": _number(amount), "n": 1} for price, amount in side]
+              for side in symbol_market.book(BOOK_LEVELS)]
+    return {"channel": "l2Book", "data": {"coin": coin, "time": time, "levels": levels}}
+
+
+def _trades_frame(coin: str, trades: Iterable[TradeTick]) -> dict:
+    rows = [{"coin": coin, "side": _SIDES[t.side], "px": _number(t.price), "sz": _number(t.amount), "time": t.time,
+             "hash": _hash(t.trade_id), "tid": t.trade_id,
+             "users": [_user(t.trade_id, "buyer"), _user(t.trade_id, "seller")]} for t in trades]
+    return {"channel": "trades", "data": rows}
+
+
+def _candle_frame(coin: str, interval: str, bar: CandleBar) -> dict:
+    data = {"t": bar.start, "T": bar.start + TIMEFRAMES_MS[interval] - 1, "s": coin, "i": interval,
+            "o": _number(bar.open), "c": _number(bar.close), "h": _number(bar.high), "l": _number(bar.low),
+            "v": _number(bar.volume), "n": bar.count}
+    return {"channel": "candle", "data": data}
+
+
+def _context_frame(coin: str, symbol_market: SymbolMarket) -> dict:
+    """activeAssetCtx: the day's figures count from the simulator's start; mark and oracle price are the last
+    trade's (no premium); open interest is not simulated."""
+    bid, ask = symbol_market.best_bid()[0], symbol_market.best_ask()[0]
+    ctx = {
+        "funding": FUNDING, "openInterest": "0.0", "prevDayPx": _number(symbol_market.open),
+        "dayNtlVlm": _number(symbol_market.quote_volume), "premium": "0.0", "oraclePx": _number(symbol_market.last),
+        "markPx": _number(symbol_market.last), "midPx": _number((bid + ask) / 2),
+        "impactPxs": [_number(bid), _number(ask)], "dayBaseVlm": _number(symbol_market.volume),
+    }
+    return {"channel": "activeAssetCtx", "data": {"coin": coin, "ctx": ctx}}
 
 
 def _subscription(subscription: Any) -> tuple[str, str] | None:
