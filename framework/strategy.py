@@ -297,7 +297,7 @@ class BaseStrategy:
             plan.setdefault(key, []).extend(Watch(kind, symbol) for symbol in listed for kind in kinds)
         for key, watches in candles.items():
             plan.setdefault(key, []).extend(watches)
-        return plan
+        return {key: watches for key, watches in plan.items() if watches}
 
     def deliver_market(self, channel: Channel, value: Any, stream: tuple) -> None:
         """A market data value of a stream it watches. Never blocks: a book or ticker replaces the one of its
