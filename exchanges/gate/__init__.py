@@ -1,5 +1,6 @@
-"""Gate.io APIv4 private streams: spot and USDT-settled perpetual futures."""
+"""Gate.io APIv4 private streams and public market data: spot and USDT-settled perpetual futures."""
 
+from exchanges.gate.market_data import MARKET_DATA
 from exchanges.gate.normalize import EXCHANGE, normalize
 from exchanges.gate.rest import BACKFILL
 from exchanges.gate.stream import GateStream, handshake
@@ -14,4 +15,5 @@ SPEC = ExchangeSpec(
     normalize=normalize,
     stream=GateStream(),
     backfill=BACKFILL,
+    market_data=MARKET_DATA,
 )

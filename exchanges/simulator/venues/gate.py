@@ -5,6 +5,14 @@ key, signature or stale `time` gets error code 4 and no data. Futures payloads l
 `GET /account/detail` returns; another id gets code 2. `spot.ping` / `futures.ping` get the pong. History: signed
 `GET /spot/my_trades`, `/futures/usdt/my_trades` and `/futures/usdt/my_trades_timerange`, newest first. Futures
 sizes are signed contracts (fill amount / the client's contract size; negative = sell).
+
+Public market data, as ccxt.pro 4.5.90 reads it, on the public paths (spot `/ws/v4/`, USDT futures `/v4/ws/usdt`):
+`spot.tickers` / `futures.tickers`, `spot.trades` / `futures.trades`, `spot.candlesticks` / `futures.candlesticks`
+(payload `[interval, pair]`), and the books ccxt uses: spot `spot.obu` (payload `ob.<pair>.<50|400>`, a full push
+on subscribe, then `U`..`u` deltas; no checksum) and futures `futures.order_book_update` (payload `[contract,
+frequency, level]`, `U`..`u` deltas seeded by `GET /api/v4/futures/usdt/order_book?with_id=true`, whose `id` is
+the book's sequence). Futures sizes are contracts: decimal strings when the socket or request carries
+`X-Gate-Size-Decimal: 1` (ccxt sends it), whole numbers otherwise. A pair not listed gets Gate's code 2.
 """
 
 from __future__ import annotations
@@ -19,6 +27,7 @@ from aiohttp import web
 
 from exchanges.gate.auth import channel_payload, rest_payload, sign
 from exchanges.gate.normalize import FALLBACK_CONTRACT_SIZES
+from exchanges.listings import sim_symbols
 from exchanges.simulator.ledger import SimFill, SimOrder
 from exchanges.simulator.server import MAKER_FEE, TAKER_FEE
 from exchanges.simulator.venues.base import SimSession, VenueSim, decimal_text, json_numbers
@@ -26,6 +35,7 @@ from exchanges.symbols import contract_size
 from framework.events import Market, OrderStatus, Side, now_ms
 
 if TYPE_CHECKING:
+    from exchanges.simulator.market import BookChange, MarketStep, SymbolMarket
     from exchanges.simulator.server import Simulator
 
 TIME_WINDOW_S = 60  # request `time` / `Timestamp` may be this far from the server's clock
@@ -46,6 +56,58 @@ INVALID_KEY = ("INVALID_KEY", "Invalid key provided")
 INVALID_SIGNATURE = ("INVALID_SIGNATURE", "Signature mismatch")
 REQUEST_EXPIRED = ("REQUEST_EXPIRED", "gap between request Timestamp and server time exceeds 60")
 
+# Public market data -----------------------------------------------------------------------------------------------
+_PUBLIC_PATHS = {Market.SPOT: "/ws/v4/", Market.FUTURE: "/v4/ws/usdt"}  # ccxt's urls: api.gateio.ws/ws/v4/, fx-ws…
+_PUBLIC = {  # channel -> the kind of topic it carries
+    Market.SPOT: {"spot.tickers": "tickers", "spot.trades": "trades", "spot.candlesticks": "candles",
+                  "spot.obu": "book"},
+    Market.FUTURE: {"futures.tickers": "tickers", "futures.trades": "trades", "futures.candlesticks": "candles",
+                    "futures.order_book_update": "book"},
+}
+# Gate's candle intervals (10s, 1m, 5m, 15m, 30m, 1h, 4h, 8h, 1d, 7d) that the simulated market keeps.
+CANDLE_INTERVALS = ("1m", "5m", "15m", "30m", "1h", "4h", "1d")
+OBU_LEVELS = ("50", "400")  # spot.obu streams: ob.<pair>.50 (20 ms) and ob.<pair>.400 (100 ms)
+BOOK_LEVELS = ("100", "50", "20", "10", "5")  # futures.order_book_update `level`
+BOOK_FREQUENCIES = ("20ms", "100ms", "1000ms")
+SIZE_DECIMAL = "X-Gate-Size-Decimal"  # "1": futures sizes as decimal strings instead of rounded-down integers
+BOOK_PATH = "/api/v4/futures/usdt/order_book"
+
+
+class _Refused(Exception):
+    """A public request Gate answers with an error (code, message)."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code, self.message = code, message
+
+
+def _listed(market: Market, pair: str) -> bool:
+    """Whether the simulator lists a Gate pair (exchanges.listings: its bases against USDT)."""
+    return "_" in pair and _unified(market, pair) in sim_symbols("gate", market)
+
+
+def _unified(market: Market, pair: str) -> str:
+    base, quote = pair.split("_", 1)
+    return f"{base}/{quote}" if market is Market.SPOT else f"{base}/{quote}:{quote}"
+
+
+def _pair(market: Market, pair: str) -> str:
+    """A listed pair, else Gate's code 2 (as ccxt captured it: spot with a colon, futures without)."""
+    if not _listed(market, pair):
+        raise _Refused(BAD_ARGUMENT, f"unknown currency pair: {pair}" if market is Market.SPOT
+                       else f"unknown contract {pair}")
+    return pair
+
+
+def _contracts(size: Decimal, decimal: bool) -> str | int:
+    """A futures size as Gate writes it: decimal text under `X-Gate-Size-Decimal: 1`, else a whole number."""
+    return format(size.normalize(), "f") if decimal else int(size)
+
+
+def _percent(last: Decimal, first: Decimal, places: int) -> str:
+    """The change from `first` to `last` in percent, rounded to `places` (a change that rounds away is 0, unsigned)."""
+    change = ((last - first) / first * 100).quantize(Decimal(1).scaleb(-places)) if first else Decimal(0)
+    return decimal_text(change if change else abs(change))
 
 
 def _label(pair: tuple[str, str]) -> str:
@@ -88,6 +150,15 @@ def _seconds(ms: int) -> Decimal:
     return Decimal(ms).scaleb(-3)
 
 
+def _spot_levels(levels: Any) -> list[list[str]]:
+    return [[decimal_text(price), decimal_text(amount)] for price, amount in levels]
+
+
+def _futures_levels(raw: str, levels: Any, decimal: bool) -> list[dict]:
+    return [{"p": decimal_text(price), "s": _contracts(_size(raw, Side.BUY, amount), decimal)}
+            for price, amount in levels]
+
+
 class GateSim(VenueSim):
     exchange = "gate"
     markets = frozenset({Market.SPOT, Market.FUTURE})
@@ -116,6 +187,9 @@ class GateSim(VenueSim):
                 pong["error"] = None
             pong["result"] = None
             await session.send(pong)
+            return
+        if session.public and channel in _PUBLIC[session.market]:
+            await self._public_request(session, message)
             return
         if channel not in _CHANNELS[session.market] or event not in ("subscribe", "unsubscribe"):
             await self._reply(session, message, error=(BAD_ARGUMENT, "Invalid argument provided"))
@@ -180,6 +254,208 @@ class GateSim(VenueSim):
     def _wants(self, session: SimSession, channel: str, raw: str) -> bool:
         pairs = session.state.get("pairs", {}).get(channel, ())
         return channel in session.subscriptions and (ALL in pairs or raw in pairs)
+
+    # public market data ------------------------------------------------------------------------------------------
+    has_checksum = False  # neither spot.obu nor futures.order_book_update carries one
+
+    def public_ws_paths(self, market: Market) -> list[str]:
+        return [_PUBLIC_PATHS[market]]
+
+    def public_rest_routes(self, market: Market) -> list:
+        return [("GET", BOOK_PATH, self._futures_book)] if market is Market.FUTURE else []
+
+    @staticmethod
+    def _topics(session: SimSession) -> dict[str, set]:
+        """A public socket's subscriptions by kind: tickers and trades hold pairs, candles (interval, pair), books
+        (pair, level)."""
+        return session.state.setdefault("public", {"tickers": set(), "trades": set(), "candles": set(), "book": set()})
+
+    async def _public_request(self, session: SimSession, message: dict) -> None:
+        """Subscribe / unsubscribe on a public channel (no auth). A spot.obu subscription is answered with the full
+        book right after its ack, as Gate's first push on that channel always is."""
+        channel, event, payload = message["channel"], message.get("event"), message.get("payload")
+        kind = _PUBLIC[session.market][channel]
+        try:
+            if event not in ("subscribe", "unsubscribe") or not isinstance(payload, list) or not payload \
+                    or not all(isinstance(p, str) and p for p in payload):
+                raise _Refused(BAD_ARGUMENT, "Invalid argument provided")
+            keys = self._public_keys(session.market, kind, payload)
+            topics = self._topics(session)[kind]
+            if event == "subscribe" and kind == "book" and session.market is Market.SPOT:
+                for pair, level in keys:
+                    if (pair, level) in topics:  # Gate allows one subscription per stream and connection
+                        raise _Refused(BAD_ARGUMENT, f"Alert sub ob.{pair}.{level}")
+        except _Refused as refusal:
+            await self._reply(session, message, error=(refusal.code, refusal.message), result={"status": "fail"})
+            return
+        if event == "unsubscribe":
+            if kind == "book" and session.market is Market.FUTURE:  # Gate's unsubscribe names no level
+                topics.difference_update({t for t in topics if t[0] in {pair for pair, _ in keys}})
+            else:
+                topics.difference_update(keys)
+            if kind == "book":
+                session.state.get("obu_resend", set()).difference_update(keys)
+            if not topics:
+                session.subscriptions.discard(channel)
+            await self._reply(session, message, result={"status": "success"})
+            return
+        topics.update(keys)
+        session.subscriptions.add(channel)
+        for key in keys:
+            if kind == "candles":  # the bar records trades from now on
+                session.sim.market(self.exchange, session.market, _unified(session.market, key[1])).candle(key[0])
+        await self._reply(session, message, result={"status": "success"})
+        if kind == "book" and session.market is Market.SPOT:
+            for pair, level in keys:
+                symbol_market = session.sim.market(self.exchange, session.market, _unified(session.market, pair))
+                await session.send(self._obu_full(symbol_market, pair, level))
+
+    @staticmethod
+    def _public_keys(market: Market, kind: str, payload: list[str]) -> list:
+        """The topics a public request names (see `_topics`), or Gate's error for a bad one."""
+        if kind in ("tickers", "trades"):
+            return [_pair(market, pair) for pair in payload]
+        if kind == "candles":
+            if len(payload) != 2 or payload[0] not in CANDLE_INTERVALS:
+                raise _Refused(BAD_ARGUMENT, "Invalid argument provided")
+            return [(payload[0], _pair(market, payload[1]))]
+        if market is Market.SPOT:  # ["ob.BTC_USDT.50", …]
+            keys = []
+            for stream in payload:
+                prefix, _, rest = stream.partition(".")
+                pair, _, level = rest.rpartition(".")
+                if prefix != "ob" or level not in OBU_LEVELS:
+                    raise _Refused(BAD_ARGUMENT, "Invalid argument provided")
+                keys.append((_pair(market, pair), level))
+            return keys
+        level = payload[2] if len(payload) > 2 else BOOK_LEVELS[0]  # [contract, frequency, level]
+        if len(payload) < 2 or len(payload) > 3 or payload[1] not in BOOK_FREQUENCIES or level not in BOOK_LEVELS:
+            raise _Refused(BAD_ARGUMENT, "Invalid argument provided")
+        return [(_pair(market, payload[0]), level)]
+
+    def market_frames(self, session: SimSession, symbol_market: SymbolMarket, step: MarketStep,
+                      corrupt_checksum: bool = False) -> list[Any]:
+        """Book deltas, trades, the ticker and candles this socket subscribed for the step's symbol. Gate's books
+        carry no checksum, so `corrupt_checksum` changes nothing."""
+        topics = session.state.get("public")
+        if not topics:
+            return []
+        market = session.market
+        pair = self.raw_symbol(market, symbol_market.symbol)
+        decimal = session.request.headers.get(SIZE_DECIMAL) == "1"
+        frames: list[Any] = []
+        books = sorted(key for key in topics["book"] if key[0] == pair)
+        resend: set = session.state.setdefault("obu_resend", set())
+        if step.book is None and market is Market.SPOT:
+            # A change the server lost: Gate "may resend full depth updates", and does here with the next push
+            # (ccxt checks no spot.obu continuity: a delta skipping ids would be applied as if nothing was missed).
+            resend.update(books)
+        elif step.book is not None:
+            for key in books:
+                if key in resend:
+                    resend.discard(key)
+                    frames.append(self._obu_full(symbol_market, *key))
+                else:
+                    frames.append(self._book_delta(market, pair, key[1], step.book, step.time, decimal))
+        if step.trades and pair in topics["trades"]:
+            frames += self._trade_frames(market, pair, step, decimal)
+        if pair in topics["tickers"]:
+            frames.append(self._ticker_frame(market, pair, symbol_market))
+        frames += [self._candle_frame(market, pair, interval, symbol_market, decimal)
+                   for interval, candle_pair in sorted(topics["candles"]) if candle_pair == pair]
+        return frames
+
+    @staticmethod
+    def _public_update(channel: str, result: Any) -> dict:
+        now = now_ms()
+        return {"time": now // 1000, "time_ms": now, "channel": channel, "event": "update", "result": result}
+
+    @staticmethod
+    def _obu(result: dict) -> dict:
+        """A spot.obu push (Gate's carry `time_ms` but no `time`)."""
+        return {"channel": "spot.obu", "result": result, "time_ms": now_ms(), "event": "update"}
+
+    def _obu_full(self, symbol_market: SymbolMarket, pair: str, level: str) -> dict:
+        bids, asks = symbol_market.book(int(level))
+        return self._obu({"t": symbol_market.time, "full": True, "s": f"ob.{pair}.{level}", "u": symbol_market.seq,
+                          "b": _spot_levels(bids), "a": _spot_levels(asks)})
+
+    def _book_delta(self, market: Market, pair: str, level: str, change: BookChange, time: int,
+                    decimal: bool) -> dict:
+        if market is Market.SPOT:
+            return self._obu({"t": time, "s": f"ob.{pair}.{level}", "U": change.first_seq, "u": change.seq,
+                              "b": _spot_levels(change.bids), "a": _spot_levels(change.asks)})
+        return self._public_update("futures.order_book_update", {
+            "t": time, "s": pair, "U": change.first_seq, "u": change.seq,
+            "b": _futures_levels(pair, change.bids, decimal), "a": _futures_levels(pair, change.asks, decimal),
+            "l": level,
+        })
+
+    def _trade_frames(self, market: Market, pair: str, step: MarketStep, decimal: bool) -> list[dict]:
+        """Spot: one push per trade (its taker's side); futures: one push listing them (size < 0: a selling taker)."""
+        if market is Market.SPOT:
+            return [self._public_update("spot.trades", {
+                "id": t.trade_id, "id_market": t.trade_id, "create_time": t.time // 1000,
+                "create_time_ms": f"{t.time}.0", "side": t.side.value, "currency_pair": pair,
+                "amount": decimal_text(t.amount), "price": decimal_text(t.price), "range": f"{t.trade_id}-{t.trade_id}",
+            }) for t in step.trades]
+        return [self._public_update("futures.trades", [{
+            "size": _contracts(_size(pair, t.side, t.amount), decimal), "id": t.trade_id,
+            "create_time": t.time // 1000, "create_time_ms": t.time, "price": decimal_text(t.price), "contract": pair,
+            "is_internal": False,
+        } for t in step.trades])]
+
+    def _ticker_frame(self, market: Market, pair: str, m: SymbolMarket) -> dict:
+        if market is Market.SPOT:
+            return self._public_update("spot.tickers", {
+                "currency_pair": pair, "last": decimal_text(m.last), "lowest_ask": decimal_text(m.best_ask()[0]),
+                "highest_bid": decimal_text(m.best_bid()[0]), "change_percentage": _percent(m.last, m.open, 4),
+                "base_volume": decimal_text(m.volume), "quote_volume": decimal_text(m.quote_volume),
+                "high_24h": decimal_text(m.high), "low_24h": decimal_text(m.low),
+            })
+        # The futures ticker has no best bid / ask. The simulator keeps no mark or index price, funding or open
+        # interest: mark = index = last, the others 0. volume_24h counts contracts, _base coins, _quote/_settle USDT.
+        last = decimal_text(m.last)
+        return self._public_update("futures.tickers", [{
+            "contract": pair, "last": last, "change_percentage": _percent(m.last, m.open, 2), "funding_rate": "0",
+            "funding_rate_indicative": "0", "mark_price": last, "index_price": last, "total_size": "0",
+            "volume_24h": _contracts(_size(pair, Side.BUY, m.volume), True), "volume_24h_base": decimal_text(m.volume),
+            "volume_24h_quote": decimal_text(m.quote_volume), "volume_24h_settle": decimal_text(m.quote_volume),
+            "low_24h": decimal_text(m.low), "high_24h": decimal_text(m.high),
+        }])
+
+    def _candle_frame(self, market: Market, pair: str, interval: str, m: SymbolMarket, decimal: bool) -> dict:
+        """The current bar. Spot `v` is the quote volume ("total volume") and `a` the base amount; futures `v`
+        counts contracts, and `a` is written as the base amount."""
+        bar = m.candle(interval)
+        row = {"c": decimal_text(bar.close), "h": decimal_text(bar.high), "l": decimal_text(bar.low),
+               "o": decimal_text(bar.open), "n": f"{interval}_{pair}", "a": decimal_text(bar.volume)}
+        if market is Market.SPOT:
+            return self._public_update("spot.candlesticks", {
+                "t": str(bar.start // 1000), "v": decimal_text(bar.quote_volume), **row})
+        return self._public_update("futures.candlesticks", [{
+            "t": bar.start // 1000, "v": _contracts(_size(pair, Side.BUY, bar.volume), decimal), **row}])
+
+    async def _futures_book(self, sim: Simulator, market: Market, request: web.Request) -> web.Response:
+        """`GET /futures/usdt/order_book`: contract, limit (default 10), with_id (`id`: the book's sequence, which
+        the order_book_update deltas continue). `current` / `update` are seconds with ms decimals."""
+        params = request.query
+        contract = params.get("contract")
+        if not contract:
+            return _rest_error(400, "MISSING_REQUIRED_PARAM", "Missing required parameter: contract")
+        if not _listed(market, contract):
+            return _rest_error(400, "CONTRACT_NOT_FOUND", "Contract not found")
+        try:
+            limit = _int_params(params, {"limit": (10, 1, 300)})["limit"]
+        except ValueError as exc:
+            return _bad_param(str(exc), params[str(exc)])
+        symbol_market = sim.market(self.exchange, market, _unified(market, contract))
+        bids, asks = symbol_market.book(limit)
+        decimal = request.headers.get(SIZE_DECIMAL) == "1"
+        body: dict[str, Any] = {"id": symbol_market.seq} if params.get("with_id", "").lower() == "true" else {}
+        body.update(current=_seconds(now_ms()), update=_seconds(symbol_market.time),
+                    asks=_futures_levels(contract, asks, decimal), bids=_futures_levels(contract, bids, decimal))
+        return web.Response(text=json_numbers(body), content_type="application/json")
 
     # frames ------------------------------------------------------------------------------------------------------
     def order_frames(self, session: SimSession, order: SimOrder) -> list[Any]:
