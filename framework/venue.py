@@ -113,6 +113,9 @@ class MarketDataRules:
     # The `limit` to give ccxt's watch_order_book for a wanted depth (None: the venue's default channel).
     book_limit: Callable[[Market, int], int | None] = lambda market, depth: None
     checksum: bool = False  # the venue's book frames carry a checksum ccxt.pro verifies
+    # Markets whose candle volume ccxt reads from the venue's quote volume (Gate spot's `v`): it is handed on as
+    # the candle's quote_volume, never as a base volume.
+    quote_candle_volume: frozenset[Market] = frozenset()
     # The unified symbols the venue lists offline (the simulator's table); live, ccxt's market list decides.
     listed: Callable[[Market], Any] | None = None
     ccxt_config: dict[str, Any] = attrs.field(factory=dict)  # extra constructor config

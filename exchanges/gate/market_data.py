@@ -76,5 +76,6 @@ MARKET_DATA = MarketDataRules(
     timeframes=("1m", "5m", "15m", "1h"),
     book_limit=book_limit,
     checksum=False,
+    quote_candle_volume=frozenset({Market.SPOT}),  # ccxt's spot candle volume is Gate's `v`, the quote volume
     listed=lambda market: sim_symbols("gate", market),
 )

@@ -195,7 +195,8 @@ class PublicConnection:
     async def _call(self, w: Watch) -> Any:
         exchange = self.exchange
         if w.kind == "book":
-            return await exchange.watch_order_book(w.symbol, self.rules.book_limit(self.key.market, self._depth(w.symbol)))
+            limit = self.rules.book_limit(self.key.market, self._depth(w.symbol))
+            return await exchange.watch_order_book(w.symbol, limit)
         if w.kind == "ticker":
             return await exchange.watch_ticker(w.symbol)
         if w.kind == "public_trade":
@@ -258,14 +259,15 @@ class PublicConnection:
             for trade in result:
                 self._emit("public_trade", trade_from_ccxt(key, symbol, trade, size), symbol)
         else:
+            quote = self.key.market in self.rules.quote_candle_volume
             for bar in sorted(result, key=lambda b: b[0]):
                 forming = self._candles.get(w)
                 if forming is not None and bar[0] > forming[0]:  # a later bar began: the one before is final
-                    self._emit("ohlc", candle_from_ccxt(key, symbol, w.timeframe, forming, size, True), symbol,
+                    self._emit("ohlc", candle_from_ccxt(key, symbol, w.timeframe, forming, size, True, quote), symbol,
                                w.timeframe)
                 if forming is None or bar[0] >= forming[0]:
                     self._candles[w] = list(bar)
-                    self._emit("ohlc", candle_from_ccxt(key, symbol, w.timeframe, bar, size, False), symbol,
+                    self._emit("ohlc", candle_from_ccxt(key, symbol, w.timeframe, bar, size, False, quote), symbol,
                                w.timeframe)
 
     def _emit(self, kind: str, value: Any, symbol: str, timeframe: str | None = None) -> None:

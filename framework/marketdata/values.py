@@ -112,7 +112,8 @@ class Candle:
     high: Decimal
     low: Decimal
     close: Decimal
-    volume: Decimal  # base units
+    volume: Decimal | None  # base units (None where the venue's candle gives only a quote volume)
+    quote_volume: Decimal | None = None  # where the venue's candle gives it instead
     closed: bool = False
     received_at: int = attrs.field(factory=now_ms)
 
@@ -154,7 +155,9 @@ def trade_from_ccxt(key: ConnectionKey, symbol: str, t: dict, size: Decimal | No
 
 
 def candle_from_ccxt(key: ConnectionKey, symbol: str, timeframe: str, bar: list, size: Decimal | None,
-                     closed: bool) -> Candle:
+                     closed: bool, quote_volume: bool = False) -> Candle:
+    """ccxt's [start, open, high, low, close, volume]; `quote_volume`: that volume is in the quote currency."""
     start, open_, high, low, close, volume = bar[:6]
+    base, quote = (None, dec(volume)) if quote_volume else (_scaled(volume, size), None)
     return Candle(key=key, symbol=symbol, timeframe=timeframe, start=int(start), open=dec(open_), high=dec(high),
-                  low=dec(low), close=dec(close), volume=_scaled(volume, size) or Decimal(0), closed=closed)
+                  low=dec(low), close=dec(close), volume=base, quote_volume=quote, closed=closed)
