@@ -1,7 +1,9 @@
-"""Bitget (v2 private WebSocket): spot and USDT-margined futures fills and order updates."""
+"""Bitget (v2): spot and USDT-margined futures fills and order updates (private WebSocket), public market data
+through ccxt.pro."""
 
 from __future__ import annotations
 
+from exchanges.bitget.market_data import MARKET_DATA
 from exchanges.bitget.normalize import normalize
 from exchanges.bitget.rest import BACKFILL
 from exchanges.bitget.stream import BitgetStream, handshake
@@ -16,4 +18,5 @@ SPEC = ExchangeSpec(
     normalize=normalize,
     stream=BitgetStream(),
     backfill=BACKFILL,
+    market_data=MARKET_DATA,
 )

@@ -13,6 +13,15 @@ as ccxt maps it). REST signatures are checked here (base64 HMAC-SHA256), not wit
 Their time rules: startTime..endTime at most 90 days ("must not exceed 90 days" / "three months"), and nothing
 older than 90 days ("It only supports to get the data within 90days"); either is refused as Bitget did in
 ccxt/ccxt#21502: `{"code": "43111", "msg": "param error time range illegal"}`.
+
+Public socket `/v2/ws/public` (no login): `ticker`, `trade`, `books` / `books1` / `books5` / `books15` and
+`candle<1m|5m|15m|30m|1H|4H|1D>` of the listed USDT pairs, `instType` the path's market ("SPOT" or
+"USDT-FUTURES", sizes in the base coin). Each subscription is acked, then answered with a snapshot (the
+ticker, the recent trades newest first, the whole 50-level book, the current candle); each market step
+pushes what changed. `books` updates carry the changed levels (size "0": removed), the book's `seq` and the
+signed CRC32 of its top 25 levels, "bid1price:bid1size:ask1price:ask1size:…" in the texts sent; `booksN` push
+a snapshot of N levels every step. An instId, channel or instType Bitget does not list gets
+`{"event": "error", "code": 30001, "msg": "instType:…,channel:…,instId:… doesn't exist"}`.
 """
 
 from __future__ import annotations
@@ -20,6 +29,7 @@ from __future__ import annotations
 import base64
 import hmac
 import uuid
+import zlib
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +37,7 @@ from aiohttp import web
 
 from exchanges.bitget.auth import login_payload, sign
 from exchanges.simulator.ledger import SimFill, SimOrder
+from exchanges.simulator.market import CandleBar, MarketStep, SymbolMarket, TradeTick
 from exchanges.simulator.venues.base import SimSession, VenueSim, decimal_text, dumps, hmac_sha256
 from framework.events import Market, OrderStatus, now_ms
 
@@ -43,6 +54,17 @@ HISTORY_MS = 90 * 24 * 3600 * 1000  # fills are kept 90 days; one request spans 
 _STATUS = {OrderStatus.NEW: "live", OrderStatus.PARTIALLY_FILLED: "partially_filled",
            OrderStatus.FILLED: "filled"}  # canceled/rejected/expired: "cancelled" (spot) / "canceled" (futures)
 _CLIENT_OID_NAMESPACE = uuid.UUID("5b3c8f1e-6a0d-4c3e-9a53-0b1f2c4d5e6f")
+
+PUBLIC_PATH = "/v2/ws/public"
+# The pairs listed here (the simulator's own instruments); anything else "doesn't exist".
+LISTED_BASES = frozenset({"BTC", "ETH", "SOL", "BNB", "LTC", "AVAX", "XRP", "DOGE", "ADA", "LINK"})
+BOOK_CHANNELS = {"books": None, "books1": 1, "books5": 5, "books15": 15}  # None: snapshot, then updates
+CANDLE_CHANNELS = {"candle1m": "1m", "candle5m": "5m", "candle15m": "15m", "candle30m": "30m",
+                   "candle1H": "1h", "candle4H": "4h", "candle1D": "1d"}
+PUBLIC_CHANNELS = frozenset({"ticker", "trade", *BOOK_CHANNELS, *CANDLE_CHANNELS})
+CHECKSUM_LEVELS = 25  # the `books` checksum covers the top 25 levels a side
+TRADE_SNAPSHOT = 50  # recent trades a `trade` subscription starts with
+FUNDING_MS = 8 * 3600 * 1000
 
 
 def _negated(fee: Decimal) -> str:
@@ -71,6 +93,9 @@ class BitgetSim(VenueSim):
     def ws_paths(self, market: Market) -> list[str]:
         return ["/v2/ws/private"]
 
+    def public_ws_paths(self, market: Market) -> list[str]:
+        return [PUBLIC_PATH]
+
     async def on_message(self, session: SimSession, message: Any) -> None:
         if message == "ping":
             await session.send("pong")
@@ -82,6 +107,9 @@ class BitgetSim(VenueSim):
             await session.send(_ws_error(30002, f"Unrecognized request: {text}"))
         elif op == "login":
             await self._login(session, args[0])
+        elif session.public:
+            for arg in args:
+                await self._public_subscribe(session, op, arg)
         else:
             for arg in args:
                 await self._subscribe(session, op, arg)
@@ -123,6 +151,86 @@ class BitgetSim(VenueSim):
         else:
             session.subscriptions.discard(key)
         await session.send({"event": op, "arg": echo})
+
+    # public market data ------------------------------------------------------------------------------------------
+    has_checksum = True
+
+    async def _public_subscribe(self, session: SimSession, op: str, arg: Any) -> None:
+        """Ack, then (subscribe) the channel's snapshot. The topic is noted and its snapshot taken in one go
+        after the ack, so every update a later step renders follows that snapshot on the socket."""
+        if type(arg) is not dict or not all(type(arg.get(k)) is str for k in ("instType", "channel", "instId")):
+            await session.send(_ws_error(30002, f"Illegal request: {dumps(arg)}"))
+            return
+        echo = {"instType": arg["instType"], "channel": arg["channel"], "instId": arg["instId"]}
+        symbol = self._listed(session.market, echo["instId"])
+        if echo["instType"] != INST_TYPE[session.market] or echo["channel"] not in PUBLIC_CHANNELS or symbol is None:
+            text = f"instType:{echo['instType']},channel:{echo['channel']},instId:{echo['instId']} doesn't exist"
+            await session.send(_ws_error(30001, text, echo))
+            return
+        topics: dict[str, set[str]] = session.state.setdefault("topics", {})
+        await session.send({"event": op, "arg": echo})
+        if op == "unsubscribe":
+            topics.get(echo["instId"], set()).discard(echo["channel"])
+            return
+        topics.setdefault(echo["instId"], set()).add(echo["channel"])
+        symbol_market = session.sim.market(self.exchange, session.market, symbol)
+        await session.send(self._snapshot(session.market, symbol_market, echo["channel"], now_ms()))
+
+    def _listed(self, market: Market, inst_id: str) -> str | None:
+        """The unified symbol of a listed instId (BTCUSDT → BTC/USDT or BTC/USDT:USDT), None if not listed."""
+        base = inst_id[:-4] if inst_id.endswith("USDT") else ""
+        if base not in LISTED_BASES:
+            return None
+        return f"{base}/USDT" if market is Market.SPOT else f"{base}/USDT:USDT"
+
+    def market_frames(self, session: SimSession, symbol_market: SymbolMarket, step: MarketStep,
+                      corrupt_checksum: bool = False) -> list[Any]:
+        market = session.market
+        inst_id = self.raw_symbol(market, symbol_market.symbol)
+        channels = session.state.get("topics", {}).get(inst_id)
+        if not channels:
+            return []
+        frames = []
+        for channel in sorted(channels):
+            if channel == "books":
+                if step.book is not None:
+                    changes = {"asks": _levels(symbol_market, step.book.asks),
+                               "bids": _levels(symbol_market, step.book.bids),
+                               "checksum": _checksum(symbol_market, corrupt_checksum),
+                               "seq": step.book.seq, "ts": str(step.time)}
+                    frames.append(_push("update", market, channel, inst_id, [changes], step.time))
+            elif channel in BOOK_CHANNELS:
+                if step.book is not None:
+                    frames.append(self._snapshot(market, symbol_market, channel, step.time))
+            elif channel == "trade":
+                if step.trades:
+                    rows = [_trade_row(symbol_market, t) for t in reversed(step.trades)]
+                    frames.append(_push("update", market, channel, inst_id, rows, step.time))
+            elif channel == "ticker":
+                frames.append(self._snapshot(market, symbol_market, channel, step.time))
+            else:
+                bar = symbol_market.candle(CANDLE_CHANNELS[channel], step.time)
+                frames.append(_push("update", market, channel, inst_id, [_candle_row(symbol_market, bar)], step.time))
+        return frames
+
+    def _snapshot(self, market: Market, symbol_market: SymbolMarket, channel: str, now: int) -> dict:
+        """A channel's whole current state as Bitget pushes it on subscribing (and, for ticker and booksN, always)."""
+        inst_id = self.raw_symbol(market, symbol_market.symbol)
+        if channel in BOOK_CHANNELS:
+            bids, asks = symbol_market.book(BOOK_CHANNELS[channel])
+            book: dict[str, Any] = {"asks": _levels(symbol_market, asks), "bids": _levels(symbol_market, bids)}
+            if channel == "books":
+                book["checksum"] = _checksum(symbol_market, False)
+            book.update(seq=symbol_market.seq, ts=str(now))
+            rows: list[Any] = [book]
+        elif channel == "trade":
+            recent = symbol_market.trades[-TRADE_SNAPSHOT:]
+            rows = [_trade_row(symbol_market, t) for t in reversed(recent)]
+        elif channel == "ticker":
+            rows = [_ticker_row(market, symbol_market, inst_id, now)]
+        else:
+            rows = [_candle_row(symbol_market, symbol_market.candle(CANDLE_CHANNELS[channel], now))]
+        return _push("snapshot", market, channel, inst_id, rows, now)
 
     # frames ------------------------------------------------------------------------------------------------------
     def order_frames(self, session: SimSession, order: SimOrder) -> list[Any]:
@@ -330,6 +438,69 @@ class BitgetSim(VenueSim):
         return {**common, "price": decimal_text(fill.price), "baseVolume": decimal_text(fill.amount),
                 "feeDetail": [fee], "quoteVolume": decimal_text(fill.cost), "profit": "0",
                 "enterPointSource": "API", "tradeSide": f"{fill.side.value}_single", "posMode": "one_way_mode"}
+
+
+def _push(action: str, market: Market, channel: str, inst_id: str, data: list, now: int) -> dict:
+    arg = {"instType": INST_TYPE[market], "channel": channel, "instId": inst_id}
+    return {"action": action, "arg": arg, "data": data, "ts": now}
+
+
+def _price(symbol_market: SymbolMarket, price: Decimal) -> str:
+    """A price with the symbol's price places, as Bitget writes them (its checksum hashes these texts)."""
+    return decimal_text(price, max(0, -symbol_market.tick.as_tuple().exponent))
+
+
+def _size(symbol_market: SymbolMarket, amount: Decimal) -> str:
+    """A size with the symbol's size places; a removed level's size is "0"."""
+    return decimal_text(amount, max(0, -symbol_market.lot.as_tuple().exponent)) if amount else "0"
+
+
+def _levels(symbol_market: SymbolMarket, levels) -> list[list[str]]:
+    return [[_price(symbol_market, price), _size(symbol_market, amount)] for price, amount in levels]
+
+
+def _checksum(symbol_market: SymbolMarket, corrupt: bool) -> int:
+    """Bitget's book checksum: CRC32 of "bid1:size:ask1:size:bid2:…" over the top 25 levels, as a signed int32."""
+    bids, asks = symbol_market.book(CHECKSUM_LEVELS)
+    parts = []
+    for i in range(CHECKSUM_LEVELS):
+        for side in (bids, asks):
+            if i < len(side):
+                parts += [_price(symbol_market, side[i][0]), _size(symbol_market, side[i][1])]
+    value = zlib.crc32(":".join(parts).encode()) ^ (1 if corrupt else 0)
+    return value - (1 << 32) if value >= 1 << 31 else value
+
+
+def _ticker_row(market: Market, symbol_market: SymbolMarket, inst_id: str, now: int) -> dict:
+    """A ticker row; the 24 h figures count from the simulator's start."""
+    sm = symbol_market
+    (bid, bid_size), (ask, ask_size) = sm.best_bid(), sm.best_ask()
+    change = decimal_text((sm.last - sm.open) / sm.open, 5)
+    row: dict[str, Any] = {
+        "instId": inst_id, "lastPr": _price(sm, sm.last), "open24h": _price(sm, sm.open),
+        "high24h": _price(sm, sm.high), "low24h": _price(sm, sm.low), "change24h": change,
+        "bidPr": _price(sm, bid), "askPr": _price(sm, ask), "bidSz": _size(sm, bid_size), "askSz": _size(sm, ask_size),
+        "baseVolume": decimal_text(sm.volume), "quoteVolume": decimal_text(sm.quote_volume),
+        "openUtc": _price(sm, sm.open), "changeUtc24h": change,
+    }
+    if market is Market.FUTURE:
+        row.update(fundingRate="0.0001", nextFundingTime=str((now // FUNDING_MS + 1) * FUNDING_MS),
+                   markPrice=row["lastPr"], indexPrice=row["lastPr"], holdingAmount="0", symbolType="1",
+                   symbol=inst_id, deliveryPrice="0")
+    row["ts"] = str(now)
+    return row
+
+
+def _trade_row(symbol_market: SymbolMarket, trade: TradeTick) -> dict:
+    return {"ts": str(trade.time), "price": _price(symbol_market, trade.price),
+            "size": _size(symbol_market, trade.amount), "side": trade.side.value, "tradeId": str(trade.trade_id)}
+
+
+def _candle_row(symbol_market: SymbolMarket, bar: CandleBar) -> list[str]:
+    """[start, open, high, low, close, base volume, quote volume, USDT volume]."""
+    quote = decimal_text(bar.quote_volume)
+    return [str(bar.start), *(_price(symbol_market, p) for p in (bar.open, bar.high, bar.low, bar.close)),
+            decimal_text(bar.volume), quote, quote]
 
 
 def _key(inst_type: str, channel: str, inst_id: str) -> str:
