@@ -1,5 +1,6 @@
-"""Bybit v5 (spot and linear perpetuals/futures) private stream: the venue's one frozen SPEC."""
+"""Bybit v5 (spot and linear perpetuals/futures) private stream and market data: the venue's one frozen SPEC."""
 
+from exchanges.bybit.market_data import MARKET_DATA
 from exchanges.bybit.normalize import EXCHANGE, normalize
 from exchanges.bybit.rest import BACKFILL
 from exchanges.bybit.stream import BybitStream, handshake
@@ -14,4 +15,5 @@ SPEC = ExchangeSpec(
     normalize=normalize,
     stream=BybitStream(),
     backfill=BACKFILL,
+    market_data=MARKET_DATA,
 )

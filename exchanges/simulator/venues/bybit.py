@@ -9,8 +9,23 @@ REST (category-driven, like Bybit's one host, so both market prefixes serve ever
 kind is listed — fills relabelled with `label_fill` (AdlTrade, BustTrade…) and non-fill rows added with
 `add_cash_flow` (Funding, Settle, Delivery) — with one, only that kind) and
 `/v5/asset/coin/query-info`; public `/v5/market/time` and `/v5/market/instruments-info` (enough for ccxt's
-`load_markets`). Docs: https://bybit-exchange.github.io/docs/v5/ws/connect , /v5/websocket/private/order ,
-/v5/websocket/private/execution , /v5/order/execution , /v5/guide#authentication , /v5/error .
+`load_markets`).
+
+Public market data (no login) on Bybit's paths, `/bybit_spot/v5/public/spot` and `/bybit_future/v5/public/linear`:
+`orderbook.{1|50|200|1000}.<id>`, `publicTrade.<id>`, `tickers.<id>` and `kline.<interval>.<id>`. A book topic
+starts with a `snapshot` and goes on with `delta`s whose `data.u` rises by exactly one per change (`data.seq` is
+the cross sequence: the simulator's book sequence); level 1 is a snapshot every time the top changes. A change
+the "gap" fault leaves out still spends its `u`, and the next change goes out as a snapshot ("If there is a
+problem on Bybit's end, a snapshot will be re-sent"). Bybit has no book checksum. Linear tickers are a snapshot
+then deltas of the fields that changed; spot tickers are snapshots only. Errors as Bybit words them: an unlisted
+symbol is `Invalid symbol :[<topic>]` on spot and `error:handler not found,topic:<topic>` on linear (as an unknown
+topic, depth or interval is on both), a topic subscribed twice `error:already subscribed,topic:<topic>`, more
+than 10 topics in one spot request `args size >10`.
+
+Docs: https://bybit-exchange.github.io/docs/v5/ws/connect , /v5/websocket/private/order ,
+/v5/websocket/private/execution , /v5/websocket/public/orderbook , /v5/websocket/public/trade ,
+/v5/websocket/public/ticker , /v5/websocket/public/kline , /v5/order/execution , /v5/guide#authentication ,
+/v5/error .
 """
 
 from __future__ import annotations
@@ -27,12 +42,15 @@ from urllib.parse import parse_qsl
 from aiohttp import web
 
 from exchanges.bybit.auth import auth_payload, sign
+from exchanges.bybit.market_data import listed
 from exchanges.simulator.ledger import Ledger, SimFill, SimOrder
+from exchanges.simulator.market import TIMEFRAMES_MS
 from exchanges.bybit.rest import raw_symbol as bybit_raw_symbol
 from exchanges.simulator.venues.base import SimSession, VenueSim, decimal_text
 from framework.events import Market, OrderStatus, Side, now_ms
 
 if TYPE_CHECKING:
+    from exchanges.simulator.market import MarketStep, SymbolMarket
     from exchanges.simulator.server import Simulator
 
 CATEGORIES = {Market.SPOT: "spot", Market.FUTURE: "linear"}
@@ -57,6 +75,13 @@ HISTORY_DEFAULT_LIMIT, HISTORY_MAX_LIMIT = 50, 100
 _DEFAULT_COINS = ("BTC", "ETH")  # instruments listed even before anything traded
 _PLACES = Decimal("0.00000001")  # fee rates and average prices
 
+PUBLIC_PATHS = {Market.SPOT: "/v5/public/spot", Market.FUTURE: "/v5/public/linear"}
+BOOK_DEPTHS = (1, 50, 200, 1000)  # the orderbook depths of both public streams
+# Bybit's kline intervals the simulator keeps candles for (it has no 2h, 6h, 12h, week or month bars).
+KLINE_INTERVALS = {"1": "1m", "3": "3m", "5": "5m", "15": "15m", "30": "30m", "60": "1h", "240": "4h", "D": "1d"}
+_SPOT_MAX_ARGS = 10  # "Spot can input up to 10 args for each subscription request sent to one connection"
+_FUNDING_MS = 8 * 3600 * 1000
+
 
 class BybitSim(VenueSim):
     exchange = "bybit"
@@ -71,6 +96,9 @@ class BybitSim(VenueSim):
         self._cash_flows: dict[Market, list[tuple[SimFill, str]]] = {}  # Funding / Settle / Delivery rows
         # Per ledger, each order's fees so far: an order frame reads its running total, never rescans the fills.
         self._fee_tallies: weakref.WeakKeyDictionary[Ledger, _FeeTally] = weakref.WeakKeyDictionary()
+        self._update_ids: dict[tuple[Market, str], _UpdateIds] = {}  # each public book's `u`
+        # Bybit id → unified symbol of what each public stream lists.
+        self._listed = {market: {self.raw_symbol(market, s): s for s in listed(market)} for market in CATEGORIES}
 
     # executions that are not plain trades ------------------------------------------------------------------------
     def label_fill(self, trade_id: str, exec_type: str) -> None:
@@ -114,6 +142,9 @@ class BybitSim(VenueSim):
     async def on_message(self, session: SimSession, message: Any) -> None:
         if type(message) is not dict:
             return  # Bybit ignores what is not a JSON request object
+        if session.public:
+            await self._public_message(session, message)
+            return
         op = message.get("op")
         if op == "ping":
             await session.send(self._reply(session, message, op="pong", args=[str(now_ms())]))
@@ -262,6 +293,205 @@ class BybitSim(VenueSim):
         else:
             row.update(createType="CreateByUser", execPnl="0", isLeverage="")
         return row
+
+    # public market data --------------------------------------------------------------------------------------------
+    def public_ws_paths(self, market: Market) -> list[str]:
+        return [PUBLIC_PATHS[market]]
+
+    async def _public_message(self, session: SimSession, message: dict) -> None:
+        op = message.get("op")
+        if op == "ping":
+            await session.send(self._public_reply(session, message, True, "pong", op))
+        elif op in ("subscribe", "unsubscribe"):
+            await self._public_subscribe(session, message, op)
+        else:
+            await session.send(self._public_reply(session, message, False, "error:invalid op", op))
+
+    async def _public_subscribe(self, session: SimSession, message: dict, op: str) -> None:
+        """All the request's topics or none: the first one Bybit would refuse names the error."""
+        args = message.get("args")
+        market = session.market
+        if not (isinstance(args, list) and args and all(isinstance(a, str) for a in args)):
+            error = "Params Error"
+        elif market is Market.SPOT and len(args) > _SPOT_MAX_ARGS:
+            error = f"args size >{_SPOT_MAX_ARGS}"
+        else:
+            error = next(filter(None, (self._topic_error(session, topic, op) for topic in args)), "")
+        if error:
+            await session.send(self._public_reply(session, message, False, error, op))
+            return
+        # The spot ack says "subscribe" (v5/ws/connect, "Public Spot"); linear leaves ret_msg empty.
+        ack = "subscribe" if market is Market.SPOT and op == "subscribe" else ""
+        if op == "unsubscribe":
+            for topic in args:  # a topic not subscribed is let go quietly
+                session.subscriptions.discard(topic)
+                for notes in ("tickers", "tops", "bars"):
+                    session.state.get(notes, {}).pop(topic, None)
+            await session.send(self._public_reply(session, message, True, ack, op))
+            return
+        await session.send(self._public_reply(session, message, True, ack, op))
+        for topic in args:
+            # Subscribed, rendered and written with no await in between: a market step cannot slip a delta in
+            # before the snapshot, nor change the book between the snapshot and the first delta it gets.
+            session.subscriptions.add(topic)
+            for frame in self._first_frames(session, topic):
+                await session.send(frame)
+
+    def _topic_error(self, session: SimSession, topic: str, op: str) -> str:
+        """Bybit's refusal of one topic ("" when it is fine)."""
+        kind, param, raw = _topic_parts(topic)
+        known = ((kind == "orderbook" and param in map(str, BOOK_DEPTHS))
+                 or (kind == "kline" and param in KLINE_INTERVALS)
+                 or (kind in ("tickers", "publicTrade") and not param))
+        if known and raw not in self._listed[session.market] and session.market is Market.SPOT:
+            return f"Invalid symbol :[{topic}]"
+        if not known or raw not in self._listed[session.market]:
+            return f"error:handler not found,topic:{topic}"
+        if op == "subscribe" and topic in session.subscriptions:
+            return f"error:already subscribed,topic:{topic}"
+        return ""
+
+    @staticmethod
+    def _public_reply(session: SimSession, request: dict, success: bool, ret_msg: str, op: Any) -> dict:
+        """The public streams' reply: `req_id` echoed as text (linear writes "" when the request had none)."""
+        reply: dict[str, Any] = {"success": success, "ret_msg": ret_msg, "conn_id": session.state.get("conn_id", "")}
+        if "req_id" in request or session.market is Market.FUTURE:
+            reply["req_id"] = str(request.get("req_id", ""))
+        reply["op"] = op
+        return reply
+
+    def _first_frames(self, session: SimSession, topic: str) -> list[dict]:
+        """What a topic pushes right after its ack: a book or ticker snapshot, the current candle (trades wait)."""
+        kind, param, raw = _topic_parts(topic)
+        symbol_market = session.sim.market(self.exchange, session.market, self._listed[session.market][raw])
+        now = max(now_ms(), symbol_market.time)
+        if kind == "orderbook":
+            ids = self._book_ids(symbol_market)
+            bids, asks = symbol_market.book(int(param))
+            if param == "1":
+                session.state.setdefault("tops", {})[topic] = (bids, asks)
+            return [_book_frame(topic, "snapshot", raw, bids, asks, ids.u, symbol_market.seq, now)]
+        if kind == "tickers":
+            fields = self._ticker_fields(session.market, symbol_market, raw, now)
+            session.state.setdefault("tickers", {})[topic] = fields
+            return [_ticker_frame(session.market, topic, "snapshot", fields, symbol_market.seq, now)]
+        if kind == "kline":
+            row = _kline_row(symbol_market, param, now)
+            session.state.setdefault("bars", {})[topic] = row
+            return [_kline_frame(topic, row, now)]
+        return []
+
+    def market_frames(self, session: SimSession, symbol_market: SymbolMarket, step: MarketStep,
+                      corrupt_checksum: bool = False) -> list[Any]:
+        """Book, then trades, ticker and candles, for what the session subscribed (Bybit has no checksum to
+        corrupt). Tickers and candles go out when they changed."""
+        subscribed = session.subscriptions
+        if not subscribed:
+            return []
+        market = symbol_market.market
+        raw = self.raw_symbol(market, symbol_market.symbol)
+        ids = self._book_ids(symbol_market, step)
+        now = step.time
+        frames: list[Any] = []
+        for depth in BOOK_DEPTHS:
+            topic = f"orderbook.{depth}.{raw}"
+            if topic not in subscribed or step.book is None:
+                continue
+            if depth == 1:
+                top = symbol_market.book(1)
+                if session.state.setdefault("tops", {}).get(topic) != top:
+                    session.state["tops"][topic] = top
+                    frames.append(_book_frame(topic, "snapshot", raw, *top, ids.u, symbol_market.seq, now))
+            elif ids.snapshot_now:
+                frames.append(_book_frame(topic, "snapshot", raw, *symbol_market.book(depth), ids.u,
+                                          symbol_market.seq, now))
+            else:
+                frames.append(_book_frame(topic, "delta", raw, step.book.bids, step.book.asks, ids.u,
+                                          symbol_market.seq, now))
+        topic = f"publicTrade.{raw}"
+        if step.trades and topic in subscribed:
+            frames.append(self._trades_frame(market, topic, raw, symbol_market, step))
+        topic = f"tickers.{raw}"
+        if topic in subscribed:
+            fields = self._ticker_fields(market, symbol_market, raw, now)
+            sent = session.state.setdefault("tickers", {})
+            if market is Market.SPOT and fields != sent.get(topic):
+                frames.append(_ticker_frame(market, topic, "snapshot", fields, symbol_market.seq, now))
+            elif market is Market.FUTURE:
+                changed = {k: v for k, v in fields.items() if sent.get(topic, {}).get(k) != v}
+                if changed:
+                    frames.append(_ticker_frame(market, topic, "delta", {"symbol": raw, **changed},
+                                                symbol_market.seq, now))
+            sent[topic] = fields
+        bars = session.state.setdefault("bars", {})
+        for interval in KLINE_INTERVALS:
+            topic = f"kline.{interval}.{raw}"
+            if topic not in subscribed:
+                continue
+            row, last = _kline_row(symbol_market, interval, now), bars.get(topic)
+            if last is not None and last["start"] != row["start"]:  # the bar closed: its final state, confirmed
+                frames.append(_kline_frame(topic, {**last, "confirm": True}, now))
+            if last is None or _bar_changed(last, row):
+                frames.append(_kline_frame(topic, row, now))
+                bars[topic] = row
+        return frames
+
+    def _book_ids(self, symbol_market: SymbolMarket, step: MarketStep | None = None) -> _UpdateIds:
+        """A book's `u`, moved on once per step that changed the book (this runs once per watching session)."""
+        key = (symbol_market.market, symbol_market.symbol)
+        ids = self._update_ids.get(key)
+        if ids is None:
+            ids = self._update_ids[key] = _UpdateIds(symbol_market.seq)
+        moved = symbol_market.seq != ids.seq  # the book changed (changes nobody watched count as one)
+        if step is not None and step is not ids.step:
+            ids.step = step
+            ids.snapshot_now = False
+            if moved and step.book is None:  # a change that did not go out: the next one is a snapshot
+                ids.snapshot_due = True
+            elif moved:
+                ids.snapshot_now, ids.snapshot_due = ids.snapshot_due, False
+        if moved:
+            ids.seq = symbol_market.seq
+            ids.u += 1
+        return ids
+
+    def _trades_frame(self, market: Market, topic: str, raw: str, symbol_market: SymbolMarket,
+                      step: MarketStep) -> dict:
+        """A `publicTrade` push; linear rows carry the tick direction `L` of each trade."""
+        prices = [t.price for t in symbol_market.trades]
+        first = len(prices) - len(step.trades)
+        rows = []
+        for n, trade in enumerate(step.trades):
+            row: dict[str, Any] = {"T": trade.time, "s": raw, "S": _SIDES[trade.side],
+                                   "v": decimal_text(trade.amount), "p": decimal_text(trade.price)}
+            if market is Market.FUTURE:
+                row["L"] = _tick_direction(prices[:first + n + 1])
+            row.update(i=public_trade_id(market, trade.trade_id), BT=False)
+            rows.append(row)
+        return {"topic": topic, "type": "snapshot", "ts": step.time, "data": rows}
+
+    def _ticker_fields(self, market: Market, symbol_market: SymbolMarket, raw: str, now: int) -> dict[str, str]:
+        """Every field of the market's ticker (spot: the 24 h figures; linear adds tick direction, book top,
+        mark / index (the last price here), open interest and funding)."""
+        sm = symbol_market
+        change = ((sm.last - sm.open) / sm.open).quantize(Decimal("0.0001" if market is Market.SPOT else "0.000001"))
+        if market is Market.SPOT:
+            return {"symbol": raw, "lastPrice": decimal_text(sm.last), "highPrice24h": decimal_text(sm.high),
+                    "lowPrice24h": decimal_text(sm.low), "prevPrice24h": decimal_text(sm.open),
+                    "volume24h": decimal_text(sm.volume), "turnover24h": decimal_text(sm.quote_volume),
+                    "price24hPcnt": decimal_text(change)}
+        (bid, bid_size), (ask, ask_size) = sm.best_bid(), sm.best_ask()
+        return {
+            "symbol": raw, "tickDirection": _tick_direction([t.price for t in sm.trades] or [sm.last]),
+            "price24hPcnt": decimal_text(change), "lastPrice": decimal_text(sm.last),
+            "prevPrice24h": decimal_text(sm.open), "highPrice24h": decimal_text(sm.high),
+            "lowPrice24h": decimal_text(sm.low), "prevPrice1h": decimal_text(sm.open),
+            "markPrice": decimal_text(sm.last), "indexPrice": decimal_text(sm.last), "openInterest": "0",
+            "openInterestValue": "0", "turnover24h": decimal_text(sm.quote_volume),
+            "volume24h": decimal_text(sm.volume), "nextFundingTime": str((now // _FUNDING_MS + 1) * _FUNDING_MS),
+            "fundingRate": "0.0001", "bid1Price": decimal_text(bid), "bid1Size": decimal_text(bid_size),
+            "ask1Price": decimal_text(ask), "ask1Size": decimal_text(ask_size),
+        }
 
     # REST -----------------------------------------------------------------------------------------------------------
     def rest_routes(self, market: Market) -> list:
@@ -435,6 +665,80 @@ def rest_payload(timestamp: str, api_key: str, recv_window: str, query: str) -> 
 
 
 # helpers --------------------------------------------------------------------------------------------------------
+class _UpdateIds:
+    """One public book's update id: `u` rises by one per change; `snapshot_due` after a change left out."""
+
+    __slots__ = ("seq", "u", "step", "snapshot_due", "snapshot_now")
+
+    def __init__(self, seq: int) -> None:
+        self.seq = seq  # the simulator's book sequence `u` last counted
+        self.u = seq  # starts at the book's sequence (any number will do), then +1 per change
+        self.step: MarketStep | None = None  # the step already counted
+        self.snapshot_due = False  # the next change goes out as a snapshot
+        self.snapshot_now = False  # this step's change goes out as a snapshot
+
+
+def public_trade_id(market: Market, trade_id: int) -> str:
+    """A public trade's `i`: spot writes a number, linear a UUID (here one made from the number)."""
+    return str(trade_id) if market is Market.SPOT else str(uuid.UUID(int=trade_id))
+
+
+def _topic_parts(topic: str) -> tuple[str, str, str]:
+    """`orderbook.50.BTCUSDT` → ("orderbook", "50", "BTCUSDT"); `tickers.BTCUSDT` → ("tickers", "", "BTCUSDT")."""
+    parts = topic.split(".")
+    if len(parts) == 3:
+        return parts[0], parts[1], parts[2]
+    if len(parts) == 2:
+        return parts[0], "", parts[1]
+    return topic, "", ""
+
+
+def _levels(levels: Any) -> list[list[str]]:
+    return [[decimal_text(price), decimal_text(amount)] for price, amount in levels]
+
+
+def _book_frame(topic: str, kind: str, raw: str, bids: Any, asks: Any, u: int, seq: int, ts: int) -> dict:
+    return {"topic": topic, "type": kind, "ts": ts,
+            "data": {"s": raw, "b": _levels(bids), "a": _levels(asks), "u": u, "seq": seq}, "cts": ts}
+
+
+def _ticker_frame(market: Market, topic: str, kind: str, fields: dict, seq: int, ts: int) -> dict:
+    """Spot writes `ts` before `data`, linear after it (as the docs' examples do)."""
+    if market is Market.SPOT:
+        return {"topic": topic, "ts": ts, "type": kind, "cs": seq, "data": fields}
+    return {"topic": topic, "type": kind, "data": fields, "cs": seq, "ts": ts}
+
+
+def _kline_row(symbol_market: SymbolMarket, interval: str, now: int) -> dict:
+    """The current bar at the market's own time (asking at another time would start another bar)."""
+    timeframe = KLINE_INTERVALS[interval]
+    bar = symbol_market.candle(timeframe)
+    return {"start": bar.start, "end": bar.start + TIMEFRAMES_MS[timeframe] - 1, "interval": interval,
+            "open": decimal_text(bar.open), "close": decimal_text(bar.close), "high": decimal_text(bar.high),
+            "low": decimal_text(bar.low), "volume": decimal_text(bar.volume),
+            "turnover": decimal_text(bar.quote_volume), "confirm": False, "timestamp": now}
+
+
+def _kline_frame(topic: str, row: dict, ts: int) -> dict:
+    return {"topic": topic, "data": [row], "ts": ts, "type": "snapshot"}
+
+
+def _bar_changed(last: dict, row: dict) -> bool:
+    return any(last[k] != row[k] for k in ("start", "open", "close", "high", "low", "volume"))
+
+
+def _tick_direction(prices: list[Decimal]) -> str:
+    """Bybit's tickDirection of the last price: Plus/Minus when it differs from the one before, ZeroPlus /
+    ZeroMinus when it repeats it (the sign of the last move that happened)."""
+    last = prices[-1]
+    for n, earlier in enumerate(reversed(prices[:-1])):
+        if earlier != last:
+            if last > earlier:
+                return "ZeroPlusTick" if n else "PlusTick"
+            return "ZeroMinusTick" if n else "MinusTick"
+    return "ZeroPlusTick"
+
+
 def _same(given: str, expected: str) -> bool:
     """Constant-time comparison that also takes non-ASCII input (a refusal, not a crash)."""
     return secrets.compare_digest(given.encode("utf-8", "replace"), expected.encode())
