@@ -22,6 +22,22 @@ null when the order had none; an unknown order is `-2013 Order does not exist.`)
 `GET /api/v1/private/order/get/{order_id}` (the order with its `externalOid`; an unknown order is answered
 `{"success": false, "code": 2011, ...}`: UNVERIFIED, the contract error table names no "order not found").
 Signatures are checked here (hex HMAC-SHA256), not with the client's signing code.
+Public market data (what ccxt.pro's mexc reads; see exchanges/mexc/market_data.py) shares those paths: spot `/ws`
+without a listenKey (a listenKey socket refuses public channels as Blocked: ccxt never mixes them, and what MEXC
+does is UNVERIFIED) and contract `/edge`, where one socket may be logged in and watch markets; a socket turns
+`public` when it subscribes a public topic. The simulated MEXC lists `LISTED_COINS` against USDT (spot also USDC).
+Spot `SUBSCRIPTION` of `spot@public.aggre.{depth|deals|bookTicker}.v3.api.pb@{100ms|10ms}@<SYMBOL>` or
+`spot@public.kline.v3.api.pb@<SYMBOL>@<interval>` is acked like a private one; an unlisted symbol (or an interval
+the simulated market does not keep: Hour8, Week1, Month1) gets the same "Not Subscribed successfully! … Blocked!"
+(UNVERIFIED for unknown symbols: the docs print no error). Pushes are binary wrappers (publicAggreDepths with
+`fromVersion`..`toVersion` = the step's first..last sequence, publicAggreDeals, publicAggreBookTicker, publicSpotKline)
+with prices and sizes written to the tick's / lot's places. Contract `sub.{ticker|deal|depth|kline}` → `rs.sub.<name>`,
+`unsub.*` → `rs.unsub.<name>`, an unlisted symbol → `rs.error` "Contract doesn't exist!" (the docs' sample); pushes
+`push.ticker`, `push.deal` (a list, as ccxt reads it), `push.depth` (`begin`..`end` and `version` = the last),
+`push.kline`, JSON numbers, sizes in contracts. A book change a "gap" fault drops is simply not sent (the next
+delta's `fromVersion` / `begin` jumps); MEXC has no checksum. REST snapshots: `GET /api/v3/depth` (`lastUpdateId`,
+`limit` default 100; unknown symbol -1121 "Invalid symbol.") and `GET /api/v1/contract/depth/{symbol}`
+(`version`; unknown: 1001 "Contract does not exist").
 """
 
 from __future__ import annotations
@@ -32,16 +48,21 @@ import hmac
 import secrets
 import zlib
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import parse_qsl, quote, urlencode
 
 from aiohttp import web
 
 from exchanges.mexc.auth import login_payload, sign
 from exchanges.mexc.normalize import EXCHANGE  # importing it registers the contract sizes the client converts with
-from exchanges.mexc.proto import PrivateDealsV3Api, PrivateOrdersV3Api, PushDataV3ApiWrapper
+from exchanges.mexc.proto import (
+    MarketPushDataV3ApiWrapper, PrivateDealsV3Api, PrivateOrdersV3Api, PublicAggreBookTickerV3Api,
+    PublicAggreDealsV3Api, PublicAggreDealsV3ApiItem, PublicAggreDepthsV3Api, PublicAggreDepthV3ApiItem,
+    PublicSpotKlineV3Api, PushDataV3ApiWrapper,
+)  # fmt: skip
 from exchanges.simulator.ledger import Ledger, SimFill, SimOrder
-from exchanges.simulator.venues.base import SimSession, VenueSim, hmac_sha256, json_numbers
+from exchanges.simulator.market import TIMEFRAMES_MS, MarketStep, SymbolMarket
+from exchanges.simulator.venues.base import SimSession, VenueSim, decimal_text, hmac_sha256, json_numbers
 from exchanges.symbols import contract_size
 from framework.events import Market, OrderStatus, Side, now_ms
 
@@ -79,6 +100,20 @@ VERIFY_FAILED = (602, "Signature verification failed!")
 PARAMETER_ERROR = (600, "Parameter error")
 ORDER_NOT_FOUND = (2011, "Order does not exist")
 TIME_RANGE_ERROR = (6003, "Time range error")
+INVALID_SYMBOL = (-1121, "Invalid symbol.")
+CONTRACT_MISSING = (1001, "Contract does not exist")
+NO_SUCH_CONTRACT = "Contract doesn't exist!"  # rs.error of a public subscription (the docs' sample)
+# Public market data.
+LISTED_COINS = ("BTC", "ETH", "SOL", "BNB", "LTC", "AVAX", "XRP", "DOGE", "ADA", "LINK")
+SPOT_QUOTES = ("USDT", "USDC")
+SPOT_DEPTH, SPOT_TRADES = "spot@public.aggre.depth.v3.api.pb", "spot@public.aggre.deals.v3.api.pb"
+SPOT_BOOK_TICKER, SPOT_KLINE = "spot@public.aggre.bookTicker.v3.api.pb", "spot@public.kline.v3.api.pb"
+_SPOT_AGGREGATED = {SPOT_DEPTH: "depth", SPOT_TRADES: "deals", SPOT_BOOK_TICKER: "ticker"}
+SPOT_SPEEDS = ("100ms", "10ms")
+# MEXC kline intervals the simulated market keeps candles for (Hour8, Week1 and Month1 it does not).
+INTERVALS = {"Min1": "1m", "Min5": "5m", "Min15": "15m", "Min30": "30m", "Min60": "1h", "Hour4": "4h", "Day1": "1d"}
+_CONTRACT_TOPICS = {"ticker": "ticker", "deal": "deals", "depth": "depth", "kline": "kline"}  # sub.<name> → kind
+SPOT_DEPTH_LIMIT, SPOT_DEPTH_MAX = 100, 5000
 
 
 def _plain(value: Decimal | int) -> str:
@@ -86,6 +121,21 @@ def _plain(value: Decimal | int) -> str:
     value = Decimal(value)
     return format(value.normalize() if value else Decimal(0), "f")
 
+
+def _fixed(value: Decimal, step: Decimal) -> str:
+    """A spot market figure with as many places as its tick or lot ("65000.0", "0.150", "0.000"), as MEXC's
+    spot prices and quantities are written to the symbol's precision."""
+    return decimal_text(value, max(0, -step.as_tuple().exponent))
+
+
+class Topic(NamedTuple):
+    """One public subscription of a socket."""
+
+    kind: str  # "depth" | "deals" | "ticker" | "kline"
+    symbol: str  # unified
+    raw: str  # MEXC's symbol
+    channel: str  # spot: the channel as subscribed (the pushes carry it); contract: the push channel
+    arg: str | None  # spot speed ("100ms" | "10ms") of an aggregated channel; the kline interval ("Min1"…)
 
 
 def _without_signature(text: str) -> str:
@@ -131,6 +181,9 @@ class MexcSim(VenueSim):
         self._order_sides: dict[str, int] = {}  # order id -> contract side code (fixed when first asked)
         self.subscription_grace = 30.0  # spot: seconds a socket may stay without a valid subscription
         self._tasks: set[asyncio.Task] = set()
+        spot = {self.raw_symbol(Market.SPOT, f"{c}/{q}"): f"{c}/{q}" for c in LISTED_COINS for q in SPOT_QUOTES}
+        future = {self.raw_symbol(Market.FUTURE, f"{c}/USDT:USDT"): f"{c}/USDT:USDT" for c in LISTED_COINS}
+        self.listed: dict[Market, dict[str, str]] = {Market.SPOT: spot, Market.FUTURE: future}  # raw -> unified
 
     def raw_symbol(self, market: Market, symbol: str) -> str:
         base, quote = symbol.split(":")[0].split("/")
@@ -195,12 +248,23 @@ class MexcSim(VenueSim):
                 and all(isinstance(p, str) for p in params):  # fmt: skip
             if method == "UNSUBSCRIPTION":
                 session.subscriptions.difference_update(params)
+                topics = session.state.get("public", {})
+                for channel in params:
+                    topics.pop(channel, None)
                 if not session.subscriptions:
                     self._arm_subscription_deadline(session)
                 await session.send({"id": request_id, "code": 0, "msg": ",".join(params)})
                 return
-            good = [p for p in params if session.authenticated and p in SPOT_PRIVATE]
-            refused = [p for p in params if p not in good]
+            good, refused = [], []
+            for channel in params:
+                if channel in SPOT_PRIVATE:
+                    accepted = session.authenticated
+                else:  # a public topic, on a socket without a listenKey
+                    topic = None if session.authenticated else self._spot_topic(channel)
+                    if topic is not None:
+                        self._watch(session, channel, topic)
+                    accepted = topic is not None
+                (good if accepted else refused).append(channel)
             if good:
                 session.subscriptions.update(good)
                 self._disarm_subscription_deadline(session)
@@ -210,6 +274,27 @@ class MexcSim(VenueSim):
                 await session.send({"id": request_id, "code": 0, "msg": text})
         else:  # anything else (text, unknown method, no params): the answer clients report from MEXC
             await session.send({"id": request_id, "code": 0, "msg": "msg format invalid"})
+
+    def _spot_topic(self, channel: str) -> Topic | None:
+        """The public topic a spot channel names, or None (not a channel we serve, or a symbol not listed)."""
+        parts = channel.split("@")
+        if len(parts) != 4 or parts[0] != "spot":
+            return None
+        name = f"spot@{parts[1]}"
+        if name in _SPOT_AGGREGATED and parts[2] in SPOT_SPEEDS:
+            kind, raw, arg = _SPOT_AGGREGATED[name], parts[3], parts[2]
+        elif name == SPOT_KLINE and parts[3] in INTERVALS:
+            kind, raw, arg = "kline", parts[2], parts[3]
+        else:
+            return None
+        symbol = self.listed[Market.SPOT].get(raw)
+        return None if symbol is None else Topic(kind, symbol, raw, channel, arg)
+
+    def _watch(self, session: SimSession, key: str, topic: Topic) -> None:
+        """Push `topic` to this socket from the next market step on (its market made now, so a clock steps it)."""
+        session.state.setdefault("public", {})[key] = topic
+        session.public = True
+        session.sim.market(self.exchange, session.market, topic.symbol)
 
     def _arm_subscription_deadline(self, session: SimSession) -> None:
         self._disarm_subscription_deadline(session)
@@ -233,6 +318,8 @@ class MexcSim(VenueSim):
         method = message.get("method")
         if method == "ping":
             await session.send({"channel": "pong", "data": now_ms()})
+        elif isinstance(method, str) and method.startswith(("sub.", "unsub.")):
+            await self._contract_public(session, method, message.get("param"))
         elif method == "login":
             refusal = self._login_refusal(session, message.get("param"))
             if refusal is not None:
@@ -259,6 +346,32 @@ class MexcSim(VenueSim):
                         chosen.setdefault(entry["filter"], set()).update(symbols)
                 self._set_filters(session, chosen)  # a later filter replaces the earlier one
             await session.send({"channel": "rs.personal.filter", "data": "success", "ts": now_ms()})
+
+    async def _contract_public(self, session: SimSession, method: str, param: Any) -> None:
+        """`sub.<name>` / `unsub.<name>` of a public contract channel; other channels (tickers, depth.full,
+        funding rate…) are not simulated and get no answer."""
+        action, _, name = method.partition(".")
+        kind = _CONTRACT_TOPICS.get(name)
+        if kind is None:
+            return
+        param = param if isinstance(param, dict) else {}
+        raw, interval = param.get("symbol"), param.get("interval") if kind == "kline" else None
+        if action == "unsub":  # unsub.kline without an interval ends every interval of the symbol
+            topics = session.state.get("public", {})
+            for key in [k for k, t in topics.items() if t.kind == kind and t.raw == raw
+                        and (interval is None or t.arg == interval)]:
+                del topics[key]
+            await session.send({"channel": f"rs.unsub.{name}", "data": "success", "ts": now_ms()})
+            return
+        symbol = self.listed[Market.FUTURE].get(raw) if isinstance(raw, str) else None
+        if symbol is None:
+            await session.send({"channel": "rs.error", "data": NO_SUCH_CONTRACT, "ts": now_ms()})
+            return
+        if kind == "kline" and interval not in INTERVALS:  # UNVERIFIED text: the docs name no kline error
+            await session.send({"channel": "rs.error", "data": PARAMETER_ERROR[1], "ts": now_ms()})
+            return
+        self._watch(session, f"{name}@{raw}@{interval}", Topic(kind, symbol, raw, f"push.{name}", interval))
+        await session.send({"channel": f"rs.sub.{name}", "data": "success", "ts": now_ms()})
 
     def _login_refusal(self, session: SimSession, param: Any) -> str | None:
         """None for a good login; else the text MEXC's `rs.error` carries."""
@@ -381,6 +494,144 @@ class MexcSim(VenueSim):
             "profit": 0, "isTaker": not fill.is_maker, "category": 1, "orderId": int(fill.order_id), "positionMode": 1,
             "reduceOnly": False,
         }
+
+    # public market data ----------------------------------------------------------------------------------------------
+    def market_frames(self, session: SimSession, symbol_market: SymbolMarket, step: MarketStep,
+                      corrupt_checksum: bool = False) -> list[Any]:
+        """One frame per subscribed topic of the symbol (a book change only when the step has one, trades only
+        when it traded); MEXC has no checksum, so `corrupt_checksum` changes nothing."""
+        frames = []
+        for topic in session.state.get("public", {}).values():
+            if topic.symbol != symbol_market.symbol:
+                continue
+            if session.market is Market.SPOT:
+                frame = self._spot_frame(topic, symbol_market, step)
+            else:
+                frame = self._contract_frame(topic, symbol_market, step)
+            if frame is not None:
+                frames.append(frame)
+        return frames
+
+    @staticmethod
+    def _spot_frame(topic: Topic, market: SymbolMarket, step: MarketStep) -> bytes | None:
+        push = MarketPushDataV3ApiWrapper(channel=topic.channel, symbol=topic.raw)
+        if topic.kind == "depth":
+            if step.book is None:
+                return None
+            items = [[PublicAggreDepthV3ApiItem(price=_fixed(price, market.tick), quantity=_fixed(amount, market.lot))
+                      for price, amount in levels] for levels in (step.book.asks, step.book.bids)]
+            push.publicAggreDepths.CopyFrom(PublicAggreDepthsV3Api(
+                asks=items[0], bids=items[1], eventType=f"{SPOT_DEPTH}@{topic.arg}",
+                fromVersion=str(step.book.first_seq), toVersion=str(step.book.seq),
+            ))
+            push.sendTime = step.time
+        elif topic.kind == "deals":
+            if not step.trades:
+                return None
+            push.publicAggreDeals.CopyFrom(PublicAggreDealsV3Api(deals=[
+                PublicAggreDealsV3ApiItem(price=_fixed(t.price, market.tick), quantity=_fixed(t.amount, market.lot),
+                                          tradeType=_SPOT_SIDE[t.side], time=t.time, tradeId=str(t.trade_id))
+                for t in step.trades
+            ], eventType=f"{SPOT_TRADES}@{topic.arg}"))
+            push.sendTime = step.time
+        elif topic.kind == "ticker":
+            (bid, bid_size), (ask, ask_size) = market.best_bid(), market.best_ask()
+            push.publicAggreBookTicker.CopyFrom(PublicAggreBookTickerV3Api(
+                bidPrice=_fixed(bid, market.tick), bidQuantity=_fixed(bid_size, market.lot),
+                askPrice=_fixed(ask, market.tick), askQuantity=_fixed(ask_size, market.lot), version=str(market.seq),
+            ))
+            push.sendTime = step.time
+        else:
+            timeframe = INTERVALS[topic.arg]
+            bar = market.candle(timeframe)
+            push.publicSpotKline.CopyFrom(PublicSpotKlineV3Api(
+                interval=topic.arg, windowStart=bar.start // 1000, openingPrice=_fixed(bar.open, market.tick),
+                closingPrice=_fixed(bar.close, market.tick), highestPrice=_fixed(bar.high, market.tick),
+                lowestPrice=_fixed(bar.low, market.tick), volume=_fixed(bar.volume, market.lot),
+                amount=decimal_text(bar.quote_volume), windowEnd=(bar.start + TIMEFRAMES_MS[timeframe]) // 1000,
+            ))
+            push.createTime = step.time  # the kline push's stamp (the docs' sample has no sendTime)
+        return push.SerializeToString()
+
+    def _contract_frame(self, topic: Topic, market: SymbolMarket, step: MarketStep) -> str | None:
+        size = contract_size(self.exchange, topic.raw) or Decimal(1)
+        data: Any
+        if topic.kind == "depth":
+            if step.book is None:
+                return None
+            data = {  # [price, contracts, orders at the price]; 0 contracts: the level is gone
+                "asks": [[price, amount / size, 1 if amount else 0] for price, amount in step.book.asks],
+                "bids": [[price, amount / size, 1 if amount else 0] for price, amount in step.book.bids],
+                "begin": step.book.first_seq, "end": step.book.seq, "version": step.book.seq,
+            }
+        elif topic.kind == "deals":
+            if not step.trades:
+                return None
+            data = [{"p": t.price, "v": t.amount / size, "T": _SPOT_SIDE[t.side], "O": 3, "M": 2, "t": t.time}
+                    for t in step.trades]  # T: the taker's side (1 buy, 2 sell); O 3: no position change
+        elif topic.kind == "ticker":
+            change = market.last - market.open
+            data = {  # no index here: the fair and index prices are the last price
+                "symbol": topic.raw, "lastPrice": market.last,
+                "riseFallRate": (change / market.open).quantize(Decimal("0.0001")), "riseFallValue": change,
+                "fairPrice": market.last, "indexPrice": market.last, "volume24": market.volume / size,
+                "amount24": market.quote_volume, "lower24Price": market.low, "high24Price": market.high,
+                "timestamp": step.time, "bid1": market.best_bid()[0], "ask1": market.best_ask()[0], "holdVol": 0,
+                "fundingRate": Decimal("0.0001"), "zone": "UTC+8",
+            }
+        else:
+            bar = market.candle(INTERVALS[topic.arg])
+            data = {
+                "symbol": topic.raw, "interval": topic.arg, "t": bar.start // 1000, "o": bar.open, "c": bar.close,
+                "h": bar.high, "l": bar.low, "a": bar.quote_volume, "q": bar.volume / size, "ro": bar.open,
+                "rc": bar.close, "rh": bar.high, "rl": bar.low,
+            }
+        return json_numbers({"channel": topic.channel, "data": data, "symbol": topic.raw, "ts": step.time}, _plain)
+
+    def public_rest_routes(self, market: Market) -> list:
+        if market is Market.SPOT:
+            return [("GET", "/api/v3/depth", self._spot_depth)]
+        return [("GET", "/api/v1/contract/depth/{symbol}", self._contract_depth)]
+
+    async def _spot_depth(self, sim: Simulator, market: Market, request: web.Request) -> web.Response:
+        """Spot "Order Book": `limit` levels a side (default 100, at most 5000; the simulated book has 50) and
+        `lastUpdateId`, the version the depth pushes' `fromVersion` / `toVersion` continue from."""
+        raw = request.query.get("symbol")
+        if not raw:
+            return _mandatory("symbol")
+        try:
+            limit = min(max(int(request.query.get("limit") or SPOT_DEPTH_LIMIT), 1), SPOT_DEPTH_MAX)
+        except ValueError:
+            return _mandatory("limit")
+        symbol = self.listed[market].get(raw)
+        if symbol is None:
+            return _spot_error(INVALID_SYMBOL)
+        book = sim.market(self.exchange, market, symbol)
+        bids, asks = book.book(limit)
+        return web.json_response({
+            "lastUpdateId": book.seq,
+            "bids": [[_fixed(p, book.tick), _fixed(a, book.lot)] for p, a in bids],
+            "asks": [[_fixed(p, book.tick), _fixed(a, book.lot)] for p, a in asks],
+            "timestamp": now_ms(),
+        })
+
+    async def _contract_depth(self, sim: Simulator, market: Market, request: web.Request) -> web.Response:
+        """Contract depth: every level as [price, contracts, orders] and the `version` push.depth continues from."""
+        raw = request.match_info["symbol"]
+        symbol = self.listed[market].get(raw)
+        if symbol is None:
+            return _contract_reply(error=CONTRACT_MISSING)
+        try:
+            limit = _ints(request.query, ("limit",))["limit"]
+        except ValueError:
+            return _contract_reply(error=PARAMETER_ERROR)
+        book = sim.market(self.exchange, market, symbol)
+        size = contract_size(self.exchange, raw) or Decimal(1)
+        bids, asks = book.book(limit)
+        return _contract_reply({
+            "asks": [[p, a / size, 1] for p, a in asks], "bids": [[p, a / size, 1] for p, a in bids],
+            "version": book.seq, "timestamp": now_ms(),
+        })
 
     # REST ------------------------------------------------------------------------------------------------------------
     def rest_routes(self, market: Market) -> list:
