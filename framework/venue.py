@@ -116,6 +116,14 @@ class MarketDataRules:
     # Markets whose candle volume ccxt reads from the venue's quote volume (Gate spot's `v`): it is handed on as
     # the candle's quote_volume, never as a base volume.
     quote_candle_volume: frozenset[Market] = frozenset()
+    # For venues whose book deltas carry continuous update ids that ccxt.pro does not check (Bybit, Gate spot,
+    # MEXC): a raw frame's (venue symbol id, first update id, last update id, is a full book) when it is a book
+    # frame, else None. The framework checks each delta continues the last and resyncs the book (un-watch,
+    # watch: a fresh snapshot) at a gap, instead of letting ccxt apply deltas over a missing one.
+    book_sequence: Callable[[Any, Market], tuple[str, int, int, bool] | None] | None = None
+    # ccxt's un_watch_order_book names the stream from `params["limit"]`, not from the watch (Bybit, Gate): it is
+    # given the limit the watch used, or it unsubscribes a stream that was never subscribed.
+    unwatch_book_limit: bool = False
     # The unified symbols the venue lists offline (the simulator's table); live, ccxt's market list decides.
     listed: Callable[[Market], Any] | None = None
     ccxt_config: dict[str, Any] = attrs.field(factory=dict)  # extra constructor config

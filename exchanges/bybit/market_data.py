@@ -54,6 +54,18 @@ def book_limit(market: Market, depth: int) -> int:
     return next((limit for limit in BOOK_LIMITS if limit >= depth), BOOK_LIMITS[-1])
 
 
+def book_sequence(message: Any, market: Market) -> tuple[str, int, int, bool] | None:
+    """An `orderbook.<depth>.<id>` frame's (id, u, u, snapshot): `u` rises by one per delta, and ccxt.pro never
+    reads it. A snapshot (or `u` = 1, Bybit's restart of the stream) starts over."""
+    if not isinstance(message, dict) or not str(message.get("topic", "")).startswith("orderbook."):
+        return None
+    data = message.get("data")
+    if not isinstance(data, dict) or not isinstance(data.get("u"), int):
+        return None
+    u = data["u"]
+    return str(data.get("s")), u, u, message.get("type") == "snapshot" or u == 1
+
+
 MARKET_DATA = MarketDataRules(
     ccxt_id="bybit",
     options=BACKFILL.options,
@@ -61,6 +73,8 @@ MARKET_DATA = MarketDataRules(
     contract_size=lambda market, symbol: None,
     timeframes=("1m", "5m", "15m", "1h"),
     book_limit=book_limit,
+    book_sequence=book_sequence,
+    unwatch_book_limit=True,  # ccxt un-watches the stream params['limit'] names
     checksum=False,
     listed=listed,
 )

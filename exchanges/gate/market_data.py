@@ -68,6 +68,23 @@ def book_limit(market: Market, depth: int) -> int:
     return SPOT_BOOK_LEVELS[0] if depth <= SPOT_BOOK_LEVELS[0] else SPOT_BOOK_LEVELS[1]
 
 
+def book_sequence(message: Any, market: Market) -> tuple[str, int, int, bool] | None:
+    """A spot.obu push's (pair, U, u, full): each delta must start right after the last (Gate's rule; ccxt.pro
+    reads only `u`). Futures books ccxt checks itself."""
+    if market is not Market.SPOT or not isinstance(message, dict) or message.get("channel") != "spot.obu":
+        return None
+    result = message.get("result")
+    if not isinstance(result, dict) or not isinstance(result.get("u"), int):
+        return None
+    pair = str(result.get("s", "")).split(".")[1:2]
+    last = result["u"]
+    full = bool(result.get("full"))
+    first = last if full else result.get("U")
+    if not pair or not isinstance(first, int):
+        return None
+    return pair[0], first, last, full
+
+
 MARKET_DATA = MarketDataRules(
     ccxt_id="gate",
     options=BACKFILL.options,
@@ -75,6 +92,8 @@ MARKET_DATA = MarketDataRules(
     contract_size=contract_size,
     timeframes=("1m", "5m", "15m", "1h"),
     book_limit=book_limit,
+    book_sequence=book_sequence,
+    unwatch_book_limit=True,  # ccxt un-watches the stream params['limit'] names
     checksum=False,
     quote_candle_volume=frozenset({Market.SPOT}),  # ccxt's spot candle volume is Gate's `v`, the quote volume
     listed=lambda market: sim_symbols("gate", market),

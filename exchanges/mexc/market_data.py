@@ -28,6 +28,10 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from google.protobuf.message import DecodeError
+
+from exchanges.listings import sim_symbols
+from exchanges.mexc.proto import MarketPushDataV3ApiWrapper
 from exchanges.mexc.rest import BACKFILL, contract_size, raw_symbol
 from framework.backfill import offline_market
 from framework.events import Market
@@ -50,6 +54,31 @@ def base_units(market: Market, symbol: str) -> Decimal | None:
     return contract_size(market, raw_symbol(market, symbol))
 
 
+def book_sequence(message: Any, market: Market) -> tuple[str, int, int, bool] | None:
+    """A depth push's (symbol, first, last version, False): spot protobuf `fromVersion`..`toVersion`, contract
+    `begin`..`end`. Each must start right after the last (MEXC's rule); ccxt.pro does not check it."""
+    if market is Market.SPOT:
+        if not isinstance(message, (bytes, bytearray)) or b"aggre.depth" not in message:
+            return None
+        try:
+            push = MarketPushDataV3ApiWrapper.FromString(bytes(message))
+        except DecodeError:
+            return None  # ccxt's own reading decides what this frame is
+        if push.WhichOneof("body") != "publicAggreDepths":
+            return None
+        depths = push.publicAggreDepths
+        try:
+            return push.symbol, int(depths.fromVersion), int(depths.toVersion), False
+        except ValueError:
+            return None
+    if not isinstance(message, dict) or message.get("channel") != "push.depth":
+        return None
+    data = message.get("data")
+    if not isinstance(data, dict) or not isinstance(data.get("begin"), int) or not isinstance(data.get("end"), int):
+        return None
+    return str(message.get("symbol")), data["begin"], data["end"], False
+
+
 MARKET_DATA = MarketDataRules(
     ccxt_id="mexc",
     options=BACKFILL.options,
@@ -57,6 +86,8 @@ MARKET_DATA = MarketDataRules(
     contract_size=base_units,
     timeframes=("1m", "5m", "15m", "1h"),
     book_limit=lambda market, depth: None,
+    book_sequence=book_sequence,
     checksum=False,
+    listed=lambda market: sim_symbols("mexc", market),
     ccxt_config=BACKFILL.ccxt_config,
 )

@@ -80,10 +80,16 @@ class PublicConnection:
         self.state = "created"
         self._watchers: dict[Watch, set[str]] = {}
         self._depths: dict[tuple[str, str], int] = {}  # (watcher, symbol) -> book depth it wants
+        self._depths_left: dict[str, int] = {}  # symbol -> the depth its book was watched at, once nobody wants it
         self._tasks: dict[Watch, asyncio.Task] = {}
         self._failing: dict[Watch, str] = {}  # watches failing `degraded_after` times in a row: the reason
         self._candles: dict[Watch, list] = {}  # the bar being formed, per ohlc watch
         self._sizes: dict[str, Decimal | None] = {}
+        self._book_ids: dict[str, int] = {}  # venue symbol -> the last book update id handed to ccxt
+        self._resyncing: set[str] = set()  # venue symbols whose book is being watched afresh
+        self._resync_streak: dict[str, int] = {}  # symbol -> resyncs since its books last flowed (10 in a row)
+        self._resyncs: set[asyncio.Task] = set()
+        self._flowing: dict[str, int] = {}  # symbol -> books published since its last resync
         self.gaps: deque[Gap] = deque(maxlen=50)
         self.gap_count = 0
         self.errors = 0
@@ -137,7 +143,10 @@ class PublicConnection:
     async def unwatch(self, watcher: str) -> int:
         """Drop a watcher; streams nobody else watches are un-watched at the venue. Returns the streams left."""
         for (who, symbol) in [k for k in self._depths if k[0] == watcher]:
+            depth = self._depth(symbol)  # what its watch asked for, before this watcher goes
             del self._depths[(who, symbol)]
+            if not any(s == symbol for _, s in self._depths):
+                self._depths_left[symbol] = depth
         for w in [w for w, who in self._watchers.items() if watcher in who]:
             self._watchers[w].discard(watcher)
             if not self._watchers[w]:
@@ -155,13 +164,20 @@ class PublicConnection:
         if task is not None:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
+        await self._unwatch_at_venue(w)
+
+    async def _unwatch_at_venue(self, w: Watch) -> None:
         method = {"ticker": "un_watch_ticker", "book": "un_watch_order_book", "public_trade": "un_watch_trades",
                   "ohlc": "un_watch_ohlcv"}[w.kind]
         unwatch = getattr(self.exchange, method, None)
         if unwatch is None or self.state == "closed":
             return
         try:
-            args = (w.symbol, w.timeframe) if w.kind == "ohlc" else (w.symbol,)
+            args: tuple = (w.symbol, w.timeframe) if w.kind == "ohlc" else (w.symbol,)
+            if w.kind == "book" and self.rules.unwatch_book_limit:
+                limit = self.rules.book_limit(self.key.market, self._depths_left.pop(w.symbol, DEFAULT_DEPTH))
+                if limit is not None:
+                    args = (w.symbol, {"limit": limit})
             await asyncio.wait_for(unwatch(*args), 5.0)
         except asyncio.CancelledError:
             raise
@@ -169,6 +185,9 @@ class PublicConnection:
             self._log.bind(watch=str(w), error=repr(exc)).debug("un-watch not done at the venue")
 
     async def close(self) -> None:
+        for task in list(self._resyncs):
+            task.cancel()
+        await asyncio.gather(*self._resyncs, return_exceptions=True)
         for w in list(self._tasks):
             task = self._tasks.pop(w)
             task.cancel()
@@ -203,9 +222,9 @@ class PublicConnection:
             return await exchange.watch_trades(w.symbol)
         return await exchange.watch_ohlcv(w.symbol, w.timeframe)
 
-    async def _loop(self, w: Watch) -> None:
+    async def _loop(self, w: Watch, gap: Gap | None = None) -> None:
+        """Watch one stream for good; `gap`: one already open (a resync), closed by the first good value."""
         failures = 0
-        gap: Gap | None = None
         while True:
             try:
                 result = await self._call(w)
@@ -253,6 +272,12 @@ class PublicConnection:
         key, symbol, size = self.key, w.symbol, self._size(w.symbol)
         if w.kind == "book":
             self._emit("book", book_from_ccxt(key, symbol, result, self._depth(symbol), size), symbol)
+            if symbol in self._resync_streak:
+                self._flowing[symbol] = self._flowing.get(symbol, 0) + 1
+                if self._flowing[symbol] >= 10:  # it holds again: the next lost update starts a new count
+                    del self._resync_streak[symbol], self._flowing[symbol]
+                    if self._failing.pop(w, None) is not None and not self._failing:
+                        self.state = "live"
         elif w.kind == "ticker":
             self._emit("ticker", ticker_from_ccxt(key, symbol, result, size), symbol)
         elif w.kind == "public_trade":
@@ -275,11 +300,19 @@ class PublicConnection:
         self._publish(kind, value, self.key, symbol, timeframe)
 
     def _guard_handler(self, exchange: Any) -> None:
-        """Wrap ccxt's frame handler: a frame it raises on is a dead letter, and its socket reads on."""
+        """Wrap ccxt's frame handler: a frame it raises on is a dead letter, and its socket reads on. Where the
+        venue's book deltas carry update ids ccxt does not check (`rules.book_sequence`), a delta that does not
+        continue the last one is not handed to ccxt: the book is resynced instead."""
         handle = exchange.handle_message
+        sequence = self.rules.book_sequence
+        market = self.key.market
 
         def guarded(client: Any, message: Any) -> Any:
             try:
+                if sequence is not None:
+                    ids = sequence(message, market)
+                    if ids is not None and not self._continues(*ids):
+                        return None
                 return handle(client, message)
             except Exception as exc:  # noqa: BLE001 - ccxt's receive loop would stop for good on it
                 self.dead_letters += 1
@@ -289,6 +322,61 @@ class PublicConnection:
                 return None
 
         exchange.handle_message = guarded
+
+    def _continues(self, venue_symbol: str, first: int, last: int, full: bool) -> bool:
+        """Whether a book frame may go to ccxt: a full book, the first delta seen, or one continuing the last."""
+        if venue_symbol in self._resyncing:
+            return False  # the book is being watched afresh: what comes before its new start is of no use
+        previous = self._book_ids.get(venue_symbol)
+        if full or previous is None:
+            self._book_ids[venue_symbol] = last
+            return True
+        if last <= previous:
+            return True  # a repeat or an older frame: ccxt skips it by its nonce
+        if first == previous + 1:
+            self._book_ids[venue_symbol] = last
+            return True
+        symbol = self._symbol_of(venue_symbol)
+        if symbol is None or Watch("book", symbol) not in self._tasks:
+            self._book_ids[venue_symbol] = last
+            return True
+        self._resyncing.add(venue_symbol)
+        reason = f"book update ids jumped from {previous} to {first}: an update was lost"
+        self._log.bind(symbol=symbol, error=reason).warning("market data gap: resyncing the book")
+        task = asyncio.get_running_loop().create_task(self._resync(symbol, venue_symbol, reason))
+        self._resyncs.add(task)
+        task.add_done_callback(self._resyncs.discard)
+        return False
+
+    def _symbol_of(self, venue_symbol: str) -> str | None:
+        found = (self.exchange.markets_by_id or {}).get(venue_symbol) if self.exchange is not None else None
+        return found[0]["symbol"] if found else None
+
+    async def _resync(self, symbol: str, venue_symbol: str, reason: str) -> None:
+        """Watch a book afresh after a lost update: stop its loop, un-watch it at the venue (ccxt drops its copy),
+        and watch again, which takes a new snapshot. `degraded_after` resyncs in a row mark it degraded."""
+        w = Watch("book", symbol)
+        gap = Gap(str(w), now_ms(), None, reason)
+        self.gaps.append(gap)
+        self.gap_count += 1
+        streak = self._resync_streak[symbol] = self._resync_streak.get(symbol, 0) + 1
+        self._flowing[symbol] = 0
+        if streak >= self.degraded_after:
+            self._failing[w] = reason
+            self.state = "degraded"
+            self._log.bind(watch=str(w), resyncs=streak, error=reason).error("market data degraded")
+            self._note("market data degraded", watch=str(w), failures=streak, error=reason)
+        task = self._tasks.pop(w, None)
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        try:
+            await self._unwatch_at_venue(w)
+        finally:
+            self._resyncing.discard(venue_symbol)
+            self._book_ids.pop(venue_symbol, None)
+        if w in self._watchers and w not in self._tasks and self.state != "closed":
+            self._tasks[w] = asyncio.create_task(self._loop(w, gap), name=f"watch-{self.key}-{w}")
 
     def _note(self, message: str, **fields: Any) -> None:
         if self._event_log is not None:

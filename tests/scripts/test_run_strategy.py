@@ -186,7 +186,7 @@ def test_duration_0_prints_a_status_line_every_few_seconds(tmp_path):
     lines = out.rest()
     shown = status(lines)
     assert len(shown) >= 3, lines
-    assert "connections: binance_spot connected; fills stored: " in shown[-1]
+    assert "connections: binance_spot connected; market data: binance_spot live; fills stored: " in shown[-1]
     assert "duplicates: " in shown[-1] and "dead letters: 0" in shown[-1]
     stored = [int(line.split("fills stored: ")[1].split(",")[0]) for line in shown]
     assert stored == sorted(stored) and stored[-1] > 0
