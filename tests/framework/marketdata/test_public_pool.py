@@ -4,6 +4,7 @@ not list fails start() with its nearest listed ones; a frame ccxt cannot read is
 goes on; a stream that keeps failing is reported degraded, with the reason."""
 
 import asyncio
+import time
 
 import pytest
 
@@ -129,4 +130,44 @@ async def test_a_book_that_cannot_resync_reports_degraded_then_recovers(sim, poo
         seen = len(s.books)
         await until(lambda: public.state == "live" and len(s.books) > seen, "live again", timeout=15)
         assert public.gaps[-1].until is not None
+        await s.stop()
+
+
+async def test_a_slow_strategy_gets_recent_books_and_its_fills_promptly_over_real_sockets(sim, pool):
+    """on_order_book sleeps 0.3 s while the simulator moves the book 50 times a second and fills orders: the
+    fills reach on_trade within a hook call of being stored, and each book it gets is at most a hook call old."""
+    class Slow(BaseStrategy):
+        def on_start(self):
+            self.books, self.fills = [], []
+
+        def on_order_book(self, book):
+            self.books.append(time.time_ns() // 1_000_000 - book.received_at)  # its age when the hook got it
+            time.sleep(0.3)
+
+        def on_trade(self, trade):
+            self.fills.append((trade.trade_id, time.time_ns() // 1_000_000))
+
+    async with asyncio.timeout(40):
+        s = Slow("slow", [sim.connector("bybit", "spot", backfill=False)], pool=pool, market_data={KEY: ["BTC/USDT"]})
+        await s.start()
+        await until(lambda: s.books, "a first book")
+        stored_at = {}
+        original = pool.pipeline._stored
+
+        def stored(trades):
+            for trade in trades:
+                stored_at[trade.trade_id] = time.time_ns() // 1_000_000
+            original(trades)
+
+        pool.pipeline.trade_sync.on_stored = stored
+        for n in range(6):
+            await sim.fill("bybit", "spot", "BTC/USDT", "buy", "0.01", "65000", client_order_id=f"slow-{n}")
+            await asyncio.sleep(0.25)
+        await until(lambda: len(s.fills) == 6, "the six fills")
+        waits = [seen - stored_at[trade_id] for trade_id, seen in s.fills]
+        assert max(waits) < 450, waits  # at most the 0.3 s hook running when the fill was stored
+        public = pool.public_connection("bybit", "spot")
+        assert public.published["book"] > 2 * len(s.books)  # most books were replaced, not queued
+        assert s.market_coalesced > 0
+        assert max(s.books[1:]) < 400, s.books  # never older than the hook call before it
         await s.stop()
