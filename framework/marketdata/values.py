@@ -4,8 +4,8 @@ ccxt.pro hands numbers over as floats (its order books sort and bisect on them).
 venue's text with `repr()` (the shortest text that reads back as that float, which is the wire's own text for
 any price or amount a venue writes: up to 15 significant digits) and then into a Decimal: never
 `Decimal(float)`, which would keep the binary fraction. Books repeat the same few prices and amounts, so the
-Decimal of each float is kept (up to 50,000 of them): a 20-level book costs 4 µs instead of 25. Amounts are in base units: contract counts are
-multiplied by the contract size on the way in.
+Decimal of each float is kept (up to 50,000 of them): a 20-level book costs 4 µs instead of 25. Amounts are in
+base units: contract counts are multiplied by the contract size on the way in.
 """
 
 from __future__ import annotations
