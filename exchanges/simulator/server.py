@@ -213,8 +213,7 @@ class Simulator:
 
     async def _publish_step(self, symbol_market: SymbolMarket, step: MarketStep) -> None:
         key = (symbol_market.exchange, symbol_market.market)
-        if key in self.faults.stalled:
-            return
+        stalled = key in self.faults.stalled  # rendered (the venue's sequences move on) but never sent
         faults = self.faults.book_faults.get((*key, symbol_market.symbol))
         corrupt = False
         if faults and step.book is not None:
@@ -225,8 +224,10 @@ class Simulator:
                 corrupt = True
         for session in self.sessions(*key):
             if session.public:
-                for frame in session.venue.market_frames(session, symbol_market, step, corrupt):
-                    await session.send(frame)
+                frames = session.venue.market_frames(session, symbol_market, step, corrupt)
+                if not stalled:
+                    for frame in frames:
+                        await session.send(frame)
 
     async def _run_clock(self) -> None:
         """Step every symbol some public session watches, `market_rate` times a second."""

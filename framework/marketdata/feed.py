@@ -239,6 +239,8 @@ class PublicConnection:
                     self._log.bind(watch=str(w), error=reason).error("the venue refused the symbol: not watched")
                     self._note("market data refused", watch=str(w), error=reason)
                     return
+                if w.kind == "book" and _lost_socket(exc):
+                    self._forget_book(w.symbol)
                 if gap is None:
                     gap = Gap(str(w), now_ms(), None, reason)
                     self.gaps.append(gap)
@@ -348,6 +350,17 @@ class PublicConnection:
         task.add_done_callback(self._resyncs.discard)
         return False
 
+    def _forget_book(self, symbol: str) -> None:
+        """After the socket was lost, the book starts over from the new socket's snapshot: ccxt's copy is dropped
+        (some of its venue classes merge a new snapshot into the old book instead of replacing it: Bitget) and
+        the update ids start over. (Not after other errors: ccxt re-subscribes those on the same socket and
+        some of its classes expect their book to be there: Gate futures.)"""
+        if self.exchange is not None:
+            self.exchange.orderbooks.pop(symbol, None)
+            market = (self.exchange.markets or {}).get(symbol)
+            if market is not None:
+                self._book_ids.pop(market["id"], None)
+
     def _symbol_of(self, venue_symbol: str) -> str | None:
         found = (self.exchange.markets_by_id or {}).get(venue_symbol) if self.exchange is not None else None
         return found[0]["symbol"] if found else None
@@ -398,6 +411,11 @@ class PublicConnection:
             "errors": self.errors,
             "dead_letters": self.dead_letters,
         }
+
+
+def _lost_socket(exc: BaseException) -> bool:
+    """ccxt's NetworkError (the socket closed, or could not open) and its subclasses."""
+    return any(cls.__name__ == "NetworkError" for cls in type(exc).__mro__)
 
 
 def _bad_symbol(exc: BaseException) -> bool:

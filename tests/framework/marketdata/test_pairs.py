@@ -1,6 +1,7 @@
 """Every (venue, market) pair against the simulator, through the pool and a strategy: tickers, books, public
-trades and candles arrive with the simulator's exact decimals (amounts in base units), and after a missing delta
-and a corrupt checksum the strategy's book equals the simulator's again."""
+trades and candles arrive with the simulator's exact decimals (amounts in base units), and after a missing delta,
+a corrupt checksum (venues that have one), dropped sockets and a stall the strategy's book equals the
+simulator's again while the market moves on."""
 
 import asyncio
 from decimal import Decimal
@@ -119,10 +120,18 @@ async def test_a_pair_streams_all_four_kinds_exactly_and_resyncs_its_book(exchan
             if exchange != "hyperliquid" and (exchange, market) != ("mexc", Market.SPOT):
                 assert s.ticker.last == public.last
 
-            faults = ["gap", "checksum"] if sim.venue(exchange).has_checksum else ["gap"]
+            faults = ["gap", "checksum", "drop", "stall"]
+            if not sim.venue(exchange).has_checksum:
+                faults.remove("checksum")
             for fault in faults:
-                sim.book_fault(exchange, market, symbol, fault)
+                if fault == "drop":  # every socket cut: ccxt's watches fail, ours watch again (a new socket)
+                    await sim.drop(exchange, market)
+                elif fault == "stall":  # the socket stays, what the market does meanwhile is never sent
+                    sim.stall(exchange, market)
+                else:
+                    sim.book_fault(exchange, market, symbol, fault)
                 await sim.step_market(exchange, market, symbol, 3)
+                sim.stall(exchange, market, False)
                 for _ in range(100):  # the market moves on: the book must come back to the simulator's
                     await asyncio.sleep(0.05)
                     if same_book(s, public):
