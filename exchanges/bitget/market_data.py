@@ -45,7 +45,6 @@ MARKET_DATA = MarketDataRules(
     ccxt_id="bitget",
     options=BACKFILL.options,
     ccxt_market=ccxt_market,
-    contract_size=lambda market, symbol: None,
     timeframes=("1m", "5m", "15m", "30m"),
     book_limit=lambda market, depth: None,
     checksum=True,

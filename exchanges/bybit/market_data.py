@@ -70,7 +70,6 @@ MARKET_DATA = MarketDataRules(
     ccxt_id="bybit",
     options=BACKFILL.options,
     ccxt_market=ccxt_market,
-    contract_size=lambda market, symbol: None,
     timeframes=("1m", "5m", "15m", "1h"),
     book_limit=book_limit,
     book_sequence=book_sequence,

@@ -45,7 +45,6 @@ MARKET_DATA = MarketDataRules(
     ccxt_id="hyperliquid",
     options=BACKFILL.options,
     ccxt_market=ccxt_market,
-    contract_size=lambda market, symbol: None,
     book_limit=lambda market, depth: None,
     checksum=False,
     ccxt_config=BACKFILL.ccxt_config,

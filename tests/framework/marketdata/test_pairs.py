@@ -12,11 +12,10 @@ from exchanges import EXCHANGES, get_exchange
 from exchanges.simulator import Simulator
 from framework.events import Market
 from framework.pool import ConnectionPool
-from framework.retry import Backoff
 from framework.strategy import BaseStrategy
+from tests.framework.marketdata.helpers import FAST, until
 
 PAIRS = [(exchange, market) for exchange in EXCHANGES for market in sorted(get_exchange(exchange).markets)]
-FAST = Backoff(initial=0.05, maximum=0.2, jitter=0.0)
 DEPTH = 10
 
 
@@ -50,13 +49,6 @@ class Watcher(BaseStrategy):
         self.bars[candle.start] = candle
 
 
-async def until(predicate, what, timeout=8.0):
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not predicate():
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.02)
 
 
 def same_book(strategy, sim_market):

@@ -11,10 +11,9 @@ import pytest
 from exchanges.simulator import Simulator
 from framework.errors import ConfigError
 from framework.pool import ConnectionPool
-from framework.retry import Backoff
 from framework.strategy import BaseStrategy, StrategyState
+from tests.framework.marketdata.helpers import FAST, until
 
-FAST = Backoff(initial=0.05, maximum=0.2, jitter=0.0)
 KEY = "bybit_spot"
 
 
@@ -34,13 +33,6 @@ class TickerWatcher(BaseStrategy):
         self.tickers.append(ticker)
 
 
-async def until(predicate, what, timeout=8.0):
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not predicate():
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.02)
 
 
 def public_sessions(sim):
