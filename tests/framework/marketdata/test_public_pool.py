@@ -163,3 +163,15 @@ async def test_a_slow_strategy_gets_recent_books_and_its_fills_promptly_over_rea
         assert s.market_coalesced > 0
         assert max(s.books[1:]) < 400, s.books  # never older than the hook call before it
         await s.stop()
+
+
+async def test_strategies_starting_at_once_open_one_public_connection(sim, pool):
+    async with asyncio.timeout(30):
+        conn = sim.connector("bybit", "spot", backfill=False)
+        strategies = [BookWatcher(f"s{i}", [conn], pool=pool, market_data={KEY: ["BTC/USDT"]}) for i in range(5)]
+        await asyncio.gather(*(s.start() for s in strategies))
+        await until(lambda: all(s.books for s in strategies), "books for all five")
+        assert len(public_sessions(sim)) == 1
+        assert pool.get_connection_status()["public_connections"][KEY]["watcher_count"] == 5
+        await asyncio.gather(*(s.stop() for s in strategies))
+        assert pool.get_connection_status()["public_connections"] == {}
