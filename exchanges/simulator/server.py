@@ -16,6 +16,7 @@ from loguru import logger
 
 from exchanges import EXCHANGES
 from exchanges.connector import Credentials, ExchangeConnector
+from exchanges.simulator.account import SimAccount
 from exchanges.simulator.ledger import PROCESS_IDS, Ledger, SimFill, SimOrder
 from exchanges.simulator.market import MarketStep, SymbolMarket
 from exchanges.simulator.venues.base import SimSession, VenueSim, dumps
@@ -83,6 +84,7 @@ class Simulator:
         self._credentials = dict(credentials or {})
         self._venues: dict[str, VenueSim] = {}
         self._ledgers: dict[tuple[str, Market], Ledger] = {}
+        self._accounts: dict[tuple[str, Market], SimAccount] = {}
         self._sessions: dict[tuple[str, Market], set[SimSession]] = {}
         self._ids = PROCESS_IDS  # clock-derived: ids of this run never repeat an earlier run's
         self._random = random.Random(seed)
@@ -176,6 +178,12 @@ class Simulator:
             self._ledgers[key] = Ledger(exchange, key[1], self._ids)
         return self._ledgers[key]
 
+    def account(self, exchange: str, market: Market | str) -> SimAccount:
+        key = (exchange, Market.parse(market))
+        if key not in self._accounts:
+            self._accounts[key] = SimAccount(exchange, key[1])
+        return self._accounts[key]
+
     def venue(self, exchange: str) -> VenueSim:
         return self._venues[exchange]
 
@@ -256,6 +264,10 @@ class Simulator:
             symbol, side, to_decimal(amount), to_decimal(price), client_order_id, now_ms()
         )
         await self._broadcast(exchange, market, lambda s: s.venue.order_frames(s, order))
+        account = self.account(exchange, market)
+        assets = account.placed(order, order.created)
+        if assets:
+            await self._broadcast(exchange, market, lambda s: s.venue.account_frames(s, account, assets, []))
         return order
 
     async def fill_order(
@@ -270,6 +282,9 @@ class Simulator:
             fee_currency=quote, now=now_ms(),
         )
         await self._broadcast(exchange, market, lambda s: s.venue.fill_frames(s, order, fill))
+        account = self.account(exchange, market)
+        assets, symbols = account.filled(order, fill)
+        await self._broadcast(exchange, market, lambda s: s.venue.account_frames(s, account, assets, symbols))
         return fill
 
     async def fill(

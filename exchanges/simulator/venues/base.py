@@ -17,6 +17,7 @@ from framework.events import Market, now_ms
 if TYPE_CHECKING:
     from framework.venue import Credentials
     from exchanges.simulator.ledger import Ledger, SimFill, SimOrder
+    from exchanges.simulator.account import SimAccount
     from exchanges.simulator.market import MarketStep, SymbolMarket
 
 _SIGNATURE_PARAMS = frozenset({"signature", "sign"})
@@ -37,6 +38,9 @@ class SimHost(Protocol):
 
     def market(self, exchange: str, market: Market | str, symbol: str) -> SymbolMarket:
         """A symbol's public market (book, trades, candles) on a (venue, market), made on first use."""
+
+    def account(self, exchange: str, market: Market | str) -> SimAccount:
+        """The (venue, market) account its orders and fills move: balances, positions."""
 
 
 Handler = Callable[[SimHost, Market, web.Request], Awaitable[web.StreamResponse]]
@@ -230,4 +234,11 @@ class VenueSim:
 
     def fill_frames(self, session: SimSession, order: SimOrder, fill: SimFill) -> list[Any]:
         """Frames telling this session about one fill (and the order state it produced)."""
+        return []
+
+    # account state ----------------------------------------------------------------------------------------
+    def account_frames(self, session: SimSession, account: SimAccount, assets: list[str],
+                       symbols: list[str]) -> list[Any]:
+        """Frames telling this private session the new state of these balances (assets) and positions (symbols)
+        after an order or fill moved them ([] if it is not subscribed to the account channels)."""
         return []
