@@ -11,6 +11,7 @@ import attrs
 import msgspec
 
 from framework.errors import ConfigError
+from framework.account import BalanceUpdate, PositionUpdate
 from framework.events import ConnectionKey, OrderStatus, OrderUpdate, Trade
 
 DEFAULT_STORE_URL = "sqlite:///data/trades.sqlite"
@@ -23,6 +24,17 @@ TRADE_COLUMNS = (
 ORDER_COLUMNS = (
     "exchange", "market", "account", "symbol", "symbol_raw", "order_id", "client_order_id", "side",
     "order_type", "status", "status_raw", "amount", "price", "filled", "timestamp", "received_at", "raw",
+)
+# Account state (migration 6): the latest per (…, asset) / (…, symbol, position_side), a newer-or-equal venue time
+# replacing it, and an append-only history of every update (a delta-only balance update goes to the history alone).
+BALANCE_COLUMNS = (
+    "exchange", "market", "account", "asset", "free", "locked", "total", "delta", "reason", "timestamp",
+    "received_at", "source", "raw",
+)
+POSITION_COLUMNS = (
+    "exchange", "market", "account", "symbol", "position_side", "symbol_raw", "direction", "size", "contracts",
+    "entry_price", "mark_price", "unrealized_pnl", "realized_pnl", "leverage", "liquidation_price", "margin_mode",
+    "timestamp", "received_at", "source", "raw",
 )
 DEAD_LETTER_COLUMNS = (
     "id", "connection_key", "raw", "error", "received_at", "replayed_at", "replay_result", "consumer",
@@ -111,6 +123,18 @@ class TradeStore(Protocol):
     async def fetch_trades(self, key: ConnectionKey | None = None, symbol: str | None = None) -> list[Trade]: ...
 
     async def fetch_orders(self, key: ConnectionKey | None = None) -> list[OrderUpdate]: ...
+
+    async def write_account(self, balances: Sequence[BalanceUpdate], positions: Sequence[PositionUpdate]) -> None:
+        """One transaction: every update into the history, the latest states replaced by newer-or-equal ones."""
+
+    async def fetch_balances(self, key: ConnectionKey | None = None) -> list[BalanceUpdate]: ...
+
+    async def fetch_positions(self, key: ConnectionKey | None = None) -> list[PositionUpdate]: ...
+
+    async def account_history(
+        self, key: ConnectionKey | None = None
+    ) -> tuple[list[BalanceUpdate], list[PositionUpdate]]:
+        """Every balance and position update stored, oldest first."""
 
     async def fetch_dead_letters(self, pending_only: bool = False, consumer: str | None = None) -> list[dict]:
         """Dead letters by id (DEAD_LETTER_COLUMNS as keys): only those not replayed yet with `pending_only`,
@@ -226,6 +250,32 @@ async def order_states_page(store: TradeStore, keys: Sequence[ConnectionKey], cu
 
 def _state_id(update: OrderUpdate) -> tuple:
     return (update.exchange, update.market, update.account, update.symbol, update.order_id)
+
+
+def balance_row(b: BalanceUpdate, dec: Callable[[Decimal], Any] = _same) -> tuple:
+    def opt(value: Decimal | None) -> Any:
+        return None if value is None else dec(value)
+
+    return (b.exchange, b.market._value_, b.account, b.asset, opt(b.free), opt(b.locked), opt(b.total), opt(b.delta),
+            b.reason, b.timestamp, b.received_at, b.source._value_, raw_to_text(b.raw))
+
+
+def position_row(p: PositionUpdate, dec: Callable[[Decimal], Any] = _same) -> tuple:
+    def opt(value: Decimal | None) -> Any:
+        return None if value is None else dec(value)
+
+    return (p.exchange, p.market._value_, p.account, p.symbol, p.position_side._value_, p.symbol_raw,
+            p.direction._value_, dec(p.size), opt(p.contracts), opt(p.entry_price), opt(p.mark_price),
+            opt(p.unrealized_pnl), opt(p.realized_pnl), opt(p.leverage), opt(p.liquidation_price), p.margin_mode,
+            p.timestamp, p.received_at, p.source._value_, raw_to_text(p.raw))
+
+
+def balance_from_row(row: Sequence[Any]) -> BalanceUpdate:
+    return BalanceUpdate(**dict(zip(BALANCE_COLUMNS, row)))
+
+
+def position_from_row(row: Sequence[Any]) -> PositionUpdate:
+    return PositionUpdate(**dict(zip(POSITION_COLUMNS, row)))
 
 
 def order_from_row(row: Sequence[Any]) -> OrderUpdate:

@@ -12,17 +12,24 @@ import psycopg
 from psycopg import sql
 from psycopg_pool import AsyncConnectionPool
 
+from framework.account import BalanceUpdate, PositionUpdate
 from framework.errors import ConfigError, LifecycleError, StoreError
 from framework.events import ConnectionKey, OrderUpdate, Trade, now_ms
 from framework.store import (
+    BALANCE_COLUMNS,
     CONVERSION_ERRORS,
     DEAD_LETTER_COLUMNS,
     ORDER_COLUMNS,
+    POSITION_COLUMNS,
     TRADE_COLUMNS,
+    balance_from_row,
+    balance_row,
     key_filter_groups,
     one_line,
     order_from_row,
     order_row,
+    position_from_row,
+    position_row,
     raw_to_text,
     redact_url,
     trade_from_row,
@@ -100,7 +107,60 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX orders_by_time
         ON orders (exchange, market, account, timestamp, order_id COLLATE "C", symbol COLLATE "C");
     """,
+    # 6: account state: the latest balance per asset and position per symbol (and hedge leg), and their history
+    """
+    CREATE TABLE balances (
+        exchange text NOT NULL, market text NOT NULL, account text NOT NULL, asset text NOT NULL,
+        free numeric, locked numeric, total numeric, delta numeric, reason text, timestamp bigint NOT NULL,
+        received_at bigint NOT NULL, source text NOT NULL, raw text,
+        PRIMARY KEY (exchange, market, account, asset)
+    );
+    CREATE TABLE balance_history (
+        id bigserial PRIMARY KEY,
+        exchange text NOT NULL, market text NOT NULL, account text NOT NULL, asset text NOT NULL,
+        free numeric, locked numeric, total numeric, delta numeric, reason text, timestamp bigint NOT NULL,
+        received_at bigint NOT NULL, source text NOT NULL, raw text
+    );
+    CREATE TABLE positions (
+        exchange text NOT NULL, market text NOT NULL, account text NOT NULL, symbol text NOT NULL,
+        position_side text NOT NULL, symbol_raw text NOT NULL, direction text NOT NULL, size numeric NOT NULL,
+        contracts numeric, entry_price numeric, mark_price numeric, unrealized_pnl numeric, realized_pnl numeric,
+        leverage numeric, liquidation_price numeric, margin_mode text, timestamp bigint NOT NULL,
+        received_at bigint NOT NULL, source text NOT NULL, raw text,
+        PRIMARY KEY (exchange, market, account, symbol, position_side)
+    );
+    CREATE TABLE position_history (
+        id bigserial PRIMARY KEY,
+        exchange text NOT NULL, market text NOT NULL, account text NOT NULL, symbol text NOT NULL,
+        position_side text NOT NULL, symbol_raw text NOT NULL, direction text NOT NULL, size numeric NOT NULL,
+        contracts numeric, entry_price numeric, mark_price numeric, unrealized_pnl numeric, realized_pnl numeric,
+        leverage numeric, liquidation_price numeric, margin_mode text, timestamp bigint NOT NULL,
+        received_at bigint NOT NULL, source text NOT NULL, raw text
+    );
+    """,
 )
+
+def _sets(columns: Sequence[str]) -> sql.Composed:
+    return sql.SQL(", ").join(sql.SQL("{c} = excluded.{c}").format(c=sql.Identifier(c)) for c in columns)
+
+
+_BALANCE_COLS = sql.SQL(", ").join(map(sql.Identifier, BALANCE_COLUMNS))
+_POSITION_COLS = sql.SQL(", ").join(map(sql.Identifier, POSITION_COLUMNS))
+_UPSERT_BALANCE = sql.SQL(
+    "INSERT INTO balances ({cols}) VALUES ({values}) ON CONFLICT (exchange, market, account, asset) "
+    "DO UPDATE SET {sets} WHERE excluded.timestamp >= balances.timestamp"
+).format(cols=_BALANCE_COLS, values=sql.SQL(", ").join(sql.Placeholder() * len(BALANCE_COLUMNS)),
+         sets=_sets(BALANCE_COLUMNS[4:]))
+_UPSERT_POSITION = sql.SQL(
+    "INSERT INTO positions ({cols}) VALUES ({values}) "
+    "ON CONFLICT (exchange, market, account, symbol, position_side) "
+    "DO UPDATE SET {sets} WHERE excluded.timestamp >= positions.timestamp"
+).format(cols=_POSITION_COLS, values=sql.SQL(", ").join(sql.Placeholder() * len(POSITION_COLUMNS)),
+         sets=_sets(POSITION_COLUMNS[5:]))
+_ADD_BALANCE = sql.SQL("INSERT INTO balance_history ({}) VALUES ({})").format(
+    _BALANCE_COLS, sql.SQL(", ").join(sql.Placeholder() * len(BALANCE_COLUMNS)))
+_ADD_POSITION = sql.SQL("INSERT INTO position_history ({}) VALUES ({})").format(
+    _POSITION_COLS, sql.SQL(", ").join(sql.Placeholder() * len(POSITION_COLUMNS)))
 
 START_TIMEOUT = 5.0  # seconds start() may wait for an unreachable server before it reports it
 WRITE_CONNECT_WAIT = 1.0  # seconds a write batch waits for a pooled connection before it counts as unreachable
@@ -477,6 +537,44 @@ class PostgresTradeStore:
         where, params = _key_filter(key, None)
         query = sql.SQL("SELECT {} FROM orders {}").format(sql.SQL(", ").join(map(sql.Identifier, ORDER_COLUMNS)), where)
         return [order_from_row(r) for r in await self._execute(query, params)]
+
+    async def write_account(self, balances: Sequence[BalanceUpdate], positions: Sequence[PositionUpdate]) -> None:
+        if not (balances or positions):
+            return
+        balance_rows = [balance_row(b) for b in balances]
+        position_rows = [position_row(p) for p in positions]
+        async with _errors(self.url), self._require_pool().connection() as conn, conn.transaction():
+            async with conn.cursor() as cur:
+                if balance_rows:
+                    await cur.executemany(_ADD_BALANCE, balance_rows)
+                    latest = [row for row, b in zip(balance_rows, balances) if not b.is_delta]
+                    if latest:
+                        await cur.executemany(_UPSERT_BALANCE, latest)
+                if position_rows:
+                    await cur.executemany(_ADD_POSITION, position_rows)
+                    await cur.executemany(_UPSERT_POSITION, position_rows)
+
+    async def fetch_balances(self, key: ConnectionKey | None = None) -> list[BalanceUpdate]:
+        where, params = _key_filter(key, None)
+        query = sql.SQL("SELECT {} FROM balances {} ORDER BY exchange, market, account, asset").format(
+            _BALANCE_COLS, where)
+        return [balance_from_row(r) for r in await self._execute(query, params)]
+
+    async def fetch_positions(self, key: ConnectionKey | None = None) -> list[PositionUpdate]:
+        where, params = _key_filter(key, None)
+        query = sql.SQL("SELECT {} FROM positions {} ORDER BY exchange, market, account, symbol, position_side"
+                        ).format(_POSITION_COLS, where)
+        return [position_from_row(r) for r in await self._execute(query, params)]
+
+    async def account_history(
+        self, key: ConnectionKey | None = None
+    ) -> tuple[list[BalanceUpdate], list[PositionUpdate]]:
+        where, params = _key_filter(key, None)
+        balances = await self._execute(sql.SQL("SELECT {} FROM balance_history {} ORDER BY id").format(
+            _BALANCE_COLS, where), params)
+        positions = await self._execute(sql.SQL("SELECT {} FROM position_history {} ORDER BY id").format(
+            _POSITION_COLS, where), params)
+        return [balance_from_row(r) for r in balances], [position_from_row(r) for r in positions]
 
     async def fetch_dead_letters(self, pending_only: bool = False, consumer: str | None = None) -> list[dict]:
         clauses = [sql.SQL("TRUE")]

@@ -10,17 +10,24 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence, TypeVar
 
+from framework.account import BalanceUpdate, PositionUpdate
 from framework.errors import ConfigError, LifecycleError, StoreError
 from framework.events import ConnectionKey, OrderUpdate, Trade
 from framework.store import (
+    BALANCE_COLUMNS,
     CONVERSION_ERRORS,
     DEAD_LETTER_COLUMNS,
     ORDER_COLUMNS,
+    POSITION_COLUMNS,
     TRADE_COLUMNS,
+    balance_from_row,
+    balance_row,
     key_filter_groups,
     one_line,
     order_from_row,
     order_row,
+    position_from_row,
+    position_row,
     raw_to_text,
     trade_from_row,
     trade_row,
@@ -109,7 +116,55 @@ MIGRATIONS: tuple[str, ...] = (
     """
     CREATE INDEX orders_by_time ON orders (exchange, market, account, timestamp, order_id, symbol)
     """,
+    # 6: account state: the latest balance per asset and position per symbol (and hedge leg), and their history
+    """
+    CREATE TABLE balances (
+        exchange TEXT NOT NULL, market TEXT NOT NULL, account TEXT NOT NULL, asset TEXT NOT NULL,
+        free TEXT, locked TEXT, total TEXT, delta TEXT, reason TEXT, timestamp INTEGER NOT NULL,
+        received_at INTEGER NOT NULL, source TEXT NOT NULL, raw TEXT,
+        PRIMARY KEY (exchange, market, account, asset)
+    ) WITHOUT ROWID;
+    CREATE TABLE balance_history (
+        id INTEGER PRIMARY KEY,
+        exchange TEXT NOT NULL, market TEXT NOT NULL, account TEXT NOT NULL, asset TEXT NOT NULL,
+        free TEXT, locked TEXT, total TEXT, delta TEXT, reason TEXT, timestamp INTEGER NOT NULL,
+        received_at INTEGER NOT NULL, source TEXT NOT NULL, raw TEXT
+    );
+    CREATE TABLE positions (
+        exchange TEXT NOT NULL, market TEXT NOT NULL, account TEXT NOT NULL, symbol TEXT NOT NULL,
+        position_side TEXT NOT NULL, symbol_raw TEXT NOT NULL, direction TEXT NOT NULL, size TEXT NOT NULL,
+        contracts TEXT, entry_price TEXT, mark_price TEXT, unrealized_pnl TEXT, realized_pnl TEXT, leverage TEXT,
+        liquidation_price TEXT, margin_mode TEXT, timestamp INTEGER NOT NULL, received_at INTEGER NOT NULL,
+        source TEXT NOT NULL, raw TEXT,
+        PRIMARY KEY (exchange, market, account, symbol, position_side)
+    ) WITHOUT ROWID;
+    CREATE TABLE position_history (
+        id INTEGER PRIMARY KEY,
+        exchange TEXT NOT NULL, market TEXT NOT NULL, account TEXT NOT NULL, symbol TEXT NOT NULL,
+        position_side TEXT NOT NULL, symbol_raw TEXT NOT NULL, direction TEXT NOT NULL, size TEXT NOT NULL,
+        contracts TEXT, entry_price TEXT, mark_price TEXT, unrealized_pnl TEXT, realized_pnl TEXT, leverage TEXT,
+        liquidation_price TEXT, margin_mode TEXT, timestamp INTEGER NOT NULL, received_at INTEGER NOT NULL,
+        source TEXT NOT NULL, raw TEXT
+    )
+    """,
 )
+
+_UPSERT_BALANCE = (
+    f"INSERT INTO balances ({', '.join(BALANCE_COLUMNS)}) VALUES ({', '.join('?' * len(BALANCE_COLUMNS))}) "
+    "ON CONFLICT (exchange, market, account, asset) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in BALANCE_COLUMNS[4:])
+    + " WHERE excluded.timestamp >= balances.timestamp"
+)
+_UPSERT_POSITION = (
+    f"INSERT INTO positions ({', '.join(POSITION_COLUMNS)}) VALUES ({', '.join('?' * len(POSITION_COLUMNS))}) "
+    "ON CONFLICT (exchange, market, account, symbol, position_side) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in POSITION_COLUMNS[5:])
+    + " WHERE excluded.timestamp >= positions.timestamp"
+)
+_ADD_BALANCE = (f"INSERT INTO balance_history ({', '.join(BALANCE_COLUMNS)}) "
+                f"VALUES ({', '.join('?' * len(BALANCE_COLUMNS))})")
+_ADD_POSITION = (f"INSERT INTO position_history ({', '.join(POSITION_COLUMNS)}) "
+                 f"VALUES ({', '.join('?' * len(POSITION_COLUMNS))})")
 
 _INSERT_TRADE = (
     f"INSERT INTO trades ({', '.join(TRADE_COLUMNS)}) VALUES ({', '.join('?' * len(TRADE_COLUMNS))}) "
@@ -419,6 +474,49 @@ class SQLiteTradeStore:
         where, params = _key_filter(key, None)
         rows = await self._run(self._select, f"SELECT {', '.join(ORDER_COLUMNS)} FROM orders{where}", params)
         return [order_from_row(r) for r in rows]
+
+    async def write_account(self, balances: Sequence[BalanceUpdate], positions: Sequence[PositionUpdate]) -> None:
+        if balances or positions:
+            await self._run(self._write_account, balances, positions)
+
+    def _write_account(self, balances: Sequence[BalanceUpdate], positions: Sequence[PositionUpdate]) -> None:
+        balance_rows = [balance_row(b, str) for b in balances]
+        position_rows = [position_row(p, str) for p in positions]
+        conn = self._connection()
+        cur = conn.cursor()
+        cur.execute("BEGIN IMMEDIATE")
+        try:
+            cur.executemany(_ADD_BALANCE, balance_rows)
+            cur.executemany(_UPSERT_BALANCE, [row for row, b in zip(balance_rows, balances) if not b.is_delta])
+            cur.executemany(_ADD_POSITION, position_rows)
+            cur.executemany(_UPSERT_POSITION, position_rows)
+            cur.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                cur.execute("ROLLBACK")
+            raise
+
+    async def fetch_balances(self, key: ConnectionKey | None = None) -> list[BalanceUpdate]:
+        where, params = _key_filter(key, None)
+        rows = await self._run(self._select, f"SELECT {', '.join(BALANCE_COLUMNS)} FROM balances{where} "
+                               "ORDER BY exchange, market, account, asset", params)
+        return [balance_from_row(r) for r in rows]
+
+    async def fetch_positions(self, key: ConnectionKey | None = None) -> list[PositionUpdate]:
+        where, params = _key_filter(key, None)
+        rows = await self._run(self._select, f"SELECT {', '.join(POSITION_COLUMNS)} FROM positions{where} "
+                               "ORDER BY exchange, market, account, symbol, position_side", params)
+        return [position_from_row(r) for r in rows]
+
+    async def account_history(
+        self, key: ConnectionKey | None = None
+    ) -> tuple[list[BalanceUpdate], list[PositionUpdate]]:
+        where, params = _key_filter(key, None)
+        balances = await self._run(self._select, f"SELECT {', '.join(BALANCE_COLUMNS)} FROM balance_history{where} "
+                                   "ORDER BY id", params)
+        positions = await self._run(self._select, f"SELECT {', '.join(POSITION_COLUMNS)} FROM position_history"
+                                    f"{where} ORDER BY id", params)
+        return [balance_from_row(r) for r in balances], [position_from_row(r) for r in positions]
 
     async def fetch_dead_letters(self, pending_only: bool = False, consumer: str | None = None) -> list[dict]:
         clauses = (["replayed_at IS NULL"] if pending_only else []) + (["consumer = ?"] if consumer is not None else [])

@@ -124,12 +124,12 @@ async def test_a_store_at_migration_4_gains_the_time_index_and_reads_its_old_ord
         assert ids(await store.orders_since([BINANCE], T0, 10)) == [("old", T0 + 1), ("new", T0 + 2)]
     finally:
         await store.stop()
-    store = open_store(store_url)  # a second start finds version 5 and migrates nothing
+    store = open_store(store_url)  # a second start finds the latest version and migrates nothing
     await store.start()
     try:
         assert len(await store.orders_since([BINANCE], 0, 10)) == 2
     finally:
         await store.stop()
     versions, indexes = _versions_and_indexes(store_url)
-    assert versions == [1, 2, 3, 4, 5]
+    assert versions == list(range(1, len(sqlite_store.MIGRATIONS) + 1))  # 5 and every later one
     assert "orders_by_time" in indexes
