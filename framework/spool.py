@@ -9,11 +9,12 @@ from typing import Any
 
 import attrs
 
+from framework.account import BalanceUpdate, PositionUpdate
 from framework.events import OrderUpdate, Trade
 from framework.store import raw_to_text
 
-_TRADE_FIELDS = [a.name for a in attrs.fields(Trade)]
-_ORDER_FIELDS = [a.name for a in attrs.fields(OrderUpdate)]
+_CLASSES: dict[str, type] = {"order": OrderUpdate, "balance": BalanceUpdate, "position": PositionUpdate}
+_FIELDS = {cls: [a.name for a in attrs.fields(cls)] for cls in (Trade, OrderUpdate, BalanceUpdate, PositionUpdate)}
 
 
 def encode(kind: str, item: Any) -> str:
@@ -22,8 +23,7 @@ def encode(kind: str, item: Any) -> str:
         key, raw, error, received_at, *consumer = item  # a consumer's letter names it (5th field)
         body: Any = [key, raw_to_text(raw), error, received_at, *consumer]
     else:
-        fields = _TRADE_FIELDS if isinstance(item, Trade) else _ORDER_FIELDS
-        body = {name: getattr(item, name) for name in fields}
+        body = {name: getattr(item, name) for name in _FIELDS[type(item)]}
         body["raw"] = raw_to_text(body["raw"])
     return json.dumps([kind, body], default=str, separators=(",", ":"))
 
@@ -32,7 +32,7 @@ def decode(line: str) -> tuple[str, Any]:
     kind, body = json.loads(line)
     if kind == "dead":
         return kind, tuple(body)
-    cls = OrderUpdate if kind == "order" else Trade  # trade, duplicate and fee items are all fills
+    cls = _CLASSES.get(kind, Trade)  # trade, duplicate and fee items are all fills
     return kind, cls(**body)
 
 

@@ -9,6 +9,7 @@ from typing import Any, Callable
 
 from loguru import logger
 
+from framework.account import BalanceUpdate, PositionUpdate
 from framework.events import ConnectionKey, OrderUpdate, Trade, now_ms, with_delivery
 from framework.errors import StoreError
 from framework.progress import Progress
@@ -76,6 +77,7 @@ class TradeSync:
         self.stored = 0
         self.duplicates = 0
         self.orders_stored = 0
+        self.account_stored = 0  # balance and position states written
         self.dead_letters = 0
         self.write_errors = 0
         self.peak_pending = 0  # the longest the in-memory queue has been
@@ -180,6 +182,10 @@ class TradeSync:
 
     def record_order(self, update: OrderUpdate) -> None:
         self._submit("order", update)
+
+    def record_account(self, event: BalanceUpdate | PositionUpdate) -> None:
+        """A balance or position state: stored (latest state and history) with the next batch."""
+        self._submit(event.channel, event)
 
     def record_dead_letter(self, key: str, raw: Any, error: str, consumer: str | None = None) -> None:
         """Keep what could not be read or stored (or, with `consumer`, an event that consumer missed)."""
@@ -395,6 +401,8 @@ class TradeSync:
         latest_orders: dict[tuple, OrderUpdate] = {}
         dead: list[tuple] = []
         fee_copies: list[Trade] = []  # a later copy of a fill may carry the fee the first one lacked
+        balances: list[BalanceUpdate] = []
+        positions: list[PositionUpdate] = []
         for kind, item in batch:
             if kind == "trade":
                 if item.dedup_key in in_batch:
@@ -412,13 +420,20 @@ class TradeSync:
                 held = latest_orders.get(okey)
                 if held is None or order_rank(item) > order_rank(held):
                     latest_orders[okey] = item
+            elif kind == "balance":
+                balances.append(item)
+            elif kind == "position":
+                positions.append(item)
             else:
                 dead.append(item)
 
         # One transaction (one WAL flush) for the whole batch; a store without write_batch goes step by step.
         write = getattr(self.store, "write_batch", None)
-        args = (trades, fee_copies, list(latest_orders.values()), dead)
+        args: tuple = (trades, fee_copies, list(latest_orders.values()), dead)
+        if balances or positions:  # account states ride the same transaction (stores from before them: no such args)
+            args += (balances, positions)
         inserted, completed_keys = await (write(*args) if write is not None else write_in_steps(self.store, *args))
+        self.account_stored += len(balances) + len(positions)
         # Delivery follows durability: handed on only now that all of it is committed.
         stored = [_committed(t, seq) for t, seq in zip(trades, inserted) if seq]
         if stored:
@@ -468,6 +483,7 @@ class TradeSync:
             "stored": self.stored,
             "duplicates": self.duplicates,
             "orders": self.orders_stored,
+            "account_states": self.account_stored,
             "dead_letters": self.dead_letters,
             "pending": self.pending,
             "write_errors": self.write_errors,

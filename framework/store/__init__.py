@@ -157,16 +157,18 @@ class TradeStore(Protocol):
 
 async def write_in_steps(
     store: Any, trades: Sequence[Trade], fee_copies: Sequence[Trade], orders: Sequence[OrderUpdate],
-    dead_rows: Sequence[tuple],
+    dead_rows: Sequence[tuple], balances: Sequence[BalanceUpdate] = (), positions: Sequence[PositionUpdate] = (),
 ) -> tuple[list[int | None], list[tuple]]:
     """write_batch for a store without transactions (an in-memory fake, a store written before write_batch):
-    the four calls one after another, so a failure may leave the first ones done."""
+    the calls one after another, so a failure may leave the first ones done."""
     inserted = await store.insert_trades(trades) if trades else []
     completed = await store.complete_fees(fee_copies) if fee_copies else []
     if orders:
         await store.upsert_orders(orders)
     for key, raw, error, received_at, *consumer in dead_rows:
         await store.add_dead_letter(key, raw, error, received_at, *consumer)
+    if balances or positions:
+        await store.write_account(balances, positions)
     return inserted, completed
 
 

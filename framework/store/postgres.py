@@ -140,27 +140,6 @@ MIGRATIONS: tuple[str, ...] = (
     """,
 )
 
-def _sets(columns: Sequence[str]) -> sql.Composed:
-    return sql.SQL(", ").join(sql.SQL("{c} = excluded.{c}").format(c=sql.Identifier(c)) for c in columns)
-
-
-_BALANCE_COLS = sql.SQL(", ").join(map(sql.Identifier, BALANCE_COLUMNS))
-_POSITION_COLS = sql.SQL(", ").join(map(sql.Identifier, POSITION_COLUMNS))
-_UPSERT_BALANCE = sql.SQL(
-    "INSERT INTO balances ({cols}) VALUES ({values}) ON CONFLICT (exchange, market, account, asset) "
-    "DO UPDATE SET {sets} WHERE excluded.timestamp >= balances.timestamp"
-).format(cols=_BALANCE_COLS, values=sql.SQL(", ").join(sql.Placeholder() * len(BALANCE_COLUMNS)),
-         sets=_sets(BALANCE_COLUMNS[4:]))
-_UPSERT_POSITION = sql.SQL(
-    "INSERT INTO positions ({cols}) VALUES ({values}) "
-    "ON CONFLICT (exchange, market, account, symbol, position_side) "
-    "DO UPDATE SET {sets} WHERE excluded.timestamp >= positions.timestamp"
-).format(cols=_POSITION_COLS, values=sql.SQL(", ").join(sql.Placeholder() * len(POSITION_COLUMNS)),
-         sets=_sets(POSITION_COLUMNS[5:]))
-_ADD_BALANCE = sql.SQL("INSERT INTO balance_history ({}) VALUES ({})").format(
-    _BALANCE_COLS, sql.SQL(", ").join(sql.Placeholder() * len(BALANCE_COLUMNS)))
-_ADD_POSITION = sql.SQL("INSERT INTO position_history ({}) VALUES ({})").format(
-    _POSITION_COLS, sql.SQL(", ").join(sql.Placeholder() * len(POSITION_COLUMNS)))
 
 START_TIMEOUT = 5.0  # seconds start() may wait for an unreachable server before it reports it
 WRITE_CONNECT_WAIT = 1.0  # seconds a write batch waits for a pooled connection before it counts as unreachable
@@ -180,6 +159,10 @@ _ORDER_TYPES = (
     "text", "text", "text", "text", "text", "text", "text", "text", "text", "text", "text", "numeric",
     "numeric", "numeric", "bigint", "bigint", "text", "smallint",
 )
+_BALANCE_TYPES = ("text", "text", "text", "text", "numeric", "numeric", "numeric", "numeric", "text", "bigint",
+                  "bigint", "text", "text")
+_POSITION_TYPES = ("text", "text", "text", "text", "text", "text", "text", "numeric", "numeric", "numeric", "numeric",
+                   "numeric", "numeric", "numeric", "numeric", "text", "bigint", "bigint", "text", "text")
 _KEY_COLUMNS = ("exchange", "market", "account", "symbol", "trade_id", "order_id")
 
 
@@ -193,6 +176,49 @@ def _unnest(columns: Sequence[str], types: Sequence[str]) -> sql.Composed:
 
 _TRADE_COLS = sql.SQL(", ").join(map(sql.Identifier, TRADE_COLUMNS))
 _KEY_COLS = sql.SQL(", ").join(map(sql.Identifier, _KEY_COLUMNS))
+
+
+def _sets(columns: Sequence[str]) -> sql.Composed:
+    return sql.SQL(", ").join(sql.SQL("{c} = excluded.{c}").format(c=sql.Identifier(c)) for c in columns)
+
+
+_BALANCE_COLS = sql.SQL(", ").join(map(sql.Identifier, BALANCE_COLUMNS))
+_POSITION_COLS = sql.SQL(", ").join(map(sql.Identifier, POSITION_COLUMNS))
+# One statement per table per batch, rows as typed arrays (as the fills); the latest-state upserts get at most one
+# row per state (account_statements keeps the newest), as ON CONFLICT cannot touch a row twice in one statement.
+_UPSERT_BALANCES = sql.SQL(
+    "INSERT INTO balances ({cols}) {rows} ON CONFLICT (exchange, market, account, asset) "
+    "DO UPDATE SET {sets} WHERE excluded.timestamp >= balances.timestamp"
+).format(cols=_BALANCE_COLS, rows=_unnest(BALANCE_COLUMNS, _BALANCE_TYPES), sets=_sets(BALANCE_COLUMNS[4:]))
+_UPSERT_POSITIONS = sql.SQL(
+    "INSERT INTO positions ({cols}) {rows} ON CONFLICT (exchange, market, account, symbol, position_side) "
+    "DO UPDATE SET {sets} WHERE excluded.timestamp >= positions.timestamp"
+).format(cols=_POSITION_COLS, rows=_unnest(POSITION_COLUMNS, _POSITION_TYPES), sets=_sets(POSITION_COLUMNS[5:]))
+_ADD_BALANCES = sql.SQL("INSERT INTO balance_history ({}) {}").format(
+    _BALANCE_COLS, _unnest(BALANCE_COLUMNS, _BALANCE_TYPES))
+_ADD_POSITIONS = sql.SQL("INSERT INTO position_history ({}) {}").format(
+    _POSITION_COLS, _unnest(POSITION_COLUMNS, _POSITION_TYPES))
+
+
+def account_statements(balances: Sequence[BalanceUpdate], positions: Sequence[PositionUpdate]) -> list[tuple]:
+    """(query, array params) of the account part of a batch: the history rows, then the newest state of each."""
+    statements: list[tuple] = []
+    for rows, add, upsert, events in ((list(map(balance_row, balances)), _ADD_BALANCES, _UPSERT_BALANCES, balances),
+                                      (list(map(position_row, positions)), _ADD_POSITIONS, _UPSERT_POSITIONS,
+                                       positions)):
+        if not rows:
+            continue
+        statements.append((add, [list(c) for c in zip(*rows)]))
+        newest: dict[tuple, tuple] = {}
+        for row, event in zip(rows, events):
+            if getattr(event, "is_delta", False):
+                continue
+            held = newest.get(event.state_key)
+            if held is None or event.timestamp >= held[0]:
+                newest[event.state_key] = (event.timestamp, row)
+        if newest:
+            statements.append((upsert, [list(c) for c in zip(*(row for _, row in newest.values()))]))
+    return statements
 # Live fills arrive in batches: one statement (its own transaction, one round trip) inserts them from binary
 # arrays in the order given, so `seq` (the column's default, taken after the sort) increases in that order.
 # The transaction lock (one per schema) is taken in the same statement before any row is produced (the sort
@@ -415,13 +441,13 @@ class PostgresTradeStore:
 
     async def write_batch(
         self, trades: Sequence[Trade], fee_copies: Sequence[Trade], orders: Sequence[OrderUpdate],
-        dead_rows: Sequence[tuple],
+        dead_rows: Sequence[tuple], balances: Sequence[BalanceUpdate] = (), positions: Sequence[PositionUpdate] = (),
     ) -> tuple[list[int | None], list[tuple]]:
         """One transaction on one connection, its statements pipelined (one round trip, one WAL flush): the
-        fills, then the fees, the order states and the dead letters. Rows are built before anything is sent,
-        so a value the driver cannot convert is refused with nothing begun."""
+        fills, then the fees, the order states, the dead letters and the account states. Rows are built before
+        anything is sent, so a value the driver cannot convert is refused with nothing begun."""
         fee_rows = [(t.fee_cost, t.fee_currency, *t.dedup_key) for t in fee_copies if t.fee_cost is not None]
-        if not (trades or fee_rows or orders or dead_rows):
+        if not (trades or fee_rows or orders or dead_rows or balances or positions):
             return [], []
         async with _errors(self.url):
             statements = []
@@ -433,6 +459,7 @@ class PostgresTradeStore:
                 statements.append((_UPSERT_ORDERS, [list(c) for c in zip(*map(order_row, orders))]))
             if dead_rows:
                 statements.append((_INSERT_DEAD_LETTERS, [list(c) for c in zip(*map(_letter_row, dead_rows))]))
+            statements += account_statements(balances, positions)
             # A batch waits at most WRITE_CONNECT_WAIT for a connection: with the server unreachable, the writer
             # must hear it at once and spool what waits in memory (a kill then loses nothing), not wait 10 s.
             async with self._require_pool().connection(timeout=WRITE_CONNECT_WAIT) as conn:
@@ -541,18 +568,11 @@ class PostgresTradeStore:
     async def write_account(self, balances: Sequence[BalanceUpdate], positions: Sequence[PositionUpdate]) -> None:
         if not (balances or positions):
             return
-        balance_rows = [balance_row(b) for b in balances]
-        position_rows = [position_row(p) for p in positions]
-        async with _errors(self.url), self._require_pool().connection() as conn, conn.transaction():
-            async with conn.cursor() as cur:
-                if balance_rows:
-                    await cur.executemany(_ADD_BALANCE, balance_rows)
-                    latest = [row for row, b in zip(balance_rows, balances) if not b.is_delta]
-                    if latest:
-                        await cur.executemany(_UPSERT_BALANCE, latest)
-                if position_rows:
-                    await cur.executemany(_ADD_POSITION, position_rows)
-                    await cur.executemany(_UPSERT_POSITION, position_rows)
+        async with _errors(self.url):
+            statements = account_statements(balances, positions)
+            async with self._require_pool().connection() as conn, conn.transaction():
+                for query, params in statements:
+                    await conn.execute(query, params)
 
     async def fetch_balances(self, key: ConnectionKey | None = None) -> list[BalanceUpdate]:
         where, params = _key_filter(key, None)

@@ -302,19 +302,19 @@ class SQLiteTradeStore:
 
     async def write_batch(
         self, trades: Sequence[Trade], fee_copies: Sequence[Trade], orders: Sequence[OrderUpdate],
-        dead_rows: Sequence[tuple],
+        dead_rows: Sequence[tuple], balances: Sequence[BalanceUpdate] = (), positions: Sequence[PositionUpdate] = (),
     ) -> tuple[list[int | None], list[tuple]]:
-        if not (trades or fee_copies or orders or dead_rows):
+        if not (trades or fee_copies or orders or dead_rows or balances or positions):
             return [], []
-        return await self._run(self._write_batch, trades, fee_copies, orders, dead_rows)
+        return await self._run(self._write_batch, trades, fee_copies, orders, dead_rows, balances, positions)
 
     def _write_batch(
         self, trades: Sequence[Trade], fee_copies: Sequence[Trade], orders: Sequence[OrderUpdate],
-        dead_rows: Sequence[tuple],
+        dead_rows: Sequence[tuple], balances: Sequence[BalanceUpdate] = (), positions: Sequence[PositionUpdate] = (),
     ) -> tuple[list[int | None], list[tuple]]:
         """One write transaction (BEGIN IMMEDIATE … COMMIT, one sync), taken before the first row: fills, fees,
-        order states, dead letters. No other writer can take seqs in between, so new fills get increasing seqs
-        (their rowid) in the order given; a refused row rolls back the whole batch."""
+        order states, dead letters, account states. No other writer can take seqs in between, so new fills get
+        increasing seqs (their rowid) in the order given; a refused row rolls back the whole batch."""
         trade_rows = [trade_row(t, str) for t in trades]
         fee_rows = _fee_rows(fee_copies)
         order_rows = [order_row(o, str) for o in orders]
@@ -332,6 +332,7 @@ class SQLiteTradeStore:
                 cur.executemany(_UPSERT_ORDER, order_rows)
             if letter_rows:
                 cur.executemany(_ADD_DEAD_LETTER, letter_rows)
+            self._account_rows(cur, balances, positions)
             cur.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
@@ -480,21 +481,29 @@ class SQLiteTradeStore:
             await self._run(self._write_account, balances, positions)
 
     def _write_account(self, balances: Sequence[BalanceUpdate], positions: Sequence[PositionUpdate]) -> None:
-        balance_rows = [balance_row(b, str) for b in balances]
-        position_rows = [position_row(p, str) for p in positions]
         conn = self._connection()
         cur = conn.cursor()
         cur.execute("BEGIN IMMEDIATE")
         try:
-            cur.executemany(_ADD_BALANCE, balance_rows)
-            cur.executemany(_UPSERT_BALANCE, [row for row, b in zip(balance_rows, balances) if not b.is_delta])
-            cur.executemany(_ADD_POSITION, position_rows)
-            cur.executemany(_UPSERT_POSITION, position_rows)
+            self._account_rows(cur, balances, positions)
             cur.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
                 cur.execute("ROLLBACK")
             raise
+
+    @staticmethod
+    def _account_rows(cur: sqlite3.Cursor, balances: Sequence[BalanceUpdate], positions: Sequence[PositionUpdate]
+                      ) -> None:
+        """Inside a write transaction: every update into the history, absolute ones over older latest states."""
+        if balances:
+            rows = [balance_row(b, str) for b in balances]
+            cur.executemany(_ADD_BALANCE, rows)
+            cur.executemany(_UPSERT_BALANCE, [row for row, b in zip(rows, balances) if not b.is_delta])
+        if positions:
+            rows = [position_row(p, str) for p in positions]
+            cur.executemany(_ADD_POSITION, rows)
+            cur.executemany(_UPSERT_POSITION, rows)
 
     async def fetch_balances(self, key: ConnectionKey | None = None) -> list[BalanceUpdate]:
         where, params = _key_filter(key, None)

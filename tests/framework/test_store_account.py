@@ -47,3 +47,15 @@ async def test_hedge_legs_are_two_positions(store):
                                    position("2", T, direction="short", position_side="short")])
     legs = {p.position_side.value: p.signed_size for p in await store.fetch_positions()}
     assert legs == {"long": Decimal("1"), "short": Decimal("-2")}
+
+
+async def test_account_states_ride_the_fills_transaction_and_two_of_one_asset_in_a_batch_keep_the_newest(store):
+    """write_batch takes them with the fills (one transaction); one batch may hold several states of one asset
+    (PostgreSQL's ON CONFLICT cannot touch a row twice in one statement: the newest is upserted, all go to history)."""
+    await store.write_batch([], [], [], [], [balance("USDT", "10", T + 2), balance("USDT", "11", T + 3),
+                                             balance("USDT", "9", T + 1)], [position("1", T), position("2", T + 1)])
+    (usdt,) = await store.fetch_balances(KEY)
+    (btc,) = await store.fetch_positions(KEY)
+    assert (usdt.total, btc.size) == (Decimal("11"), Decimal("2"))
+    history_b, history_p = await store.account_history(KEY)
+    assert len(history_b) == 3 and len(history_p) == 2
