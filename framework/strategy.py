@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 from loguru import logger
 
 from framework.errors import ConfigError, LifecycleError, StoreError
+from framework.account import AccountEvent, BalanceUpdate, PositionUpdate
 from framework.events import ConnectionKey, Event, OrderUpdate, Trade
 from framework.marketdata.feed import DEFAULT_DEPTH, Watch
 from framework.marketdata.values import Candle, OrderBook, PublicTrade, Ticker
@@ -130,6 +131,13 @@ class BaseStrategy:
         self._orders_behind: int | None = None
         self._orders_cursor: Any = None  # a read-back under way (framework.store.OrderCursor)
         self.order_states_read_back = 0
+        # Account states: the views are current at once; the hooks get them in order, past max_inbox the newest
+        # per asset / position.
+        self.balances = AccountView("balance")
+        self.positions = AccountView("position")
+        self._account_overflow: OrderedDict[tuple, AccountEvent] = OrderedDict()
+        self.coalesced_account_updates = 0
+        self.stale_account_updates = 0  # states older than the one held: neither the view nor the hook took them
         self._wakeup = asyncio.Event()
         self._idle = asyncio.Event()
         self._lagging = False  # live fills are not queued: the next catch-up reads them from the store
@@ -156,6 +164,14 @@ class BaseStrategy:
 
     def on_order_update(self, update: OrderUpdate) -> Any:
         """Called with every order update routed to this strategy."""
+
+    def on_balance(self, balance: BalanceUpdate) -> Any:
+        """An asset's balance changed (free, locked, total; a REST snapshot at every (re)connect). `self.balances`
+        already holds it."""
+
+    def on_position(self, position: PositionUpdate) -> Any:
+        """A position changed (size in base units, entry, unrealized PnL, leverage, liquidation price…).
+        `self.positions` already holds it."""
 
     def on_ticker(self, ticker: Ticker) -> Any:
         """Best bid/ask, last price and the venue's 24 h figures (framework.marketdata.values.Ticker)."""
@@ -417,10 +433,16 @@ class BaseStrategy:
         self._idle.clear()
         self._wakeup.set()
 
-    def deliver_updates(self, updates: list[OrderUpdate]) -> None:
-        """Order updates for this strategy, in order, handed over at once (those of one published frame)."""
+    def deliver_updates(self, updates: list[Any]) -> None:
+        """Order updates (and balance / position states) for this strategy, in order, handed over at once (those
+        published in one turn of the loop)."""
         if self._state is StrategyState.FAILED:
             return
+        if any(u.__class__ is not OrderUpdate for u in updates):
+            self.deliver_account([u for u in updates if u.__class__ is not OrderUpdate])
+            updates = [u for u in updates if u.__class__ is OrderUpdate]
+            if not updates:
+                return
         if self._order_overflow or self._orders_behind is not None or self._queued + len(updates) > self.max_inbox:
             for update in updates:  # the inbox is full: the newest state per order waits beside it
                 self.deliver(update)
@@ -430,6 +452,27 @@ class BaseStrategy:
         self.progress.submit(len(updates))
         self._idle.clear()
         self._wakeup.set()
+
+    def deliver_account(self, events: list[AccountEvent]) -> None:
+        """Balance and position states: the views (`balances`, `positions`) take them at once, the hooks in order;
+        one older than the state held (a delta the venue sent before a reconnect's snapshot) goes to neither. Past
+        max_inbox, the newest state per asset / position waits beside the inbox (the views are current)."""
+        if self._state is StrategyState.FAILED:
+            return
+        for event in events:
+            if not (self.balances if event.__class__ is BalanceUpdate else self.positions)._take(event):
+                self.stale_account_updates += 1
+                continue  # older than the state it holds: the hook never sees a state go back in time
+            pending = self._account_overflow
+            if pending or self._queued >= self.max_inbox:
+                if event.state_key in pending:
+                    self.coalesced_account_updates += 1
+                    del pending[event.state_key]
+                pending[event.state_key] = event
+                self._idle.clear()
+                self._wakeup.set()
+            else:
+                self._put(event.channel, event)
 
     def deliver_stored(self, trades: list[Trade]) -> None:
         """Stored fills for this strategy, in seq order, handed over at once (a run of a committed batch).
@@ -471,12 +514,17 @@ class BaseStrategy:
 
     # the strategy's task ------------------------------------------------------------------------------
     async def _run(self) -> None:
-        hooks = {"trade": self.on_trade, "order": self.on_order_update, "amended": self.on_trade_amended}
+        hooks = {"trade": self.on_trade, "order": self.on_order_update, "amended": self.on_trade_amended,
+                 "balance": self.on_balance, "position": self.on_position}
         threaded = {kind: not inspect.iscoroutinefunction(hook) for kind, hook in hooks.items()}
         while self._state is not StrategyState.FAILED:
             if not self._inbox and self._order_overflow:
                 while self._order_overflow and self._queued < self.max_inbox:
                     self._put("order", self._order_overflow.popitem(last=False)[1])
+            if not self._inbox and self._account_overflow:
+                while self._account_overflow and self._queued < self.max_inbox:
+                    event = self._account_overflow.popitem(last=False)[1]
+                    self._put(event.channel, event)
             if not self._inbox and not self._lagging and (self._orders_behind is not None
                                                           or self._orders_cursor is not None):
                 if not await self._read_back_orders():
@@ -743,6 +791,7 @@ class BaseStrategy:
         self._market_latest.clear()
         self._market_flow.clear()
         self._order_overflow.clear()
+        self._account_overflow.clear()
         self._orders_behind = self._orders_cursor = None
         self.progress.skip_pending()
         self._idle.set()
@@ -759,6 +808,61 @@ class BaseStrategy:
         except asyncio.CancelledError:
             if asyncio.current_task().cancelling():
                 raise
+
+
+class AccountView(Mapping):
+    """A strategy's read-only view of its balances (by asset) or positions (by symbol), always the newest state.
+
+    `view["USDT"]` when one of its keys holds it; with several (two venues, or two hedge legs), name it:
+    `view["bybit_future", "USDT"]`, `positions["bybit_future", "BTC/USDT:USDT", "long"]`. `view.all()` has them all
+    by (key, asset | symbol, position side)."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self._states: dict[tuple, AccountEvent] = {}  # (key str, asset | symbol[, position side]) -> newest
+        self._by_name: dict[str, list[tuple]] = {}
+
+    def _take(self, event: AccountEvent) -> bool:
+        """Keep a state unless a newer one is held (False then); a balance movement (delta) is not kept."""
+        if event.__class__ is BalanceUpdate:
+            if event.is_delta:
+                return True  # a movement only: the absolute state that follows it is what the view keeps
+            full, name = (str(event.key), event.asset), event.asset
+        else:
+            full, name = (str(event.key), event.symbol, event.position_side.value), event.symbol
+        held = self._states.get(full)
+        if held is not None and held.timestamp > event.timestamp:
+            return False  # an older state (a delta sent before a reconnect's snapshot) never undoes a newer one
+        if held is None:
+            self._by_name.setdefault(name, []).append(full)
+        self._states[full] = event
+        return True
+
+    def __getitem__(self, name: Any) -> Any:
+        if isinstance(name, tuple):
+            full = (str(name[0]), *name[1:])
+            if self.kind == "position" and len(full) == 2:
+                full = (*full, "net")
+            return self._states[full]
+        found = self._by_name.get(name, ())
+        if len(found) == 1:
+            return self._states[found[0]]
+        if not found:
+            raise KeyError(name)
+        raise KeyError(f"{name} is in several {self.kind}s ({', '.join(' '.join(f) for f in found)}): "
+                       f"name one, e.g. [{found[0][0]!r}, {name!r}]")
+
+    def __iter__(self):
+        return iter(self._by_name)
+
+    def __len__(self) -> int:
+        return len(self._by_name)
+
+    def all(self) -> dict[tuple, AccountEvent]:
+        return dict(self._states)
+
+    def __repr__(self) -> str:
+        return f"AccountView({self.kind}s: {sorted(' '.join(k) for k in self._states)})"
 
 
 def _key_of(value: Any, where: str) -> ConnectionKey:

@@ -9,6 +9,7 @@ import json
 
 import attrs
 
+from framework.account import BalanceUpdate, PositionUpdate, account_problem
 from framework.errors import NormalizeError
 from framework.events import Event, OrderUpdate, Trade
 
@@ -38,6 +39,8 @@ def problem(event: Event, now_ms: int, future_tolerance_ms: int = FUTURE_TOLERAN
             return f"amount {event.amount} is negative"
         if event.filled < 0:
             return f"filled {event.filled} is negative"
+    elif isinstance(event, (BalanceUpdate, PositionUpdate)):
+        return account_problem(event, now_ms, EARLIEST_MS, future_tolerance_ms)
     return None
 
 

@@ -556,6 +556,9 @@ class Pipeline:
             channel = channel_of(event)
             if self._dedup and self._repeated(channel, _state_of(event)):
                 continue
+            if channel is Channel.BALANCE or channel is Channel.POSITION:
+                self._account(key, channel, event, updates)
+                continue
             orders += 1
             record_order(event)
             for subscription in self.router.route(event):
@@ -583,6 +586,27 @@ class Pipeline:
                 logger.bind(key=str(key), error=error).warning("event with insane values kept as dead letter")
                 self.dead_letter(key, raw, error)
         return taken, letters
+
+    def _account(self, key: ConnectionKey, channel: Channel, event: Any, updates: dict) -> None:
+        """A balance or position state: stored with the next batch, and handed (with this turn's order updates)
+        to every strategy on the key (positions: those whose symbols take it) and the components on its channel."""
+        self.trade_sync.record_account(event)
+        self.monitor.published[channel] += 1
+        for subscription in self.router.subscribers.get(key, {}).values():
+            if subscription.consumer is None:
+                continue
+            if channel is Channel.POSITION and not subscription.wants_symbol(event):
+                continue
+            batch = updates.get(subscription.consumer)
+            if batch is None:
+                updates[subscription.consumer] = [event]
+            else:
+                batch.append(event)
+        for component in self._by_channel.get(channel, ()):
+            component.put(channel, event, getattr(event, "state_key", None))
+        if updates and not self._flush_due:
+            self._flush_due = True
+            asyncio.get_running_loop().call_soon(self._hand_due)
 
     def hand_pending(self) -> None:
         """Hand over now what waits for the end of this turn of the loop (a flush wants everything delivered)."""
