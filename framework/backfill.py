@@ -29,8 +29,7 @@ if TYPE_CHECKING:
 
     from tenacity import AsyncRetrying
 
-    from framework.venue import Credentials
-    from framework.venue import Endpoints
+    from framework.venue import AccountRules, Credentials, Endpoints
 
 
 @attrs.frozen(kw_only=True)
@@ -66,6 +65,11 @@ def _ccxt() -> Any:
     import ccxt.async_support
 
     return ccxt.async_support
+
+
+def _text(value: Any) -> str | None:
+    """A ccxt figure (a string: the client keeps the venue's text) as text; None, "" stay None."""
+    return None if value is None or value == "" else str(value)
 
 
 def ccxt_client_order_id(market: Market, order: dict) -> str | None:
@@ -170,6 +174,44 @@ class Backfiller:
             size = self.rules.contract_size(self.key.market, raw) if self.rules.contract_size else None
             markets.append(offline_market(self.key.market, symbol, raw, size))
         exchange.set_markets(markets)
+
+    async def account_snapshot(self, rules: AccountRules, symbols: Iterable[str] = ()) -> list[Any]:
+        """The account as the venue's REST says now (ccxt `fetch_balance`, and `fetch_positions` where the market
+        has positions): BalanceUpdate / PositionUpdate with `source="rest"`, stamped with the venue's time when
+        it gives one, else the time of the answer (so a stream state sent before it never overwrites it)."""
+        from framework.account import BalanceUpdate, PositionUpdate
+
+        key = self.key
+        exchange = self._client(symbols)
+        balance = await exchange.fetch_balance(dict(rules.balance_params(key.market)))
+        stamp = int(balance.get("timestamp") or now_ms())
+        events: list[Any] = []
+        totals, free, used = balance.get("total") or {}, balance.get("free") or {}, balance.get("used") or {}
+        for asset in sorted(totals):
+            events.append(BalanceUpdate(
+                exchange=key.exchange, market=key.market, account=key.account, asset=asset, free=_text(free.get(asset)),
+                locked=_text(used.get(asset)), total=_text(totals.get(asset)), timestamp=stamp, source="rest",
+                raw=None,
+            ))
+        if key.market in rules.positions:
+            answered = await exchange.fetch_positions(None, dict(rules.positions_params(key.market)))
+            now = now_ms()
+            for p in answered:
+                contracts = Decimal(_text(p.get("contracts")) or "0")
+                size = contracts * Decimal(_text(p.get("contractSize")) or "1")
+                side = str(p.get("side") or "").lower()
+                direction = side if size and side in ("long", "short") else "flat"
+                events.append(PositionUpdate(
+                    exchange=key.exchange, market=key.market, account=key.account, symbol=p["symbol"],
+                    symbol_raw=self.rules.raw_symbol(key.market, p["symbol"]),
+                    position_side=side if p.get("hedged") and side in ("long", "short") else "net",
+                    direction=direction, size=abs(size), contracts=abs(contracts),
+                    entry_price=_text(p.get("entryPrice")), mark_price=_text(p.get("markPrice")),
+                    unrealized_pnl=_text(p.get("unrealizedPnl")), realized_pnl=_text(p.get("realizedPnl")),
+                    leverage=_text(p.get("leverage")), liquidation_price=_text(p.get("liquidationPrice")),
+                    margin_mode=p.get("marginMode"), timestamp=int(p.get("timestamp") or now), source="rest",
+                ))
+        return events
 
     async def close(self) -> None:
         exchange, self._exchange = self._exchange, None

@@ -24,6 +24,7 @@ from framework.sync_log import TradeSyncLogger
 
 if TYPE_CHECKING:
     from framework.backfill import Backfiller
+    from framework.venue import AccountRules
 
 
 class Durability(Protocol):
@@ -73,12 +74,21 @@ class BackfillScheduler:
         self._covered_names: list[str] = []
         self._log = logger.bind(key=str(key))
         backfiller.known_client_ids = self._known_client_ids
+        # The venue's account rules: on every LIVE notice the account is read over REST (the stream's deltas
+        # after it); None: the venue's account state is not read.
+        self.account_rules: AccountRules | None = None
+        self.snapshots = 0
+        self.snapshot_error: str | None = None
+        self._snapshot: asyncio.Task | None = None
+        self._snapshot_again = False
 
     # notices -------------------------------------------------------------------------------------------
     def notice(self, notice: GapNotice) -> None:
         if notice.kind is Notice.LIVE:
             self._session, self._live = notice.session, True
             self._request(notice.gap_since)
+            if self.account_rules is not None:
+                self._snapshot_account()
         elif notice.kind is Notice.DROPPED:
             if notice.session == self._session:
                 self._live = False
@@ -97,12 +107,39 @@ class BackfillScheduler:
             except Exception as exc:  # noqa: BLE001 - the next start backfills from the older mark
                 self._log.bind(error=repr(exc)).warning("coverage mark not advanced at close")
         self._live = False
-        for task in (self._task, self._keeper):
+        for task in (self._task, self._keeper, self._snapshot):
             if task is not None and not task.done():
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
-        self._task = self._keeper = None
+        self._task = self._keeper = self._snapshot = None
         await self.backfiller.close()
+
+    # account snapshots -------------------------------------------------------------------------------------
+    def _snapshot_account(self) -> None:
+        """Read the account over REST now (once more after the one running, if one is)."""
+        if self._snapshot is not None and not self._snapshot.done():
+            self._snapshot_again = True
+            return
+        self._snapshot = asyncio.create_task(self._snapshot_loop(), name=f"account-snapshot-{self.key}")
+
+    async def _snapshot_loop(self) -> None:
+        while True:
+            self._snapshot_again = False
+            try:
+                async for attempt in self.retry_policy.copy():
+                    with attempt:
+                        events = await self.backfiller.account_snapshot(self.account_rules, await self._symbols())
+                self.sink.publish(events)
+                self.snapshots += 1
+                self.snapshot_error = None
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - reported; the stream's own account frames go on
+                self.snapshot_error = f"account snapshot failed: {type(exc).__name__}: {exc}"
+                self._log.bind(error=repr(exc)).error("account snapshot failed")
+                self.sync_log.error("account snapshot failed", key=str(self.key), error=repr(exc))
+            if not self._snapshot_again:
+                return
 
     # backfill runs -----------------------------------------------------------------------------------------
     def _request(self, gap_since: int | None) -> None:
@@ -209,4 +246,7 @@ class BackfillScheduler:
         return found
 
     def status(self) -> dict[str, Any]:
-        return {"backfills": self.backfills, "backfill_error": self.error}
+        status = {"backfills": self.backfills, "backfill_error": self.error}
+        if self.account_rules is not None:
+            status.update(account_snapshots=self.snapshots, account_snapshot_error=self.snapshot_error)
+        return status

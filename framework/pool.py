@@ -324,6 +324,7 @@ class ConnectionPool:
             key, backfiller, sink=sink, store=self.store, durability=self.trade_sync, sync_log=self.sync_log,
             symbols=lambda: self.backfill_symbols(key), recent_client_ids=connection.recent_client_ids,
         )
+        scheduler.account_rules = spec.account  # the account read over REST at every (re)connect
         sink.on_notice = scheduler.notice
         return connection, scheduler
 

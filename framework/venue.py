@@ -129,6 +129,18 @@ class MarketDataRules:
     ccxt_config: dict[str, Any] = attrs.field(factory=dict)  # extra constructor config
 
 
+@attrs.frozen(kw_only=True)
+class AccountRules:
+    """How a venue's account state is read: its private account frames, and the REST snapshot through ccxt
+    (`fetch_balance`, `fetch_positions`) taken on every (re)connect."""
+
+    # The venue's account frames → framework.account BalanceUpdate / PositionUpdate ([] for any other frame).
+    normalize: Callable[[Any, Market], list]
+    balance_params: Callable[[Market], dict] = lambda market: {}  # extra ccxt params of fetch_balance
+    positions_params: Callable[[Market], dict] = lambda market: {}  # extra ccxt params of fetch_positions
+    positions: frozenset[Market] = frozenset({Market.FUTURE})  # markets that have positions
+
+
 Handshake = Callable[["Credentials", Market, int, "str | None"], list]
 Normalize = Callable[[Any, Market], "list[Trade | OrderUpdate]"]
 
@@ -143,3 +155,4 @@ class ExchangeSpec:
     stream: VenueStream | None = None
     backfill: Any = None  # framework.backfill.BackfillRules: how REST history is read through ccxt
     market_data: MarketDataRules | None = None  # how its public market data is read through ccxt.pro
+    account: AccountRules | None = None  # how its balances and positions are read (private frames, REST snapshot)
