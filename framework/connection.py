@@ -253,6 +253,20 @@ class BaseConnection:
         }
 
 
+def with_account(spec: ExchangeSpec) -> Callable[[Any, Market], list]:
+    """The venue's normalize, and for a frame that holds no order or fill, its account normalize (balances,
+    positions): one call for the frames of the hot path, two only for the others."""
+    normalize, account = spec.normalize, spec.account
+    if account is None:
+        return normalize
+    read_account = account.normalize
+
+    def both(message: Any, market: Market) -> list:
+        return normalize(message, market) or read_account(message, market)
+
+    return both
+
+
 class MockConnection(BaseConnection):
     """A connection that is 'open' at once and reads only what a test pushes (a MockConnector's)."""
 
@@ -284,7 +298,7 @@ class PrivateConnection(BaseConnection):
         first_connect_timeout: float = 30.0,
         stall_limit: float = 300.0,
     ) -> None:
-        super().__init__(key, sink, spec.normalize)
+        super().__init__(key, sink, with_account(spec))
         if spec.stream is None:
             raise ConfigError(f"{spec.name} has no stream rules in this version")
         self.spec = spec
