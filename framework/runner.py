@@ -14,7 +14,7 @@ import socket
 import sys
 import time
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 from urllib.error import HTTPError
 from urllib.parse import urlencode, urlsplit
 from urllib.request import urlopen
@@ -380,6 +380,8 @@ async def run(args: argparse.Namespace, strategy_cls: type[BaseStrategy]) -> int
     summary = getattr(strategy, "summary", None)
     for line in summary() if callable(summary) else []:
         print(f"  {line}")
+    for line in account_lines(strategy, sim.account(args.exchange, market) if sim is not None else None):
+        print(line)
     print(f"strategy state: {strategy.state.value}")
     path = getattr(pool.store, "path", None)
     print(f"database: {pool.store.url}" + (f" ({path.resolve()})" if path else ""))
@@ -396,6 +398,34 @@ async def _until_stopped_with_status(pool: ConnectionPool, stop: asyncio.Event, 
             await asyncio.wait_for(stop.wait(), timeout=every)
         except TimeoutError:
             print(status_line(pool.get_connection_status()), flush=True)
+
+
+def account_lines(strategy: BaseStrategy, sim_account: Any = None) -> list[str]:
+    """The balances and positions the strategy ended with (as the venue reported them), and whether they are
+    the simulator's account."""
+    balances = strategy.balances.all()
+    positions = strategy.positions.all()
+    if not balances and not positions:
+        return []
+    lines = ["balances:"]
+    for (key, asset), b in sorted(balances.items()):
+        lines.append(f"  {key} {asset}: free {b.free}, locked {b.locked}, total {b.total}")
+    open_positions = [(k, p) for k, p in sorted(positions.items()) if p.size]
+    if open_positions or positions:
+        lines.append("positions:" + ("" if open_positions else " none open"))
+    for (key, symbol, side), p in open_positions:
+        leg = "" if side == "net" else f" ({side} leg)"
+        lines.append(f"  {key} {symbol}{leg}: {p.direction.value} {p.size} @ {p.entry_price}, unrealized PnL "
+                     f"{p.unrealized_pnl}, leverage {p.leverage}, liquidation {p.liquidation_price}")
+    if sim_account is not None:
+        differ = [asset for (_, asset), b in balances.items() if asset in sim_account.balances
+                  and (b.free, b.locked, b.total) != (sim_account.balances[asset].free,
+                                                       sim_account.balances[asset].locked,
+                                                       sim_account.balances[asset].total)]
+        differ += [symbol for (_, symbol, _), p in positions.items() if symbol in sim_account.positions
+                   and p.signed_size != sim_account.positions[symbol].size]
+        lines.append("the simulator's account: " + ("the same" if not differ else f"differs in {', '.join(differ)}"))
+    return lines
 
 
 def _writes_market_hooks(strategy_cls: type[BaseStrategy]) -> bool:
