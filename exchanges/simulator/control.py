@@ -132,6 +132,18 @@ def control_routes(sim: SimControl) -> list[tuple[str, str, Any]]:
             "expected": [{k: _text(v) for k, v in venue.expected_trade(market, f).items()} for f in fills],
         }
 
+    async def account(body: dict) -> dict:
+        """The (venue, market) account: balances (free, locked, total) and positions (signed size in base units,
+        entry price), as text."""
+        exchange, market = key_of(body)
+        held = sim.account(exchange, market)
+        return {
+            "balances": {a: {"free": _text(b.free), "locked": _text(b.locked), "total": _text(b.total)}
+                         for a, b in held.balances.items()},
+            "positions": {s: {"size": _text(p.size), "entry_price": _text(p.entry_price)}
+                          for s, p in held.positions.items()},
+        }
+
     async def sessions(body: dict) -> dict:
         exchange, market = key_of(body)
         live = sim.sessions(exchange, market)
@@ -163,6 +175,7 @@ def control_routes(sim: SimControl) -> list[tuple[str, str, Any]]:
         ("POST", "/_sim/autopilot/start", endpoint(autopilot_start)),
         ("POST", "/_sim/autopilot/stop", endpoint(autopilot_stop)),
         ("GET", "/_sim/ledger", endpoint(ledger)),
+        ("GET", "/_sim/account", endpoint(account)),
         ("GET", "/_sim/sessions", endpoint(sessions)),
     ]
 

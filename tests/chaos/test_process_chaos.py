@@ -29,6 +29,7 @@ import aiohttp
 import psycopg
 import pytest
 
+from exchanges import get_exchange
 from framework.events import ConnectionKey
 from framework.store import open_store
 from tests.chaos.proc_runner import prefix_for
@@ -236,7 +237,7 @@ class Scenario:
     # control ---------------------------------------------------------------------------------------------
     async def call(self, path: str, **body) -> dict:
         key = {"exchange": self.exchange, "market": self.market}
-        if path in ("ledger", "sessions"):
+        if path in ("ledger", "sessions", "account"):
             async with self.http.get(f"{self.control}/{path}", params=key) as resp:
                 resp.raise_for_status()
                 return await resp.json()
@@ -417,6 +418,22 @@ def _same(expected, got) -> bool:
     return expected == got
 
 
+def _check_account(sc: Scenario, account: dict, balances: list, positions: list) -> None:
+    """Every balance and position the simulator's account holds is the store's latest state, exactly."""
+    stored_b = {b.asset: b for b in balances}
+    for asset, held in account["balances"].items():
+        got = stored_b.get(asset)
+        want = tuple(Decimal(held[k]) for k in ("free", "locked", "total"))
+        if got is None or (got.free, got.locked, got.total) != want:
+            sc.problems.append(f"balance {asset}: store {got and (got.free, got.locked, got.total)} ≠ venue {want}")
+    stored_p = {p.symbol: p for p in positions}
+    for symbol, held in account["positions"].items():
+        got = stored_p.get(symbol)
+        size = Decimal(held["size"])
+        if (got.signed_size if got is not None else None) != size and not (got is None and size == 0):
+            sc.problems.append(f"position {symbol}: store {got and got.signed_size} ≠ venue {size}")
+
+
 async def _check(sc: Scenario, ledger: dict) -> dict:
     figures: dict = {}
     store = open_store(sc.direct_url)
@@ -425,8 +442,13 @@ async def _check(sc: Scenario, ledger: dict) -> dict:
         key = ConnectionKey(exchange=sc.exchange, market=sc.market, account="default")
         trades = await store.fetch_trades(key)
         letters = await store.fetch_dead_letters()
+        balances = await store.fetch_balances(key)
+        positions = await store.fetch_positions(key)
     finally:
         await store.stop()
+    if get_exchange(sc.exchange).account is not None:  # the store's account must be the venue's at the end
+        account = await sc.call("account")
+        _check_account(sc, account, balances, positions)
     fills = {f["trade_id"]: f for f in ledger["fills"]}
     expected = {f["trade_id"]: e for f, e in zip(ledger["fills"], ledger["expected"])}
     counts = Counter(t.trade_id for t in trades)
