@@ -11,6 +11,17 @@ carries the client order id, which the order query gives: signed `GET /api/v3/or
 `clientOrderId`, or `-2013 Order does not exist.`. REST signatures are checked here (hex HMAC-SHA256 of the
 query before `&signature=`, X-MBX-APIKEY header, `timestamp` within the recvWindow), not with the client's code.
 
+Account state (the simulator's `SimAccount`), pushed unasked on the same user streams after each order or fill:
+spot `outboundAccountPosition` with the free and locked figures of the assets it moved (8 decimals, as the
+venue writes them, or more where the simulator's figure has more); USD-M `ACCOUNT_UPDATE` (reason `ORDER`)
+with the settle coin's wallet balance and the symbol's one-way (`BOTH`, cross) position, every figure exact.
+`balanceUpdate` (deposits, transfers) never happens here. The signed REST reads ccxt 4.5.90 calls:
+`GET /api/v3/account` (fetch_balance, spot), `GET /fapi/v3/account` (fetch_balance, USD-M) and
+`GET /fapi/v3/positionRisk` (fetch_positions) after `GET /fapi/v1/leverageBracket` (ccxt loads the brackets
+first; one bracket per symbol, no maintenance margin, as the simulator keeps none). USD-M `availableBalance` is
+the account's free, `initialMargin` its locked (margin at entry), `marginBalance` the wallet plus unrealized
+PnL; the USD-valued totals count USDT only, as Binance's single-asset mode does.
+
 Public market data, as ccxt.pro reads it: a stream socket per ccxt stream id (spot `/ws/<n>`; USD-M routes
 streams by path since 2026-03, `/public/ws/<n>` for `depth`/`trade`, `/market/ws/<n>` for `ticker`,
 `miniTicker`, `kline_<interval>`; a stream on the other path is acked and never delivered, as the venue does),
@@ -43,6 +54,7 @@ from exchanges.simulator.venues.base import SimSession, VenueSim, decimal_text, 
 from framework.events import Market, OrderStatus, Side, now_ms
 
 if TYPE_CHECKING:
+    from exchanges.simulator.account import SimAccount, SimBalance, SimPosition
     from exchanges.simulator.market import BookChange, MarketStep, SymbolMarket, TradeTick
     from exchanges.simulator.server import Simulator
 
@@ -66,6 +78,23 @@ _LISTED = {market: {s.split(":")[0].replace("/", ""): s for s in sim_symbols("bi
 
 def _error(status: int, code: int, msg: str) -> web.Response:
     return web.json_response({"code": code, "msg": msg}, status=status)
+
+
+def _spot_number(value: Decimal) -> str:
+    """Spot figures have 8 decimals on the wire; one the simulator keeps more finely is written whole (exact)."""
+    return decimal_text(value, 8 if value.as_tuple().exponent >= -8 else None)
+
+
+def _bracket(raw: str) -> dict:
+    """A symbol's one leverage bracket: any notional, up to 125x, no maintenance margin."""
+    return {"symbol": raw, "notionalCoef": 1.0, "brackets": [{
+        "bracket": 1, "initialLeverage": 125, "notionalCap": 10**12, "notionalFloor": 0, "maintMarginRatio": 0.0,
+        "cum": 0.0}]}
+
+
+def _settle(symbol: str) -> str:
+    """The settle coin of a unified futures symbol (BTC/USDT:USDT → USDT)."""
+    return symbol.partition(":")[2].partition("-")[0]
 
 
 def _stream_topic(market: Market, name: Any) -> tuple[str, str, str] | None:
@@ -202,16 +231,43 @@ class BinanceSim(VenueSim):
             body["N"], body["n"] = fill.fee_currency, decimal_text(fill.fee)
         return {"e": "ORDER_TRADE_UPDATE", "E": now + 1, "T": now, "o": body}
 
+    # account state ----------------------------------------------------------------------------------------------
+    def account_frames(self, session: SimSession, account: SimAccount, assets: list[str],
+                       symbols: list[str]) -> list[Any]:
+        if "user" not in session.subscriptions or not (assets or symbols):
+            return []
+        now = account.updated
+        if session.market is Market.SPOT:
+            moved = [account.balances[a] for a in assets]
+            rows = [{"a": b.asset, "f": _spot_number(b.free), "l": _spot_number(b.locked)} for b in moved]
+            return [{"subscriptionId": 0, "event": {"e": "outboundAccountPosition", "E": now + 1, "u": now, "B": rows}}]
+        wallets = {a: decimal_text(account.balances[a].total) for a in assets}  # all cross: wallet = cross wallet
+        balances = [{"a": a, "wb": wallet, "cw": wallet, "bc": "0"} for a, wallet in wallets.items()]
+        positions = [self._position_row(account.positions[s]) for s in symbols]
+        return [{"e": "ACCOUNT_UPDATE", "T": now, "E": now + 1, "a": {"B": balances, "P": positions, "m": "ORDER"}}]
+
+    def _position_row(self, position: SimPosition) -> dict:
+        """A one-way cross position as ACCOUNT_UPDATE writes it; the breakeven price is the entry (the simulator
+        keeps no fees per position), `cr` the realized PnL before fees."""
+        entry = decimal_text(position.entry_price)
+        return {"s": self.raw_symbol(Market.FUTURE, position.symbol), "pa": decimal_text(position.size), "ep": entry,
+                "cr": decimal_text(position.realized_pnl), "up": decimal_text(position.unrealized_pnl), "mt": "cross",
+                "iw": "0", "ps": "BOTH", "ma": _settle(position.symbol), "bep": entry}
+
     # REST ------------------------------------------------------------------------------------------------------------
     def rest_routes(self, market: Market) -> list:
         if market is Market.SPOT:
-            return [("GET", "/api/v3/myTrades", self._my_trades), ("GET", "/api/v3/order", self._order)]
+            return [("GET", "/api/v3/myTrades", self._my_trades), ("GET", "/api/v3/order", self._order),
+                    ("GET", "/api/v3/account", self._spot_account)]
         return [
             ("POST", "/fapi/v1/listenKey", self._listen_key),
             ("PUT", "/fapi/v1/listenKey", self._listen_key),
             ("DELETE", "/fapi/v1/listenKey", self._listen_key),
             ("GET", "/fapi/v1/userTrades", self._my_trades),
             ("GET", "/fapi/v1/order", self._order),
+            ("GET", "/fapi/v3/account", self._future_account),
+            ("GET", "/fapi/v3/positionRisk", self._position_risk),
+            ("GET", "/fapi/v1/leverageBracket", self._leverage_bracket),
         ]
 
     def _signed_params(self, sim: Simulator, request: web.Request) -> tuple[web.Response | None, dict[str, str]]:
@@ -297,6 +353,98 @@ class BinanceSim(VenueSim):
 
     def listen_key_expired_frames(self, session: SimSession) -> list[Any]:
         return [{"e": "listenKeyExpired", "E": now_ms(), "listenKey": session.state["listen_key"]}]
+
+    async def _spot_account(self, sim: Simulator, market: Market, request: web.Request) -> web.Response:
+        """Account Information: every coin the account holds (`omitZeroBalances=true` leaves out empty ones).
+        The commission fields are left out: the simulator charges its own fixed rates."""
+        refusal, params = self._signed_params(sim, request)
+        if refusal is not None:
+            return refusal
+        account = sim.account(self.exchange, market)
+        omit_zero = params.get("omitZeroBalances") == "true"
+        balances = [{"asset": b.asset, "free": _spot_number(b.free), "locked": _spot_number(b.locked)}
+                    for b in account.balances.values() if not (omit_zero and not b.total)]
+        return web.json_response({
+            "canTrade": True, "canWithdraw": True, "canDeposit": True, "brokered": False,
+            "requireSelfTradePrevention": False, "preventSor": False, "updateTime": account.updated,
+            "accountType": "SPOT", "balances": balances, "permissions": ["SPOT"], "uid": 1,
+        })
+
+    async def _future_account(self, sim: Simulator, market: Market, request: web.Request) -> web.Response:
+        """Account Information V3: each settle coin's wallet, margin and available figures, and the open positions."""
+        refusal, _ = self._signed_params(sim, request)
+        if refusal is not None:
+            return refusal
+        account = sim.account(self.exchange, market)
+        assets = [self._asset_row(account, b) for b in account.balances.values()]
+        usdt = next((row for row in assets if row["asset"] == "USDT"), None)
+        totals = {name: usdt[field] if usdt else "0" for name, field in (
+            ("totalInitialMargin", "initialMargin"), ("totalMaintMargin", "maintMargin"),
+            ("totalWalletBalance", "walletBalance"), ("totalUnrealizedProfit", "unrealizedProfit"),
+            ("totalMarginBalance", "marginBalance"), ("totalPositionInitialMargin", "positionInitialMargin"),
+            ("totalOpenOrderInitialMargin", "openOrderInitialMargin"), ("totalCrossUnPnl", "crossUnPnl"),
+            ("totalCrossWalletBalance", "crossWalletBalance"), ("availableBalance", "availableBalance"),
+            ("maxWithdrawAmount", "maxWithdrawAmount"))}
+        positions = [{
+            "symbol": self.raw_symbol(market, p.symbol), "positionSide": "BOTH", "positionAmt": decimal_text(p.size),
+            "unrealizedProfit": decimal_text(p.unrealized_pnl), "isolatedMargin": "0",
+            "notional": decimal_text(p.size * p.mark_price), "isolatedWallet": "0",
+            "initialMargin": decimal_text(p.margin), "maintMargin": "0", "updateTime": p.updated,
+        } for p in account.positions.values() if p.size]
+        return web.json_response({**totals, "assets": assets, "positions": positions})
+
+    @staticmethod
+    def _asset_row(account: SimAccount, balance: SimBalance) -> dict:
+        unrealized = sum((p.unrealized_pnl for p in account.positions.values() if _settle(p.symbol) == balance.asset),
+                         Decimal(0))
+        wallet, margin, free = decimal_text(balance.total), decimal_text(balance.locked), decimal_text(balance.free)
+        return {
+            "asset": balance.asset, "walletBalance": wallet, "unrealizedProfit": decimal_text(unrealized),
+            "marginBalance": decimal_text(balance.total + unrealized), "maintMargin": "0", "initialMargin": margin,
+            "positionInitialMargin": margin, "openOrderInitialMargin": "0", "crossWalletBalance": wallet,
+            "crossUnPnl": decimal_text(unrealized), "availableBalance": free, "maxWithdrawAmount": free,
+            "updateTime": account.updated,
+        }
+
+    async def _position_risk(self, sim: Simulator, market: Market, request: web.Request) -> web.Response:
+        """Position Information V3: only the symbols holding a position (the simulator's futures orders lock no
+        margin, so none has open-order margin alone); `symbol` narrows it to one."""
+        refusal, params = self._signed_params(sim, request)
+        if refusal is not None:
+            return refusal
+        symbol_raw = params.get("symbol")
+        if symbol_raw and symbol_raw not in _LISTED[market]:
+            return _error(400, -1121, "Invalid symbol.")
+        rows = []
+        for p in sim.account(self.exchange, market).positions.values():
+            raw = self.raw_symbol(market, p.symbol)
+            if not p.size or (symbol_raw and raw != symbol_raw):
+                continue
+            margin, entry = decimal_text(p.margin), decimal_text(p.entry_price)
+            rows.append({
+                "symbol": raw, "positionSide": "BOTH", "positionAmt": decimal_text(p.size), "entryPrice": entry,
+                "breakEvenPrice": entry, "markPrice": decimal_text(p.mark_price),
+                "unRealizedProfit": decimal_text(p.unrealized_pnl),
+                "liquidationPrice": decimal_text(p.liquidation_price or 0), "isolatedMargin": "0",
+                "notional": decimal_text(p.size * p.mark_price), "marginAsset": _settle(p.symbol),
+                "isolatedWallet": "0", "initialMargin": margin, "maintMargin": "0", "positionInitialMargin": margin,
+                "openOrderInitialMargin": "0", "adl": 0, "bidNotional": "0", "askNotional": "0",
+                "updateTime": p.updated,
+            })
+        return web.json_response(rows)
+
+    async def _leverage_bracket(self, sim: Simulator, market: Market, request: web.Request) -> web.Response:
+        """Notional and Leverage Brackets: one bracket per symbol with no maintenance margin (the object alone
+        when `symbol` is sent)."""
+        refusal, params = self._signed_params(sim, request)
+        if refusal is not None:
+            return refusal
+        symbol_raw = params.get("symbol")
+        if symbol_raw:
+            if symbol_raw not in _LISTED[market]:
+                return _error(400, -1121, "Invalid symbol.")
+            return web.json_response(_bracket(symbol_raw))
+        return web.json_response([_bracket(raw) for raw in _LISTED[market]])
 
     async def _my_trades(self, sim: Simulator, market: Market, request: web.Request) -> web.Response:
         refusal, params = self._signed_params(sim, request)
