@@ -6,6 +6,12 @@ key, signature or stale `time` gets error code 4 and no data. Futures payloads l
 `GET /spot/my_trades`, `/futures/usdt/my_trades` and `/futures/usdt/my_trades_timerange`, newest first. Futures
 sizes are signed contracts (fill amount / the client's contract size; negative = sell).
 
+Account state (exchanges.gate.account), from the simulator's account: `spot.balances` (no payload: every coin;
+absolute total / available / freeze with what moved and why), `futures.balances` (payload: the user id alone; the
+wallet after a fill's realized PnL and after its fee, a row each) and `futures.positions` (user id, then contracts or
+`!all`; signed contracts, isolated at the position's leverage). REST as ccxt's fetch_balance / fetch_positions call
+it: signed `GET /spot/accounts`, `/futures/usdt/accounts` and `/futures/usdt/positions`.
+
 Public market data, as ccxt.pro 4.5.90 reads it, on the public paths (spot `/ws/v4/`, USDT futures `/v4/ws/usdt`):
 `spot.tickers` / `futures.tickers`, `spot.trades` / `futures.trades`, `spot.candlesticks` / `futures.candlesticks`
 (payload `[interval, pair]`), and the books ccxt uses: spot `spot.obu` (payload `ob.<pair>.<50|400>`, a full push
@@ -28,6 +34,7 @@ from aiohttp import web
 from exchanges.gate.auth import channel_payload, rest_payload, sign
 from exchanges.gate.normalize import FALLBACK_CONTRACT_SIZES
 from exchanges.listings import sim_symbols
+from exchanges.simulator.account import SimAccount, SimPosition
 from exchanges.simulator.ledger import SimFill, SimOrder
 from exchanges.simulator.server import MAKER_FEE, TAKER_FEE
 from exchanges.simulator.venues.base import SimSession, VenueSim, decimal_text, json_numbers
@@ -46,6 +53,12 @@ _CHANNELS = {
     Market.SPOT: ("spot.orders", "spot.usertrades"),
     Market.FUTURE: ("futures.orders", "futures.usertrades"),
 }
+# Account channels (exchanges.gate.account): balances take no pair (futures: the user id alone), positions take
+# the user id then contracts or `!all`.
+_ACCOUNT_CHANNELS = {Market.SPOT: ("spot.balances",), Market.FUTURE: ("futures.balances", "futures.positions")}
+_WHOLE_ACCOUNT = frozenset({"spot.balances", "futures.balances"})
+# What a futures position row says of the risk tier the simulator does not model (one tier for every contract).
+LEVERAGE_MAX, MAINTENANCE_RATE, RISK_LIMIT = Decimal(100), Decimal("0.005"), Decimal(1_000_000)
 _PING = {Market.SPOT: "spot.ping", Market.FUTURE: "futures.ping"}
 _PONG = {Market.SPOT: "spot.pong", Market.FUTURE: "futures.pong"}
 _GATE_TEXT = {Market.SPOT: "apiv4", Market.FUTURE: "api"}  # what Gate writes on an API order without user text
@@ -71,6 +84,7 @@ BOOK_LEVELS = ("100", "50", "20", "10", "5")  # futures.order_book_update `level
 BOOK_FREQUENCIES = ("20ms", "100ms", "1000ms")
 SIZE_DECIMAL = "X-Gate-Size-Decimal"  # "1": futures sizes as decimal strings instead of rounded-down integers
 BOOK_PATH = "/api/v4/futures/usdt/order_book"
+SETTLE = "USDT"  # the one futures wallet: USDT-settled perpetuals (`/futures/usdt/...`)
 
 
 class _Refused(Exception):
@@ -167,6 +181,9 @@ class GateSim(VenueSim):
 
     def __init__(self) -> None:
         self.user_id = 10_000_000 + secrets.randbelow(90_000_000)  # this simulator's one account
+        # (market, asset) -> ((total, locked) before, after) of the last balance change pushed: `change` figures
+        self._shown: dict[tuple[Market, str], tuple[tuple[Decimal, Decimal], tuple[Decimal, Decimal]]] = {}
+        self._position_ids: dict[str, tuple[tuple, int]] = {}  # symbol -> (state pushed, its update_id)
 
     def raw_symbol(self, market: Market, symbol: str) -> str:
         base, quote = symbol.split(":")[0].split("/")
@@ -191,7 +208,8 @@ class GateSim(VenueSim):
         if session.public and channel in _PUBLIC[session.market]:
             await self._public_request(session, message)
             return
-        if channel not in _CHANNELS[session.market] or event not in ("subscribe", "unsubscribe"):
+        known = channel in _CHANNELS[session.market] or channel in _ACCOUNT_CHANNELS[session.market]
+        if not known or event not in ("subscribe", "unsubscribe"):
             await self._reply(session, message, error=(BAD_ARGUMENT, "Invalid argument provided"))
             return
         refusal = self._auth_refusal(session, message)
@@ -199,16 +217,21 @@ class GateSim(VenueSim):
             await self._reply(session, message, error=refusal)
             return
         payload = message.get("payload")
+        if channel == "spot.balances" and payload is None:
+            payload = [ALL]  # docs: "No payload is required" (ccxt sends none): the whole account
         if not isinstance(payload, list) or not payload or not all(isinstance(p, str) and p for p in payload):
             await self._reply(session, message, error=(BAD_ARGUMENT, "Invalid argument provided"))
             return
+        whole_account = channel in _WHOLE_ACCOUNT
         if session.market is Market.FUTURE:
-            if len(payload) < 2 or payload[0] != str(self.user_id):
+            if len(payload) < (1 if whole_account else 2) or payload[0] != str(self.user_id):
                 # Gate's answer to a payload whose user id is not the key's (gateio/gateapi-python#14).
                 text = f"auth faild , auth data : &{{{{{self.user_id}}}}}"
                 await self._reply(session, message, error=(BAD_ARGUMENT, text), result={"status": "failed"})
                 return
             payload = payload[1:]
+        if whole_account:
+            payload = [ALL]  # balances name no pair: every coin of the account
         pairs: set[str] = session.state.setdefault("pairs", {}).setdefault(channel, set())
         if event == "subscribe":
             pairs.update(payload)
@@ -476,9 +499,10 @@ class GateSim(VenueSim):
         return frames
 
     @staticmethod
-    def _frame(channel: str, row: dict) -> str:
+    def _frame(channel: str, *rows: dict) -> str:
         now = now_ms()
-        return json_numbers({"time": now // 1000, "time_ms": now, "channel": channel, "event": "update", "result": [row]})
+        return json_numbers({"time": now // 1000, "time_ms": now, "channel": channel, "event": "update",
+                             "result": list(rows)})
 
     @staticmethod
     def _text(market: Market, client_order_id: str | None) -> str:
@@ -543,14 +567,111 @@ class GateSim(VenueSim):
             "role": role, "text": self._text(market, fill.client_order_id), "fee": fill.fee, "point_fee": 0,
         }
 
+    # account state ---------------------------------------------------------------------------------------------------
+    def account_frames(self, session: SimSession, account: SimAccount, assets: list[str],
+                       symbols: list[str]) -> list[Any]:
+        """spot.balances: one row per coin moved (absolute figures, what moved and why); futures.balances: the
+        wallet after the fill's realized PnL (a `pnl` row, when it closed some) and after its fee (a `fee` row);
+        futures.positions: one row per position moved, in contracts."""
+        if session.public:
+            return []
+        if session.market is Market.SPOT:
+            if not assets or not self._wants(session, "spot.balances", ALL):
+                return []
+            return [self._frame("spot.balances", *(self._spot_balance_row(account, asset) for asset in assets))]
+        frames = []
+        if assets and self._wants(session, "futures.balances", ALL):
+            fill = next((f for f in reversed(session.ledger.fills) if f.symbol in symbols), None)
+            rows = [row for asset in assets for row in self._futures_balance_rows(account, asset, fill)]
+            frames.append(self._frame("futures.balances", *rows))
+        decimal = session.request.headers.get(SIZE_DECIMAL) == "1"
+        rows = [self._position_row(account, symbol, decimal) for symbol in symbols
+                if self._wants(session, "futures.positions", self.raw_symbol(Market.FUTURE, symbol))]
+        if rows:
+            frames.append(self._frame("futures.positions", *rows))
+        return frames
+
+    def _moved(self, account: SimAccount, asset: str) -> tuple[tuple[Decimal, Decimal], tuple[Decimal, Decimal]]:
+        """(total, locked) of a coin before and after the change being pushed: every session told of one change
+        gets the same figures; before the first push, `before` is what the account started with."""
+        balance = account.balance(asset)
+        after = (balance.total, balance.locked)
+        key = (account.market, asset)
+        shown = self._shown.get(key)
+        if shown is not None and shown[1] == after:
+            return shown
+        if shown is None:
+            start = SimAccount(account.exchange, account.market).balance(asset)
+            before = (start.total, start.locked)
+        else:
+            before = shown[1]
+        self._shown[key] = (before, after)
+        return before, after
+
+    def _spot_balance_row(self, account: SimAccount, asset: str) -> dict:
+        (total_before, locked_before), (total, locked) = self._moved(account, asset)
+        change, freeze_change = total - total_before, locked - locked_before
+        # A fill moves the total; an order placed only locks more, a cancel only unlocks.
+        kind = "order-match" if change else "order-create" if freeze_change > 0 else "order-update"
+        return {
+            "timestamp": str(account.updated // 1000), "timestamp_ms": str(account.updated),
+            "user": str(self.user_id), "currency": asset, "change": decimal_text(change),
+            "total": decimal_text(total), "available": decimal_text(account.balance(asset).free),
+            "freeze": decimal_text(locked), "freeze_change": decimal_text(freeze_change), "change_type": kind,
+        }
+
+    def _futures_balance_rows(self, account: SimAccount, asset: str, fill: SimFill | None) -> list[dict]:
+        (before, _), (total, _) = self._moved(account, asset)
+        fee = fill.fee if fill is not None else Decimal(0)
+        pnl = total - before + fee
+        text = f"{self.raw_symbol(Market.FUTURE, fill.symbol)}:{fill.trade_id}" if fill is not None else "-"
+        moves = ([("pnl", pnl)] if pnl else []) + [("fee", Decimal(0) - fee)]
+        rows, balance = [], before
+        for kind, change in moves:
+            balance += change
+            rows.append({
+                "balance": balance, "change": change, "text": text, "time": account.updated // 1000,
+                "time_ms": account.updated, "type": kind, "user": str(self.user_id), "currency": asset.lower(),
+            })
+        return rows
+
+    def _position_update_id(self, symbol: str, state: tuple) -> int:
+        """Gate's `update_id`: one more for each new state of the position (the same for every session)."""
+        shown = self._position_ids.get(symbol)
+        if shown is not None and shown[0] == state:
+            return shown[1]
+        update_id = shown[1] + 1 if shown is not None else 1
+        self._position_ids[symbol] = (state, update_id)
+        return update_id
+
+    def _position_row(self, account: SimAccount, symbol: str, decimal: bool) -> dict:
+        """A futures.positions row: signed contracts, isolated at the position's leverage (cross_leverage_limit 0)."""
+        position = account.position(symbol)
+        raw = self.raw_symbol(Market.FUTURE, symbol)
+        contracts = _size(raw, Side.BUY, position.size)
+        state = (position.size, position.entry_price, position.realized_pnl, position.updated)
+        return {
+            "contract": raw, "cross_leverage_limit": 0, "entry_price": position.entry_price,
+            "history_pnl": position.realized_pnl, "history_point": 0, "last_close_pnl": 0,
+            "leverage": position.leverage, "leverage_max": LEVERAGE_MAX,
+            "liq_price": position.liquidation_price or Decimal(0), "maintenance_rate": MAINTENANCE_RATE,
+            "margin": position.margin, "mode": "single", "realised_pnl": position.realized_pnl, "realised_point": 0,
+            "risk_limit": RISK_LIMIT, "size": decimal_text(contracts) if decimal else contracts,
+            "time": position.updated // 1000, "time_ms": position.updated, "user": str(self.user_id),
+            "update_id": self._position_update_id(symbol, state),
+        }
+
     # REST ------------------------------------------------------------------------------------------------------------
     def rest_routes(self, market: Market) -> list:
         routes = [("GET", "/account/detail", self._account_detail)]
         if market is Market.SPOT:
-            return routes + [("GET", "/spot/my_trades", self._spot_trades)]
+            return routes + [("GET", "/spot/my_trades", self._spot_trades),
+                             ("GET", "/spot/accounts", self._spot_accounts)]
         return routes + [
             ("GET", "/futures/usdt/my_trades", self._futures_trades),
             ("GET", "/futures/usdt/my_trades_timerange", self._futures_trades),
+            ("GET", "/futures/usdt/accounts", self._futures_account),
+            ("GET", "/futures/usdt/positions", self._futures_positions),
         ]
 
     async def _refusal(self, sim: Simulator, market: Market, request: web.Request) -> web.Response | None:
@@ -678,6 +799,82 @@ class GateSim(VenueSim):
             "point_fee": "0", "role": "maker" if fill.is_maker else "taker",
         })
         return row
+
+    async def _spot_accounts(self, sim: Simulator, market: Market, request: web.Request) -> web.Response:
+        """`GET /spot/accounts` (what ccxt's fetch_balance calls for spot): every coin, or the one `currency`."""
+        refusal = await self._refusal(sim, market, request)
+        if refusal is not None:
+            return refusal
+        account = sim.account(self.exchange, market)
+        currency = request.query.get("currency")
+        assets = [currency.upper()] if currency else sorted(account.balances)
+        rows = [{"currency": asset, "available": decimal_text(account.balance(asset).free),
+                 "locked": decimal_text(account.balance(asset).locked), "update_id": account.updated}
+                for asset in assets]
+        return web.json_response(rows)
+
+    async def _futures_account(self, sim: Simulator, market: Market, request: web.Request) -> web.Response:
+        """`GET /futures/usdt/accounts` (ccxt's fetch_balance for swaps): `total` is the wallet without unrealized
+        PnL, `available` the free part, `position_margin` the margin positions use; `history` adds up to total."""
+        refusal = await self._refusal(sim, market, request)
+        if refusal is not None:
+            return refusal
+        account = sim.account(self.exchange, market)
+        wallet = account.balance(SETTLE)
+        positions = list(account.positions.values())
+        pnl = sum((p.realized_pnl for p in positions), Decimal(0))
+        fees = Decimal(0) - sum((f.fee for f in sim.ledger(self.exchange, market).fills), Decimal(0))
+        zero = "0"
+        body = {
+            "user": self.user_id, "currency": SETTLE, "total": decimal_text(wallet.total),
+            "unrealised_pnl": decimal_text(sum((p.unrealized_pnl for p in positions), Decimal(0))),
+            "position_margin": decimal_text(wallet.locked), "order_margin": zero,
+            "available": decimal_text(wallet.free), "point": zero, "bonus": zero, "in_dual_mode": False,
+            "enable_credit": False, "position_initial_margin": decimal_text(wallet.locked),
+            "maintenance_margin": zero, "history": {
+                "dnw": decimal_text(wallet.total - pnl - fees), "pnl": decimal_text(pnl), "fee": decimal_text(fees),
+                "refr": zero, "fund": zero, "point_dnw": zero, "point_fee": zero, "point_refr": zero,
+                "bonus_dnw": zero, "bonus_offset": zero,
+            },
+        }
+        return web.json_response(body)
+
+    async def _futures_positions(self, sim: Simulator, market: Market, request: web.Request) -> web.Response:
+        """`GET /futures/usdt/positions` (ccxt's fetch_positions): every contract the account traded, flat ones
+        too unless `holding=true`; limit / offset. Sizes are contracts (decimal text under X-Gate-Size-Decimal)."""
+        refusal = await self._refusal(sim, market, request)
+        if refusal is not None:
+            return refusal
+        params = request.query
+        try:
+            numbers = _int_params(params, {"limit": (100, 1, 1000), "offset": (0, 0, None)})
+        except ValueError as exc:
+            return _bad_param(str(exc), params[str(exc)])
+        account = sim.account(self.exchange, market)
+        holding = params.get("holding", "").lower() == "true"
+        positions = [p for _, p in sorted(account.positions.items()) if p.size or not holding]
+        decimal = request.headers.get(SIZE_DECIMAL) == "1"
+        offset, limit = numbers["offset"], numbers["limit"]
+        rows = [self._position_rest_row(p, decimal) for p in positions[offset:offset + limit]]
+        return web.Response(text=json_numbers(rows), content_type="application/json")
+
+    def _position_rest_row(self, position: SimPosition, decimal: bool) -> dict:
+        raw = self.raw_symbol(Market.FUTURE, position.symbol)
+        contracts = _size(raw, Side.BUY, position.size)
+        realized, updated = decimal_text(position.realized_pnl), position.updated // 1000
+        return {
+            "user": self.user_id, "contract": raw, "size": decimal_text(contracts) if decimal else contracts,
+            "leverage": decimal_text(position.leverage), "risk_limit": decimal_text(RISK_LIMIT),
+            "leverage_max": decimal_text(LEVERAGE_MAX), "maintenance_rate": decimal_text(MAINTENANCE_RATE),
+            "value": decimal_text(abs(position.size) * position.mark_price), "margin": decimal_text(position.margin),
+            "entry_price": decimal_text(position.entry_price),
+            "liq_price": decimal_text(position.liquidation_price or Decimal(0)),
+            "mark_price": decimal_text(position.mark_price), "initial_margin": "0", "maintenance_margin": "0",
+            "unrealised_pnl": decimal_text(position.unrealized_pnl), "realised_pnl": realized, "pnl_pnl": realized,
+            "pnl_fund": "0", "pnl_fee": "0", "history_pnl": realized, "last_close_pnl": "0", "realised_point": "0",
+            "history_point": "0", "adl_ranking": 5, "pending_orders": 0, "close_order": None, "mode": "single",
+            "cross_leverage_limit": "0", "update_time": updated, "open_time": updated, "trade_max_size": "0",
+        }
 
 
 VENUE_CLASS = GateSim

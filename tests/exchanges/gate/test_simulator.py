@@ -157,7 +157,7 @@ async def test_private_channel_without_auth_is_refused(sim):
 
 @pytest.mark.parametrize(
     ("frame", "code"),
-    [("not json", 1), ('{"time": 1, "channel": "spot.balances", "event": "subscribe"}', 2),
+    [("not json", 1), ('{"time": 1, "channel": "spot.margin_balances", "event": "subscribe"}', 2),
      ('{"time": 1, "channel": "futures.orders", "event": "subscribe"}', 2)],
     ids=["text", "unknown-channel", "futures-channel-on-spot"],
 )
