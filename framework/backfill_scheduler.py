@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, Protocol
 
+import attrs
 from loguru import logger
 from tenacity import AsyncRetrying
 
@@ -129,6 +130,7 @@ class BackfillScheduler:
                 async for attempt in self.retry_policy.copy():
                     with attempt:
                         events = await self.backfiller.account_snapshot(self.account_rules, await self._symbols())
+                events += await self._closed_since(events)
                 self.sink.publish(events)
                 self.snapshots += 1
                 self.snapshot_error = None
@@ -140,6 +142,21 @@ class BackfillScheduler:
                 self.sync_log.error("account snapshot failed", key=str(self.key), error=repr(exc))
             if not self._snapshot_again:
                 return
+
+    async def _closed_since(self, snapshot: list) -> list:
+        """Positions the store holds open that the snapshot does not list (venues leave flat ones out): flat now."""
+        if self.key.market not in self.account_rules.positions:
+            return []
+        listed = {e.state_key for e in snapshot if e.channel == "position"}
+        stamp = max((e.timestamp for e in snapshot), default=now_ms())
+        try:
+            held = await self.store.fetch_positions(self.key)
+        except Exception as exc:  # noqa: BLE001 - the store is down: the snapshot alone goes on
+            self._log.bind(error=repr(exc)).debug("stored positions not read for the snapshot")
+            return []
+        return [attrs.evolve(p, direction="flat", size=0, contracts=0, unrealized_pnl=None, timestamp=stamp,
+                             source="rest", raw=None, received_at=now_ms())
+                for p in held if p.size and p.state_key not in listed]
 
     # backfill runs -----------------------------------------------------------------------------------------
     def _request(self, gap_since: int | None) -> None:

@@ -139,6 +139,10 @@ class AccountRules:
     balance_params: Callable[[Market], dict] = lambda market: {}  # extra ccxt params of fetch_balance
     positions_params: Callable[[Market], dict] = lambda market: {}  # extra ccxt params of fetch_positions
     positions: frozenset[Market] = frozenset({Market.FUTURE})  # markets that have positions
+    # ccxt's fetch_balance / fetch_positions answers → events, where ccxt's unified figures are not ours (Binance
+    # USD-M: ccxt's total counts unrealized PnL): (market, balance, positions, timestamp) -> events. None: the
+    # unified figures are read (framework.backfill.Backfiller.account_snapshot).
+    snapshot: Callable[[Market, dict, list, int], list] | None = None
 
 
 Handshake = Callable[["Credentials", Market, int, "str | None"], list]
