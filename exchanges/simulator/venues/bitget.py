@@ -14,6 +14,13 @@ Their time rules: startTime..endTime at most 90 days ("must not exceed 90 days" 
 older than 90 days ("It only supports to get the data within 90days"); either is refused as Bitget did in
 ccxt/ccxt#21502: `{"code": "43111", "msg": "param error time range illegal"}`.
 
+Account state (`sim.account`): `account` (scope `coin`, not `instId`) on SPOT and USDT-FUTURES and `positions` on
+USDT-FUTURES, `default` only; acked like the others, then a snapshot (every coin; every open position, `data: []`
+if none), then after each change the changed coins and again every open position (a closed one is left out,
+as Bitget does). REST, signed: `GET /api/v2/spot/account/assets` (coin, assetType hold_only|all),
+`GET /api/v2/mix/account/accounts` and `GET /api/v2/mix/position/all-position` (productType required,
+marginCoin optional), what ccxt's fetch_balance / fetch_positions call with `uta: False`.
+
 Public socket `/v2/ws/public` (no login): `ticker`, `trade`, `books` / `books1` / `books5` / `books15` and
 `candle<1m|5m|15m|30m|1H|4H|1D>` of the listed USDT pairs, `instType` the path's market ("SPOT" or
 "USDT-FUTURES", sizes in the base coin). Each subscription is acked, then answered with a snapshot (the
@@ -36,10 +43,11 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from exchanges.bitget.auth import login_payload, sign
+from exchanges.simulator.account import SimAccount, SimPosition
 from exchanges.simulator.ledger import SimFill, SimOrder
 from exchanges.simulator.market import CandleBar, MarketStep, SymbolMarket, TradeTick
 from exchanges.simulator.venues.base import SimSession, VenueSim, decimal_text, dumps, hmac_sha256
-from framework.events import Market, OrderStatus, now_ms
+from framework.events import Market, OrderStatus, Side, now_ms
 
 if TYPE_CHECKING:
     from exchanges.simulator.server import Simulator
@@ -49,6 +57,10 @@ INST_TYPE = {Market.SPOT: "SPOT", Market.FUTURE: "USDT-FUTURES"}
 INST_TYPES = frozenset({"SPOT", "MARGIN", "USDT-FUTURES", "COIN-FUTURES", "USDC-FUTURES",
                         "SUSDT-FUTURES", "SCOIN-FUTURES", "SUSDC-FUTURES"})
 CHANNELS = ("orders", "fill")
+ACCOUNT_CHANNELS = ("account", "positions")
+FUTURES_INST_TYPES = INST_TYPES - {"SPOT", "MARGIN"}
+SETTLE = "USDT"  # the one margin coin of USDT-FUTURES
+KEEP_MARGIN_RATE = "0.004"  # maintenance margin rate written on positions (the docs' BTCUSDT samples)
 PAGE_LIMIT = 100  # default and maximum `limit` of both fills endpoints
 HISTORY_MS = 90 * 24 * 3600 * 1000  # fills are kept 90 days; one request spans at most as much
 _STATUS = {OrderStatus.NEW: "live", OrderStatus.PARTIALLY_FILLED: "partially_filled",
@@ -136,21 +148,29 @@ class BitgetSim(VenueSim):
         if type(arg) is not dict or not all(type(arg.get(k)) is str for k in ("instType", "channel")):
             await session.send(_ws_error(30002, f"Illegal request: {dumps(arg)}"))
             return
-        inst_id = arg.get("instId") or "default"
-        echo = {"instType": arg["instType"], "channel": arg["channel"], "instId": inst_id}
-        if echo["instType"] not in INST_TYPES or echo["channel"] not in CHANNELS:
-            text = f"instType:{echo['instType']},channel:{echo['channel']},instId:{inst_id} doesn't exist"
+        inst_type, channel = arg["instType"], arg["channel"]
+        scope_name = "coin" if channel == "account" else "instId"  # the account channel's scope is a coin
+        scope = arg.get(scope_name) or "default"
+        echo = {"instType": inst_type, "channel": channel, scope_name: scope}
+        if not _listed_channel(inst_type, channel, scope):
+            text = f"instType:{inst_type},channel:{channel},{scope_name}:{scope} doesn't exist"
             await session.send(_ws_error(30001, text, echo))
             return
         if not session.authenticated:
             await session.send(_ws_error(30004, "User not logged in", echo))
             return
-        key = _key(echo["instType"], echo["channel"], inst_id)
+        key = _key(inst_type, channel, scope)
         if op == "subscribe":
             session.subscriptions.add(key)
         else:
             session.subscriptions.discard(key)
         await session.send({"event": op, "arg": echo})
+        if op == "subscribe" and channel in ACCOUNT_CHANNELS and inst_type == INST_TYPE[session.market]:
+            account = session.sim.account(self.exchange, session.market)
+            if channel == "account":
+                await session.send(self._account_push(session.market, account, _held_assets(session.market, account)))
+            else:
+                await session.send(self._positions_push(session, account))
 
     # public market data ------------------------------------------------------------------------------------------
     has_checksum = True
@@ -302,12 +322,130 @@ class BitgetSim(VenueSim):
                        quoteVolume=decimal_text(fill.cost), profit="0", tradeSide=f"{fill.side.value}_single")
         return row
 
+    # account state ---------------------------------------------------------------------------------------------------
+    def account_frames(self, session: SimSession, account: SimAccount, assets: list[str],
+                       symbols: list[str]) -> list[Any]:
+        """The `account` push of the changed coins, and on futures the `positions` push of every open position
+        (Bitget's positions pushes are whole snapshots: a closed position is left out, not sent flat)."""
+        if session.public or not session.authenticated:
+            return []
+        inst_type = INST_TYPE[session.market]
+        frames: list[Any] = []
+        if assets and _key(inst_type, "account", "default") in session.subscriptions:
+            frames.append(self._account_push(session.market, account, assets))
+        if symbols and _key(inst_type, "positions", "default") in session.subscriptions:
+            frames.append(self._positions_push(session, account))
+        return frames
+
+    def _account_push(self, market: Market, account: SimAccount, assets: list[str]) -> dict:
+        arg = {"instType": INST_TYPE[market], "channel": "account", "coin": "default"}
+        rows = [self._balance_row(market, account, asset) for asset in assets]
+        return {"action": "snapshot", "arg": arg, "data": rows, "ts": now_ms()}
+
+    def _positions_push(self, session: SimSession, account: SimAccount) -> dict:
+        fills = session.ledger.fills
+        rows = [self._position_row(session.market, p, fills, rest=False) for p in _open_positions(account)]
+        return _push("snapshot", session.market, "positions", "default", rows, now_ms())
+
+    def _balance_row(self, market: Market, account: SimAccount, asset: str) -> dict:
+        """An `account` push row (spot rows are also the REST assets rows). Spot: what open orders hold is
+        `frozen` (Bitget's `locked` is for fiat-merchant locks: none here). Futures: `available` is the wallet
+        (margin in use included, no unrealized PnL), `maxOpenPosAvailable` what is left for new positions;
+        futures orders freeze nothing on the simulator."""
+        balance = account.balance(asset)
+        if market is Market.SPOT:
+            return {"coin": asset, "available": decimal_text(balance.free), "frozen": decimal_text(balance.locked),
+                    "locked": "0", "limitAvailable": "0", "uTime": str(account.updated or now_ms())}
+        pnl = _unrealized(account, asset)
+        equity = decimal_text(balance.total + pnl)
+        return {"marginCoin": asset, "frozen": "0", "available": decimal_text(balance.total),
+                "maxOpenPosAvailable": decimal_text(balance.free), "maxTransferOut": decimal_text(balance.free),
+                "equity": equity, "usdtEquity": equity, "unrealizedPL": decimal_text(pnl), "assetMode": "single"}
+
+    def _accounts_row(self, account: SimAccount, asset: str) -> dict:
+        """A Get-Account-List row: the push's figures under the REST names (ccxt reads maxTransferOut as free
+        and accountEquity, unrealized PnL included, as total)."""
+        balance = account.balance(asset)
+        pnl = _unrealized(account, asset)
+        free, equity = decimal_text(balance.free), decimal_text(balance.total + pnl)
+        return {"marginCoin": asset, "locked": "0", "available": decimal_text(balance.total),
+                "crossedMaxAvailable": free, "isolatedMaxAvailable": free, "maxTransferOut": free,
+                "accountEquity": equity, "usdtEquity": equity, "unrealizedPL": decimal_text(pnl), "coupon": "0",
+                "crossedUnrealizedPL": decimal_text(pnl), "isolatedUnrealizedPL": "0", "assetMode": "single"}
+
+    def _position_row(self, market: Market, position: SimPosition, fills: list[SimFill], rest: bool) -> dict:
+        """A `positions` push row, or (rest) a Get-All-Positions row: one-way, cross margin, sizes in the base
+        coin; the position id is the trade id of the fill that opened it, its cTime that fill's time."""
+        opened = _opening_fill(fills, position.symbol)
+        size, margin, pnl = abs(position.size), position.margin, position.unrealized_pnl
+        row: dict[str, Any] = {
+            "marginCoin": _settle(position.symbol), "marginSize": decimal_text(margin), "marginMode": "crossed",
+            "holdSide": "long" if position.size > 0 else "short", "posMode": "one_way_mode",
+            "total": decimal_text(size), "available": decimal_text(size),
+            "openPriceAvg": decimal_text(position.entry_price), "achievedProfits": decimal_text(position.realized_pnl),
+            "unrealizedPL": decimal_text(pnl), "liquidationPrice": decimal_text(position.liquidation_price),
+            "keepMarginRate": KEEP_MARGIN_RATE, "markPrice": decimal_text(position.mark_price),
+            "autoMargin": "off", "assetMode": "single",
+            "cTime": str(opened.time if opened else position.updated), "uTime": str(position.updated),
+        }
+        raw = self.raw_symbol(market, position.symbol)
+        if rest:  # leverage as text here
+            return {"symbol": raw, "openDelegateSize": "0", "locked": "0",
+                    "leverage": decimal_text(position.leverage), **row}
+        # The push writes leverage as a JSON number (docs sample: 20); the simulator's leverage is whole.
+        return {"posId": opened.trade_id if opened else str(position.updated), "instId": raw, "frozen": "0",
+                "leverage": int(position.leverage), "unrealizedPLR": decimal_text(pnl / margin, 12), **row}
+
     # REST ------------------------------------------------------------------------------------------------------------
     def rest_routes(self, market: Market) -> list:
         if market is Market.SPOT:
             return [("GET", "/api/v2/spot/trade/fills", self._fills),
-                    ("GET", "/api/v2/spot/trade/orderInfo", self._order)]
-        return [("GET", "/api/v2/mix/order/fills", self._fills), ("GET", "/api/v2/mix/order/detail", self._order)]
+                    ("GET", "/api/v2/spot/trade/orderInfo", self._order),
+                    ("GET", "/api/v2/spot/account/assets", self._spot_assets)]
+        return [("GET", "/api/v2/mix/order/fills", self._fills), ("GET", "/api/v2/mix/order/detail", self._order),
+                ("GET", "/api/v2/mix/account/accounts", self._futures_accounts),
+                ("GET", "/api/v2/mix/position/all-position", self._all_positions)]
+
+    async def _spot_assets(self, sim: Simulator, market: Market, request: web.Request) -> web.Response:
+        """Get-Account-Assets: one `coin`, or (assetType) the coins held ("hold_only", the default) or all."""
+        refusal = self._check_signature(sim, request)
+        if refusal is not None:
+            return refusal
+        account = sim.account(self.exchange, market)
+        coin, asset_type = request.query.get("coin", "").upper(), request.query.get("assetType") or "hold_only"
+        if asset_type not in ("hold_only", "all"):
+            return _rest_error("40020", "Parameter assetType error")
+        if coin:
+            assets = [coin] if coin in account.balances else []
+        else:
+            assets = [a for a in sorted(account.balances) if asset_type == "all" or account.balances[a].total]
+        return _rest_ok([self._balance_row(market, account, a) for a in assets])
+
+    async def _futures_accounts(self, sim: Simulator, market: Market, request: web.Request) -> web.Response:
+        """Get-Account-List: one row per margin coin of the productType (USDT-FUTURES: the USDT wallet)."""
+        refusal = self._check_signature(sim, request)
+        if refusal is None:
+            refusal = _product_type_refusal(request)
+        if refusal is not None:
+            return refusal
+        account = sim.account(self.exchange, market)
+        ours = request.query["productType"].upper() == INST_TYPE[market]
+        return _rest_ok([self._accounts_row(account, a) for a in _held_assets(market, account)] if ours else [])
+
+    async def _all_positions(self, sim: Simulator, market: Market, request: web.Request) -> web.Response:
+        """Get-All-Positions: the open positions of the productType (optionally of one marginCoin)."""
+        refusal = self._check_signature(sim, request)
+        if refusal is None:
+            refusal = _product_type_refusal(request)
+        if refusal is not None:
+            return refusal
+        account = sim.account(self.exchange, market)
+        ours = request.query["productType"].upper() == INST_TYPE[market]
+        coin = request.query.get("marginCoin", "").upper()
+        fills = sim.ledger(self.exchange, market).fills
+        rows = [self._position_row(market, p, fills, rest=True) for p in _open_positions(account)
+                if ours and (not coin or _settle(p.symbol) == coin)]
+        return _rest_ok(rows)
 
     async def _order(self, sim: Simulator, market: Market, request: web.Request) -> web.Response:
         """Get-Order-Info (spot) / Get-Order-Details (futures): one order by orderId or clientOid."""
@@ -438,6 +576,65 @@ class BitgetSim(VenueSim):
         return {**common, "price": decimal_text(fill.price), "baseVolume": decimal_text(fill.amount),
                 "feeDetail": [fee], "quoteVolume": decimal_text(fill.cost), "profit": "0",
                 "enterPointSource": "API", "tradeSide": f"{fill.side.value}_single", "posMode": "one_way_mode"}
+
+
+def _rest_ok(data: Any) -> web.Response:
+    body = {"code": "00000", "msg": "success", "requestTime": now_ms(), "data": data}
+    return web.json_response(body, dumps=dumps)
+
+
+def _product_type_refusal(request: web.Request) -> web.Response | None:
+    product_type = request.query.get("productType", "")
+    if not product_type:
+        return _rest_error("40019", "Parameter productType cannot be empty")
+    if product_type.upper() not in FUTURES_INST_TYPES:
+        return _rest_error("40020", "Parameter productType error")
+    return None
+
+
+def _listed_channel(inst_type: str, channel: str, scope: str) -> bool:
+    """What Bitget lists: `orders` / `fill` of every product type, `account` of spot and futures (margin has
+    account-crossed / account-isolated instead), `positions` of futures; the account channels take only
+    `default` ("Only default is supported now")."""
+    if inst_type not in INST_TYPES:
+        return False
+    if channel in CHANNELS:
+        return True
+    if channel == "account":
+        return inst_type != "MARGIN" and scope == "default"
+    return channel == "positions" and inst_type in FUTURES_INST_TYPES and scope == "default"
+
+
+def _held_assets(market: Market, account: SimAccount) -> list[str]:
+    """The coins of an account; a futures account always has its USDT wallet (Bitget lists it even untouched)."""
+    if market is Market.FUTURE:
+        account.balance(SETTLE)
+    return sorted(account.balances)
+
+
+def _open_positions(account: SimAccount) -> list[SimPosition]:
+    return [p for _, p in sorted(account.positions.items()) if p.size]
+
+
+def _settle(symbol: str) -> str:
+    return symbol.partition(":")[2]
+
+
+def _unrealized(account: SimAccount, settle: str) -> Decimal:
+    return sum((p.unrealized_pnl for p in account.positions.values() if _settle(p.symbol) == settle), Decimal(0))
+
+
+def _opening_fill(fills: list[SimFill], symbol: str) -> SimFill | None:
+    """The fill that opened the symbol's current position: the last one that took it from flat, or across zero."""
+    size, opening = Decimal(0), None
+    for fill in fills:
+        if fill.symbol != symbol:
+            continue
+        before = size
+        size += fill.amount if fill.side is Side.BUY else -fill.amount
+        if size and (not before or (before > 0) != (size > 0)):
+            opening = fill
+    return opening
 
 
 def _push(action: str, market: Market, channel: str, inst_id: str, data: list, now: int) -> dict:
