@@ -82,6 +82,9 @@ class BackfillScheduler:
         self.snapshot_error: str | None = None
         self._snapshot: asyncio.Task | None = None
         self._snapshot_again = False
+        self.refresh_every = 1.0  # seconds between REST reads asked for by partial stream states
+        self._refresh_due = False
+        self._last_snapshot = 0.0
 
     # notices -------------------------------------------------------------------------------------------
     def notice(self, notice: GapNotice) -> None:
@@ -116,6 +119,20 @@ class BackfillScheduler:
         await self.backfiller.close()
 
     # account snapshots -------------------------------------------------------------------------------------
+    def refresh_account(self) -> None:
+        """A stream state lacked figures only REST has: read the account again soon (bursts make one read, at
+        most one a `refresh_every` seconds)."""
+        if self.account_rules is None or self._refresh_due:
+            return
+        self._refresh_due = True
+        delay = max(0.2, self.refresh_every - (asyncio.get_running_loop().time() - self._last_snapshot))
+
+        def due() -> None:
+            self._refresh_due = False
+            self._snapshot_account()
+
+        asyncio.get_running_loop().call_later(delay, due)
+
     def _snapshot_account(self) -> None:
         """Read the account over REST now (once more after the one running, if one is)."""
         if self._snapshot is not None and not self._snapshot.done():
@@ -131,6 +148,7 @@ class BackfillScheduler:
                     with attempt:
                         events = await self.backfiller.account_snapshot(self.account_rules, await self._symbols())
                 events += await self._closed_since(events)
+                self._last_snapshot = asyncio.get_running_loop().time()
                 self.sink.publish(events)
                 self.snapshots += 1
                 self.snapshot_error = None

@@ -325,6 +325,8 @@ class ConnectionPool:
             symbols=lambda: self.backfill_symbols(key), recent_client_ids=connection.recent_client_ids,
         )
         scheduler.account_rules = spec.account  # the account read over REST at every (re)connect
+        if spec.account is not None:
+            self.pipeline.account_refresh[key] = scheduler.refresh_account
         sink.on_notice = scheduler.notice
         return connection, scheduler
 
@@ -423,6 +425,7 @@ class ConnectionPool:
             async with self._key_lock(key):
                 if self.pipeline.router.remove(key, strategy_id):
                     scheduler = self._schedulers.pop(key, None)
+                    self.pipeline.account_refresh.pop(key, None)
                     if scheduler is not None:  # its last coverage mark is taken while the stream is still live
                         try:
                             await scheduler.close()

@@ -15,6 +15,7 @@ import time
 from collections import deque
 from typing import Any, Callable, Hashable, Iterable, Sequence
 
+import attrs
 from loguru import logger
 
 from framework.errors import ConfigError, LifecycleError, StoreError
@@ -487,6 +488,8 @@ class Pipeline:
         self._updates: dict[Any, list[Event]] = {}  # order updates for strategies, not handed over yet
         # Market data for strategies: (channel, key, symbol, timeframe) -> the strategies watching it.
         self._market: dict[tuple, tuple[Any, ...]] = {}
+        self._balances: dict[tuple, Any] = {}  # the latest balance state per asset (to complete partial ones)
+        self.account_refresh: dict[ConnectionKey, Callable[[], None]] = {}  # key -> ask for a REST balance read
         self._flush_due = False
         self._tasks: set[asyncio.Task] = set()
         self._running = False
@@ -589,7 +592,23 @@ class Pipeline:
 
     def _account(self, key: ConnectionKey, channel: Channel, event: Any, updates: dict) -> None:
         """A balance or position state: stored with the next batch, and handed (with this turn's order updates)
-        to every strategy on the key (positions: those whose symbols take it) and the components on its channel."""
+        to every strategy on the key (positions: those whose symbols take it) and the components on its channel.
+
+        A balance the venue sent only part of (Binance USD-M and Gate futures push the wallet, not what is free)
+        keeps the figures it lacks from the last state, and asks the key for a REST read of its balances, which
+        brings the rest within a second."""
+        if channel is Channel.BALANCE and not event.is_delta:
+            held = self._balances.get(event.state_key)
+            if None in (event.free, event.locked, event.total):
+                if held is not None:
+                    event = attrs.evolve(event, free=_first(event.free, held.free),
+                                         locked=_first(event.locked, held.locked),
+                                         total=_first(event.total, held.total))
+                refresh = self.account_refresh.get(key)
+                if refresh is not None:
+                    refresh()
+            if held is None or event.timestamp >= held.timestamp:
+                self._balances[event.state_key] = event
         self.trade_sync.record_account(event)
         self.monitor.published[channel] += 1
         for subscription in self.router.subscribers.get(key, {}).values():
@@ -893,6 +912,10 @@ def _hand(mine: dict[Any, list[Trade]], subscriptions: list, run: list[Trade]) -
 def _alert_dict(alert: Any) -> dict[str, Any]:
     return {"name": alert.name, "scope": alert.scope, "severity": alert.severity, "value": alert.value,
             "threshold": alert.threshold, "message": alert.message, "since_ms": alert.at_ms}
+
+
+def _first(value: Any, default: Any) -> Any:
+    return default if value is None else value
 
 
 def _state_of(event: Any) -> Any:
