@@ -260,11 +260,27 @@ def with_account(spec: ExchangeSpec) -> Callable[[Any, Market], list]:
     if account is None:
         return normalize
     read_account = account.normalize
+    if not account.positions_in_full:
+        def both(message: Any, market: Market) -> list:
+            return normalize(message, market) or read_account(message, market)
 
-    def both(message: Any, market: Market) -> list:
-        return normalize(message, market) or read_account(message, market)
+        return both
+    held: dict[tuple, Any] = {}  # the positions this connection's frames left open, by state key
 
-    return both
+    def tracking(message: Any, market: Market) -> list:
+        events = normalize(message, market)
+        if events:
+            return events
+        events = read_account(message, market, held=tuple(held.values()))
+        for event in events:
+            if getattr(event, "channel", None) == "position":
+                if event.size:
+                    held[event.state_key] = event
+                else:
+                    held.pop(event.state_key, None)
+        return events
+
+    return tracking
 
 
 class MockConnection(BaseConnection):

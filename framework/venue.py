@@ -139,6 +139,9 @@ class AccountRules:
     balance_params: Callable[[Market], dict] = lambda market: {}  # extra ccxt params of fetch_balance
     positions_params: Callable[[Market], dict] = lambda market: {}  # extra ccxt params of fetch_positions
     positions: frozenset[Market] = frozenset({Market.FUTURE})  # markets that have positions
+    # A positions frame lists every open position, and leaves closed ones out (Bitget): normalize is then called
+    # with `held=` the positions the connection holds open, to report the missing ones flat.
+    positions_in_full: bool = False
     # ccxt's fetch_balance / fetch_positions answers → events, where ccxt's unified figures are not ours (Binance
     # USD-M: ccxt's total counts unrealized PnL): (market, balance, positions, timestamp) -> events. None: the
     # unified figures are read (framework.backfill.Backfiller.account_snapshot).
