@@ -59,3 +59,13 @@ async def test_account_states_ride_the_fills_transaction_and_two_of_one_asset_in
     assert (usdt.total, btc.size) == (Decimal("11"), Decimal("2"))
     history_b, history_p = await store.account_history(KEY)
     assert len(history_b) == 3 and len(history_p) == 2
+
+
+def test_account_states_round_trip_the_spool():
+    """While the database is down they wait in the spool as fills do: the same values come back."""
+    from framework.spool import decode, encode
+
+    for kind, event in (("balance", balance("USDT", "1000.12345678", T, reason="ORDER", source="rest")),
+                        ("position", position("0.5", T, position_side="long"))):
+        again = decode(encode(kind, event))
+        assert again == (kind, event) and again[1].source == event.source
