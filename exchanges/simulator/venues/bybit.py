@@ -11,6 +11,20 @@ kind is listed — fills relabelled with `label_fill` (AdlTrade, BustTrade…) a
 `/v5/asset/coin/query-info`; public `/v5/market/time` and `/v5/market/instruments-info` (enough for ccxt's
 `load_markets`).
 
+Account state (the simulator's `SimAccount`s): the `wallet` topic pushes the coins a change moved, the `position`
+topic (or `position.linear`) the futures positions it moved, both after the execution and order pushes. The
+simulator keeps a spot and a futures account apart where Bybit has one unified account (UTA): a socket on
+`/bybit_<market>` and `GET /v5/account/wallet-balance` on that prefix show that market's account (spot: coins with
+what open orders lock as `locked`; futures: settle coins with the margin of the positions as `totalPositionIM`),
+while `GET /v5/position/list` reads the futures account whatever the prefix (category linear). The account is a
+UTA 2.0 (`unifiedMarginStatus` 6) in isolated margin (`/v5/account/info`; `uta` 1 in `/v5/user/query-api`, the
+two calls ccxt's `fetch_balance` makes first), so a coin's available balance is walletBalance − locked −
+totalOrderIM − totalPositionIM, as ccxt computes it: `availableToWithdraw` is "" (as for every UTA since
+9 Jan 2025). USD values count USDT and USDC at 1 and other coins at 0 (Bybit's figure for a coin that is not
+collateral: the simulator has no index prices). Position rows leave out `curRealisedPnl` and `breakEvenPrice`
+(the simulator keeps no per-holding PnL; `cumRealisedPnl` is the symbol's all-time realized PnL, fees apart)
+and write 0 maintenance margin.
+
 Public market data (no login) on Bybit's paths, `/bybit_spot/v5/public/spot` and `/bybit_future/v5/public/linear`:
 `orderbook.{1|50|200|1000}.<id>`, `publicTrade.<id>`, `tickers.<id>` and `kline.<interval>.<id>`. A book topic
 starts with a `snapshot` and goes on with `delta`s whose `data.u` rises by exactly one per change (`data.seq` is
@@ -23,7 +37,9 @@ topic, depth or interval is on both), a topic subscribed twice `error:already su
 than 10 topics in one spot request `args size >10`.
 
 Docs: https://bybit-exchange.github.io/docs/v5/ws/connect , /v5/websocket/private/order ,
-/v5/websocket/private/execution , /v5/websocket/public/orderbook , /v5/websocket/public/trade ,
+/v5/websocket/private/execution , /v5/websocket/private/wallet , /v5/websocket/private/position ,
+/v5/account/wallet-balance , /v5/position , /v5/account/account-info , /v5/user/apikey-info ,
+/v5/websocket/public/orderbook , /v5/websocket/public/trade ,
 /v5/websocket/public/ticker , /v5/websocket/public/kline , /v5/order/execution , /v5/guide#authentication ,
 /v5/error .
 """
@@ -43,6 +59,7 @@ from aiohttp import web
 
 from exchanges.bybit.auth import auth_payload, sign
 from exchanges.bybit.market_data import listed
+from exchanges.simulator.account import SimAccount, SimPosition
 from exchanges.simulator.ledger import Ledger, SimFill, SimOrder
 from exchanges.simulator.market import TIMEFRAMES_MS
 from exchanges.bybit.rest import raw_symbol as bybit_raw_symbol
@@ -56,11 +73,12 @@ if TYPE_CHECKING:
 CATEGORIES = {Market.SPOT: "spot", Market.FUTURE: "linear"}
 _MARKETS = {category: market for market, category in CATEGORIES.items()}
 _ALL_CATEGORIES = ("spot", "linear", "inverse", "option")
-# Private topics Bybit accepts; only order / execution / execution.fast carry data here.
+# Private topics Bybit accepts; greeks and dcp are acked and stay quiet here.
 _DATA_TOPICS = ("order", "execution", "execution.fast")
-_QUIET_TOPICS = ("position", "wallet", "greeks", "dcp")
+_QUIET_TOPICS = ("greeks", "dcp")
 _KNOWN_TOPICS = frozenset(
-    [*_DATA_TOPICS, *_QUIET_TOPICS, *(f"{t}.{c}" for t in _DATA_TOPICS for c in _ALL_CATEGORIES)]
+    [*_DATA_TOPICS, "wallet", "position", *_QUIET_TOPICS, *(f"{t}.{c}" for t in _DATA_TOPICS for c in _ALL_CATEGORIES),
+     *(f"position.{c}" for c in ("linear", "inverse", "option"))]
 )
 _STATUS = {
     OrderStatus.NEW: "New", OrderStatus.PARTIALLY_FILLED: "PartiallyFilled", OrderStatus.FILLED: "Filled",
@@ -81,6 +99,9 @@ BOOK_DEPTHS = (1, 50, 200, 1000)  # the orderbook depths of both public streams
 KLINE_INTERVALS = {"1": "1m", "3": "3m", "5": "5m", "15": "15m", "30": "30m", "60": "1h", "240": "4h", "D": "1d"}
 _SPOT_MAX_ARGS = 10  # "Spot can input up to 10 args for each subscription request sent to one connection"
 _FUNDING_MS = 8 * 3600 * 1000
+POSITION_DEFAULT_LIMIT, POSITION_MAX_LIMIT = 20, 200
+_USD_COINS = frozenset({"USDT", "USDC"})  # valued at 1 USD; other coins count 0 (no index prices here)
+_RATE_PLACES = Decimal("0.0001")  # the account IM rate
 
 
 class BybitSim(VenueSim):
@@ -294,6 +315,46 @@ class BybitSim(VenueSim):
             row.update(createType="CreateByUser", execPnl="0", isLeverage="")
         return row
 
+    # account state ----------------------------------------------------------------------------------------------
+    def account_frames(self, session: SimSession, account: SimAccount, assets: list[str],
+                       symbols: list[str]) -> list[Any]:
+        """A `position` push of the moved positions (futures), then a `wallet` push of the moved coins."""
+        frames: list[Any] = []
+        if symbols:
+            rows = [{**self._position_row(session.ledger, account.position(s), "entryPrice"), "category": "linear"}
+                    for s in symbols]
+            frames += [{"id": _frame_id(), "topic": topic, "creationTime": account.updated, "data": rows}
+                       for topic in self._topics(session, "position")]
+        if assets and session.authenticated and "wallet" in session.subscriptions:
+            frames.append({"id": _frame_id(), "topic": "wallet", "creationTime": account.updated,
+                           "data": [_wallet_account(account, assets)]})
+        return frames
+
+    def _position_row(self, ledger: Ledger, position: SimPosition, entry_key: str) -> dict:
+        """A position as Bybit writes it: `entryPrice` in the stream, `avgPrice` in /v5/position/list."""
+        size = position.size
+        # The symbol's first and last fills (each scan stops at the first match: near either end of the ledger).
+        first = next((f for f in ledger.fills if f.symbol == position.symbol), None)
+        last = next((f for f in reversed(ledger.fills) if f.symbol == position.symbol), None)
+        margin = decimal_text(position.margin)
+        liquidation = position.liquidation_price
+        return {
+            "positionIdx": 0, "tradeMode": 0, "riskId": 1, "riskLimitValue": "2000000",
+            "symbol": self.raw_symbol(Market.FUTURE, position.symbol),
+            "side": "Buy" if size > 0 else "Sell" if size < 0 else "", "size": decimal_text(abs(size)),
+            entry_key: decimal_text(position.entry_price), "leverage": decimal_text(position.leverage),
+            "positionValue": decimal_text(abs(size) * position.entry_price), "positionBalance": margin,
+            "markPrice": decimal_text(position.mark_price), "positionIM": margin, "positionIMByMp": margin,
+            "positionMM": "0", "positionMMByMp": "0", "takeProfit": "0", "stopLoss": "0", "trailingStop": "0",
+            "unrealisedPnl": decimal_text(position.unrealized_pnl),
+            "cumRealisedPnl": decimal_text(position.realized_pnl), "sessionAvgPrice": "",
+            "createdTime": str(first.time if first else position.updated), "updatedTime": str(position.updated),
+            "tpslMode": "Full", "liqPrice": "" if liquidation is None else decimal_text(liquidation), "bustPrice": "",
+            "positionStatus": "Normal", "adlRankIndicator": 1 if size else 0, "autoAddMargin": 0,
+            "leverageSysUpdatedTime": "", "mmrSysUpdatedTime": "", "seq": _seq(last) if last else -1,
+            "isReduceOnly": False,
+        }
+
     # public market data --------------------------------------------------------------------------------------------
     def public_ws_paths(self, market: Market) -> list[str]:
         return [PUBLIC_PATHS[market]]
@@ -498,6 +559,10 @@ class BybitSim(VenueSim):
         return [
             ("GET", "/v5/execution/list", self._execution_list),
             ("GET", "/v5/asset/coin/query-info", self._coin_info),
+            ("GET", "/v5/account/wallet-balance", self._wallet_balance),
+            ("GET", "/v5/position/list", self._position_list),
+            ("GET", "/v5/account/info", self._account_info),
+            ("GET", "/v5/user/query-api", self._api_key_info),
             ("GET", "/v5/market/time", self._server_time),
             ("GET", "/v5/market/instruments-info", self._instruments),
         ]
@@ -583,6 +648,87 @@ class BybitSim(VenueSim):
         if params.get("coin"):
             coins = [c for c in coins if c == params["coin"]]
         return _ok({"rows": [{"name": c, "coin": c, "remainAmount": "0", "chains": []} for c in coins]})
+
+    async def _wallet_balance(self, sim: Simulator, market: Market, request: web.Request) -> web.Response:
+        """"Get Wallet Balance" of this prefix's account: the coins asked for (`coin=USDT,BTC`), else every coin
+        whose wallet balance is not 0."""
+        params, refused = self._signed_params(sim, request)
+        if refused is not None:
+            return refused
+        if params.get("accountType") != "UNIFIED":
+            return _error(10001, "params error: accountType only support UNIFIED")
+        account = sim.account(self.exchange, market)
+        asked = params.get("coin")
+        if asked:
+            assets = asked.split(",")
+            for asset in assets:
+                account.balance(asset)  # a coin asked for by name has its starting balance, as on first use
+        else:
+            assets = sorted(asset for asset, balance in account.balances.items() if balance.total)
+        return _ok({"list": [_wallet_account(account, assets)]})
+
+    async def _position_list(self, sim: Simulator, market: Market, request: web.Request) -> web.Response:
+        """"Get Position Info": with `symbol` that symbol's position, open or not; else the open positions of
+        `settleCoin` (linear needs one of them); sorted by symbol, `limit` [1, 200] (default 20), paged by a cursor
+        (the page's last symbol)."""
+        params, refused = self._signed_params(sim, request)
+        if refused is not None:
+            return refused
+        category = params.get("category", "")
+        if category not in ("linear", "inverse", "option"):
+            return _error(10001, "params error: Category is invalid")
+        try:
+            limit = min(max(int(params.get("limit") or POSITION_DEFAULT_LIMIT), 1), POSITION_MAX_LIMIT)
+        except ValueError:
+            return _error(10001, "params error: limit is invalid")
+        symbol, settle = params.get("symbol"), params.get("settleCoin")
+        result: dict[str, Any] = {"list": [], "nextPageCursor": "", "category": category}
+        if category != "linear":
+            return _ok(result)  # inverse / option accounts are empty here
+        if not symbol and not settle:
+            return _error(10001, "params error: symbol or settleCoin must be passed")
+        account = sim.account(self.exchange, Market.FUTURE)
+        if symbol:
+            found = [p for p in account.positions.values() if self.raw_symbol(Market.FUTURE, p.symbol) == symbol]
+            unified = self._listed[Market.FUTURE].get(symbol)
+            if not found and unified is not None:  # never traded: flat, as of now
+                found = [SimPosition(unified, updated=now_ms())]
+        else:
+            found = [p for p in account.positions.values() if p.size and _settle(p.symbol) == settle]
+        ledger = sim.ledger(self.exchange, Market.FUTURE)
+        rows = sorted((self._position_row(ledger, p, "avgPrice") for p in found), key=lambda row: row["symbol"])
+        cursor = params.get("cursor")
+        if cursor:
+            rows = [row for row in rows if row["symbol"] > cursor]
+        result["list"] = rows[:limit]
+        if len(rows) > limit:
+            result["nextPageCursor"] = rows[limit - 1]["symbol"]
+        return _ok(result)
+
+    async def _account_info(self, sim: Simulator, market: Market, request: web.Request) -> web.Response:
+        """"Get Account Info": a UTA 2.0 (unifiedMarginStatus 6) in isolated margin."""
+        _, refused = self._signed_params(sim, request)
+        if refused is not None:
+            return refused
+        return _ok({"marginMode": "ISOLATED_MARGIN", "updatedTime": "1697078946000", "unifiedMarginStatus": 6,
+                    "dcpStatus": "OFF", "timeWindow": 0, "smpGroup": 0, "isMasterTrader": False,
+                    "spotHedgingStatus": "OFF"})
+
+    async def _api_key_info(self, sim: Simulator, market: Market, request: web.Request) -> web.Response:
+        """"Get API Key Information" of the simulator's key: a master account's read-write key, UTA (`uta` 1)."""
+        _, refused = self._signed_params(sim, request)
+        if refused is not None:
+            return refused
+        return _ok({
+            "id": "1", "note": "simulator", "apiKey": sim.credentials_for(self.exchange).api_key, "readOnly": 0,
+            "secret": "", "permissions": {"ContractTrade": ["Order", "Position"], "Spot": ["SpotTrade"],
+                                          "Wallet": ["AccountTransfer"], "Derivatives": ["DerivativesTrade"],
+                                          "Exchange": ["ExchangeHistory"]},
+            "ips": ["*"], "type": 1, "deadlineDay": -2, "expiredAt": "1970-01-01T00:00:00Z",
+            "createdAt": "2025-01-01T00:00:00Z", "unified": 0, "uta": 1, "userID": int(_UID), "inviterID": 0,
+            "vipLevel": "No VIP", "mktMakerLevel": "0", "affiliateID": 0, "rsaPublicKey": "", "isMaster": True,
+            "parentUid": "0",
+        })
 
     async def _server_time(self, sim: Simulator, market: Market, request: web.Request) -> web.Response:
         now_ns = now_ms() * 1_000_000
@@ -838,6 +984,55 @@ def _delivery_ms(expiry: str) -> str:
     """`250221` → that day's 08:00 UTC in ms (Bybit delivers dated futures at 08:00 UTC)."""
     day = datetime(2000 + int(expiry[:2]), int(expiry[2:4]), int(expiry[4:6]), 8, tzinfo=UTC)
     return str(int(day.timestamp() * 1000))
+
+
+def _frame_id() -> str:
+    """A private push's `id`: the account's UID, then a UUID (as in the docs' wallet and position examples)."""
+    return f"{_UID}{uuid.uuid4()}"
+
+
+def _settle(symbol: str) -> str:
+    return symbol.partition(":")[2].partition("-")[0]
+
+
+def _coin_row(account: SimAccount, asset: str) -> dict:
+    """One coin of a `wallet` push or of /v5/account/wallet-balance."""
+    balance = account.balance(asset)
+    positions = [p for p in account.positions.values() if _settle(p.symbol) == asset]
+    unrealized = sum((p.unrealized_pnl for p in positions), Decimal(0))
+    spot = account.market is Market.SPOT
+    equity = decimal_text(balance.total + unrealized)
+    collateral = asset in _USD_COINS
+    return {
+        "coin": asset, "equity": equity, "usdValue": equity if collateral else "0",
+        "walletBalance": decimal_text(balance.total), "availableToWithdraw": "", "availableToBorrow": "",
+        "borrowAmount": "0", "accruedInterest": "0", "totalOrderIM": "0",
+        "totalPositionIM": "0" if spot else decimal_text(balance.locked), "totalPositionMM": "0",
+        "unrealisedPnl": decimal_text(unrealized),
+        "cumRealisedPnl": decimal_text(sum((p.realized_pnl for p in positions), Decimal(0))), "bonus": "0",
+        "collateralSwitch": collateral, "marginCollateral": collateral, "colRes": "0",
+        "locked": decimal_text(balance.locked) if spot else "0", "spotHedgingQty": "0", "spotBorrow": "0",
+    }
+
+
+def _wallet_account(account: SimAccount, assets: list[str]) -> dict:
+    """The unified account's entry: USD totals over every coin it holds (USDT / USDC at 1), the `assets`' rows."""
+    rows = {asset: _coin_row(account, asset) for asset in sorted({*account.balances, *assets})}
+    usd = [row for asset, row in rows.items() if asset in _USD_COINS]
+    wallet = sum((Decimal(row["walletBalance"]) for row in usd), Decimal(0))
+    unrealized = sum((Decimal(row["unrealisedPnl"]) for row in usd), Decimal(0))
+    initial = sum((Decimal(row["totalPositionIM"]) for row in usd), Decimal(0))
+    margin = wallet + unrealized
+    im_rate = decimal_text((initial / margin).quantize(_RATE_PLACES) if margin > 0 else Decimal(0))
+    return {
+        "accountIMRate": im_rate, "accountIMRateByMp": im_rate, "accountMMRate": "0", "accountMMRateByMp": "0",
+        "totalEquity": decimal_text(margin), "totalWalletBalance": decimal_text(wallet),
+        "totalMarginBalance": decimal_text(margin), "totalAvailableBalance": decimal_text(margin - initial),
+        "totalPerpUPL": decimal_text(unrealized), "totalInitialMargin": decimal_text(initial),
+        "totalInitialMarginByMp": decimal_text(initial), "totalMaintenanceMargin": "0",
+        "totalMaintenanceMarginByMp": "0", "coin": [rows[asset] for asset in assets], "accountLTV": "0",
+        "accountType": "UNIFIED",
+    }
 
 
 def _ok(result: dict) -> web.Response:
