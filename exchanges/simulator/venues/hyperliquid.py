@@ -1,5 +1,6 @@
-"""Hyperliquid perpetuals on the simulator: `userFills` / `orderUpdates` by address and the public market feeds
-(`l2Book`, `trades`, `candle`, `activeAssetCtx`) on `/ws`, `POST /info` fill history.
+"""Hyperliquid perpetuals on the simulator: `userFills` / `orderUpdates` / `clearinghouseState` by address and the
+public market feeds (`l2Book`, `trades`, `candle`, `activeAssetCtx`) on `/ws`, `POST /info` fill history and
+account state.
 
 Socket (`/hyperliquid_future/ws`): no login. `{"method": "subscribe", "subscription": {"type": "userFills",
 "user": "0x…"}}` is acked with `{"channel": "subscriptionResponse", "data": <the request>}`; a userFills
@@ -11,6 +12,16 @@ subscribed for the simulator's wallet get pushes. Malformed requests (bad addres
 REST: `POST /info` `userFills` (the 2000 most recent, newest first) and `userFillsByTime` (startTime ..
 endTime inclusive, oldest first, at most 2000 rows; only the 10000 most recent fills exist); a body that
 does not parse gets HTTP 422 "Failed to deserialize the JSON body into the target type".
+
+Account state (the simulator's `SimAccount` of hyperliquid/future, for its wallet; any other address has
+nothing): `{"type": "clearinghouseState", "user": "0x…"}` (`dex` "" or left out: the simulator lists the first
+perp dex only, another dex does not parse) is acked, then the state follows at once and again after every fill,
+always whole: `{"channel": "clearinghouseState", "data": {"dex": "", "user", "clearinghouseState": {…}}}`.
+`POST /info` `clearinghouseState` answers the same inner object, `userAbstraction` (which ccxt's fetch_balance
+asks first) "default": not a unified account, so the perp balance is this state. The state is the venue's view
+of the account: accountValue is the wallet plus every position's unrealized PnL (at the position's mark price,
+its last fill's), withdrawable that less the margin in use, the margin in use the account's `locked`
+(|size| × entry / leverage, cross); positions open ones only, cross at the account's leverage, no funding.
 
 Market data shares the socket (there is one path, so every session here is a public one and the plugin tells the
 feeds apart by subscription type). `{"type": "l2Book" | "trades" | "activeAssetCtx", "coin": "BTC"}` and
@@ -36,8 +47,8 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Iterable
+from decimal import Decimal, localcontext
+from typing import TYPE_CHECKING, Any, Iterable, NamedTuple
 
 from aiohttp import web
 
@@ -47,13 +58,15 @@ from exchanges.simulator.venues.base import SimSession, VenueSim, decimal_text, 
 from framework.events import Market, OrderStatus, Side, now_ms
 
 if TYPE_CHECKING:
+    from exchanges.simulator.account import SimAccount, SimPosition
     from exchanges.simulator.ledger import Ledger, SimFill, SimOrder
     from exchanges.simulator.market import CandleBar, MarketStep, SymbolMarket, TradeTick
     from exchanges.simulator.server import Simulator
 
-# Subscriptions keyed by a user address; only userFills, userEvents and orderUpdates carry data here.
+# Subscriptions keyed by a user address; only userFills, userEvents, orderUpdates and clearinghouseState carry
+# data here.
 USER_TYPES = frozenset({"userFills", "orderUpdates", "userEvents", "userFundings", "userNonFundingLedgerUpdates",
-                        "notification"})
+                        "notification", "clearinghouseState"})
 # Public feeds keyed by a coin (a candle also by its interval).
 MARKET_TYPES = frozenset({"l2Book", "trades", "candle", "activeAssetCtx"})
 # The intervals a candle subscription parses with; the simulator keeps bars of those in TIMEFRAMES_MS only.
@@ -64,6 +77,9 @@ MAX_USERS = 10  # "Cannot track more than 10 total users." (per IP on the venue;
 HISTORY_ROWS = 2000  # userFills / userFillsByTime: at most 2000 fills per response
 RETAINED_FILLS = 10000  # "only the 10000 most recent fills are available"
 BAD_BODY = "Failed to deserialize the JSON body into the target type"
+SETTLE = "USDC"  # the first perp dex's collateral
+MAX_LEVERAGE = 40  # every simulated coin's (BTC's on the venue); maintenance margin is half its initial margin
+ABSTRACTION = "default"  # userAbstraction of the wallet: a standard account, perps margined apart from spot
 _ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
 _CLOID = re.compile(r"0x[0-9a-f]{32}")  # a 128-bit client order id, as Hyperliquid echoes it
 _SIDES = {Side.BUY: "B", Side.SELL: "A"}
@@ -133,6 +149,9 @@ class HyperliquidSim(VenueSim):
             fills = self._fills(session, user)[-self.snapshot_limit:] if self.snapshot_limit else []
             rows = [self._fill_row(session.ledger, f, stream=True) for f in fills]
             await session.send({"channel": "userFills", "data": {"isSnapshot": True, "user": user, "fills": rows}})
+        elif key.startswith("clearinghouseState:"):  # the ack, then the state as it is now
+            account = session.sim.account(self.exchange, session.market) if user == self._wallet(session) else None
+            await session.send(_clearinghouse_frame(user, clearinghouse_state(account, now_ms())))
 
     async def _market_subscription(self, session: SimSession, message: dict, subscription: dict) -> None:
         """Subscribe to or unsubscribe from a public feed; a subscribe gets the feed's current state after its ack."""
@@ -228,6 +247,21 @@ class HyperliquidSim(VenueSim):
             frames += self.order_frames(session, order)
         return frames
 
+    def account_frames(self, session: SimSession, account: SimAccount, assets: list[str],
+                       symbols: list[str]) -> list[Any]:
+        """The whole state again after any change, to a session subscribed for the wallet (the venue sends no
+        deltas: a position the state no longer lists was closed)."""
+        wallet = self._wallet(session)
+        if f"clearinghouseState:{wallet}" not in session.subscriptions:
+            return []
+        return [_clearinghouse_frame(wallet, clearinghouse_state(account, account.updated or now_ms()))]
+
+    def expected_balance(self, account: SimAccount, asset: str) -> dict[str, Decimal]:
+        """The balance the venue reports for the account, in BalanceUpdate's terms: accountValue (`total`) holds
+        the positions' unrealized PnL, which the account's wallet leaves out; `locked` is the margin in use."""
+        summary = _summary(account)
+        return {"free": summary.withdrawable, "locked": summary.margin, "total": summary.value}
+
     def _order_entry(self, order: SimOrder) -> dict:
         body: dict[str, Any] = {
             "coin": self.raw_symbol(Market.FUTURE, order.symbol), "side": _SIDES[order.side],
@@ -260,18 +294,25 @@ class HyperliquidSim(VenueSim):
         return [("POST", "/info", self._info)]
 
     async def _info(self, sim: Simulator, market: Market, request: web.Request) -> web.Response:
-        """The info endpoint's fill queries (unsigned: anyone may read any address's fills)."""
+        """The info endpoint's fill and account queries (unsigned: anyone may read any address's)."""
         try:
             body = json.loads(await request.text())
         except ValueError:
             return _bad_body()
+        wallet = (sim.credentials_for(self.exchange).wallet_address or "").lower()
+        account_query = _account_query(body)
+        if account_query is not None:
+            kind, user = account_query
+            if kind == "userAbstraction":
+                return web.json_response(ABSTRACTION)
+            account = sim.account(self.exchange, market) if user == wallet else None
+            return web.json_response(clearinghouse_state(account, now_ms()))
         query = _fill_query(body)
         if query is None:
             return _bad_body()
         kind, user, start, end = query
         end = now_ms() if end is None else end  # "Defaults to current time"
         ledger = sim.ledger(self.exchange, market)
-        wallet = (sim.credentials_for(self.exchange).wallet_address or "").lower()
         fills = ledger.fills[-RETAINED_FILLS:] if user == wallet else []
         if kind == "userFills":
             page = fills[-self.history_rows:][::-1]
@@ -395,6 +436,8 @@ def _subscription(subscription: Any) -> tuple[str, str] | None:
         return None
     if subscription["type"] == "userFills" and subscription.get("aggregateByTime") not in (None, True, False):
         return None
+    if subscription["type"] == "clearinghouseState" and subscription.get("dex", "") != "":
+        return None  # only the first perp dex is simulated
     user = user.lower()
     return f"{subscription['type']}:{user}", user
 
@@ -414,6 +457,85 @@ def _fill_query(body: Any) -> tuple[str, str, int, int | None] | None:
     if type(start) is not int or start < 0 or (end is not None and type(end) is not int):
         return None
     return "userFillsByTime", user.lower(), start, end
+
+
+def _account_query(body: Any) -> tuple[str, str] | None:
+    """`(type, user)` of a clearinghouseState (first perp dex) / userAbstraction body, None for any other."""
+    if type(body) is not dict or body.get("type") not in ("clearinghouseState", "userAbstraction"):
+        return None
+    user = body.get("user")
+    if type(user) is not str or not _ADDRESS.fullmatch(user):
+        return None
+    if body["type"] == "clearinghouseState" and body.get("dex", "") != "":
+        return None
+    return body["type"], user.lower()
+
+
+class _Summary(NamedTuple):
+    """An account's figures in the venue's margin summary terms."""
+
+    positions: list[SimPosition]  # the open ones settled in USDC
+    value: Decimal  # accountValue: the wallet plus the positions' unrealized PnL
+    margin: Decimal  # totalMarginUsed: the account's locked part
+    notional: Decimal  # totalNtlPos: sum of |szi| × mark
+    raw_usd: Decimal  # totalRawUsd: accountValue less sum of szi × mark
+    maintenance: Decimal  # crossMaintenanceMarginUsed: half the initial margin at the max leverage
+    withdrawable: Decimal  # accountValue less the margin in use, never below zero
+
+
+def _summary(account: SimAccount | None) -> _Summary:
+    """The figures of the simulator's account; None (an address the simulator keeps nothing for): all zero.
+
+    Worked out exactly (an average entry has 28 digits): ccxt's free, accountValue less totalMarginUsed in its
+    own exact arithmetic, then equals withdrawable to the last digit."""
+    zero = Decimal(0)
+    if account is None:
+        return _Summary([], zero, zero, zero, zero, zero, zero)
+    wallet = account.balance(SETTLE)
+    positions = [p for p in account.positions.values() if p.size and p.symbol.endswith(f"/{SETTLE}:{SETTLE}")]
+    with localcontext() as exact:
+        exact.prec = 200
+        value = wallet.total + sum((p.unrealized_pnl for p in positions), zero)
+        notional = sum((abs(p.size) * p.mark_price for p in positions), zero)
+        raw_usd = value - sum((p.size * p.mark_price for p in positions), zero)
+        return _Summary(positions, value, wallet.locked, notional, raw_usd, notional / (2 * MAX_LEVERAGE),
+                        max(value - wallet.locked, zero))
+
+
+def clearinghouse_state(account: SimAccount | None, time: int) -> dict:
+    """The first perp dex's clearinghouse state of an account, as the info endpoint and the push write it."""
+    summary = _summary(account)
+    totals = {"accountValue": _figure(summary.value), "totalNtlPos": _figure(summary.notional),
+              "totalRawUsd": _figure(summary.raw_usd), "totalMarginUsed": _figure(summary.margin)}
+    return {
+        "marginSummary": totals, "crossMarginSummary": dict(totals),  # every simulated position is cross
+        "crossMaintenanceMarginUsed": _figure(summary.maintenance), "withdrawable": _figure(summary.withdrawable),
+        "assetPositions": [_asset_position(p) for p in summary.positions], "time": time,
+    }
+
+
+def _asset_position(position: SimPosition) -> dict:
+    liquidation = position.liquidation_price
+    body = {
+        "coin": position.symbol.split("/")[0], "szi": _figure(position.size),
+        "leverage": {"type": "cross", "value": int(position.leverage)}, "entryPx": _figure(position.entry_price),
+        "positionValue": _figure(abs(position.size) * position.mark_price),  # exact: size and price are short
+        "unrealizedPnl": _figure(position.unrealized_pnl),
+        "returnOnEquity": _figure((position.unrealized_pnl / position.margin).quantize(Decimal("1e-8"))),
+        "liquidationPx": None if liquidation is None else _figure(liquidation),
+        "marginUsed": _figure(position.margin), "maxLeverage": MAX_LEVERAGE,
+        "cumFunding": {"allTime": "0.0", "sinceOpen": "0.0", "sinceChange": "0.0"},  # no funding is simulated
+    }
+    return {"type": "oneWay", "position": body}
+
+
+def _clearinghouse_frame(user: str, state: dict) -> dict:
+    return {"channel": "clearinghouseState", "data": {"dex": "", "user": user, "clearinghouseState": state}}
+
+
+def _figure(value: Decimal) -> str:
+    """`_number`, and a zero never negative (`(mark - entry) × size` of a short at its entry is -0)."""
+    return _number(value.copy_abs() if value.is_zero() else value)
 
 
 def _cloid(client_order_id: str | None) -> str | None:
