@@ -137,9 +137,13 @@ def control_routes(sim: SimControl) -> list[tuple[str, str, Any]]:
         entry price), as text."""
         exchange, market = key_of(body)
         held = sim.account(exchange, market)
+        venue = sim.venue(exchange)
+        balances = {}
+        for asset in held.balances:
+            free, locked, total = venue.expected_balance(held, asset)  # as the venue reports it
+            balances[asset] = {"free": _text(free), "locked": _text(locked), "total": _text(total)}
         return {
-            "balances": {a: {"free": _text(b.free), "locked": _text(b.locked), "total": _text(b.total)}
-                         for a, b in held.balances.items()},
+            "balances": balances,
             "positions": {s: {"size": _text(p.size), "entry_price": _text(p.entry_price)}
                           for s, p in held.positions.items()},
         }

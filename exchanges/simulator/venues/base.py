@@ -237,6 +237,12 @@ class VenueSim:
         return []
 
     # account state ----------------------------------------------------------------------------------------
+    def expected_balance(self, account: SimAccount, asset: str) -> tuple[Decimal, Decimal, Decimal]:
+        """(free, locked, total) of an asset as this venue reports the account; the default is the account as it
+        is. A venue whose total counts unrealized PnL (Hyperliquid's accountValue) says so by overriding."""
+        held = account.balance(asset)
+        return held.free, held.locked, held.total
+
     def account_frames(self, session: SimSession, account: SimAccount, assets: list[str],
                        symbols: list[str]) -> list[Any]:
         """Frames telling this private session the new state of these balances (assets) and positions (symbols)
