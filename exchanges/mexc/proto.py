@@ -6,10 +6,12 @@ no generated module, no clash with other copies of the same names (ccxt ships it
 wire matters here: proto3 `optional` markers are left out (they change presence tracking, not the
 bytes).
 
-Two views of the one wire wrapper: `PushDataV3ApiWrapper` declares only the private order/deal bodies
+Three views of the one wire wrapper: `PushDataV3ApiWrapper` declares only the private order/deal bodies
 the user stream reads (public bodies and privateAccount 307 parse as unknown fields and leave
-`WhichOneof("body")` at None), and `MarketPushDataV3ApiWrapper` declares the public market bodies the
-simulator writes: publicSpotKline 308, publicAggreDepths 313, publicAggreDeals 314, publicAggreBookTicker 315.
+`WhichOneof("body")` at None, so normalize.py passes account pushes by), `AccountPushDataV3ApiWrapper` declares
+only privateAccount 307 (account.py reads it; order and deal bodies are unknown to it), and
+`MarketPushDataV3ApiWrapper` declares the public market bodies the simulator writes: publicSpotKline 308,
+publicAggreDepths 313, publicAggreDeals 314, publicAggreBookTicker 315.
 """
 
 from __future__ import annotations
@@ -35,11 +37,17 @@ _ORDERS = (
     ("symbolId", 23, _STRING), ("marketId", 24, _STRING), ("marketCurrencyId", 25, _STRING),
     ("currencyId", 26, _STRING),
 )  # fmt: skip
+_ACCOUNT = (
+    ("vcoinName", 1, _STRING), ("coinId", 2, _STRING), ("balanceAmount", 3, _STRING),
+    ("balanceAmountChange", 4, _STRING), ("frozenAmount", 5, _STRING), ("frozenAmountChange", 6, _STRING),
+    ("type", 7, _STRING), ("time", 8, _INT64),
+)  # fmt: skip
 _WRAPPER = (
     ("channel", 1, _STRING), ("symbol", 3, _STRING), ("symbolId", 4, _STRING),
     ("createTime", 5, _INT64), ("sendTime", 6, _INT64),
 )  # fmt: skip
 _BODIES = (("privateOrders", 304, "PrivateOrdersV3Api"), ("privateDeals", 306, "PrivateDealsV3Api"))
+_ACCOUNT_BODIES = (("privateAccount", 307, "PrivateAccountV3Api"),)
 # Public market bodies; a str kind names a message, "+" before it marks a repeated field.
 _KLINE = (
     ("interval", 1, _STRING), ("windowStart", 2, _INT64), ("openingPrice", 3, _STRING),
@@ -98,6 +106,7 @@ def _schema() -> descriptor_pb2.FileDescriptorProto:
     schema.message_type.extend([
         _message("PrivateDealsV3Api", _DEALS), _message("PrivateOrdersV3Api", _ORDERS),
         _wrapper("PushDataV3ApiWrapper", _BODIES),
+        _message("PrivateAccountV3Api", _ACCOUNT), _wrapper("AccountPushDataV3ApiWrapper", _ACCOUNT_BODIES),
         _message("PublicSpotKlineV3Api", _KLINE), _message("PublicAggreDepthV3ApiItem", _DEPTH_ITEM),
         _message("PublicAggreDepthsV3Api", _DEPTHS), _message("PublicAggreDealsV3ApiItem", _DEAL_ITEM),
         _message("PublicAggreDealsV3Api", _AGGRE_DEALS), _message("PublicAggreBookTickerV3Api", _BOOK_TICKER),
@@ -117,6 +126,8 @@ def _message_class(name: str) -> type:
 PushDataV3ApiWrapper = _message_class("PushDataV3ApiWrapper")
 PrivateDealsV3Api = _message_class("PrivateDealsV3Api")
 PrivateOrdersV3Api = _message_class("PrivateOrdersV3Api")
+AccountPushDataV3ApiWrapper = _message_class("AccountPushDataV3ApiWrapper")
+PrivateAccountV3Api = _message_class("PrivateAccountV3Api")
 MarketPushDataV3ApiWrapper = _message_class("MarketPushDataV3ApiWrapper")
 PublicSpotKlineV3Api = _message_class("PublicSpotKlineV3Api")
 PublicAggreDepthsV3Api = _message_class("PublicAggreDepthsV3Api")

@@ -21,6 +21,15 @@ Order queries (ccxt's `fetch_order`): spot `GET /api/v3/order` (symbol, orderId 
 null when the order had none; an unknown order is `-2013 Order does not exist.`) and contract
 `GET /api/v1/private/order/get/{order_id}` (the order with its `externalOid`; an unknown order is answered
 `{"success": false, "code": 2011, ...}`: UNVERIFIED, the contract error table names no "order not found").
+Account state (what exchanges/mexc/account.py reads), from `sim.account`: spot `spot@private.account.v3.api.pb`
+pushes one binary `privateAccount` per coin an order or fill moved (balanceAmount free, frozenAmount locked, the
+changes since that socket last saw the coin, type ENTRUST_PLACE when the frozen part grew, else ENTRUST).
+Contract, after each fill: `push.personal.position` (a position the fill closed or flipped as a flat state-3
+record of its type, then the one held: holdVol in contracts, openType 1) and `push.personal.asset`
+(availableBalance free, positionMargin locked, frozenBalance 0) to logged-in sockets whose filter has `position`
+/ `asset` (a login without a filter gets them). REST: spot `GET /api/v3/account` (signed as above; every listed
+coin), contract `GET /api/v1/private/account/assets` (with equity, unrealized) and
+`GET /api/v1/private/position/open_positions` (optional `symbol`).
 Signatures are checked here (hex HMAC-SHA256), not with the client's signing code.
 Public market data (what ccxt.pro's mexc reads; see exchanges/mexc/market_data.py) shares those paths: spot `/ws`
 without a listenKey (a listenKey socket refuses public channels as Blocked: ccxt never mixes them, and what MEXC
@@ -47,7 +56,7 @@ import hashlib
 import hmac
 import secrets
 import zlib
-from decimal import Decimal
+from decimal import MAX_EMAX, MIN_EMIN, Context, Decimal
 from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import parse_qsl, quote, urlencode
 
@@ -56,10 +65,12 @@ from aiohttp import web
 from exchanges.mexc.auth import login_payload, sign
 from exchanges.mexc.normalize import EXCHANGE  # importing it registers the contract sizes the client converts with
 from exchanges.mexc.proto import (
-    MarketPushDataV3ApiWrapper, PrivateDealsV3Api, PrivateOrdersV3Api, PublicAggreBookTickerV3Api,
+    AccountPushDataV3ApiWrapper, MarketPushDataV3ApiWrapper, PrivateAccountV3Api, PrivateDealsV3Api,
+    PrivateOrdersV3Api, PublicAggreBookTickerV3Api,
     PublicAggreDealsV3Api, PublicAggreDealsV3ApiItem, PublicAggreDepthsV3Api, PublicAggreDepthV3ApiItem,
     PublicSpotKlineV3Api, PushDataV3ApiWrapper,
 )  # fmt: skip
+from exchanges.simulator.account import SimAccount, SimPosition
 from exchanges.simulator.ledger import Ledger, SimFill, SimOrder
 from exchanges.simulator.market import TIMEFRAMES_MS, MarketStep, SymbolMarket
 from exchanges.simulator.venues.base import SimSession, VenueSim, decimal_text, hmac_sha256, json_numbers
@@ -70,8 +81,12 @@ if TYPE_CHECKING:
     from exchanges.simulator.server import Simulator
 
 ORDERS, DEALS = "spot@private.orders.v3.api.pb", "spot@private.deals.v3.api.pb"
-SPOT_PRIVATE = frozenset({ORDERS, DEALS, "spot@private.account.v3.api.pb"})  # account: accepted, nothing to push
-ORDER, DEAL = "order", "order.deal"  # contract personal.filter names
+ACCOUNT = "spot@private.account.v3.api.pb"
+SPOT_PRIVATE = frozenset({ORDERS, DEALS, ACCOUNT})
+ORDER, DEAL, ASSET, POSITION = "order", "order.deal", "asset", "position"  # contract personal.filter names
+LONG, SHORT = 1, 2  # contract positionType
+HOLDING, CLOSED = 1, 3  # contract position state
+SETTLE = "USDT"  # every listed contract's settle coin
 API_KEY_HEADER = "X-MEXC-APIKEY"
 LISTEN_KEY_TTL_MS = 3_600_000
 RECV_WINDOW_MS, MAX_RECV_WINDOW_MS = 5_000, 60_000  # spot SIGNED: default and ceiling
@@ -114,12 +129,13 @@ SPOT_SPEEDS = ("100ms", "10ms")
 INTERVALS = {"Min1": "1m", "Min5": "5m", "Min15": "15m", "Min30": "30m", "Min60": "1h", "Hour4": "4h", "Day1": "1d"}
 _CONTRACT_TOPICS = {"ticker": "ticker", "deal": "deals", "depth": "depth", "kline": "kline"}  # sub.<name> → kind
 SPOT_DEPTH_LIMIT, SPOT_DEPTH_MAX = 100, 5000
+_EXACT = Context(prec=1000, Emax=MAX_EMAX, Emin=MIN_EMIN)  # _plain never rounds (an average entry has 28 digits)
 
 
 def _plain(value: Decimal | int) -> str:
-    """A Decimal as MEXC writes it: no exponent, no trailing zeros ("0.01", "100", "0")."""
+    """A Decimal as MEXC writes it: no exponent, no trailing zeros ("0.01", "100", "0"), every digit kept."""
     value = Decimal(value)
-    return format(value.normalize() if value else Decimal(0), "f")
+    return format(value.normalize(_EXACT) if value else Decimal(0), "f")
 
 
 def _fixed(value: Decimal, step: Decimal) -> str:
@@ -248,6 +264,8 @@ class MexcSim(VenueSim):
                 and all(isinstance(p, str) for p in params):  # fmt: skip
             if method == "UNSUBSCRIPTION":
                 session.subscriptions.difference_update(params)
+                if ACCOUNT in params:
+                    session.state.pop("shown", None)
                 topics = session.state.get("public", {})
                 for channel in params:
                     topics.pop(channel, None)
@@ -266,6 +284,9 @@ class MexcSim(VenueSim):
                     accepted = topic is not None
                 (good if accepted else refused).append(channel)
             if good:
+                if ACCOUNT in good and ACCOUNT not in session.subscriptions:  # the changes pushed count from now
+                    account = session.sim.account(self.exchange, Market.SPOT)
+                    session.state["shown"] = {a: (b.free, b.locked) for a, b in account.balances.items()}
                 session.subscriptions.update(good)
                 self._disarm_subscription_deadline(session)
                 await session.send({"id": request_id, "code": 0, "msg": ",".join(good)})
@@ -391,7 +412,7 @@ class MexcSim(VenueSim):
     def _set_filters(session: SimSession, filters: dict[str, set[str]] | None) -> None:
         session.state["filters"] = filters  # None: every channel, every symbol; a set of rules: those symbols
         session.subscriptions.clear()
-        session.subscriptions.update({ORDER, DEAL} if filters is None else filters)
+        session.subscriptions.update({ORDER, DEAL, ASSET, POSITION} if filters is None else filters)
 
     @staticmethod
     def _wants(session: SimSession, name: str, raw: str) -> bool:
@@ -493,6 +514,89 @@ class MexcSim(VenueSim):
             "price": fill.price, "feeCurrency": fill.fee_currency, "fee": fill.fee, "timestamp": fill.time,
             "profit": 0, "isTaker": not fill.is_maker, "category": 1, "orderId": int(fill.order_id), "positionMode": 1,
             "reduceOnly": False,
+        }
+
+    # account state ---------------------------------------------------------------------------------------------------
+    def account_frames(self, session: SimSession, account: SimAccount, assets: list[str],
+                       symbols: list[str]) -> list[Any]:
+        if session.market is Market.SPOT:
+            if ACCOUNT not in session.subscriptions:
+                return []
+            return [self._spot_account(session, account, asset) for asset in assets]
+        pushes = []
+        for symbol in symbols:
+            raw = self.raw_symbol(Market.FUTURE, symbol)
+            if self._wants(session, POSITION, raw):
+                pushes += [("push.personal.position", row)
+                           for row in self._position_records(session.ledger, account, symbol, raw)]
+        pushes += [("push.personal.asset", self._asset_row(account, asset)) for asset in assets
+                   if self._wants(session, ASSET, asset)]
+        return [json_numbers({"channel": channel, "data": data, "ts": account.updated}, _plain)
+                for channel, data in pushes]
+
+    def _spot_account(self, session: SimSession, account: SimAccount, asset: str) -> bytes:
+        """One coin's `privateAccount` push: the figures now and how they moved since this socket last saw them
+        (an untouched coin from its starting balance)."""
+        balance = account.balance(asset)
+        shown = session.state.setdefault("shown", {})
+        if asset not in shown:
+            start = SimAccount(self.exchange, Market.SPOT).balance(asset)
+            shown[asset] = (start.free, start.locked)
+        free_change, frozen_change = balance.free - shown[asset][0], balance.locked - shown[asset][1]
+        shown[asset] = (balance.free, balance.locked)
+        body = PrivateAccountV3Api(
+            vcoinName=asset, coinId=hashlib.md5(asset.encode()).hexdigest(), balanceAmount=_plain(balance.free),
+            balanceAmountChange=_plain(free_change), frozenAmount=_plain(balance.locked),
+            frozenAmountChange=_plain(frozen_change), type="ENTRUST_PLACE" if frozen_change > 0 else "ENTRUST",
+            time=account.updated,
+        )
+        push = AccountPushDataV3ApiWrapper(channel=ACCOUNT, createTime=account.updated, sendTime=account.updated,
+                                           privateAccount=body)
+        return push.SerializeToString()
+
+    @staticmethod
+    def _asset_row(account: SimAccount, asset: str, rest: bool = False) -> dict:
+        """A settle coin's wallet: available = free, position margin = locked (no margin is frozen for open
+        orders here); the REST row adds equity and unrealized PnL."""
+        wallet = account.balance(asset)
+        row = {"currency": asset, "positionMargin": wallet.locked, "availableBalance": wallet.free,
+               "cashBalance": wallet.free, "frozenBalance": 0, "bonus": 0}
+        if rest:
+            unrealized = sum((p.unrealized_pnl for p in account.positions.values()
+                              if p.symbol.split(":")[-1] == asset), Decimal(0))
+            row.update(equity=wallet.total + unrealized, unrealized=unrealized)
+        return row
+
+    def _position_records(self, ledger: Ledger, account: SimAccount, symbol: str, raw: str) -> list[dict]:
+        """What a fill did to the symbol's position, as MEXC's records: the position it closed (a flat record of
+        the old type, also when the fill flipped it), then the one held now."""
+        position = account.position(symbol)
+        last = next((f for f in reversed(ledger.fills) if f.symbol == symbol), None)
+        moved = Decimal(0) if last is None else last.amount if last.side is Side.BUY else -last.amount
+        before = position.size - moved
+        records = []
+        if before and (not position.size or (before > 0) != (position.size > 0)):
+            records.append(self._position_row(position, raw, LONG if before > 0 else SHORT, holding=False))
+        if position.size:
+            records.append(self._position_row(position, raw, LONG if position.size > 0 else SHORT, holding=True))
+        return records or [self._position_row(position, raw, LONG, holding=False)]
+
+    def _position_row(self, position: SimPosition, raw: str, kind: int, holding: bool) -> dict:
+        """A position record as the push and `open_positions` write it. The simulator keeps no close history
+        (closeVol, closeAvgPrice 0) and a closed record none of the old averages (0); `realised` is the symbol's
+        realized PnL without fees, `pnl` the unrealized PnL at the last fill's price."""
+        size = contract_size(self.exchange, raw) or Decimal(1)
+        entry = position.entry_price if holding else Decimal(0)
+        margin = position.margin if holding else Decimal(0)
+        full = decimal_text(entry, max(18, -entry.as_tuple().exponent))  # MEXC's "…FullyScale" text, never rounded
+        return {
+            "positionId": zlib.crc32(f"{raw}:{kind}".encode()), "symbol": raw,
+            "holdVol": abs(position.size) / size if holding else 0, "positionType": kind, "openType": 1,
+            "state": HOLDING if holding else CLOSED, "frozenVol": 0, "closeVol": 0, "holdAvgPrice": entry,
+            "holdAvgPriceFullyScale": full, "closeAvgPrice": 0, "openAvgPrice": entry, "openAvgPriceFullyScale": full,
+            "liquidatePrice": (position.liquidation_price or 0) if holding else 0, "oim": margin, "im": margin,
+            "holdFee": 0, "realised": position.realized_pnl, "leverage": position.leverage, "autoAddIm": False,
+            "pnl": position.unrealized_pnl if holding else 0, "updateTime": position.updated,
         }
 
     # public market data ----------------------------------------------------------------------------------------------
@@ -637,9 +741,12 @@ class MexcSim(VenueSim):
     def rest_routes(self, market: Market) -> list:
         if market is Market.SPOT:
             listen_key = [(method, "/api/v3/userDataStream", self._listen_key) for method in ("POST", "PUT", "DELETE", "GET")]
-            return listen_key + [("GET", "/api/v3/myTrades", self._my_trades), ("GET", "/api/v3/order", self._order)]
+            return listen_key + [("GET", "/api/v3/myTrades", self._my_trades), ("GET", "/api/v3/order", self._order),
+                                 ("GET", "/api/v3/account", self._spot_balances)]
         return [("GET", "/api/v1/private/order/list/order_deals", self._order_deals),
-                ("GET", "/api/v1/private/order/get/{order_id}", self._contract_order_query)]
+                ("GET", "/api/v1/private/order/get/{order_id}", self._contract_order_query),
+                ("GET", "/api/v1/private/account/assets", self._contract_assets),
+                ("GET", "/api/v1/private/position/open_positions", self._open_positions)]
 
     async def _spot_refusal(self, sim: Simulator, request: web.Request) -> tuple[web.Response | None, dict[str, str]]:
         """(None, params) for a well-signed SIGNED request; else (MEXC's error answer, {})."""
@@ -761,6 +868,43 @@ class MexcSim(VenueSim):
             "stopPrice": None, "icebergQty": None, "time": order.created, "updateTime": order.updated,
             "isWorking": True, "origQuoteOrderQty": _plain(order.amount * order.price),
         })
+
+    async def _spot_balances(self, sim: Simulator, market: Market, request: web.Request) -> web.Response:
+        """Spot "Account Information": every coin the account has (each listed coin from its starting balance)."""
+        refusal, _ = await self._spot_refusal(sim, request)
+        if refusal is not None:
+            return refusal
+        account = sim.account(self.exchange, market)
+        for coin in (*LISTED_COINS, *SPOT_QUOTES):
+            account.balance(coin)
+        return web.json_response({
+            "canTrade": True, "canWithdraw": True, "canDeposit": True, "updateTime": None, "accountType": "SPOT",
+            "balances": [{"asset": asset, "free": _plain(b.free), "locked": _plain(b.locked)}
+                         for asset, b in sorted(account.balances.items())],
+            "permissions": ["SPOT"],
+        })
+
+    async def _contract_assets(self, sim: Simulator, market: Market, request: web.Request) -> web.Response:
+        """Contract "Get all informations of user's asset": each settle coin's wallet."""
+        refusal = self._contract_refusal(sim, request)
+        if refusal is not None:
+            return _contract_reply(error=refusal)
+        account = sim.account(self.exchange, market)
+        account.balance(SETTLE)
+        return _contract_reply([self._asset_row(account, asset, rest=True) for asset in sorted(account.balances)])
+
+    async def _open_positions(self, sim: Simulator, market: Market, request: web.Request) -> web.Response:
+        """Contract "Get the user's current holding position": the open positions (of `symbol`, if given)."""
+        refusal = self._contract_refusal(sim, request)
+        if refusal is not None:
+            return _contract_reply(error=refusal)
+        wanted = request.query.get("symbol")
+        rows = []
+        for symbol, position in sorted(sim.account(self.exchange, market).positions.items()):
+            raw = self.raw_symbol(market, symbol)
+            if position.size and wanted in (None, "", raw):
+                rows.append(self._position_row(position, raw, LONG if position.size > 0 else SHORT, holding=True))
+        return _contract_reply(rows)
 
     async def _contract_order_query(self, sim: Simulator, market: Market, request: web.Request) -> web.Response:
         """Contract "Get the order based on the order number": the order as the push writes it (with externalOid)."""

@@ -414,8 +414,9 @@ async def test_login_pushes_every_channel_until_a_filter_narrows_it(sim):
     async with aiohttp.ClientSession() as http:
         ws = await contract_socket(http, sim, login_message(creds.api_key, creds.secret, now_ms()))
         await sim.fill("mexc", "future", "ETH/USDT:USDT", "buy", "0.02", "3000")
-        assert [(await receive(ws))["channel"] for _ in range(3)] == [
-            "push.personal.order", "push.personal.order", "push.personal.order.deal"]
+        assert [(await receive(ws))["channel"] for _ in range(5)] == [
+            "push.personal.order", "push.personal.order", "push.personal.order.deal", "push.personal.position",
+            "push.personal.asset"]
         await ws.send_json({"method": "personal.filter",
                             "param": {"filters": [{"filter": "order.deal", "rules": ["ETH_USDT"]}]}})
         assert (await receive(ws))["channel"] == "rs.personal.filter"
