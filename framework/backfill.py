@@ -183,6 +183,9 @@ class Backfiller:
 
         key = self.key
         exchange = self._client(symbols)
+        if rules.fetch is not None:  # the venue reads its account itself
+            events = await rules.fetch(exchange, key.market, now_ms())
+            return [e if e.account == key.account else attrs.evolve(e, account=key.account) for e in events]
         balance = await exchange.fetch_balance(dict(rules.balance_params(key.market)))
         stamp = int(balance.get("timestamp") or now_ms())
         if rules.snapshot is not None:  # the venue reads ccxt's answers itself

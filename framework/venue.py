@@ -7,7 +7,7 @@ Venue packages implement it (`exchanges/<venue>/`); the framework reads it and n
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, Callable, Protocol
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Protocol
 
 import attrs
 
@@ -146,6 +146,9 @@ class AccountRules:
     # USD-M: ccxt's total counts unrealized PnL): (market, balance, positions, timestamp) -> events. None: the
     # unified figures are read (framework.backfill.Backfiller.account_snapshot).
     snapshot: Callable[[Market, dict, list, int], list] | None = None
+    # Or the venue reads the account itself with the ccxt client (MEXC re-reads ccxt's raw answers, whose futures
+    # figures ccxt gets wrong): async (ccxt client, market, now ms) -> events.
+    fetch: Callable[[Any, Market, int], Awaitable[list]] | None = None
 
 
 Handshake = Callable[["Credentials", Market, int, "str | None"], list]
