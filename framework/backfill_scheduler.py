@@ -78,6 +78,7 @@ class BackfillScheduler:
         # The venue's account rules: on every LIVE notice the account is read over REST (the stream's deltas
         # after it); None: the venue's account state is not read.
         self.account_rules: AccountRules | None = None
+        self.backfill_enabled = True  # False: no backfill, no coverage marks (the connector said backfill=False)
         self.snapshots = 0
         self.snapshot_error: str | None = None
         self._snapshot: asyncio.Task | None = None
@@ -90,17 +91,18 @@ class BackfillScheduler:
     def notice(self, notice: GapNotice) -> None:
         if notice.kind is Notice.LIVE:
             self._session, self._live = notice.session, True
-            self._request(notice.gap_since)
+            if self.backfill_enabled:
+                self._request(notice.gap_since)
             if self.account_rules is not None:
                 self._snapshot_account()
         elif notice.kind is Notice.DROPPED:
             if notice.session == self._session:
                 self._live = False
-        elif notice.kind is Notice.SYMBOLS:
+        elif notice.kind is Notice.SYMBOLS and self.backfill_enabled:
             self._request(None)  # the symbols already covered are cheap
 
     def start(self) -> None:
-        if self._keeper is None:
+        if self._keeper is None and self.backfill_enabled:
             self._keeper = asyncio.create_task(self._coverage_keeper(), name=f"coverage-{self.key}")
 
     async def close(self) -> None:

@@ -313,7 +313,8 @@ class ConnectionPool:
             key, sink, spec, connector.credentials, connector.endpoints, retry_policy=connector.retry_policy,
             stall_limit=connector.stall_limit,
         )
-        if spec.backfill is None or not connector.backfill:
+        backfill = spec.backfill is not None and connector.backfill
+        if not backfill and (spec.account is None or spec.backfill is None):
             return connection, None
         from framework.backfill import Backfiller  # ccxt: imported once a venue backfills (half a second)
         from framework.backfill_scheduler import BackfillScheduler
@@ -324,6 +325,7 @@ class ConnectionPool:
             key, backfiller, sink=sink, store=self.store, durability=self.trade_sync, sync_log=self.sync_log,
             symbols=lambda: self.backfill_symbols(key), recent_client_ids=connection.recent_client_ids,
         )
+        scheduler.backfill_enabled = backfill  # off: it only reads the account at each (re)connect
         scheduler.account_rules = spec.account  # the account read over REST at every (re)connect
         if spec.account is not None:
             self.pipeline.account_refresh[key] = scheduler.refresh_account
