@@ -1,11 +1,12 @@
-"""Hyperliquid perpetuals: fills and order updates streamed by wallet address (no API key, no signature), public
-market data through ccxt.pro."""
+"""Hyperliquid perpetuals: fills, order updates and the perp account state streamed by wallet address (no API key,
+no signature), public market data through ccxt.pro."""
 
+from exchanges.hyperliquid.account import normalize_account, rest_snapshot
 from exchanges.hyperliquid.market_data import MARKET_DATA
 from exchanges.hyperliquid.normalize import EXCHANGE, normalize
 from exchanges.hyperliquid.rest import BACKFILL
 from exchanges.hyperliquid.stream import HyperliquidStream, handshake
-from framework.venue import ExchangeSpec
+from framework.venue import AccountRules, ExchangeSpec
 from framework.events import Market
 
 SPEC = ExchangeSpec(
@@ -17,4 +18,9 @@ SPEC = ExchangeSpec(
     stream=HyperliquidStream(),
     backfill=BACKFILL,
     market_data=MARKET_DATA,
+    account=AccountRules(
+        normalize=normalize_account,
+        positions_in_full=True,  # every push lists all open positions: one left out was closed
+        fetch=rest_snapshot,  # the clearinghouse state the stream pushes, read the same way
+    ),
 )

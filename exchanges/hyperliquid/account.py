@@ -47,13 +47,20 @@ mark price as positionValue / |szi| (the push has none of its own; ccxt derives 
 unrealizedPnl, leverage.value, leverage.type as the margin mode, liquidationPx. No realized PnL is pushed.
 
 Each push is the dex's whole state and lists open positions only: a coin it no longer lists is flat.
-`normalize_account` keeps no memory, so it cannot say which coin closed: whoever keeps positions must treat a
-push as a snapshot of them, as it treats the REST one. A push of another dex (HIP-3, which we do not
-subscribe) is not read: its collateral, the balance's coin and its symbols' quote, is not known offline.
+`normalize_account` keeps no memory, so it is given `held`, the positions the connection holds open
+(`AccountRules.positions_in_full`): each one the push leaves out comes back flat at the push's time. A push of
+another dex (HIP-3, which we do not subscribe) is not read: its collateral, the balance's coin and its
+symbols' quote, is not known offline.
+
+The REST snapshot on every (re)connect reads the same object: ccxt's fetch_balance keeps the clearinghouse
+state as `info`, and `rest_snapshot` reads it with `clearinghouse_events`. ccxt's unified figures are not
+ours: its free is accountValue − totalMarginUsed (not withdrawable), its positions carry no time, and its
+numbers may be floats where the venue wrote an average entry's 28 digits.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -72,17 +79,19 @@ _MARGIN_MODES = frozenset({"cross", "isolated"})
 
 
 def account_subscriptions(credentials: Credentials) -> list[dict]:
-    """The subscribe frames the private socket needs for the account channels (by address, the first perp dex).
-
-    Not in `handshake` yet: `HyperliquidStream` would also need to count one more ack and to classify the
-    `clearinghouseState` channel as an event. A malformed address is a ConfigError."""
+    """The subscribe frames of the account channels (by address, the first perp dex), sent by the private
+    socket's handshake after the order ones. A malformed address is a ConfigError."""
     user = wallet_address(credentials.wallet_address)
     return [{"method": "subscribe", "subscription": {"type": channel, "user": user}} for channel in ACCOUNT_CHANNELS]
 
 
-def normalize_account(message: Any, market: Market) -> list[BalanceUpdate | PositionUpdate]:
+def normalize_account(message: Any, market: Market, *,
+                      held: Iterable[PositionUpdate] = ()) -> list[BalanceUpdate | PositionUpdate]:
     """The USDC balance, then each open position, of a `clearinghouseState` push; `[]` for any other frame
-    (and for another dex's push); NormalizeError when the push cannot be read."""
+    (and for another dex's push); NormalizeError when the push cannot be read.
+
+    `held`: the positions the caller holds open on this connection (anything else in it is skipped); those the
+    push no longer lists were closed, and come back flat at the push's time after the listed ones."""
     if type(message) is not dict or message.get("channel") not in ACCOUNT_CHANNELS:
         return []
     try:
@@ -92,9 +101,23 @@ def normalize_account(message: Any, market: Market) -> list[BalanceUpdate | Posi
             raise TypeError(f"dex must be a string, got {dex!r}")
         if dex != MAIN_DEX:
             return []
-        return clearinghouse_events(data["clearinghouseState"], raw=message)
+        events = clearinghouse_events(data["clearinghouseState"], raw=message)
     except _MALFORMED as exc:
         raise NormalizeError(f"malformed hyperliquid clearinghouseState push: {exc!r}", raw=message) from None
+    return events + _closed(events, held, message)
+
+
+async def rest_snapshot(exchange: Any, market: Market, now: int) -> list[BalanceUpdate | PositionUpdate]:
+    """`AccountRules.fetch`: one ccxt fetch_balance, whose `info` is the clearinghouse state, read as a push is.
+    The balance and the positions are then of one moment (fetch_positions would ask for the same object again).
+    `enableUnifiedMargin: False` asks for that state at once: ccxt otherwise first asks userAbstraction and, for a
+    unified account, reads the spot state instead. NormalizeError when the state cannot be read."""
+    balance = await exchange.fetch_balance({"enableUnifiedMargin": False})
+    state = balance.get("info")
+    try:
+        return clearinghouse_events(state, source=Source.REST)
+    except _MALFORMED as exc:
+        raise NormalizeError(f"malformed hyperliquid clearinghouseState answer: {exc!r}", raw=state) from None
 
 
 def clearinghouse_events(state: dict, *, source: Source = Source.WEBSOCKET,
@@ -153,6 +176,19 @@ def _position(entry: dict, timestamp: int, source: Source, raw: Any) -> Position
         source=source,
         raw=raw,
     )
+
+
+def _closed(events: list[BalanceUpdate | PositionUpdate], held: Iterable[PositionUpdate],
+            message: dict) -> list[PositionUpdate]:
+    """Flat updates for the held positions a push no longer lists (its balance event carries the push's time)."""
+    listed = {e.symbol for e in events if isinstance(e, PositionUpdate)}
+    gone = [p for p in held if isinstance(p, PositionUpdate) and p.exchange == EXCHANGE and p.market is Market.FUTURE
+            and p.direction is not Direction.FLAT and p.symbol not in listed]
+    timestamp = events[0].timestamp
+    return [PositionUpdate(exchange=EXCHANGE, market=Market.FUTURE, account=p.account, symbol=p.symbol,
+                           symbol_raw=p.symbol_raw, direction=Direction.FLAT, size=0, contracts=0,
+                           timestamp=timestamp, raw=message)
+            for p in gone]
 
 
 def _amount(value: Any) -> Decimal:

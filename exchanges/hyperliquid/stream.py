@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from exchanges.hyperliquid.account import ACCOUNT_CHANNELS
 from exchanges.hyperliquid.auth import wallet_address
 from exchanges.hyperliquid.normalize import EXCHANGE
 from framework.venue import Endpoints, MessageKind, NoListenKey
@@ -15,10 +16,11 @@ if TYPE_CHECKING:
     from framework.venue import Credentials
 
 LIVE = Endpoints(ws="wss://api.hyperliquid.xyz", rest="https://api.hyperliquid.xyz")
-CHANNELS = ("userFills", "orderUpdates")
+CHANNELS = ("userFills", "orderUpdates", *ACCOUNT_CHANNELS)  # fills and orders, then the account state
 _KINDS = {
     "userFills": MessageKind.EVENT,
     "orderUpdates": MessageKind.EVENT,
+    "clearinghouseState": MessageKind.EVENT,  # the account state: the account normalize reads it
     "subscriptionResponse": MessageKind.ACK,  # one per subscription, echoing it
     "pong": MessageKind.PONG,
 }
@@ -26,7 +28,8 @@ _RATE_LIMIT = "Cannot send more than"  # "Cannot send more than 2000 messages pe
 
 
 def handshake(credentials: Credentials, market: Market, now_ms: int, listen_key: str | None = None) -> list:
-    """The two subscriptions, by address: no login, no signature. A malformed address is a ConfigError."""
+    """The subscriptions (fills, orders, the perp account state), by address: no login, no signature. A
+    malformed address is a ConfigError."""
     user = wallet_address(credentials.wallet_address)
     return [{"method": "subscribe", "subscription": {"type": channel, "user": user}} for channel in CHANNELS]
 

@@ -256,11 +256,14 @@ class HyperliquidSim(VenueSim):
             return []
         return [_clearinghouse_frame(wallet, clearinghouse_state(account, account.updated or now_ms()))]
 
-    def expected_balance(self, account: SimAccount, asset: str) -> dict[str, Decimal]:
-        """The balance the venue reports for the account, in BalanceUpdate's terms: accountValue (`total`) holds
-        the positions' unrealized PnL, which the account's wallet leaves out; `locked` is the margin in use."""
+    def expected_balance(self, account: SimAccount, asset: str) -> tuple[Decimal, Decimal, Decimal]:
+        """(free, locked, total) as the venue reports the account: accountValue (`total`) holds the positions'
+        unrealized PnL, which the account's wallet leaves out; `locked` is the margin in use, `free` withdrawable.
+        The state is of the settle coin only: any other asset is the account's as it is."""
+        if asset != SETTLE:
+            return super().expected_balance(account, asset)
         summary = _summary(account)
-        return {"free": summary.withdrawable, "locked": summary.margin, "total": summary.value}
+        return summary.withdrawable, summary.margin, summary.value
 
     def _order_entry(self, order: SimOrder) -> dict:
         body: dict[str, Any] = {

@@ -208,9 +208,8 @@ def assert_equals_the_account(events, sim: Simulator) -> None:
     """The venue's view of the simulator's account: every figure equal (Decimal), closed positions left out."""
     account = sim.account("hyperliquid", "future")
     balance, *positions = events
-    venue = sim.venue("hyperliquid").expected_balance(account, "USDC")
     assert (balance.asset, balance.free, balance.locked, balance.total) == (
-        "USDC", venue["free"], venue["locked"], venue["total"])
+        "USDC", *sim.venue("hyperliquid").expected_balance(account, "USDC"))
     wallet_balance = account.balance("USDC")
     with localcontext() as exact:  # the figures carry an average entry's 28 digits
         exact.prec = 200
@@ -318,10 +317,9 @@ async def test_ccxt_fetch_balance_and_positions_give_the_simulators_account(sim)
     finally:
         await backfiller.close()
     account = sim.account("hyperliquid", "future")
-    venue = sim.venue("hyperliquid").expected_balance(account, "USDC")
     usdc = balance["USDC"]
-    assert {k: Decimal(usdc[k]) for k in ("free", "used", "total")} == {
-        "free": venue["free"], "used": venue["locked"], "total": venue["total"]}
+    assert tuple(Decimal(usdc[k]) for k in ("free", "used", "total")) == sim.venue("hyperliquid").expected_balance(
+        account, "USDC")
     assert balance["timestamp"] == balance["info"]["time"]
     assert_equals_the_account(clearinghouse_events(balance["info"], source=Source.REST), sim)
     opened = [p for p in account.positions.values() if p.size]
@@ -346,7 +344,7 @@ async def test_ccxt_pro_watch_balance_and_positions_read_the_pushes(sim):
         (position,), balance = await asyncio.wait_for(watching, 5)
     finally:
         await exchange.close()
-    venue = sim.venue("hyperliquid").expected_balance(sim.account("hyperliquid", "future"), "USDC")
-    assert Decimal(str(balance["USDC"]["total"])) == venue["total"]
-    assert Decimal(str(balance["USDC"]["free"])) == venue["free"]
+    free, _, total = sim.venue("hyperliquid").expected_balance(sim.account("hyperliquid", "future"), "USDC")
+    assert Decimal(str(balance["USDC"]["total"])) == total
+    assert Decimal(str(balance["USDC"]["free"])) == free
     assert (position["symbol"], position["side"], Decimal(str(position["contracts"]))) == (ETH, "short", Decimal("0.5"))

@@ -82,20 +82,22 @@ def events(frames) -> list:
 
 
 # subscribing -----------------------------------------------------------------------------------------------------
-async def test_client_handshake_gets_two_acks_and_the_fills_snapshot_after_the_first(sim, http):
+async def test_client_handshake_gets_three_acks_the_fills_snapshot_and_the_account_state(sim, http):
     ws = await http.ws_connect(ws_url(sim))
     messages = handshake(sim.credentials_for("hyperliquid"), Market.FUTURE, now_ms())
     for message in messages:  # back to back, as the client sends them
         await ws.send_json(message)
-    ack_fills, snapshot, ack_orders = await recv(ws), await recv(ws), await recv(ws)
+    ack_fills, snapshot, ack_orders, ack_account, state = [await recv(ws) for _ in range(5)]
     assert ack_fills == {"channel": "subscriptionResponse", "data": messages[0]}
     assert snapshot == {"channel": "userFills", "data": {"isSnapshot": True, "user": wallet(sim), "fills": []}}
     assert ack_orders == {"channel": "subscriptionResponse", "data": messages[1]}
-    kinds = [STREAM.classify(m, Market.FUTURE) for m in (ack_fills, snapshot, ack_orders)]
-    assert kinds == [MessageKind.ACK, MessageKind.EVENT, MessageKind.ACK]
-    assert STREAM.acks_expected(Market.FUTURE) == 2
+    assert ack_account == {"channel": "subscriptionResponse", "data": messages[2]}
+    assert state["channel"] == "clearinghouseState" and state["data"]["user"] == wallet(sim)
+    kinds = [STREAM.classify(m, Market.FUTURE) for m in (ack_fills, snapshot, ack_orders, ack_account, state)]
+    assert kinds == [MessageKind.ACK, MessageKind.EVENT, MessageKind.ACK, MessageKind.ACK, MessageKind.EVENT]
+    assert STREAM.acks_expected(Market.FUTURE) == 3
     assert sim.sessions("hyperliquid", "future")[0].subscriptions == {
-        f"userFills:{wallet(sim)}", f"orderUpdates:{wallet(sim)}"}
+        f"userFills:{wallet(sim)}", f"orderUpdates:{wallet(sim)}", f"clearinghouseState:{wallet(sim)}"}
 
 
 async def test_snapshot_replays_recent_fills_which_normalize_to_the_ledger(sim, http):

@@ -16,17 +16,18 @@ USER = "0x15f43d1f2dee81424afd891943262aa90f22cc2a"
 STREAM = HyperliquidStream()
 
 
-def test_handshake_subscribes_user_fills_then_order_updates_by_address():
+def test_handshake_subscribes_user_fills_order_updates_then_the_account_state_by_address():
     assert handshake(Credentials(wallet_address=USER), Market.FUTURE, 1710000000000) == [
         {"method": "subscribe", "subscription": {"type": "userFills", "user": USER}},
         {"method": "subscribe", "subscription": {"type": "orderUpdates", "user": USER}},
+        {"method": "subscribe", "subscription": {"type": "clearinghouseState", "user": USER}},
     ]
 
 
 def test_handshake_sends_a_checksummed_address_in_lowercase():
     credentials = Credentials(wallet_address="0x15F43D1f2DEE81424AFd891943262aa90F22cc2A")
     messages = handshake(credentials, Market.FUTURE, 0)
-    assert [m["subscription"]["user"] for m in messages] == [USER, USER]
+    assert [m["subscription"]["user"] for m in messages] == [USER, USER, USER]
 
 
 def test_handshake_is_pure_whatever_the_clock():
@@ -41,7 +42,7 @@ def test_handshake_refuses_a_missing_or_malformed_address_as_config_error(addres
 
 
 def test_acks_expected_one_per_subscription():
-    assert STREAM.acks_expected(Market.FUTURE) == len(handshake(Credentials(wallet_address=USER), Market.FUTURE, 0)) == 2
+    assert STREAM.acks_expected(Market.FUTURE) == len(handshake(Credentials(wallet_address=USER), Market.FUTURE, 0)) == 3
 
 
 def test_live_endpoints_and_ws_url():
@@ -75,6 +76,7 @@ async def test_there_is_no_listen_key():
         ({"channel": "pong"}, MessageKind.PONG),
         ({"channel": "userFills", "data": {"isSnapshot": True, "user": USER, "fills": []}}, MessageKind.EVENT),
         ({"channel": "orderUpdates", "data": []}, MessageKind.EVENT),
+        ({"channel": "clearinghouseState", "data": {"dex": "", "user": USER, "clearinghouseState": {}}}, MessageKind.EVENT),
         ({"channel": "user", "data": {"fills": []}}, MessageKind.IGNORE),
         ({"channel": "post", "data": {"id": 1}}, MessageKind.IGNORE),
         ({"channel": ["pong"]}, MessageKind.IGNORE),
