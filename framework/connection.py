@@ -493,7 +493,8 @@ class PrivateConnection(BaseConnection):
         events = list(events)
         self.last_data = now_ms()
         for event in events:
-            if event.client_order_id and event.order_id not in self._client_ids:
+            # account states (BalanceUpdate, PositionUpdate) have no order ids
+            if getattr(event, "client_order_id", None) and event.order_id not in self._client_ids:
                 self._client_ids[event.order_id] = event.client_order_id
                 if len(self._client_ids) > 10_000:
                     self._client_ids.popitem(last=False)
