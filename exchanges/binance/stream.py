@@ -8,6 +8,9 @@ legacy `wss://fstream.binance.com/ws/<listenKey>` was retired on 2026-04-23 ("Im
 Keepalive: the venue pings (spot every 20 s, USD-M every 3 min) and the socket library answers; we send
 WebSocket ping frames of our own every 20 s, never the WS-API `{"method": "ping"}` request, whose reply
 would look like a subscription ACK. `silence_limit` counts every frame, our pongs included.
+
+The account events (spot `outboundAccountPosition` / `balanceUpdate`, USD-M `ACCOUNT_UPDATE`) come on the same
+stream unasked, so the handshake and the acks stay those of the order events; `classify` passes them on.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
+from exchanges.binance.account import ACCOUNT_CHANNELS
 from exchanges.binance.auth import api_key_headers, signed_params
 from exchanges.binance.normalize import EXCHANGE, ORDER_EVENTS, event_name
 from framework.venue import Endpoints, MessageKind
@@ -85,7 +89,7 @@ class BinanceStream:
         if type(message) is dict and "status" in message and "id" in message:
             return self._response(message)
         name = event_name(message)
-        if name in ORDER_EVENTS[market]:
+        if name in ORDER_EVENTS[market] or name in ACCOUNT_CHANNELS[market]:
             return MessageKind.EVENT
         if name in STREAM_ENDED:
             return MessageKind.LISTEN_KEY_EXPIRED
