@@ -174,8 +174,9 @@ class BackfillScheduler:
         except Exception as exc:  # noqa: BLE001 - the store is down: the snapshot alone goes on
             self._log.bind(error=repr(exc)).debug("stored positions not read for the snapshot")
             return []
-        return [attrs.evolve(p, direction="flat", size=0, contracts=0, unrealized_pnl=None, timestamp=stamp,
-                             source="rest", raw=None, received_at=now_ms())
+        return [attrs.evolve(p, direction="flat", size=0, contracts=0, entry_price=None, mark_price=None,
+                             unrealized_pnl=None, liquidation_price=None, timestamp=stamp, source="rest", raw=None,
+                             received_at=now_ms())
                 for p in held if p.size and p.state_key not in listed]
 
     # backfill runs -----------------------------------------------------------------------------------------
