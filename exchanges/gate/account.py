@@ -1,4 +1,5 @@
-"""Gate account channels → `BalanceUpdate` / `PositionUpdate` (pure), and the signed subscribes they need.
+"""Gate account channels → `BalanceUpdate` / `PositionUpdate` (pure), the signed subscribes they need, and the
+REST snapshot read back from ccxt's answers (`snapshot`).
 
 Docs: spot https://www.gate.io/docs/developers/apiv4/ws/en/#spot-balance-channel; futures
 https://www.gate.io/docs/developers/futures/ws/en/#balances-api and #positions-api.
@@ -37,6 +38,14 @@ Sizes are base units: contracts × the contract size normalize uses (`exchanges.
 `FALLBACK_CONTRACT_SIZES`, else 1); `contracts` keeps Gate's count. The push has no mark price or unrealized PnL
 (None unless a row carries `mark_price` / `unrealised_pnl`, as REST rows do). Symbols are unified with settle USDT
 (the USDT-settled socket), as normalize does.
+
+REST snapshot (`AccountRules.snapshot`): balances are ccxt's unified figures (spot `GET /spot/accounts` available /
+locked, futures `GET /futures/usdt/accounts` total / available: ours too); positions are each ccxt position's
+`info` row (`GET /futures/usdt/positions`, the stream's fields and `mark_price` / `unrealised_pnl`) read as the
+stream's rows are, because ccxt's unified position is not ours: its timestamp is `open_time` (when the position was
+first opened, in whole seconds), so the snapshot would lose to every stream state since; its leverage is Gate's 0
+for cross margin (no leverage at all); a flat position's entry is "0". A snapshot is stamped with the time of the
+answer.
 """
 
 from __future__ import annotations
@@ -49,7 +58,7 @@ from exchanges.gate.normalize import EXCHANGE, FALLBACK_CONTRACT_SIZES, SETTLE
 from exchanges.symbols import contract_size, unify
 from framework.account import AccountEvent, BalanceUpdate, Direction, PositionSide, PositionUpdate
 from framework.errors import ConfigError, NormalizeError
-from framework.events import Market, to_decimal
+from framework.events import Market, Source, to_decimal
 
 if TYPE_CHECKING:
     from framework.venue import Credentials
@@ -67,7 +76,7 @@ _SIDES = {"single": PositionSide.NET, "dual_long": PositionSide.LONG, "dual_shor
 
 def account_subscriptions(credentials: Credentials, market: Market, now_ms: int,
                           listen_key: str | None = None) -> list[dict]:
-    """The signed subscribes for `ACCOUNT_CHANNELS[market]`, in the handshake's form (not sent by it yet).
+    """The signed subscribes for `ACCOUNT_CHANNELS[market]`, which the handshake sends after orders and fills.
 
     spot.balances takes no payload (docs: "No payload is required"); futures.balances takes the user id alone
     and futures.positions the user id then `!all`, the id `GateStream.open_listen_key` fetched (`listen_key`).
@@ -136,7 +145,9 @@ def _futures_balance(row: dict) -> BalanceUpdate:
     )
 
 
-def _position(row: dict) -> PositionUpdate:
+def _position(row: dict, timestamp: int | None = None) -> PositionUpdate:
+    """A position row of the stream (its `time_ms`) or of REST (stamped with `timestamp`: its rows say only when the
+    position was opened and last updated, in whole seconds)."""
     raw = _text(row["contract"])
     signed = to_decimal(row["size"])
     contracts = signed.copy_abs()
@@ -160,7 +171,8 @@ def _position(row: dict) -> PositionUpdate:
         leverage=(_nonzero(row.get("cross_leverage_limit")) if cross else leverage),
         liquidation_price=_nonzero(row.get("liq_price")),
         margin_mode="cross" if cross else "isolated",
-        timestamp=_ms(row["time_ms"]),
+        timestamp=_ms(row["time_ms"]) if timestamp is None else timestamp,
+        source=Source.WEBSOCKET if timestamp is None else Source.REST,
         raw=row,
     )
 
@@ -188,3 +200,22 @@ def normalize_account(message: Any, market: Market) -> list[AccountEvent]:
     except (KeyError, TypeError, ValueError, ArithmeticError, AttributeError) as exc:
         problem = f"{type(exc).__name__}: {exc}"
         raise NormalizeError(f"gate {channel} event is malformed ({problem})", raw=message) from None
+
+
+def snapshot(market: Market, balance: dict, positions: list, timestamp: int) -> list[AccountEvent]:
+    """ccxt's fetch_balance / fetch_positions answers → REST-sourced events stamped `timestamp` (see the module's
+    docstring: balances from ccxt's unified figures, positions from Gate's rows); a malformed row raises
+    NormalizeError."""
+    totals, free, used = balance.get("total") or {}, balance.get("free") or {}, balance.get("used") or {}
+    events: list[AccountEvent] = [
+        BalanceUpdate(exchange=EXCHANGE, market=market, asset=asset, free=free.get(asset), locked=used.get(asset),
+                      total=totals[asset], timestamp=timestamp, source=Source.REST)
+        for asset in sorted(totals)
+    ]
+    try:
+        events += [_position(position["info"], timestamp) for position in positions]
+    except (KeyError, TypeError, ValueError, ArithmeticError, AttributeError) as exc:
+        problem = f"{type(exc).__name__}: {exc}"
+        raise NormalizeError(f"gate position snapshot is malformed ({problem})",
+                             raw=[p.get("info") if isinstance(p, dict) else p for p in positions]) from None
+    return events

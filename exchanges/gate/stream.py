@@ -1,9 +1,11 @@
 """Gate's socket rules: endpoints, signed subscriptions, keepalive, acks, errors, the futures user-id lookup.
 
-Gate has no login and no listenKey: every private subscribe carries its own signature. Futures channels
-want the account's user id first in the payload (docs "Orders API": `"payload": ["20011", "BTC_USD"]`),
-which `Credentials` does not hold, so `open_listen_key` fetches it (REST `GET /account/detail`) and the
-connection hands it back to `handshake` as `listen_key`. Spot needs nothing: `open_listen_key` gives None.
+A private socket subscribes to orders and fills, then to the account channels (`exchanges.gate.account`: spot
+balances; futures balances and positions). Gate has no login and no listenKey: every private subscribe carries its
+own signature. Futures channels want the account's user id first in the payload (docs "Orders API": `"payload":
+["20011", "BTC_USD"]`), which `Credentials` does not hold, so `open_listen_key` fetches it (REST
+`GET /account/detail`) and the connection hands it back to `handshake` as `listen_key`. Spot needs nothing:
+`open_listen_key` gives None.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
+from exchanges.gate.account import ACCOUNT_CHANNELS, account_subscriptions
 from exchanges.gate.auth import channel_auth, rest_headers, seconds
 from exchanges.gate.normalize import CHANNELS, EXCHANGE
 from framework.venue import Endpoints, MessageKind, NoListenKey
@@ -31,6 +34,8 @@ _SUBSCRIPTIONS = {
     Market.SPOT: ("spot.orders", "spot.usertrades"),
     Market.FUTURE: ("futures.orders", "futures.usertrades"),
 }
+# Frames whose `update` carries events: orders and fills (normalize), balances and positions (the account's).
+_EVENT_CHANNELS = CHANNELS | {channel for channels in ACCOUNT_CHANNELS.values() for channel in channels}
 _PINGS = {Market.SPOT: "spot.ping", Market.FUTURE: "futures.ping"}
 _ALL = "!all"
 _ACCOUNT_DETAIL = "/account/detail"
@@ -40,7 +45,8 @@ _AUTH_MARKERS = ("INVALID_KEY", "SIGNATURE", "AUTHENTICATION")
 
 
 def handshake(credentials: Credentials, market: Market, now_ms: int, listen_key: str | None = None) -> list[dict]:
-    """One signed subscribe per private channel, all pairs (`!all`); futures payloads lead with the user id."""
+    """One signed subscribe per private channel, all pairs (`!all`); futures payloads lead with the user id. Orders
+    and fills first, then the account channels (`account_subscriptions`)."""
     if market is Market.FUTURE and not listen_key:
         raise ConfigError(
             "gate futures subscriptions need the account's user id: call GateStream.open_listen_key "
@@ -57,7 +63,7 @@ def handshake(credentials: Credentials, market: Market, now_ms: int, listen_key:
             "auth": channel_auth(credentials.api_key, credentials.secret, channel, "subscribe", time_s),
         }
         for number, channel in enumerate(_SUBSCRIPTIONS[market], start=1)
-    ]
+    ] + account_subscriptions(credentials, market, now_ms, listen_key)
 
 
 def _refusal(error: Any, message: dict) -> Exception:
@@ -100,7 +106,7 @@ class GateStream(NoListenKey):
         return endpoints.ws
 
     def acks_expected(self, market: Market) -> int:
-        return len(_SUBSCRIPTIONS[market])
+        return len(_SUBSCRIPTIONS[market]) + len(ACCOUNT_CHANNELS[market])
 
     def ping(self, now_ms: int, market: Market | None = None) -> dict:
         """`{"time": <s>, "channel": "spot.ping"}` (docs "Application ping pong"); futures sockets: `futures.ping`."""
@@ -116,7 +122,7 @@ class GateStream(NoListenKey):
             raise _refusal(error, message)
         channel, event = message.get("channel"), message.get("event")
         if event == "update":
-            return MessageKind.EVENT if channel in CHANNELS else MessageKind.IGNORE
+            return MessageKind.EVENT if channel in _EVENT_CHANNELS else MessageKind.IGNORE
         if event == "subscribe":
             result = message.get("result")
             if isinstance(result, dict) and result.get("status") == "success":

@@ -306,7 +306,7 @@ async def test_futures_fill_is_signed_contracts_as_exact_json_numbers(sim):
     creds = sim.credentials_for("gate")
     user_id = str(sim.venue("gate").user_id)
     async with aiohttp.ClientSession() as http:
-        ws = await subscribed(http, sim, "future", *handshake(creds, Market.FUTURE, now_ms(), user_id))
+        ws = await subscribed(http, sim, "future", *handshake(creds, Market.FUTURE, now_ms(), user_id)[:2])
         order, [first, second] = await sim.fill("gate", "future", "BTC/USDT:USDT", "sell", "0.0110", "64999.9",
                                                 client_order_id="beta-1", parts=2)
         texts = [(await ws.receive(timeout=WAIT)).data for _ in range(5)]  # put, (trade, order) × 2

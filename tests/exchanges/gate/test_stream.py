@@ -37,7 +37,7 @@ def test_spec_is_gate_with_spot_and_future_markets():
 
 
 def test_spot_handshake_subscribes_orders_then_usertrades_for_all_pairs():
-    assert handshake(CREDS, Market.SPOT, NOW_MS) == [
+    assert handshake(CREDS, Market.SPOT, NOW_MS)[:2] == [
         {
             "time": 1700000000, "id": 1700000000457, "channel": "spot.orders", "event": "subscribe",
             "payload": ["!all"],
@@ -62,6 +62,8 @@ def test_futures_handshake_payload_leads_with_user_id():
     assert [(m["channel"], m["payload"]) for m in messages] == [
         ("futures.orders", ["1667201533", "!all"]),
         ("futures.usertrades", ["1667201533", "!all"]),
+        ("futures.balances", ["1667201533"]),
+        ("futures.positions", ["1667201533", "!all"]),
     ]
     assert messages[1]["auth"]["SIGN"] == by_hand("channel=futures.usertrades&event=subscribe&time=1700000000")
 
@@ -86,7 +88,7 @@ def test_live_endpoints_and_ws_url_follow_override():
 
 
 def test_keepalive_is_the_markets_application_ping_every_ten_seconds():
-    assert STREAM.acks_expected(Market.SPOT) == STREAM.acks_expected(Market.FUTURE) == 2
+    assert (STREAM.acks_expected(Market.SPOT), STREAM.acks_expected(Market.FUTURE)) == (3, 4)
     assert STREAM.ping(NOW_MS, Market.SPOT) == {"time": 1700000000, "channel": "spot.ping"}
     assert STREAM.ping(NOW_MS, Market.FUTURE) == {"time": 1700000000, "channel": "futures.ping"}
     assert (STREAM.ping_interval, STREAM.silence_limit, STREAM.listen_key_interval) == (10.0, 30.0, None)
@@ -111,7 +113,7 @@ def test_ping_without_market_is_a_config_error():
         ({"time": 1, "time_ms": 1000, "channel": "futures.pong", "event": "", "result": None}, MessageKind.PONG),
         ({"time": 1, "channel": "spot.usertrades", "event": "update", "result": []}, MessageKind.EVENT),
         ({"time": 1, "channel": "futures.orders", "event": "update", "result": []}, MessageKind.EVENT),
-        ({"time": 1, "channel": "spot.balances", "event": "update", "result": []}, MessageKind.IGNORE),
+        ({"time": 1, "channel": "spot.balances", "event": "update", "result": []}, MessageKind.EVENT),
         ({"time": 1, "channel": "spot.orders", "event": "unsubscribe", "result": {"status": "success"}},
          MessageKind.IGNORE),
         ([1, 2, 3], MessageKind.IGNORE),
