@@ -140,7 +140,7 @@ async def _subscribed(http: aiohttp.ClientSession, sim: Simulator, market: Marke
     user_id = await SPEC.stream.open_listen_key(http, creds, market, endpoints, now_ms())
     ws = await http.ws_connect(endpoints.ws, headers=headers or {})
     now = now_ms()
-    for frame in [*handshake(creds, market, now, user_id), *account_subscriptions(creds, market, now, user_id)]:
+    for frame in handshake(creds, market, now, user_id):  # its account_subscriptions at the end
         await ws.send_json(frame)
         reply = json.loads((await ws.receive(timeout=5)).data)
         assert (reply["channel"], reply["error"], reply["result"]) == (frame["channel"], None, {"status": "success"})
@@ -183,7 +183,7 @@ async def test_spot_balances_pushed_equal_the_simulators_account():
 async def test_every_socket_is_told_the_same_change():
     async with Simulator(exchanges=["gate"]) as sim, aiohttp.ClientSession() as http:
         sockets = [await _subscribed(http, sim, Market.SPOT) for _ in range(2)]
-        await sim.fill("gate", "spot", "BTC/USDT", "buy", "0.0030", "64000.5")
+        await sim.fill("gate", "spot", "BTC/USDT", "buy", "0.0030", "64000.5", is_maker=True)  # the maker fee
         first, second = [[e.raw for e in await _pushed(ws, Market.SPOT)] for ws in sockets]
         for ws in sockets:
             await ws.close()
