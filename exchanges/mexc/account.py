@@ -68,6 +68,7 @@ SPOT_ACCOUNT = "spot@private.account.v3.api.pb"
 SPOT_ACCOUNT_JSON = "spot@private.account.v3.api"  # legacy JSON (docs to 2024-12)
 ASSET, POSITION = "push.personal.asset", "push.personal.position"
 ACCOUNT_CHANNELS = {Market.SPOT: (SPOT_ACCOUNT,), Market.FUTURE: (ASSET, POSITION)}
+ACCOUNT_FILTERS = ("asset", "position")  # the contract personal.filter names of ASSET and POSITION
 
 _EXACT = Context(prec=1000, Emax=MAX_EMAX, Emin=MIN_EMIN)  # contracts × size never rounds
 _ZERO = Decimal(0)
@@ -79,15 +80,16 @@ _MALFORMED = (KeyError, TypeError, ValueError, InvalidOperation, AttributeError,
 
 
 def account_subscriptions(market: Market) -> list[dict]:
-    """The frames that add the account channels to a private connection after its handshake (not sent yet).
+    """The frames that add the account channels to a socket subscribed to orders and fills only (the live
+    handshake, stream.py, names them in its own subscription and filter instead).
 
     Spot: a SUBSCRIPTION of the account channel on the listenKey socket (acked like the orders/deals one).
-    Contract: a login pushes every private channel, but the handshake narrows it with a `personal.filter`, and
-    a later filter replaces the earlier one: this one names orders and fills again with asset and position.
+    Contract: a login pushes every private channel unless a `personal.filter` narrows it, and a later filter
+    replaces the earlier one: this one names orders and fills again with asset and position.
     """
     if market is Market.SPOT:
         return [{"method": "SUBSCRIPTION", "params": [SPOT_ACCOUNT]}]
-    filters = [{"filter": name} for name in ("order", "order.deal", "asset", "position")]
+    filters = [{"filter": name} for name in ("order", "order.deal", *ACCOUNT_FILTERS)]
     return [{"method": "personal.filter", "param": {"filters": filters}}]
 
 
@@ -138,7 +140,8 @@ def positions_from_rest(answer: Any, hedge_mode: bool = False) -> list[PositionU
 async def fetch_snapshot(exchange: Any, market: Market, now: int, hedge_mode: bool = False) -> list[AccountEvent]:
     """The account as ccxt fetches it (`fetch_balance`, then `fetch_positions` on contracts), read from MEXC's
     answers with exact numbers: ccxt keeps contract JSON numbers as floats and its swap totals lack the position
-    margin. Each answer is re-read from `exchange.last_http_response`, so calls on this client must not overlap.
+    margin. Each answer is re-read from `exchange.last_http_response`; where that is another call's answer (the
+    backfill shares the client), ccxt's copy is read instead.
     """
     balance = await exchange.fetch_balance()
     events: list[AccountEvent] = list(balances_from_rest(_answer(exchange, balance["info"]), market, now))
@@ -252,7 +255,8 @@ def _contract_data(answer: Any) -> list[dict]:
 
 def _answer(exchange: Any, fallback: dict) -> dict:
     """MEXC's last answer to `exchange`, numbers as their exact text; ccxt's copy (floats as their shortest
-    text) when the last answer is not it (a contract answer must list as many rows as ccxt's copy)."""
+    text) when the last answer is not it: its rows must be ccxt's, as many, with the same fields and texts (the
+    client is shared with the backfill, whose trade pages must never be read as balances)."""
     text = getattr(exchange, "last_http_response", None)
     try:
         exact = json.loads(text, parse_float=Decimal) if isinstance(text, str) else None
@@ -260,9 +264,20 @@ def _answer(exchange: Any, fallback: dict) -> dict:
         exact = None
     if isinstance(exact, dict):
         mine, theirs = exact.get("data", exact.get("balances")), fallback.get("data", fallback.get("balances"))
-        if isinstance(mine, list) and isinstance(theirs, list) and len(mine) == len(theirs):
+        if _same_rows(mine, theirs):
             return exact
     return _floats_as_text(fallback)
+
+
+def _same_rows(mine: Any, theirs: Any) -> bool:
+    """Rows read from the same answer: ccxt keeps its texts as they are, only its numbers are floats."""
+    if not (isinstance(mine, list) and isinstance(theirs, list) and len(mine) == len(theirs)):
+        return False
+    return all(
+        isinstance(exact, dict) and isinstance(row, dict) and exact.keys() == row.keys()
+        and all(exact[name] == value for name, value in row.items() if isinstance(value, str))
+        for exact, row in zip(mine, theirs)
+    )  # fmt: skip
 
 
 def _floats_as_text(value: Any) -> Any:

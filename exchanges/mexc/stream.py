@@ -1,11 +1,13 @@
 """MEXC private sockets: endpoints, spot listenKey calls, the handshake, pings, and what each frame is.
 
-Spot: signed `POST /api/v3/userDataStream` → listenKey; `<ws>/ws?listenKey=…`; one SUBSCRIPTION, one
-JSON ack (`msg` lists the channels); binary protobuf pushes. A reconnect reuses the key it opened last for
-these credentials when a `PUT` still extends it (MEXC allows 60 keys per account and a key lives 60 min
-without one: a new key per reconnect would pile up), and POSTs a new one only when the old one is gone.
-Contract: `<ws>/edge`; `login` (ack `rs.login`), then `personal.filter` to order + order.deal (ack
-`rs.personal.filter`; unfiltered, MEXC pushes every private channel: positions, assets, plan orders…).
+Spot: signed `POST /api/v3/userDataStream` → listenKey; `<ws>/ws?listenKey=…`; one SUBSCRIPTION of orders,
+deals and the account (balances), one JSON ack (`msg` lists the channels); binary protobuf pushes. A reconnect
+reuses the key it opened last for these credentials when a `PUT` still extends it (MEXC allows 60 keys per
+account and a key lives 60 min without one: a new key per reconnect would pile up), and POSTs a new one only
+when the old one is gone.
+Contract: `<ws>/edge`; `login` (ack `rs.login`), then `personal.filter` to order, order.deal, asset and position
+(ack `rs.personal.filter`; unfiltered, MEXC pushes every private channel: plan orders, ADL levels, risk limits…).
+Account pushes are EVENTs: normalize.py gives nothing for them, so the connection hands them to account.py.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from urllib.parse import quote
 
 import aiohttp
 
+from exchanges.mexc.account import ACCOUNT_CHANNELS, ACCOUNT_FILTERS
 from exchanges.mexc.auth import login_message, signed_spot_query
 from framework.venue import Endpoints, MessageKind
 from framework.errors import AuthError, ConfigError, ConnectionLost, RateLimited, SubscriptionError
@@ -25,7 +28,9 @@ if TYPE_CHECKING:
     from framework.venue import Credentials
 
 NAME = "mexc"
-SPOT_CHANNELS = ("spot@private.orders.v3.api.pb", "spot@private.deals.v3.api.pb")
+ORDER_CHANNELS = ("spot@private.orders.v3.api.pb", "spot@private.deals.v3.api.pb")
+SPOT_CHANNELS = (*ORDER_CHANNELS, *ACCOUNT_CHANNELS[Market.SPOT])
+FUTURE_FILTERS = ("order", "order.deal", *ACCOUNT_FILTERS)  # personal.filter names: orders, fills, the account
 _LIVE = {
     Market.SPOT: Endpoints(ws="wss://wbs-api.mexc.com", rest="https://api.mexc.com"),
     Market.FUTURE: Endpoints(ws="wss://contract.mexc.com", rest="https://contract.mexc.com"),
@@ -34,16 +39,17 @@ _LISTEN_KEY_PATH = "/api/v3/userDataStream"
 # Key refused/expired, bad signature, unknown key, IP not whitelisted, no permission (ccxt's MEXC table).
 _AUTH_CODES = frozenset({401, 402, 602, 10072, 700001, 700002, 700006, 700007})
 _CLOCK_CODE = 700003  # "Timestamp for this request is outside of the recvWindow.": a retry with this clock fails too
-_FUTURE_EVENTS = frozenset({"push.personal.order", "push.personal.order.deal"})
+_FUTURE_EVENTS = frozenset({"push.personal.order", "push.personal.order.deal", *ACCOUNT_CHANNELS[Market.FUTURE]})
 
 
 def handshake(credentials: Credentials, market: Market, now_ms: int, listen_key: str | None = None) -> list:
-    """Spot: the SUBSCRIPTION to orders and deals (the listenKey is in the URL). Contract: login, filter."""
+    """Spot: the SUBSCRIPTION to orders, deals and the account (the listenKey is in the URL), acked once.
+    Contract: login, then the filter to orders, fills, assets and positions, acked once."""
     if market is Market.SPOT:
         return [{"method": "SUBSCRIPTION", "params": list(SPOT_CHANNELS)}]
-    only_orders_and_fills = {"filters": [{"filter": "order"}, {"filter": "order.deal"}]}
+    wanted = {"filters": [{"filter": name} for name in FUTURE_FILTERS]}
     return [login_message(credentials.api_key, credentials.secret, now_ms),
-            {"method": "personal.filter", "param": only_orders_and_fills}]  # fmt: skip
+            {"method": "personal.filter", "param": wanted}]  # fmt: skip
 
 
 class MexcStream:

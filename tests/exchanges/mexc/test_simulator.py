@@ -26,6 +26,7 @@ pytestmark = pytest.mark.timeout(30)
 WAIT = 5.0  # seconds a frame the test expects may take
 QUIET = 0.3  # seconds of silence that show nothing was pushed
 ORDERS, DEALS = "spot@private.orders.v3.api.pb", "spot@private.deals.v3.api.pb"
+ACCOUNT = "spot@private.account.v3.api.pb"
 STREAM = MexcStream()
 SIZE = Decimal("0.0001")  # BTC_USDT contract size the client converts with
 
@@ -88,11 +89,12 @@ async def test_spot_subscription_is_acked_once_and_a_fill_arrives_as_protobuf_or
         for message in handshake(creds, Market.SPOT, now_ms(), key):
             await ws.send_json(message)
         ack = await receive(ws)
-        assert ack == {"id": 0, "code": 0, "msg": f"{ORDERS},{DEALS}"}
+        assert ack == {"id": 0, "code": 0, "msg": f"{ORDERS},{DEALS},{ACCOUNT}"}
         assert STREAM.classify(ack, Market.SPOT) is MessageKind.ACK
 
         order, [fill] = await sim.fill("mexc", "spot", "BTC/USDT", "buy", "0.250", "65000.5", client_order_id="alpha-1")
-        new, filled, deal = [await receive(ws) for _ in range(3)]
+        pushes = [await receive(ws) for _ in range(6)]  # with the account's: USDT locked, then BTC and USDT moved
+        new, filled, deal = [p for p in pushes if p.channel != ACCOUNT]
         assert [(p.channel, p.WhichOneof("body"), p.symbol) for p in (new, filled, deal)] == [
             (ORDERS, "privateOrders", "BTCUSDT"), (ORDERS, "privateOrders", "BTCUSDT"), (DEALS, "privateDeals", "BTCUSDT"),
         ]
@@ -347,7 +349,8 @@ async def test_contract_login_and_filter_are_acked_and_a_fill_is_exact_json_numb
 
         order, [first, second] = await sim.fill("mexc", "future", "BTC/USDT:USDT", "sell", "0.0110", "64999.9",
                                                 client_order_id="beta-1", parts=2)
-        texts = [(await ws.receive(timeout=WAIT)).data for _ in range(5)]  # new, (order, deal) × 2
+        texts = [(await ws.receive(timeout=WAIT)).data for _ in range(9)]  # new, (order, deal, position, asset) × 2
+        texts = [t for t in texts if t.startswith('{"channel":"push.personal.order')]
         frames = [json.loads(text, parse_float=Decimal) for text in texts]
         assert [f["channel"] for f in frames] == ["push.personal.order"] + [
             "push.personal.order", "push.personal.order.deal"] * 2

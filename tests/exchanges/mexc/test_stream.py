@@ -35,13 +35,14 @@ def test_spec_is_registered_with_both_markets_and_key_plus_secret():
     assert isinstance(SPEC.stream, MexcStream)
 
 
-def test_spot_handshake_subscribes_to_protobuf_orders_and_deals():
+def test_spot_handshake_subscribes_to_protobuf_orders_deals_and_the_account():
     assert handshake(CREDS, Market.SPOT, 1700000000000, "lk") == [
-        {"method": "SUBSCRIPTION", "params": ["spot@private.orders.v3.api.pb", "spot@private.deals.v3.api.pb"]}
+        {"method": "SUBSCRIPTION", "params": ["spot@private.orders.v3.api.pb", "spot@private.deals.v3.api.pb",
+                                              "spot@private.account.v3.api.pb"]}
     ]
 
 
-def test_contract_handshake_logs_in_then_filters_to_orders_and_fills():
+def test_contract_handshake_logs_in_then_filters_to_orders_fills_and_the_account():
     messages = handshake(CREDS, Market.FUTURE, 1657186536762)
     assert messages == [
         {
@@ -52,7 +53,8 @@ def test_contract_handshake_logs_in_then_filters_to_orders_and_fills():
                 "signature": _hmac_hex("45d0b3c26f2644f19bfb98b07741b2f5", "mx0aBYs33eIilxBW5C1657186536762"),
             },
         },
-        {"method": "personal.filter", "param": {"filters": [{"filter": "order"}, {"filter": "order.deal"}]}},
+        {"method": "personal.filter", "param": {"filters": [{"filter": "order"}, {"filter": "order.deal"},
+                                                            {"filter": "asset"}, {"filter": "position"}]}},
     ]
     assert handshake(CREDS, Market.FUTURE, 1657186536762) == messages  # pure: same inputs, same messages
 
@@ -105,7 +107,9 @@ def test_ping_is_the_documented_text_of_each_market():
         (Market.FUTURE, {"channel": "pong", "data": 1587453241453}, MessageKind.PONG),
         (Market.FUTURE, {"channel": "push.personal.order", "data": {}}, MessageKind.EVENT),
         (Market.FUTURE, {"channel": "push.personal.order.deal", "data": {}}, MessageKind.EVENT),
-        (Market.FUTURE, {"channel": "push.personal.position", "data": {}}, MessageKind.IGNORE),
+        (Market.FUTURE, {"channel": "push.personal.position", "data": {}}, MessageKind.EVENT),
+        (Market.FUTURE, {"channel": "push.personal.asset", "data": {}}, MessageKind.EVENT),
+        (Market.FUTURE, {"channel": "push.personal.adl.level", "data": {}}, MessageKind.IGNORE),
         (Market.FUTURE, [1, 2], MessageKind.IGNORE),
     ],
 )  # fmt: skip
