@@ -1,12 +1,13 @@
-"""Bitget v2 private account channels (`account`, `positions`) → BalanceUpdate / PositionUpdate, exact decimals. Pure.
+"""Bitget v2 private account channels (`account`, `positions`) → BalanceUpdate / PositionUpdate, exact decimals.
+Pure, but for `fetch_snapshot` (the REST read at every (re)connect).
 
 Docs (Push Data / Push Parameters):
   spot     https://www.bitget.com/api-doc/spot/websocket/private/Account-Channel
   futures  https://www.bitget.com/api-doc/contract/websocket/private/Account-Channel
            https://www.bitget.com/api-doc/contract/websocket/private/Positions-Channel
-REST snapshots (what ccxt 4.5.90 calls with `uta: False`; `snapshot_balances` / `snapshot_positions` read its
-`info` rows the same way): spot `GET /api/v2/spot/account/assets` (fetch_balance), futures
-`GET /api/v2/mix/account/accounts?productType=USDT-FUTURES` (fetch_balance) and
+REST snapshots (what ccxt 4.5.90 calls with `uta: False`, and `fetch_snapshot` through the same client;
+`snapshot_balances` / `snapshot_positions` read the rows): spot `GET /api/v2/spot/account/assets`
+(fetch_balance), futures `GET /api/v2/mix/account/accounts?productType=USDT-FUTURES` (fetch_balance) and
 `GET /api/v2/mix/position/all-position?productType=USDT-FUTURES&marginCoin=USDT` (fetch_positions).
 
 Subscribing: `{"instType": "SPOT" | "USDT-FUTURES", "channel": "account", "coin": "default"}` (the account channel
@@ -62,10 +63,8 @@ _HOLD_SIDE = {"long": Direction.LONG, "short": Direction.SHORT}
 
 
 def account_subscribe(market: Market) -> dict:
-    """The extra subscribe op the private connection sends after login for the account channels (one ack per arg).
-
-    Not part of the handshake yet: wiring it needs `stream.CHANNELS`-style changes (acks_expected grows by
-    len(ACCOUNT_CHANNELS[market]), classify lets `account` / `positions` pushes through)."""
+    """The subscribe op the private handshake sends after the `orders` / `fill` one, for the account channels
+    (one ack per arg: `stream.acks_expected` counts them)."""
     inst_type = INST_TYPE[market]
     args: list[dict] = [{"instType": inst_type, "channel": "account", "coin": "default"}]
     if "positions" in ACCOUNT_CHANNELS[market]:
@@ -119,6 +118,39 @@ def snapshot_positions(rows: Any, market: Market, timestamp: int) -> list[Positi
         return [_position(row, market, lambda: timestamp, Source.REST) for row in _rows(rows)]
     except _MALFORMED as exc:
         raise NormalizeError(f"bitget position snapshot: {type(exc).__name__}: {exc}", raw=rows) from exc
+
+
+async def fetch_snapshot(exchange: Any, market: Market, now: int) -> list[AccountEvent]:
+    """`AccountRules.fetch`: the REST snapshot through the ccxt client's endpoint calls, the ones its fetch_balance
+    / fetch_positions make (spot assets with `assetType=all`, not only the coins held: a coin sold to zero while
+    the socket was down comes back at zero; USDT-M accounts and all-position), read from Bitget's rows.
+
+    Not through fetch_balance itself: its answer keeps the rows (`info`) but not the response's `requestTime`,
+    Bitget's time of the read. Futures account rows have no time of their own, and stamped with the answer's
+    arrival instead, a wallet read before a fill but answered after its push would be newer than that push and
+    undo it until the next change. `now` stands in if an answer has no requestTime."""
+    if market is Market.SPOT:
+        assets = await exchange.privateSpotGetV2SpotAccountAssets({"assetType": "all"})
+        return snapshot_balances(_data(assets), market, _read_at(assets, now))
+    product = {"productType": INST_TYPE[market]}
+    accounts = await exchange.privateMixGetV2MixAccountAccounts(product)
+    positions = await exchange.privateMixGetV2MixPositionAllPosition({**product, "marginCoin": "USDT"})
+    return [*snapshot_balances(_data(accounts), market, _read_at(accounts, now)),
+            *snapshot_positions(_data(positions), market, _read_at(positions, now))]
+
+
+def _data(answer: Any) -> Any:
+    if not isinstance(answer, dict):
+        raise NormalizeError(f"bitget account snapshot: an answer that is no object: {answer!r:.200}", raw=answer)
+    return answer.get("data")
+
+
+def _read_at(answer: dict, now: int) -> int:
+    stamp = answer.get("requestTime")
+    try:
+        return now if stamp is None else _ms(stamp)
+    except (TypeError, ValueError) as exc:
+        raise NormalizeError(f"bitget account snapshot: requestTime: {exc}", raw=answer) from exc
 
 
 def _rows(rows: Any) -> list:

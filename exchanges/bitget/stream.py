@@ -3,12 +3,16 @@
 Docs: https://www.bitget.com/api-doc/common/websocket-intro (login, keepalive: send the text "ping" every 30 s,
 expect "pong" within 30 s; the server drops a socket that sent no "ping" for 2 min) and the private
 Order-Channel / Fill-Channel pages. No listenKey: the login op authenticates the socket.
+
+The account channels (account.py: `account` on both markets, `positions` on futures) are subscribed by a second
+op after the `orders` / `fill` one; each arg is acked once, and their pushes are events like the order ones.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from exchanges.bitget.account import ACCOUNT_CHANNELS, account_subscribe
 from exchanges.bitget.auth import login_message
 from framework.venue import Endpoints, MessageKind, NoListenKey
 from framework.errors import AuthError, RateLimited, SubscriptionError
@@ -31,14 +35,15 @@ _RATE_CODES = frozenset({"30006", "30007"})
 
 
 def handshake(credentials: Credentials, market: Market, now_ms: int, listen_key: str | None = None) -> list:
-    """Login, then one subscribe op for the `orders` and `fill` channels of every symbol of the market."""
+    """Login, then one subscribe op for the `orders` and `fill` channels of every symbol of the market, and one
+    for the market's account channels."""
     login = login_message(credentials.api_key, credentials.secret, credentials.passphrase, now_ms)
     inst_type = INST_TYPE[market]
     subscribe = {
         "op": "subscribe",
         "args": [{"instType": inst_type, "channel": channel, "instId": "default"} for channel in CHANNELS],
     }
-    return [login, subscribe]
+    return [login, subscribe, account_subscribe(market)]
 
 
 class BitgetStream(NoListenKey):
@@ -56,7 +61,8 @@ class BitgetStream(NoListenKey):
         return endpoints.ws.rstrip("/") + PRIVATE_PATH
 
     def acks_expected(self, market: Market) -> int:
-        return 1 + len(CHANNELS)  # the login, then one {"event": "subscribe"} per channel
+        # the login, then one {"event": "subscribe"} per channel
+        return 1 + len(CHANNELS) + len(ACCOUNT_CHANNELS[market])
 
     def ping(self, now_ms: int, market: Market | None = None) -> str:
         return "ping"
@@ -69,7 +75,8 @@ class BitgetStream(NoListenKey):
         event = message.get("event")
         if event is None:
             arg = message.get("arg")
-            is_ours = isinstance(arg, dict) and arg.get("channel") in CHANNELS
+            channel = arg.get("channel") if isinstance(arg, dict) else None
+            is_ours = channel in CHANNELS or channel in ACCOUNT_CHANNELS[market]
             return MessageKind.EVENT if is_ours else MessageKind.IGNORE
         code = str(message.get("code", "0"))
         if event == "subscribe" or (event == "login" and code == "0"):

@@ -11,6 +11,7 @@ import pytest
 
 from exchanges import get_exchange
 from exchanges.bitget import SPEC
+from exchanges.bitget.account import account_subscribe
 from exchanges.bitget.stream import BitgetStream, handshake
 from exchanges.connector import Credentials
 from framework.venue import Endpoints, MessageKind
@@ -41,7 +42,7 @@ def test_simulator_override_keeps_host_and_prefix():
 
 
 @pytest.mark.parametrize("market, inst_type", [(Market.SPOT, "SPOT"), (Market.FUTURE, "USDT-FUTURES")])
-def test_handshake_is_login_then_orders_and_fill_subscription(market, inst_type):
+def test_handshake_is_login_then_orders_and_fill_then_account_subscription(market, inst_type):
     messages = handshake(CREDENTIALS, market, 1_700_000_000_456)
     expected_sign = base64.b64encode(
         hmac.new(b"test-secret", b"1700000000GET/user/verify", hashlib.sha256).digest()
@@ -60,6 +61,7 @@ def test_handshake_is_login_then_orders_and_fill_subscription(market, inst_type)
                 {"instType": inst_type, "channel": "fill", "instId": "default"},
             ],
         },
+        account_subscribe(market),
     ]
 
 
@@ -78,7 +80,7 @@ def test_keepalive_is_text_ping_every_30_seconds_with_a_pong_deadline():
 
 @pytest.mark.parametrize("market", [Market.SPOT, Market.FUTURE])
 def test_handshake_produces_login_and_one_ack_per_channel(market):
-    assert STREAM.acks_expected(market) == 3
+    assert STREAM.acks_expected(market) == {Market.SPOT: 4, Market.FUTURE: 5}[market]  # + account (+ positions)
 
 
 @pytest.mark.parametrize(
@@ -110,7 +112,7 @@ def test_orders_and_fill_pushes_are_events(channel):
         "hello",
         b"\x00",
         [1, 2],
-        {"action": "snapshot", "arg": {"instType": "SPOT", "channel": "account", "coin": "default"}, "data": []},
+        {"action": "snapshot", "arg": {"instType": "SPOT", "channel": "positions", "instId": "default"}, "data": []},
         {"event": "unsubscribe", "arg": {"instType": "SPOT", "channel": "orders", "instId": "default"}},
         {"data": []},
     ],
