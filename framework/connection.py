@@ -253,9 +253,11 @@ class BaseConnection:
         }
 
 
-def with_account(spec: ExchangeSpec) -> Callable[[Any, Market], list]:
+def with_account(spec: ExchangeSpec, open_positions: Callable[[], tuple] = tuple) -> Callable[[Any, Market], list]:
     """The venue's normalize, and for a frame that holds no order or fill, its account normalize (balances,
-    positions): one call for the frames of the hot path, two only for the others."""
+    positions): one call for the frames of the hot path, two only for the others. A venue whose positions frames
+    list every open position gets `held=` the key's open positions (`open_positions()`: the newest states, from
+    the stream and the REST snapshots), to report the ones a frame leaves out as flat."""
     normalize, account = spec.normalize, spec.account
     if account is None:
         return normalize
@@ -265,22 +267,11 @@ def with_account(spec: ExchangeSpec) -> Callable[[Any, Market], list]:
             return normalize(message, market) or read_account(message, market)
 
         return both
-    held: dict[tuple, Any] = {}  # the positions this connection's frames left open, by state key
 
-    def tracking(message: Any, market: Market) -> list:
-        events = normalize(message, market)
-        if events:
-            return events
-        events = read_account(message, market, held=tuple(held.values()))
-        for event in events:
-            if getattr(event, "channel", None) == "position":
-                if event.size:
-                    held[event.state_key] = event
-                else:
-                    held.pop(event.state_key, None)
-        return events
+    def with_held(message: Any, market: Market) -> list:
+        return normalize(message, market) or read_account(message, market, held=open_positions())
 
-    return tracking
+    return with_held
 
 
 class MockConnection(BaseConnection):
@@ -314,7 +305,7 @@ class PrivateConnection(BaseConnection):
         first_connect_timeout: float = 30.0,
         stall_limit: float = 300.0,
     ) -> None:
-        super().__init__(key, sink, with_account(spec))
+        super().__init__(key, sink, with_account(spec, getattr(sink, "open_positions", tuple)))
         if spec.stream is None:
             raise ConfigError(f"{spec.name} has no stream rules in this version")
         self.spec = spec

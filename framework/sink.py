@@ -49,3 +49,6 @@ class EventSink(Protocol):
 
     async def room(self) -> None:
         """Wait until the store writer has room again."""
+
+    def open_positions(self) -> tuple:
+        """The key's positions held open now (the newest state of each, from the stream and REST snapshots)."""

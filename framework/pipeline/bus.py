@@ -87,6 +87,9 @@ class KeySink:
     async def room(self) -> None:
         await self._pipeline.trade_sync.wait_for_room()
 
+    def open_positions(self) -> tuple:
+        return self._pipeline.open_positions(self.key)
+
 
 class _Worker:
     """A daemon thread that runs a component's plain-function handlers, in order, a batch at a time."""
@@ -489,6 +492,7 @@ class Pipeline:
         # Market data for strategies: (channel, key, symbol, timeframe) -> the strategies watching it.
         self._market: dict[tuple, tuple[Any, ...]] = {}
         self._balances: dict[tuple, Any] = {}  # the latest balance state per asset (to complete partial ones)
+        self._positions: dict[ConnectionKey, dict[tuple, Any]] = {}  # key -> its open positions, newest states
         self.account_refresh: dict[ConnectionKey, Callable[[], None]] = {}  # key -> ask for a REST balance read
         self._flush_due = False
         self._tasks: set[asyncio.Task] = set()
@@ -609,6 +613,14 @@ class Pipeline:
                     refresh()
             if held is None or event.timestamp >= held.timestamp:
                 self._balances[event.state_key] = event
+        elif channel is Channel.POSITION:
+            positions = self._positions.setdefault(key, {})
+            held = positions.get(event.state_key)
+            if held is None or event.timestamp >= held.timestamp:
+                if event.size:
+                    positions[event.state_key] = event
+                else:
+                    positions.pop(event.state_key, None)
         self.trade_sync.record_account(event)
         self.monitor.published[channel] += 1
         for subscription in self.router.subscribers.get(key, {}).values():
@@ -626,6 +638,10 @@ class Pipeline:
         if updates and not self._flush_due:
             self._flush_due = True
             asyncio.get_running_loop().call_soon(self._hand_due)
+
+    def open_positions(self, key: ConnectionKey) -> tuple:
+        """A key's positions held open now: what a venue whose frames list every open position is compared with."""
+        return tuple(self._positions.get(key, {}).values())
 
     def hand_pending(self) -> None:
         """Hand over now what waits for the end of this turn of the loop (a flush wants everything delivered)."""
