@@ -1,11 +1,19 @@
-"""Bybit v5 (spot and linear perpetuals/futures) private stream and market data: the venue's one frozen SPEC."""
+"""Bybit v5 (spot and linear perpetuals/futures) private stream and market data: the venue's one frozen SPEC.
+Balances and positions come from the private stream's `wallet` / `position` topics, and over REST at every
+(re)connect through ccxt (account.py)."""
 
+from exchanges.bybit.account import fetch_snapshot, normalize_account
 from exchanges.bybit.market_data import MARKET_DATA
 from exchanges.bybit.normalize import EXCHANGE, normalize
 from exchanges.bybit.rest import BACKFILL
 from exchanges.bybit.stream import BybitStream, handshake
-from framework.venue import ExchangeSpec
+from framework.venue import AccountRules, ExchangeSpec
 from framework.events import Market
+
+# The REST snapshot is read by the venue (fetch): ccxt's fetch_positions lists one settle coin a call, and its
+# unified figures are not ours (a flat position's entry price and side are None, realizedPnl is the holding's
+# only), so the venue's rows in its answers are read as the stream's are.
+ACCOUNT = AccountRules(normalize=normalize_account, fetch=fetch_snapshot)
 
 SPEC = ExchangeSpec(
     name=EXCHANGE,
@@ -16,4 +24,5 @@ SPEC = ExchangeSpec(
     stream=BybitStream(),
     backfill=BACKFILL,
     market_data=MARKET_DATA,
+    account=ACCOUNT,
 )

@@ -56,9 +56,13 @@ from framework.errors import NormalizeError
 from framework.events import Market, Source, to_decimal
 from framework.validate import RowsRejected
 
-# The all-in-one account topics each market's private connection needs besides `order` / `execution` (the
-# same kind, so one request may hold them all; Bybit refuses all-in-one and categorised topics mixed in one).
+# The all-in-one account topics each market's private connection subscribes after `order` / `execution`, in a
+# request of their own (all-in-one too: Bybit refuses all-in-one and categorised topics mixed in one request).
 ACCOUNT_CHANNELS = {Market.SPOT: ("wallet",), Market.FUTURE: ("wallet", "position")}
+ACCOUNT_REQUEST = "account-"  # the req_id prefix of their subscribe request (Bybit echoes it in the ack)
+# The position lists of a futures snapshot: (category, ccxt fetch_positions params), one request each.
+POSITION_LISTS = (("linear", {"settleCoin": "USDT"}), ("linear", {"settleCoin": "USDC"}),
+                  ("inverse", {"subType": "inverse"}))
 _POSITION_SIDES = {0: PositionSide.NET, 1: PositionSide.LONG, 2: PositionSide.SHORT}
 _DIRECTIONS = {"Buy": Direction.LONG, "Sell": Direction.SHORT}
 _EMPTY_SIDES = frozenset({"", "None"})
@@ -70,9 +74,21 @@ AccountEvent = BalanceUpdate | PositionUpdate
 
 
 def account_subscribe(market: Market, now_ms: int) -> list[dict]:
-    """The extra subscribe request for the account topics (one more ack: `{"success": true, "op": "subscribe"}`).
-    Not sent yet: the handshake still subscribes `order` / `execution` only."""
-    return [{"req_id": f"account-{now_ms}", "op": "subscribe", "args": list(ACCOUNT_CHANNELS[market])}]
+    """The handshake's subscribe request for the account topics, after the order topics' (one more ack:
+    `{"success": true, "op": "subscribe"}`; a refusal names these topics apart from `order` / `execution`)."""
+    return [{"req_id": f"{ACCOUNT_REQUEST}{now_ms}", "op": "subscribe", "args": list(ACCOUNT_CHANNELS[market])}]
+
+
+async def fetch_snapshot(exchange: Any, market: Market, now_ms: int) -> list[AccountEvent]:
+    """`AccountRules.fetch`: the account over REST through ccxt, read as the stream's rows are (`rest_snapshot`).
+    Positions are asked once per list Bybit keeps: linear one settle coin a request (ccxt asks USDT's alone by
+    default, so USDC perpetuals `BTCPERP` need their own), and inverse (as ccxt.pro's watch_positions snapshot does).
+    A position left out would be taken as closed. Every event keeps the venue's own time, so `now_ms` is unused."""
+    events = rest_snapshot(market, await exchange.fetch_balance(), [])
+    if market is Market.FUTURE:
+        for category, params in POSITION_LISTS:
+            events += rest_positions(market, await exchange.fetch_positions(None, dict(params)), category)
+    return events
 
 
 def normalize_account(message: Any, market: Market) -> list[AccountEvent]:
@@ -99,10 +115,15 @@ def rest_snapshot(market: Market, balance: dict, positions: list[dict], category
     result = response.get("result")
     accounts = result.get("list") if isinstance(result, dict) else None
     events: list[AccountEvent] = [*_wallet_events(response, accounts, response.get("time"), market, Source.REST)]
-    if market is Market.FUTURE:
-        rows = [{"category": category, **position["info"]} for position in positions]
-        events += _position_events({"topic": "position", "data": rows}, rows, market, Source.REST, "avgPrice")
-    return events
+    return events + rest_positions(market, positions, category)
+
+
+def rest_positions(market: Market, positions: list[dict], category: str = "linear") -> list[PositionUpdate]:
+    """Events of one ccxt `fetch_positions` answer (one category's list: its rows do not name it); none on spot."""
+    if market is not Market.FUTURE:
+        return []
+    rows = [{"category": category, **position["info"]} for position in positions]
+    return _position_events({"topic": "position", "data": rows}, rows, market, Source.REST, "avgPrice")
 
 
 # wallet -----------------------------------------------------------------------------------------------------------

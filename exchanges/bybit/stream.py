@@ -1,5 +1,8 @@
 """Bybit v5 private stream rules: endpoints, login + subscribe handshake, ping, and frame classification.
 
+The handshake subscribes the order topics and, in a request of its own, the market's account topics
+(account.py's `wallet`, and `position` on futures): Bybit pushes neither until asked, and acks each request.
+
 Doc: https://bybit-exchange.github.io/docs/v5/ws/connect (authentication, ping/pong, subscription acks).
 """
 
@@ -7,6 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from exchanges.bybit.account import ACCOUNT_CHANNELS, ACCOUNT_REQUEST, account_subscribe
 from exchanges.bybit.auth import auth_args
 from exchanges.bybit.normalize import EXCHANGE
 from framework.venue import Endpoints, MessageKind, NoListenKey
@@ -21,14 +25,15 @@ if TYPE_CHECKING:
 # simulator's `ws://127.0.0.1:<port>/bybit_<market>`) replaces the whole private-stream URL.
 LIVE = Endpoints(ws="wss://stream.bybit.com/v5/private", rest="https://api.bybit.com")
 TOPICS = ("order", "execution")  # all-in-one topics: every category, one subscribe ack
-_EVENT_TOPICS = frozenset(TOPICS)
+_EVENT_TOPICS = frozenset({*TOPICS, *(topic for topics in ACCOUNT_CHANNELS.values() for topic in topics)})
 
 
 def handshake(credentials: Credentials, market: Market, now_ms: int, listen_key: str | None = None) -> list:
-    """Login, then subscribe, sent back to back: Bybit handles a socket's requests in order."""
+    """Login, then the two subscribes, sent back to back: Bybit handles a socket's requests in order."""
     return [
         {"req_id": f"auth-{now_ms}", "op": "auth", "args": auth_args(credentials.api_key, credentials.secret, now_ms)},
         {"req_id": f"subscribe-{now_ms}", "op": "subscribe", "args": list(TOPICS)},
+        *account_subscribe(market, now_ms),
     ]
 
 
@@ -47,7 +52,7 @@ class BybitStream(NoListenKey):
         return endpoints.ws  # no listenKey or per-market path: the endpoint is the URL
 
     def acks_expected(self, market: Market) -> int:
-        return 2  # auth, then the one subscribe request
+        return 3  # auth, the order topics' subscribe, the account topics' subscribe
 
     def ping(self, now_ms: int, market: Market | None = None) -> dict:
         return {"req_id": f"ping-{now_ms}", "op": "ping"}
@@ -70,4 +75,7 @@ class BybitStream(NoListenKey):
         reason = message.get("ret_msg") or message.get("retMsg") or "no reason given"
         if op == "auth":
             raise AuthError(EXCHANGE, f"login refused ({reason}): check the API key and secret, and this machine's clock")
-        raise SubscriptionError(EXCHANGE, f"subscription to {', '.join(TOPICS)} refused: {reason}")
+        request = message.get("req_id")  # echoed: which of the two subscribes was refused
+        account = isinstance(request, str) and request.startswith(ACCOUNT_REQUEST)
+        topics = ACCOUNT_CHANNELS[market] if account else TOPICS
+        raise SubscriptionError(EXCHANGE, f"subscription to {', '.join(topics)} refused: {reason}")

@@ -86,7 +86,7 @@ async def test_client_handshake_gets_bybit_auth_and_subscribe_acks(sim, http):
     ws = await http.ws_connect(sim.endpoints("bybit", "future").ws)
     for message in handshake(creds, Market.FUTURE, now_ms()):  # sent back to back, as the client does
         await ws.send_json(message)
-    auth_ack, sub_ack = await recv(ws), await recv(ws)
+    auth_ack, sub_ack, account_ack = await recv(ws), await recv(ws), await recv(ws)
     conn_id = auth_ack["conn_id"]
     assert isinstance(conn_id, str) and conn_id
     assert auth_ack == {"req_id": auth_ack["req_id"], "success": True, "ret_msg": "", "op": "auth",
@@ -95,8 +95,10 @@ async def test_client_handshake_gets_bybit_auth_and_subscribe_acks(sim, http):
     assert sub_ack == {"req_id": sub_ack["req_id"], "success": True, "ret_msg": "", "op": "subscribe",
                        "conn_id": conn_id}
     stream = BybitStream()
-    assert [stream.classify(m, Market.FUTURE) for m in (auth_ack, sub_ack)] == [MessageKind.ACK] * 2
-    assert sim.sessions("bybit", "future")[0].subscriptions == {"order", "execution"}
+    assert account_ack == {**sub_ack, "req_id": account_ack["req_id"]} and account_ack["req_id"].startswith("account-")
+    acks = (auth_ack, sub_ack, account_ack)
+    assert [stream.classify(m, Market.FUTURE) for m in acks] == [MessageKind.ACK] * stream.acks_expected(Market.FUTURE)
+    assert sim.sessions("bybit", "future")[0].subscriptions == {"order", "execution", "wallet", "position"}
 
 
 @pytest.mark.parametrize(

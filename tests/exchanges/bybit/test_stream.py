@@ -44,7 +44,7 @@ def test_ws_url_is_the_overridden_endpoint_as_given(ws):
     assert STREAM.ws_url(Market.SPOT, endpoints, None) == ws
 
 
-def test_handshake_logs_in_then_subscribes_to_all_in_one_topics():
+def test_handshake_logs_in_then_subscribes_to_all_in_one_topics_then_account_topics():
     messages = handshake(CREDENTIALS, Market.FUTURE, 1_700_000_000_000)
     expires = 1_700_000_010_000
     signature = hmac.new(
@@ -53,18 +53,20 @@ def test_handshake_logs_in_then_subscribes_to_all_in_one_topics():
     assert messages == [
         {"req_id": "auth-1700000000000", "op": "auth", "args": ["qQ3eXaMpLeKeY12345", expires, signature]},
         {"req_id": "subscribe-1700000000000", "op": "subscribe", "args": ["order", "execution"]},
+        {"req_id": "account-1700000000000", "op": "subscribe", "args": ["wallet", "position"]},
     ]
 
 
-def test_handshake_is_pure_and_market_independent():
+def test_handshake_is_pure_and_only_the_account_topics_depend_on_the_market():
     first = handshake(CREDENTIALS, Market.SPOT, 1_700_000_000_000)
-    assert first == handshake(CREDENTIALS, Market.FUTURE, 1_700_000_000_000)
+    future = handshake(CREDENTIALS, Market.FUTURE, 1_700_000_000_000)
+    assert first[:2] == future[:2] and first[2] == {**future[2], "args": ["wallet"]}
     assert first == handshake(CREDENTIALS, Market.SPOT, 1_700_000_000_000, None)
     assert first != handshake(CREDENTIALS, Market.SPOT, 1_700_000_000_001)
 
 
-def test_handshake_acks_are_auth_and_one_subscribe():
-    assert STREAM.acks_expected(Market.SPOT) == STREAM.acks_expected(Market.FUTURE) == 2
+def test_handshake_acks_are_auth_and_two_subscribes():
+    assert STREAM.acks_expected(Market.SPOT) == STREAM.acks_expected(Market.FUTURE) == 3
 
 
 def test_keepalive_is_an_op_ping_every_20_seconds():
@@ -93,7 +95,9 @@ async def test_bybit_needs_no_listen_key():
         ({"topic": "execution.fast", "creationTime": 1, "data": []}, MessageKind.EVENT),
         ({"topic": "order", "id": "1", "creationTime": 1, "data": []}, MessageKind.EVENT),
         ({"topic": "order.spot", "id": "1", "creationTime": 1, "data": []}, MessageKind.EVENT),
-        ({"topic": "wallet", "id": "1", "creationTime": 1, "data": []}, MessageKind.IGNORE),
+        ({"topic": "wallet", "id": "1", "creationTime": 1, "data": []}, MessageKind.EVENT),
+        ({"topic": "position.linear", "id": "1", "creationTime": 1, "data": []}, MessageKind.EVENT),
+        ({"topic": "greeks", "id": "1", "creationTime": 1, "data": []}, MessageKind.IGNORE),
         ({"topic": "orderbook.50.BTCUSDT", "data": {}}, MessageKind.IGNORE),
         ({"success": True, "ret_msg": "", "op": "unsubscribe"}, MessageKind.IGNORE),
         ({"op": "ping"}, MessageKind.IGNORE),
