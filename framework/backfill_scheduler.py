@@ -164,20 +164,26 @@ class BackfillScheduler:
                 return
 
     async def _closed_since(self, snapshot: list) -> list:
-        """Positions the store holds open that the snapshot does not list (venues leave flat ones out): flat now."""
-        if self.key.market not in self.account_rules.positions:
-            return []
-        listed = {e.state_key for e in snapshot if e.channel == "position"}
+        """What the store holds that the snapshot does not list: venues leave flat positions and (Bybit) empty
+        balances out, so a position held open is flat now and a balance held non-zero is zero now."""
+        listed = {e.state_key for e in snapshot}
         stamp = max((e.timestamp for e in snapshot), default=now_ms())
         try:
-            held = await self.store.fetch_positions(self.key)
+            held_balances = await self.store.fetch_balances(self.key)
+            held_positions = (await self.store.fetch_positions(self.key)
+                              if self.key.market in self.account_rules.positions else [])
         except Exception as exc:  # noqa: BLE001 - the store is down: the snapshot alone goes on
-            self._log.bind(error=repr(exc)).debug("stored positions not read for the snapshot")
+            self._log.bind(error=repr(exc)).debug("stored account not read for the snapshot")
             return []
-        return [attrs.evolve(p, direction="flat", size=0, contracts=0, entry_price=None, mark_price=None,
-                             unrealized_pnl=None, liquidation_price=None, timestamp=stamp, source="rest", raw=None,
-                             received_at=now_ms())
-                for p in held if p.size and p.state_key not in listed]
+        now = now_ms()
+        emptied = [attrs.evolve(b, free=0, locked=0, total=0, delta=None, reason=None, timestamp=stamp, source="rest",
+                                raw=None, received_at=now)
+                   for b in held_balances if b.total and b.state_key not in listed]
+        closed = [attrs.evolve(p, direction="flat", size=0, contracts=0, entry_price=None, mark_price=None,
+                               unrealized_pnl=None, liquidation_price=None, timestamp=stamp, source="rest", raw=None,
+                               received_at=now)
+                  for p in held_positions if p.size and p.state_key not in listed]
+        return emptied + closed
 
     # backfill runs -----------------------------------------------------------------------------------------
     def _request(self, gap_since: int | None) -> None:

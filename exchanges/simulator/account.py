@@ -23,6 +23,7 @@ START_BASE = Decimal(100)  # each other coin at the start (spot)
 LEVERAGE = Decimal(10)
 QUOTES = ("USDT", "USDC", "FDUSD", "USD")
 ZERO = Decimal(0)
+ENTRY_STEP = Decimal("0.00000001")  # an average entry price is kept to 8 places
 
 
 @attrs.define
@@ -122,7 +123,8 @@ class SimAccount:
         signed = fill.amount if fill.side is Side.BUY else -fill.amount
         if position.size == 0 or (position.size > 0) == (signed > 0):
             total = position.size + signed
-            position.entry_price = (position.entry_price * abs(position.size) + fill.price * fill.amount) / abs(total)
+            average = (position.entry_price * abs(position.size) + fill.price * fill.amount) / abs(total)
+            position.entry_price = average.quantize(ENTRY_STEP)  # venues keep a finite average, not 28 digits
             position.size = total
         else:
             closed = min(abs(signed), abs(position.size))
