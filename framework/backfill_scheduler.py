@@ -85,7 +85,9 @@ class BackfillScheduler:
         self._snapshot_again = False
         self.refresh_every = 1.0  # seconds between REST reads asked for by partial stream states
         self._refresh_due = False
+        self._refresh: asyncio.TimerHandle | None = None
         self._last_snapshot = 0.0
+        self._closed = False
 
     # notices -------------------------------------------------------------------------------------------
     def notice(self, notice: GapNotice) -> None:
@@ -107,6 +109,10 @@ class BackfillScheduler:
 
     async def close(self) -> None:
         """A clean stop: what arrived until now is stored, so the marks can say so; then end the tasks."""
+        self._closed = True
+        if self._refresh is not None:
+            self._refresh.cancel()
+            self._refresh = None
         if self._covered_session is not None and self._live:
             try:
                 await self._advance_to_now(self._covered_session, 5.0)
@@ -124,19 +130,22 @@ class BackfillScheduler:
     def refresh_account(self) -> None:
         """A stream state lacked figures only REST has: read the account again soon (bursts make one read, at
         most one a `refresh_every` seconds)."""
-        if self.account_rules is None or self._refresh_due:
+        if self.account_rules is None or self._refresh_due or self._closed:
             return
         self._refresh_due = True
         delay = max(0.2, self.refresh_every - (asyncio.get_running_loop().time() - self._last_snapshot))
 
         def due() -> None:
             self._refresh_due = False
+            self._refresh = None
             self._snapshot_account()
 
-        asyncio.get_running_loop().call_later(delay, due)
+        self._refresh = asyncio.get_running_loop().call_later(delay, due)
 
     def _snapshot_account(self) -> None:
         """Read the account over REST now (once more after the one running, if one is)."""
+        if self._closed:
+            return  # closing: its ccxt client is closed, a read now would open another that nobody closes
         if self._snapshot is not None and not self._snapshot.done():
             self._snapshot_again = True
             return
