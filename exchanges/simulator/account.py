@@ -94,13 +94,17 @@ class SimAccount:
     # what the simulator's orders and fills do --------------------------------------------------------------
     def placed(self, order: SimOrder, now: int) -> list[str]:
         """An order rests: on spot it locks what it may spend. Returns the assets it changed."""
+        return self._lock(order, order.amount, now)
+
+    def _lock(self, order: SimOrder, amount: Decimal, now: int) -> list[str]:
+        """Spot: move what `amount` of the order may spend from free to locked (a negative amount: back)."""
         if self.market is not Market.SPOT:
             return []
         base, quote = _coins(order.symbol)
-        asset, amount = (quote, order.amount * order.price) if order.side is Side.BUY else (base, order.amount)
+        asset, value = (quote, amount * order.price) if order.side is Side.BUY else (base, amount)
         balance = self.balance(asset)
-        balance.free -= amount
-        balance.locked += amount
+        balance.free -= value
+        balance.locked += value
         self.updated = now
         return [asset]
 
@@ -144,15 +148,7 @@ class SimAccount:
 
     def canceled(self, order: SimOrder, now: int) -> list[str]:
         """An order's unfilled part stops locking coins (spot)."""
-        if self.market is not Market.SPOT:
-            return []
-        base, quote = _coins(order.symbol)
-        asset, amount = (quote, order.remaining * order.price) if order.side is Side.BUY else (base, order.remaining)
-        balance = self.balance(asset)
-        balance.locked -= amount
-        balance.free += amount
-        self.updated = now
-        return [asset]
+        return self._lock(order, -order.remaining, now)
 
     def _margin(self, settle: str) -> None:
         """Futures: the wallet's locked part is the margin its positions use."""
