@@ -13,85 +13,21 @@ import pytest
 from exchanges.bitget import SPEC
 from exchanges.bitget.account import fetch_snapshot
 from exchanges.simulator import Simulator
-from framework.account import BalanceUpdate, Direction, PositionUpdate
+from framework.account import Direction
 from framework.errors import NormalizeError
 from framework.events import Market, Source
 from framework.pool import ConnectionPool
 from framework.retry import reconnect_policy, rest_call_policy
-from framework.strategy import BaseStrategy
 from framework.venue import MessageKind
+from tests.exchanges.account_checks import AccountWatcher, account_problems, until, until_equal
 
 FAST_REST = rest_call_policy(initial=0.01, maximum=0.05, jitter=0.01, attempts=3)
 RECONNECT = reconnect_policy(initial=0.05, maximum=0.2, jitter=0.05, give_up_after=30)
 
 
-class Account(BaseStrategy):
-    """Keeps the last state each hook was given."""
-
-    def on_start(self):
-        self.hooked_balances: dict[str, BalanceUpdate] = {}
-        self.hooked_positions: dict[str, PositionUpdate] = {}
-
-    def on_balance(self, balance):
-        self.hooked_balances[balance.asset] = balance
-
-    def on_position(self, position):
-        self.hooked_positions[position.symbol] = position
-
-
-async def until(predicate, timeout: float = 5.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not predicate():
-            await asyncio.sleep(0.02)
-
-
-def differences(balances: dict, positions: dict, account) -> list[str]:
-    """Where the states read (by asset, by symbol) are not the simulator's account: every figure exact; an asset or
-    a position on one side only is one, unless it is at zero (flat)."""
-    found = []
-    for asset in sorted(set(balances) | set(account.balances)):
-        got, held = balances.get(asset), account.balances.get(asset)
-        want = (held.free, held.locked, held.total) if held else (0, 0, 0)
-        have = (got.free, got.locked, got.total) if got else (0, 0, 0)
-        if have != want or (got is None and held.total) or (held is None and got.total):
-            found.append(f"balance {asset}: read {have if got else None}, venue {want if held else None}")
-    for symbol in sorted(set(positions) | set(account.positions)):
-        got, held = positions.get(symbol), account.positions.get(symbol)
-        want = (held.direction, abs(held.size), held.entry_price if held.size else None) if held else ("flat", 0, None)
-        have = (got.direction.value, got.size, got.entry_price if got.size else None) if got else ("flat", 0, None)
-        if have != want:
-            found.append(f"position {symbol}: read {have if got else None}, venue {want if held else None}")
-    return found
-
-
-def view_differences(strategy: Account, account) -> list[str]:
-    balances = {asset: strategy.balances[asset] for asset in strategy.balances}
-    positions = {symbol: strategy.positions[symbol] for symbol in strategy.positions}
-    hooks = [f"hook {name}: {hooked[name]} is not the view's" for view, hooked in (
-        (balances, strategy.hooked_balances), (positions, strategy.hooked_positions))
-        for name in set(view) | set(hooked) if hooked.get(name) != view.get(name)]
-    return differences(balances, positions, account) + hooks
-
-
-async def store_differences(pool: ConnectionPool, account) -> list[str]:
-    balances = {b.asset: b for b in await pool.store.fetch_balances()}
-    positions = {p.symbol: p for p in await pool.store.fetch_positions()}
-    return differences(balances, positions, account)
-
-
-async def assert_in_step(pool: ConnectionPool, strategy: Account, account) -> None:
-    """The views reach the account (polled: pushes and snapshots are on their way), then the store holds it too."""
-    try:
-        await until(lambda: not view_differences(strategy, account))
-    except TimeoutError:
-        pytest.fail("; ".join(view_differences(strategy, account)))
-    await pool.flush(5)
-    assert await store_differences(pool, account) == []
-
-
-async def started(sim: Simulator, pool: ConnectionPool, market: Market) -> tuple[Account, object]:
+async def started(sim: Simulator, pool: ConnectionPool, market: Market) -> tuple[AccountWatcher, object]:
     connector = sim.connector("bitget", market, retry_policy=RECONNECT)
-    strategy = Account(f"account-{market.value}", [connector], pool=pool)
+    strategy = AccountWatcher(f"account-{market.value}", [connector], pool=pool)
     await strategy.start()
     scheduler = pool.scheduler(connector.key)
     scheduler.retry_policy = FAST_REST
@@ -112,12 +48,11 @@ async def test_spot_balances_follow_fills_and_orders_across_a_reconnect(tmp_path
     async with (asyncio.timeout(10), Simulator(exchanges=["bitget"], seed=11) as sim,
                 ConnectionPool(f"sqlite:///{tmp_path / 't.sqlite'}", tmp_path / "logs") as pool):
         strategy, scheduler = await started(sim, pool, Market.SPOT)
-        account = sim.account("bitget", "spot")
         await sim.fill("bitget", "spot", "BTC/USDT", "buy", "0.25", "64000.5", parts=2)
         await sim.fill("bitget", "spot", "ETH/USDT", "sell", "1.5", "3100.25", parts=3)
         resting = await sim.place_order("bitget", "spot", "BTC/USDT", "buy", "0.1", "63000")  # locks 6300 USDT
         await sim.fill("bitget", "spot", "SOL/USDT", "buy", "3", "150.125")
-        await assert_in_step(pool, strategy, account)
+        await until_equal(pool, strategy, sim)
         assert strategy.balances["USDT"].locked == Decimal("6300") and strategy.balances["ETH"].total == Decimal("98.5")
 
         async def while_down():
@@ -128,7 +63,7 @@ async def test_spot_balances_follow_fills_and_orders_across_a_reconnect(tmp_path
         await dropped(sim, Market.SPOT, scheduler, while_down)
         await sim.fill("bitget", "spot", "BTC/USDT", "sell", "0.05", "64100")
         await sim.place_order("bitget", "spot", "ETH/USDT", "buy", "2", "3000")
-        await assert_in_step(pool, strategy, account)
+        await until_equal(pool, strategy, sim)
         eth = strategy.balances["ETH"]
         assert (eth.free, eth.locked, eth.total) == (0, 0, 0)
         assert strategy.balances["USDT"].locked == Decimal("6000")
@@ -139,7 +74,6 @@ async def test_futures_wallet_and_positions_follow_fills_closes_and_flips_across
     async with (asyncio.timeout(10), Simulator(exchanges=["bitget"], seed=12) as sim,
                 ConnectionPool(f"sqlite:///{tmp_path / 't.sqlite'}", tmp_path / "logs") as pool):
         strategy, scheduler = await started(sim, pool, Market.FUTURE)
-        account = sim.account("bitget", "future")
         for symbol, side, amount, price in [
             ("BTC/USDT:USDT", "buy", "0.3", "100"), ("BTC/USDT:USDT", "buy", "0.1", "104"),
             ("BTC/USDT:USDT", "sell", "0.2", "103"),  # reduced: PnL realized into the wallet
@@ -147,7 +81,7 @@ async def test_futures_wallet_and_positions_follow_fills_closes_and_flips_across
             ("SOL/USDT:USDT", "buy", "4", "20"), ("SOL/USDT:USDT", "sell", "6", "25"),  # flipped short
         ]:
             await sim.fill("bitget", "future", symbol, side, amount, price)
-        await assert_in_step(pool, strategy, account)
+        await until_equal(pool, strategy, sim)
         sol = strategy.positions["SOL/USDT:USDT"]
         assert (sol.direction, sol.size, sol.entry_price) == (Direction.SHORT, 2, 25)
 
@@ -161,7 +95,7 @@ async def test_futures_wallet_and_positions_follow_fills_closes_and_flips_across
         await sim.fill("bitget", "future", "SOL/USDT:USDT", "buy", "2", "24")  # closed on the stream
         await sim.fill("bitget", "future", "BTC/USDT:USDT", "buy", "0.5", "106")  # reopened
         await sim.fill("bitget", "future", "ETH/USDT:USDT", "sell", "1", "48")
-        await assert_in_step(pool, strategy, account)
+        await until_equal(pool, strategy, sim)
         assert strategy.positions["SOL/USDT:USDT"].direction is Direction.FLAT
         assert strategy.positions["XRP/USDT:USDT"].size == 10
         await strategy.stop()
@@ -189,7 +123,7 @@ async def test_a_fill_pushed_while_the_snapshot_is_answered_is_not_undone_by_it(
         scheduler.refresh_account()
         await until(lambda: scheduler.snapshots == 2)
         assert account.balances["USDT"].locked == 3  # the margin the fill took, after the read
-        await assert_in_step(pool, strategy, account)
+        await until_equal(pool, strategy, sim)
         await strategy.stop()
 
 
@@ -200,20 +134,19 @@ async def test_the_rest_snapshot_alone_brings_what_pushes_that_never_came_would_
     async with (asyncio.timeout(10), Simulator(exchanges=["bitget"], seed=14) as sim,
                 ConnectionPool(f"sqlite:///{tmp_path / 't.sqlite'}", tmp_path / "logs") as pool):
         strategy, scheduler = await started(sim, pool, market)
-        account = sim.account("bitget", market)
         btc, eth = ("BTC/USDT", "ETH/USDT") if market is Market.SPOT else ("BTC/USDT:USDT", "ETH/USDT:USDT")
         await sim.fill("bitget", market, btc, "buy", "0.3", "100")
         await sim.fill("bitget", market, eth, "buy", "2", "50")
-        await assert_in_step(pool, strategy, account)
+        await until_equal(pool, strategy, sim)
         sim.stall("bitget", market)
         await sim.fill("bitget", market, btc, "sell", "100.3" if market is Market.SPOT else "0.3", "101")
         await sim.fill("bitget", market, eth, "buy", "1", "51")
         await asyncio.sleep(0.1)
-        assert view_differences(strategy, account)  # nothing came
+        assert await account_problems(pool, strategy, sim)  # nothing came
         scheduler.refresh_every = 0
         scheduler.refresh_account()
         await until(lambda: scheduler.snapshots == 2)
-        await assert_in_step(pool, strategy, account)
+        await until_equal(pool, strategy, sim)
         if market is Market.SPOT:
             assert strategy.balances["BTC"].total == 0 and strategy.balances["BTC"].source is Source.REST
         else:

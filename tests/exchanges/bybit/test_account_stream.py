@@ -12,7 +12,6 @@ is down is flat from the read (the REST lists leave flat positions out)."""
 from __future__ import annotations
 
 import asyncio
-from collections import Counter
 from decimal import Decimal
 
 import pytest
@@ -23,108 +22,12 @@ from exchanges.simulator import Simulator
 from framework.errors import SubscriptionError
 from framework.events import Market, Source
 from framework.pool import ConnectionPool
-from framework.retry import reconnect_policy, rest_call_policy
-from framework.strategy import BaseStrategy
+from tests.exchanges.account_checks import started, until, until_equal
 
-FAST_REST = rest_call_policy(initial=0.01, maximum=0.05, jitter=0.01, attempts=6)
 SYMBOLS = {
     "spot": ["BTC/USDT", "ETH/USDT", "BTC/USDC"],
     "future": ["BTC/USDT:USDT", "ETH/USDT:USDT", "BTC/USDC:USDC"],
 }
-
-
-class Watcher(BaseStrategy):
-    """The newest state its hooks were handed per asset and per symbol, and how many of each channel and source."""
-
-    def on_start(self):
-        self.hooked: dict[str, dict] = {"balance": {}, "position": {}}
-        self.sources: Counter = Counter()
-
-    def on_balance(self, balance):
-        self.hooked["balance"][balance.asset] = balance
-        self.sources["balance", balance.source] += 1
-
-    def on_position(self, position):
-        self.hooked["position"][position.symbol] = position
-        self.sources["position", position.source] += 1
-
-
-def _balance_gaps(where: str, seen: dict, account) -> list[str]:
-    """How `seen` (asset → BalanceUpdate) differs from the simulator's balances; a coin only one side holds is
-    no difference when it is at zero there."""
-    gaps = []
-    for asset in sorted({*seen, *account.balances}):
-        held, got = account.balances.get(asset), seen.get(asset)
-        want = (held.free, held.locked, held.total) if held else (0, 0, 0)
-        have = (got.free, got.locked, got.total) if got else (0, 0, 0)
-        if have != want:
-            gaps.append(f"{where} {asset}: free/locked/total {have}, the simulator {want}")
-    return gaps
-
-
-def _position_gaps(where: str, seen: dict, account) -> list[str]:
-    """How `seen` (symbol → PositionUpdate) differs from the simulator's positions: signed size in base units,
-    direction, and an open one's entry price (a flat one's is not compared: the stream writes "0", a position
-    the reconnect's read finds closed keeps its last entry). A flat position only one side has is no difference."""
-    gaps = []
-    for symbol in sorted({*seen, *account.positions}):
-        held, got = account.positions.get(symbol), seen.get(symbol)
-        want = (held.size, held.direction, held.entry_price if held.size else None) if held else (0, "flat", None)
-        have = (got.signed_size, got.direction.value, got.entry_price if got.size else None) if got else (
-            0, "flat", None)
-        if have != want:
-            gaps.append(f"{where} {symbol}: size/direction/entry {have}, the simulator {want}")
-    return gaps
-
-
-async def _gaps(pool: ConnectionPool, strategy: Watcher, sim: Simulator, market: str) -> list[str]:
-    await pool.flush(5)
-    key = strategy.exchange_connectors[0].key
-    account = sim.account("bybit", market)
-    stored_balances = {b.asset: b for b in await pool.store.fetch_balances(key)}
-    stored_positions = {p.symbol: p for p in await pool.store.fetch_positions(key)}
-    gaps = [
-        *_balance_gaps("view", {a: strategy.balances[a] for a in strategy.balances}, account),
-        *_balance_gaps("hook", strategy.hooked["balance"], account),
-        *_balance_gaps("store", stored_balances, account),
-        *_position_gaps("view", {s: strategy.positions[s] for s in strategy.positions}, account),
-        *_position_gaps("hook", strategy.hooked["position"], account),
-        *_position_gaps("store", stored_positions, account),
-    ]
-    if not account.balances:
-        gaps.append("the simulator's account is empty: the fills never reached it")
-    return gaps
-
-
-async def _until_equal(pool: ConnectionPool, strategy: Watcher, sim: Simulator, market: str,
-                       timeout: float = 3.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while gaps := await _gaps(pool, strategy, sim, market):
-        assert loop.time() < deadline, "\n".join(gaps)
-        await asyncio.sleep(0.05)
-
-
-async def _until(predicate, timeout: float = 5.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not predicate():
-            await asyncio.sleep(0.02)
-
-
-async def _started(sim: Simulator, pool: ConnectionPool, market: str):
-    """The strategy on the market's connector, live, its first REST read in (a fill made while that read is on its
-    way could fall in the millisecond of its answer, which then says the older state as new)."""
-    policy = reconnect_policy(initial=0.05, maximum=0.2, jitter=0.05, give_up_after=30)
-    strategy = Watcher(f"account-{market}", [sim.connector("bybit", market, retry_policy=policy)],
-                       symbols=SYMBOLS[market], pool=pool)
-    await strategy.start()
-    key = strategy.exchange_connectors[0].key
-    scheduler = pool.scheduler(key)
-    scheduler.backfiller.retry_policy = FAST_REST
-    connection = pool.connection(key)
-    await _until(lambda: connection.live and scheduler.snapshots >= 1)
-    assert scheduler.snapshot_error is None
-    return strategy, connection, scheduler
 
 
 async def _dropped_and_back(sim: Simulator, connection, scheduler, market: str, while_down) -> None:
@@ -133,20 +36,20 @@ async def _dropped_and_back(sim: Simulator, connection, scheduler, market: str, 
     sessions, snapshots = connection.live_sessions, scheduler.snapshots
     assert await sim.drop("bybit", market) == 1
     await while_down()
-    await _until(lambda: connection.live and connection.live_sessions > sessions and scheduler.snapshots > snapshots)
+    await until(lambda: connection.live and connection.live_sessions > sessions and scheduler.snapshots > snapshots)
     assert scheduler.snapshot_error is None
 
 
 async def test_spot_wallet_reaches_the_strategy_and_the_store_and_survives_a_reconnect(tmp_path):
     async with asyncio.timeout(10), Simulator(exchanges=["bybit"], seed=11) as sim:
         async with ConnectionPool(f"sqlite:///{tmp_path / 't.sqlite'}", tmp_path / "logs") as pool:
-            strategy, connection, scheduler = await _started(sim, pool, "spot")
+            strategy, connection, scheduler = await started(sim, pool, "bybit", "spot", SYMBOLS["spot"])
             assert sim.sessions("bybit", "spot")[0].subscriptions == {"order", "execution", "wallet"}
             await sim.fill("bybit", "spot", "BTC/USDT", "buy", "0.030", "65000.5", parts=2)
             await sim.fill("bybit", "spot", "ETH/USDT", "sell", "0.5", "3000.25")
             await sim.fill("bybit", "spot", "BTC/USDC", "buy", "0.010", "64990.1")
             resting = await sim.place_order("bybit", "spot", "ETH/USDT", "buy", "1", "2900.5")  # locks USDT
-            await _until_equal(pool, strategy, sim, "spot")
+            await until_equal(pool, strategy, sim)
             assert strategy.balances["USDT"].locked == Decimal("2900.5")
             assert strategy.sources["balance", Source.WEBSOCKET] > 0
 
@@ -158,7 +61,7 @@ async def test_spot_wallet_reaches_the_strategy_and_the_store_and_survives_a_rec
             rest_before = strategy.sources["balance", Source.REST]
             await _dropped_and_back(sim, connection, scheduler, "spot", while_down)
             await sim.fill("bybit", "spot", "ETH/USDT", "buy", "0.25", "3010.5")  # the new socket's stream
-            await _until_equal(pool, strategy, sim, "spot")
+            await until_equal(pool, strategy, sim)
             assert strategy.sources["balance", Source.REST] > rest_before
             assert strategy.balances["USDT"].locked == Decimal("1740.3")
             assert strategy.positions == {}  # a spot connection has no positions
@@ -167,14 +70,14 @@ async def test_spot_wallet_reaches_the_strategy_and_the_store_and_survives_a_rec
 async def test_futures_wallet_and_positions_reach_the_strategy_and_the_store_and_survive_a_reconnect(tmp_path):
     async with asyncio.timeout(10), Simulator(exchanges=["bybit"], seed=12) as sim:
         async with ConnectionPool(f"sqlite:///{tmp_path / 't.sqlite'}", tmp_path / "logs") as pool:
-            strategy, connection, scheduler = await _started(sim, pool, "future")
+            strategy, connection, scheduler = await started(sim, pool, "bybit", "future", SYMBOLS["future"])
             assert sim.sessions("bybit", "future")[0].subscriptions == {"order", "execution", "wallet", "position"}
             btc, eth, btc_usdc = SYMBOLS["future"]
             await sim.fill("bybit", "future", btc, "buy", "0.030", "65000.5", parts=2)  # open
             await sim.fill("bybit", "future", btc, "buy", "0.030", "65210.5")  # add
             await sim.fill("bybit", "future", btc, "sell", "0.070", "65400.1", parts=3)  # reduce, then flip short
             await sim.fill("bybit", "future", eth, "sell", "1.5", "3120.37")
-            await _until_equal(pool, strategy, sim, "future")
+            await until_equal(pool, strategy, sim)
             assert strategy.positions[btc].signed_size == Decimal("-0.010")
             assert strategy.positions[btc].entry_price == Decimal("65400.1")
             assert strategy.sources["position", Source.WEBSOCKET] > 0
@@ -186,12 +89,12 @@ async def test_futures_wallet_and_positions_reach_the_strategy_and_the_store_and
 
             await _dropped_and_back(sim, connection, scheduler, "future", while_down)
             await sim.fill("bybit", "future", btc, "sell", "0.005", "65350.7")  # the new socket's stream
-            await _until_equal(pool, strategy, sim, "future")
-            usdc, closed = strategy.hooked["position"][btc_usdc], strategy.hooked["position"][eth]
+            await until_equal(pool, strategy, sim)
+            usdc, closed = strategy.hooked_positions[btc_usdc], strategy.hooked_positions[eth]
             assert (usdc.source, usdc.signed_size, usdc.entry_price) == (Source.REST, Decimal("0.5"),
                                                                           Decimal("64999.9"))
             assert (closed.source, closed.direction.value, closed.size) == (Source.REST, "flat", 0)
-            assert strategy.hooked["position"][btc].source is Source.WEBSOCKET
+            assert strategy.hooked_positions[btc].source is Source.WEBSOCKET
             assert {"USDT", "USDC"} <= set(strategy.balances)
 
 

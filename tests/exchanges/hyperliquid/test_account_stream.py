@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections import Counter
 from decimal import Decimal
 from pathlib import Path
 
@@ -24,12 +23,10 @@ from framework.account import PositionUpdate
 from framework.errors import NormalizeError
 from framework.events import Market, Source
 from framework.pool import ConnectionPool
-from framework.retry import reconnect_policy, rest_call_policy
-from framework.strategy import BaseStrategy
+from tests.exchanges.account_checks import reconnected, started, until_equal
 
 EXCHANGE, MARKET = "hyperliquid", "future"
 BTC, ETH, SOL = "BTC/USDC:USDC", "ETH/USDC:USDC", "SOL/USDC:USDC"
-FAST_REST = rest_call_policy(initial=0.01, maximum=0.05, jitter=0.01, attempts=6)
 SAMPLES = json.loads((Path(__file__).parents[2] / "data/exchanges/hyperliquid.account.samples.json").read_text())
 DOCS = SAMPLES[0]["raw"]  # the docs' sample: a USDC balance and an isolated ETH long at time 1708622398623
 
@@ -78,92 +75,10 @@ async def test_rest_snapshot_is_one_fetch_balance_read_as_the_push():
 # end to end ---------------------------------------------------------------------------------------------------------
 
 
-class AccountTracker(BaseStrategy):
-    """The newest balance and position each hook was given, and how many came from the stream and from REST."""
-
-    def on_start(self):
-        self.hooked_balances: dict = {}
-        self.hooked_positions: dict = {}
-        self.sources: Counter = Counter()
-
-    def on_balance(self, balance):
-        self.hooked_balances[balance.asset] = balance
-        self.sources[balance.channel, balance.source] += 1
-
-    def on_position(self, position):
-        self.hooked_positions[position.symbol] = position
-        self.sources[position.channel, position.source] += 1
-
-
-def differences(where: str, balances: dict, positions: dict, sim: Simulator) -> list[str]:
-    """How `balances` (asset → BalanceUpdate) and `positions` (symbol → PositionUpdate) differ from the venue's view
-    of the simulator's account. An asset or position only one side has is a difference unless it is at zero there;
-    a flat position's entry is not compared (the push that closes it has none, the REST snapshot's store row keeps
-    its last)."""
-    account = sim.account(EXCHANGE, MARKET)
-    venue = sim.venue(EXCHANGE)
-    found = []
-    for asset in sorted(set(balances) | set(account.balances)):
-        seen = balances.get(asset)
-        got = None if seen is None else (seen.free, seen.locked, seen.total)
-        want = venue.expected_balance(account, asset) if asset in account.balances else None
-        if got != want and not (got is None and not any(want)) and not (want is None and not any(got)):
-            found.append(f"{where}: {asset} free/locked/total {got}, the venue's {want}")
-    for symbol in sorted(set(positions) | set(account.positions)):
-        seen, held = positions.get(symbol), account.positions.get(symbol)
-        got = None if seen is None or not seen.size else (
-            seen.signed_size, seen.direction.value, seen.entry_price)
-        want = None if held is None or not held.size else (held.size, held.direction, held.entry_price)
-        if got != want:
-            found.append(f"{where}: {symbol} size/direction/entry {got}, the simulator's {want}")
-    return found
-
-
-async def all_differences(pool: ConnectionPool, strategy: AccountTracker, sim: Simulator) -> list[str]:
-    await pool.flush(5)
-    key = strategy.exchange_connectors[0].key
-    stored_balances = {b.asset: b for b in await pool.store.fetch_balances(key)}
-    stored_positions = {p.symbol: p for p in await pool.store.fetch_positions(key)}
-    return [
-        *differences("view", {a: strategy.balances[a] for a in strategy.balances},
-                     {s: strategy.positions[s] for s in strategy.positions}, sim),
-        *differences("hooks", strategy.hooked_balances, strategy.hooked_positions, sim),
-        *differences("store", stored_balances, stored_positions, sim),
-    ]
-
-
-async def until_equal(pool: ConnectionPool, strategy: AccountTracker, sim: Simulator, timeout: float = 4.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while found := await all_differences(pool, strategy, sim):
-        assert loop.time() < deadline, "\n".join(found)
-        await asyncio.sleep(0.05)
-
-
-async def until(predicate, timeout: float = 5.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not predicate():
-            await asyncio.sleep(0.02)
-
-
-async def started(sim: Simulator, pool: ConnectionPool):
-    """The strategy on the perp connector, live, with its first REST snapshot in (a fill in the same millisecond
-    as that answer could otherwise be older than it and still be stamped the same)."""
-    policy = reconnect_policy(initial=0.05, maximum=0.2, jitter=0.05, give_up_after=30)
-    strategy = AccountTracker("hl-account", [sim.connector(EXCHANGE, MARKET, retry_policy=policy)],
-                              symbols=[BTC, ETH, SOL], pool=pool)
-    await strategy.start()
-    key = strategy.exchange_connectors[0].key
-    scheduler = pool.scheduler(key)
-    scheduler.backfiller.retry_policy = FAST_REST
-    await until(lambda: pool.connection(key).live and scheduler.snapshots >= 1)
-    return strategy, pool.connection(key), scheduler
-
-
 async def test_usdc_and_positions_reach_the_strategy_and_the_store_and_survive_a_reconnect(tmp_path):
     async with asyncio.timeout(10), Simulator(exchanges=[EXCHANGE], seed=11) as sim:
         async with ConnectionPool(f"sqlite:///{tmp_path / 't.sqlite'}", tmp_path / "logs") as pool:
-            strategy, connection, scheduler = await started(sim, pool)
+            strategy, connection, scheduler = await started(sim, pool, EXCHANGE, MARKET, [BTC, ETH, SOL])
             await sim.fill(EXCHANGE, MARKET, BTC, "buy", "0.030", "65000.5", parts=2)
             await sim.fill(EXCHANGE, MARKET, BTC, "buy", "0.013", "65123.7")  # adds: an average entry
             await sim.fill(EXCHANGE, MARKET, BTC, "sell", "0.011", "65050")  # reduces: realized PnL
@@ -185,9 +100,7 @@ async def test_usdc_and_positions_reach_the_strategy_and_the_store_and_survive_a
             await sim.fill(EXCHANGE, MARKET, ETH, "sell", "0.3", "3210.9")
             await sim.fill(EXCHANGE, MARKET, BTC, "sell", "0.050", "64990.1")
             await sim.fill(EXCHANGE, MARKET, SOL, "buy", "2", "151.5")
-            sessions, snapshots = connection.live_sessions, scheduler.snapshots
-            await until(lambda: connection.live and connection.live_sessions > sessions
-                        and scheduler.snapshots > snapshots)
+            await reconnected(connection, scheduler)
             await until_equal(pool, strategy, sim)
             assert strategy.positions[ETH].size == 0
             assert strategy.positions[BTC].signed_size == Decimal("-0.018")

@@ -19,131 +19,24 @@ from exchanges.mexc.account import fetch_snapshot
 from exchanges.simulator import Simulator
 from framework.events import Market
 from framework.pool import ConnectionPool
-from framework.retry import reconnect_policy, rest_call_policy
-from framework.strategy import BaseStrategy
+from tests.exchanges.account_checks import reconnected, started, until_equal
 
 pytestmark = pytest.mark.timeout(30)
 
-FAST_REST = rest_call_policy(initial=0.01, maximum=0.05, jitter=0.01, attempts=6)
 SPOT_SYMBOLS = ["BTC/USDT", "ETH/USDT", "BTC/USDC", "SOL/USDT"]
 FUTURE_SYMBOLS = ["BTC/USDT:USDT", "ETH/USDT:USDT", "SOL/USDT:USDT"]
-
-
-class Ledger(BaseStrategy):
-    """The newest balance and position its hooks were handed, by asset and by symbol."""
-
-    def on_start(self):
-        self.handed_balances: dict = {}
-        self.handed_positions: dict = {}
-
-    def on_balance(self, balance):
-        self.handed_balances[balance.asset] = balance
-
-    def on_position(self, position):
-        self.handed_positions[position.symbol] = position
-
-
-def _balance_differences(where: str, seen: dict, account) -> list[str]:
-    """How `seen` (asset -> BalanceUpdate) differs from the simulator's balances: free, locked and total exactly;
-    an asset on one side only is a difference unless it is at zero."""
-    found = []
-    for asset in sorted(set(seen) | set(account.balances)):
-        held, got = account.balances.get(asset), seen.get(asset)
-        if held is None:
-            if (got.free, got.locked, got.total) != (0, 0, 0):
-                found.append(f"{where}: {asset} {got.total} is not in the simulator's account")
-        elif got is None:
-            if held.total:
-                found.append(f"{where}: {asset} {held.total} is missing")
-        elif (got.free, got.locked, got.total) != (held.free, held.locked, held.total):
-            found.append(f"{where}: {asset} free/locked/total {got.free}/{got.locked}/{got.total}, "
-                         f"the simulator's {held.free}/{held.locked}/{held.total}")
-    return found
-
-
-def _position_differences(where: str, seen: dict, account) -> list[str]:
-    """How `seen` (symbol -> PositionUpdate) differs from the simulator's positions: signed size in base units and
-    direction, and the entry price of an open one; a flat position on one side only is no difference."""
-    found = []
-    for symbol in sorted(set(seen) | set(account.positions)):
-        held, got = account.positions.get(symbol), seen.get(symbol)
-        if held is None or not held.size:
-            if got is not None and (got.size or got.direction.value != "flat"):
-                found.append(f"{where}: {symbol} {got.direction.value} {got.signed_size}, the simulator's is flat")
-        elif got is None:
-            found.append(f"{where}: {symbol} {held.size} is missing")
-        elif (got.signed_size, got.direction.value, got.entry_price) != (held.size, held.direction,
-                                                                          held.entry_price):
-            found.append(f"{where}: {symbol} size/direction/entry {got.signed_size}/{got.direction.value}/"
-                         f"{got.entry_price}, the simulator's {held.size}/{held.direction}/{held.entry_price}")
-    return found
-
-
-async def _differences(pool: ConnectionPool, strategy: Ledger, sim: Simulator, market: str) -> list[str]:
-    await pool.flush(5)
-    key = strategy.exchange_connectors[0].key
-    account = sim.account("mexc", market)
-    stored_balances = {b.asset: b for b in await pool.store.fetch_balances(key)}
-    stored_positions = {p.symbol: p for p in await pool.store.fetch_positions(key)}
-    found = [
-        *_balance_differences("view", {a: strategy.balances[a] for a in strategy.balances}, account),
-        *_balance_differences("hook", strategy.handed_balances, account),
-        *_balance_differences("store", stored_balances, account),
-        *_position_differences("view", {s: strategy.positions[s] for s in strategy.positions}, account),
-        *_position_differences("hook", strategy.handed_positions, account),
-        *_position_differences("store", stored_positions, account),
-    ]
-    if not account.balances:
-        found.append("the simulator's account is empty: nothing reached it")
-    return found
-
-
-async def _until_equal(pool: ConnectionPool, strategy: Ledger, sim: Simulator, market: str,
-                       timeout: float = 4.0) -> None:
-    """Poll until the strategy and the store hold the simulator's account."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while found := await _differences(pool, strategy, sim, market):
-        assert loop.time() < deadline, "\n".join(found)
-        await asyncio.sleep(0.05)
-
-
-async def _until(predicate, timeout: float = 5.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not predicate():
-            await asyncio.sleep(0.02)
-
-
-async def _started(sim: Simulator, pool: ConnectionPool, market: str, symbols: list[str]):
-    """A strategy on the market's connector, live, its first REST snapshot in (a fill in the very millisecond that
-    snapshot is stamped with could otherwise be left out of it and its push be taken as older)."""
-    policy = reconnect_policy(initial=0.05, maximum=0.2, jitter=0.05, give_up_after=30)
-    strategy = Ledger(f"mexc-{market}", [sim.connector("mexc", market, retry_policy=policy)], symbols=symbols,
-                      pool=pool)
-    await strategy.start()
-    key = strategy.exchange_connectors[0].key
-    scheduler = pool.scheduler(key)
-    scheduler.backfiller.retry_policy = FAST_REST
-    await _until(lambda: pool.connection(key).live and scheduler.snapshots >= 1)
-    return strategy, pool.connection(key), scheduler
-
-
-async def _reconnected(connection, scheduler) -> None:
-    """Wait for a dropped socket to be live again and for that session's REST snapshot."""
-    sessions, snapshots = connection.live_sessions, scheduler.snapshots
-    await _until(lambda: connection.live and connection.live_sessions > sessions and scheduler.snapshots > snapshots)
 
 
 async def test_spot_balances_reach_the_strategy_and_the_store_and_survive_a_reconnect(tmp_path):
     async with asyncio.timeout(10), Simulator(exchanges=["mexc"], seed=5) as sim:
         async with ConnectionPool(f"sqlite:///{tmp_path / 't.sqlite'}", tmp_path / "logs") as pool:
-            strategy, connection, scheduler = await _started(sim, pool, "spot", SPOT_SYMBOLS)
+            strategy, connection, scheduler = await started(sim, pool, "mexc", "spot", SPOT_SYMBOLS)
             assert len(strategy.balances) == 12  # the snapshot: every coin MEXC lists for the account
             await sim.fill("mexc", "spot", "BTC/USDT", "buy", "0.250", "65000.5", parts=2)
             await sim.fill("mexc", "spot", "ETH/USDT", "sell", "1.5", "3000.25")
             await sim.fill("mexc", "spot", "BTC/USDC", "sell", "0.0123", "64999.99")
             resting = await sim.place_order("mexc", "spot", "SOL/USDT", "buy", "3", "150.125")  # locks USDT
-            await _until_equal(pool, strategy, sim, "spot")
+            await until_equal(pool, strategy, sim)
             assert strategy.balances["USDT"].locked == Decimal("450.375")
             assert strategy.balances["USDT"].source.value == "websocket"
 
@@ -152,13 +45,13 @@ async def test_spot_balances_reach_the_strategy_and_the_store_and_survive_a_reco
             eth = sim.account("mexc", "spot").balances["ETH"].total
             await sim.fill("mexc", "spot", "ETH/USDT", "sell", eth, "3001.5")
             await sim.fill_order("mexc", "spot", resting, "1.5")
-            await _reconnected(connection, scheduler)
-            await _until_equal(pool, strategy, sim, "spot")  # the snapshot alone
+            await reconnected(connection, scheduler)
+            await until_equal(pool, strategy, sim)  # the snapshot alone
             assert strategy.balances["ETH"].total == 0 and strategy.balances["ETH"].source.value == "rest"
 
             await sim.fill("mexc", "spot", "ETH/USDT", "buy", "0.75", "2999.75")
             await sim.fill_order("mexc", "spot", resting, "1.5")
-            await _until_equal(pool, strategy, sim, "spot")
+            await until_equal(pool, strategy, sim)
             assert strategy.balances["ETH"].total == Decimal("0.75") and strategy.balances["USDT"].locked == 0
             assert connection.malformed == 0 and scheduler.snapshot_error is None
             assert await pool.store.fetch_dead_letters() == []
@@ -168,14 +61,14 @@ async def test_spot_balances_reach_the_strategy_and_the_store_and_survive_a_reco
 async def test_contract_wallet_and_positions_reach_the_strategy_and_the_store_and_survive_a_reconnect(tmp_path):
     async with asyncio.timeout(10), Simulator(exchanges=["mexc"], seed=5) as sim:
         async with ConnectionPool(f"sqlite:///{tmp_path / 't.sqlite'}", tmp_path / "logs") as pool:
-            strategy, connection, scheduler = await _started(sim, pool, "future", FUTURE_SYMBOLS)
+            strategy, connection, scheduler = await started(sim, pool, "mexc", "future", FUTURE_SYMBOLS)
             await sim.fill("mexc", "future", "BTC/USDT:USDT", "buy", "0.0100", "65000.5", parts=2)
             await sim.fill("mexc", "future", "BTC/USDT:USDT", "buy", "0.0050", "65100.3")  # adds: a new entry
             await sim.fill("mexc", "future", "BTC/USDT:USDT", "sell", "0.0200", "64900.1")  # flips short
             await sim.fill("mexc", "future", "ETH/USDT:USDT", "sell", "0.30", "3000.25")
             await sim.fill("mexc", "future", "SOL/USDT:USDT", "buy", "2", "150.5")
             await sim.fill("mexc", "future", "SOL/USDT:USDT", "sell", "2", "151")  # closed: flat
-            await _until_equal(pool, strategy, sim, "future")
+            await until_equal(pool, strategy, sim)
             assert strategy.positions["BTC/USDT:USDT"].signed_size == Decimal("-0.005")
             assert strategy.positions["SOL/USDT:USDT"].size == 0
             assert strategy.balances["USDT"].locked > 0  # the position margin
@@ -186,14 +79,14 @@ async def test_contract_wallet_and_positions_reach_the_strategy_and_the_store_an
             # BTC short grows at a new average.
             await sim.fill("mexc", "future", "ETH/USDT:USDT", "buy", "0.30", "2990.5")
             await sim.fill("mexc", "future", "BTC/USDT:USDT", "sell", "0.0050", "64950.3")
-            await _reconnected(connection, scheduler)
-            await _until_equal(pool, strategy, sim, "future")  # the snapshot alone
+            await reconnected(connection, scheduler)
+            await until_equal(pool, strategy, sim)  # the snapshot alone
             assert strategy.positions["ETH/USDT:USDT"].size == 0
             assert strategy.positions["BTC/USDT:USDT"].source.value == "rest"
 
             await sim.fill("mexc", "future", "BTC/USDT:USDT", "buy", "0.0150", "64800.7")  # flips long
             await sim.fill("mexc", "future", "SOL/USDT:USDT", "sell", "1", "152.25")  # reopens short
-            await _until_equal(pool, strategy, sim, "future")
+            await until_equal(pool, strategy, sim)
             assert strategy.positions["BTC/USDT:USDT"].signed_size == Decimal("0.005")
             assert strategy.positions["SOL/USDT:USDT"].signed_size == Decimal("-1")
             assert connection.malformed == 0 and scheduler.snapshot_error is None
