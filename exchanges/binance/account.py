@@ -40,9 +40,8 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
-from exchanges.binance.normalize import _EXACT, EXCHANGE, _ms, _symbol, _text, event_name
+from exchanges.binance.normalize import _EXACT, EXCHANGE, _ms, _symbol, _text, dispatch
 from framework.account import AccountEvent, BalanceUpdate, Direction, PositionSide, PositionUpdate
-from framework.errors import NormalizeError
 from framework.events import Market, Source, to_decimal
 
 _POSITION_SIDES = {"BOTH": PositionSide.NET, "LONG": PositionSide.LONG, "SHORT": PositionSide.SHORT}
@@ -125,14 +124,7 @@ ACCOUNT_CHANNELS = {market: frozenset(name for m, name in _HANDLERS if m is mark
 
 def normalize_account(message: Any, market: Market) -> list[AccountEvent]:
     """One decoded frame → its BalanceUpdates and PositionUpdates, or `[]` for any other frame."""
-    handler = _HANDLERS.get((market, event_name(message)))  # type: ignore[arg-type]
-    if handler is None:
-        return []
-    event = message.get("event", message)
-    try:
-        return handler(event, market, message)
-    except (KeyError, TypeError, ValueError, ArithmeticError, AttributeError) as exc:  # decimal signals
-        raise NormalizeError(f"binance {event['e']} event is malformed: {exc!r}", raw=message) from None
+    return dispatch(_HANDLERS, message, market)
 
 
 # REST snapshot -------------------------------------------------------------------------------------------------

@@ -191,7 +191,13 @@ ORDER_EVENTS = {market: frozenset(name for m, name in _HANDLERS if m is market) 
 
 def normalize(message: Any, market: Market) -> list[OrderUpdate | Trade]:
     """One decoded frame → `[OrderUpdate]`, `[OrderUpdate, Trade]`, `[Trade]` (TRADE_LITE) or `[]`."""
-    handler = _HANDLERS.get((market, event_name(message)))  # type: ignore[arg-type]
+    return dispatch(_HANDLERS, message, market)
+
+
+def dispatch(handlers: dict, message: Any, market: Market) -> list:
+    """The handler of a frame's (market, event name) over its event (the WS-API wraps it in `event`), `[]` when
+    there is none; what it raises on is a malformed frame (NormalizeError, the frame kept)."""
+    handler = handlers.get((market, event_name(message)))
     if handler is None:
         return []
     event = message.get("event", message)
