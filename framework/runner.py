@@ -409,14 +409,15 @@ def account_lines(strategy: BaseStrategy, sim_account: Any = None) -> list[str]:
         return []
     lines = ["balances:"]
     for (key, asset), b in sorted(balances.items()):
-        lines.append(f"  {key} {asset}: free {b.free}, locked {b.locked}, total {b.total}")
+        lines.append(f"  {key} {asset}: free {_plain(b.free)}, locked {_plain(b.locked)}, total {_plain(b.total)}")
     open_positions = [(k, p) for k, p in sorted(positions.items()) if p.size]
     if open_positions or positions:
         lines.append("positions:" + ("" if open_positions else " none open"))
     for (key, symbol, side), p in open_positions:
         leg = "" if side == "net" else f" ({side} leg)"
-        lines.append(f"  {key} {symbol}{leg}: {p.direction.value} {p.size} @ {p.entry_price}, unrealized PnL "
-                     f"{p.unrealized_pnl}, leverage {p.leverage}, liquidation {p.liquidation_price}")
+        lines.append(f"  {key} {symbol}{leg}: {p.direction.value} {_plain(p.size)} @ {_plain(p.entry_price)}, "
+                     f"unrealized PnL {_plain(p.unrealized_pnl)}, leverage {_plain(p.leverage)}, "
+                     f"liquidation {_plain(p.liquidation_price)}")
     if sim_account is not None:
         differ = [asset for (_, asset), b in balances.items() if asset in sim_account.balances
                   and (b.free, b.locked, b.total) != (sim_account.balances[asset].free,
@@ -426,6 +427,13 @@ def account_lines(strategy: BaseStrategy, sim_account: Any = None) -> list[str]:
                    and p.signed_size != sim_account.positions[symbol].size]
         lines.append("the simulator's account: " + ("the same" if not differ else f"differs in {', '.join(differ)}"))
     return lines
+
+
+def _plain(value: Any) -> str:
+    """A Decimal as people write it (0, not 0E-8; no exponent); None as "-"."""
+    if value is None:
+        return "-"
+    return "0" if value == 0 else format(value, "f")
 
 
 def _writes_market_hooks(strategy_cls: type[BaseStrategy]) -> bool:
