@@ -67,11 +67,6 @@ def _ccxt() -> Any:
     return ccxt.async_support
 
 
-def _text(value: Any) -> str | None:
-    """A ccxt figure (a string: the client keeps the venue's text) as text; None, "" stay None."""
-    return None if value is None or value == "" else str(value)
-
-
 def ccxt_client_order_id(market: Market, order: dict) -> str | None:
     """The client order id ccxt read from a venue's order (`fetch_order`), or None."""
     value = order.get("clientOrderId")
@@ -176,11 +171,10 @@ class Backfiller:
         exchange.set_markets(markets)
 
     async def account_snapshot(self, rules: AccountRules, symbols: Iterable[str] = ()) -> list[Any]:
-        """The account as the venue's REST says now (ccxt `fetch_balance`, and `fetch_positions` where the market
-        has positions): BalanceUpdate / PositionUpdate with `source="rest"`, stamped with the venue's time when
-        it gives one, else the time of the answer (so a stream state sent before it never overwrites it)."""
-        from framework.account import BalanceUpdate, PositionUpdate
-
+        """The account as the venue's REST says now: BalanceUpdate / PositionUpdate with `source="rest"`, read by
+        the venue (`rules.fetch`), or by it from ccxt's `fetch_balance` / `fetch_positions` answers
+        (`rules.snapshot`). ccxt's unified figures are never taken as they are: on every venue here some of them
+        differ from ours (totals with unrealized PnL, margin left out, floats, times in seconds)."""
         key = self.key
         exchange = self._client(symbols)
         if rules.fetch is not None:  # the venue reads its account itself
@@ -188,38 +182,10 @@ class Backfiller:
             return [e if e.account == key.account else attrs.evolve(e, account=key.account) for e in events]
         balance = await exchange.fetch_balance(dict(rules.balance_params(key.market)))
         stamp = int(balance.get("timestamp") or now_ms())
-        if rules.snapshot is not None:  # the venue reads ccxt's answers itself
-            positions = (await exchange.fetch_positions(None, dict(rules.positions_params(key.market)))
-                         if key.market in rules.positions else [])
-            events = rules.snapshot(key.market, balance, positions, stamp)
-            return [e if e.account == key.account else attrs.evolve(e, account=key.account) for e in events]
-        events: list[Any] = []
-        totals, free, used = balance.get("total") or {}, balance.get("free") or {}, balance.get("used") or {}
-        for asset in sorted(totals):
-            events.append(BalanceUpdate(
-                exchange=key.exchange, market=key.market, account=key.account, asset=asset, free=_text(free.get(asset)),
-                locked=_text(used.get(asset)), total=_text(totals.get(asset)), timestamp=stamp, source="rest",
-                raw=None,
-            ))
-        if key.market in rules.positions:
-            answered = await exchange.fetch_positions(None, dict(rules.positions_params(key.market)))
-            now = now_ms()
-            for p in answered:
-                contracts = Decimal(_text(p.get("contracts")) or "0")
-                size = contracts * Decimal(_text(p.get("contractSize")) or "1")
-                side = str(p.get("side") or "").lower()
-                direction = side if size and side in ("long", "short") else "flat"
-                events.append(PositionUpdate(
-                    exchange=key.exchange, market=key.market, account=key.account, symbol=p["symbol"],
-                    symbol_raw=self.rules.raw_symbol(key.market, p["symbol"]),
-                    position_side=side if p.get("hedged") and side in ("long", "short") else "net",
-                    direction=direction, size=abs(size), contracts=abs(contracts),
-                    entry_price=_text(p.get("entryPrice")), mark_price=_text(p.get("markPrice")),
-                    unrealized_pnl=_text(p.get("unrealizedPnl")), realized_pnl=_text(p.get("realizedPnl")),
-                    leverage=_text(p.get("leverage")), liquidation_price=_text(p.get("liquidationPrice")),
-                    margin_mode=p.get("marginMode"), timestamp=int(p.get("timestamp") or now), source="rest",
-                ))
-        return events
+        positions = (await exchange.fetch_positions(None, dict(rules.positions_params(key.market)))
+                     if key.market in rules.positions else [])
+        events = rules.snapshot(key.market, balance, positions, stamp)  # the venue reads ccxt's answers
+        return [e if e.account == key.account else attrs.evolve(e, account=key.account) for e in events]
 
     async def close(self) -> None:
         exchange, self._exchange = self._exchange, None

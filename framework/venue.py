@@ -142,13 +142,18 @@ class AccountRules:
     # A positions frame lists every open position, and leaves closed ones out (Bitget): normalize is then called
     # with `held=` the positions the connection holds open, to report the missing ones flat.
     positions_in_full: bool = False
-    # ccxt's fetch_balance / fetch_positions answers → events, where ccxt's unified figures are not ours (Binance
-    # USD-M: ccxt's total counts unrealized PnL): (market, balance, positions, timestamp) -> events. None: the
-    # unified figures are read (framework.backfill.Backfiller.account_snapshot).
+    # How the REST snapshot is read (one of the two; ccxt's unified figures differ from ours on every venue here):
+    # `snapshot` turns ccxt's fetch_balance / fetch_positions answers into events, (market, balance, positions,
+    # timestamp) -> events (Binance USD-M: ccxt's total counts unrealized PnL); `fetch` reads the account itself
+    # with the ccxt client, async (client, market, now ms) -> events (MEXC: ccxt's futures figures leave the
+    # position margin out).
     snapshot: Callable[[Market, dict, list, int], list] | None = None
-    # Or the venue reads the account itself with the ccxt client (MEXC re-reads ccxt's raw answers, whose futures
-    # figures ccxt gets wrong): async (ccxt client, market, now ms) -> events.
     fetch: Callable[[Any, Market, int], Awaitable[list]] | None = None
+
+    def __attrs_post_init__(self) -> None:
+        if (self.snapshot is None) == (self.fetch is None):
+            raise ValueError("AccountRules needs exactly one of snapshot= (read ccxt's answers) or fetch= (read the "
+                             "account with the ccxt client)")
 
 
 Handshake = Callable[["Credentials", Market, int, "str | None"], list]
