@@ -103,6 +103,40 @@ def offline_market(market: Market, symbol: str, raw: str, contract_size: Decimal
     }
 
 
+def rest_client(key: ConnectionKey, rules: BackfillRules, credentials: Credentials, live_endpoints: Endpoints,
+                endpoints: Endpoints | None, symbols: Iterable[str] = ()) -> Any:
+    """A ccxt (async, REST) client of one key with its credentials; numbers kept as the venue's text. Offline
+    (`endpoints` given: the simulator) its URLs point there, its markets come from our symbol tables and it does
+    not rate-limit itself; live, ccxt's limiter spaces the calls."""
+    ccxt_async = _ccxt()
+    config: dict[str, Any] = {"enableRateLimit": True, **rules.ccxt_config,
+                              "options": dict(rules.options.get(key.market, {}))}
+    for ccxt_name, ours in rules.credentials_map.items():
+        value = getattr(credentials, ours, None)
+        if value:
+            config[ccxt_name] = value
+    exchange = getattr(ccxt_async, rules.ccxt_id)(config)
+    exchange.number = str  # keep the venue's text: our Decimals are exact
+    if endpoints is not None:  # the simulator (or another override): no market download
+        exchange.urls["api"] = _rewrite(
+            exchange.urls["api"], live_endpoints.rest.rstrip("/"), endpoints.rest.rstrip("/"),
+            getattr(exchange, "hostname", None),
+        )
+        offline_markets(exchange, key, rules, symbols)
+        exchange.enableRateLimit = False  # the simulator has no rate limits to respect; live venues do
+    return exchange
+
+
+def offline_markets(exchange: Any, key: ConnectionKey, rules: BackfillRules, symbols: Iterable[str]) -> None:
+    """Teach an offline ccxt client the market entries of these symbols (from our symbol tables)."""
+    markets = []
+    for symbol in symbols:
+        raw = rules.raw_symbol(key.market, symbol)
+        size = rules.contract_size(key.market, raw) if rules.contract_size else None
+        markets.append(offline_market(key.market, symbol, raw, size))
+    exchange.set_markets(markets)
+
+
 class Backfiller:
     """Fetches one key's fill history through ccxt and hands it to the pool as `source="rest"` Trades."""
 
@@ -137,38 +171,15 @@ class Backfiller:
         self._log = logger.bind(key=str(key))
 
     def _client(self, symbols: Iterable[str]) -> Any:
-        ccxt_async = _ccxt()
         if self._exchange is not None:
             known = self._exchange.markets or {}
             missing = [s for s in symbols if s not in known]
             if missing and self.endpoints is not None:  # offline markets: a symbol asked later joins them
-                self._offline_markets(self._exchange, [*known, *missing])
+                offline_markets(self._exchange, self.key, self.rules, [*known, *missing])
             return self._exchange
-        config: dict[str, Any] = {"enableRateLimit": True, **self.rules.ccxt_config,
-                                  "options": dict(self.rules.options.get(self.key.market, {}))}
-        for ccxt_name, ours in self.rules.credentials_map.items():
-            value = getattr(self.credentials, ours, None)
-            if value:
-                config[ccxt_name] = value
-        exchange = getattr(ccxt_async, self.rules.ccxt_id)(config)
-        exchange.number = str  # keep the venue's text: our Decimals are exact
-        if self.endpoints is not None:  # the simulator (or another override): no market download
-            exchange.urls["api"] = _rewrite(
-                exchange.urls["api"], self.live_endpoints.rest.rstrip("/"), self.endpoints.rest.rstrip("/"),
-                getattr(exchange, "hostname", None),
-            )
-            self._offline_markets(exchange, symbols)
-            exchange.enableRateLimit = False  # the simulator has no rate limits to respect; live venues do
-        self._exchange = exchange
-        return exchange
-
-    def _offline_markets(self, exchange: Any, symbols: Iterable[str]) -> None:
-        markets = []
-        for symbol in symbols:
-            raw = self.rules.raw_symbol(self.key.market, symbol)
-            size = self.rules.contract_size(self.key.market, raw) if self.rules.contract_size else None
-            markets.append(offline_market(self.key.market, symbol, raw, size))
-        exchange.set_markets(markets)
+        self._exchange = rest_client(self.key, self.rules, self.credentials, self.live_endpoints, self.endpoints,
+                                     symbols)
+        return self._exchange
 
     async def account_snapshot(self, rules: AccountRules, symbols: Iterable[str] = ()) -> list[Any]:
         """The account as the venue's REST says now: BalanceUpdate / PositionUpdate with `source="rest"`, read by

@@ -156,6 +156,78 @@ class AccountRules:
                              "account with the ccxt client)")
 
 
+@attrs.frozen(kw_only=True)
+class WsTradingRules:
+    """A venue's WebSocket order entry (framework/orders). The framework owns the socket, the correlation by
+    request id, the timeouts and every retry decision; the venue module only writes and reads the frames."""
+
+    # The trading socket's URL (its own socket: Bybit /v5/trade, Binance USD-M ws-fapi), or None with
+    # `shared=True`: requests ride the private stream's own socket (Binance spot WS-API, Gate, Hyperliquid).
+    url: Callable[[Market, Endpoints], str] | None = None
+    shared: bool = False
+    # Frames to send once the socket is open, before any order ([] when requests are signed one by one), and
+    # the answer to them: Outcome ACCEPTED (logged in) / REJECTED (refused, with the venue's message), or None
+    # for a frame that is not the login's answer. (credentials, market, now ms, request id) -> frames.
+    login: Callable[[Credentials, Market, int, str], list] = lambda credentials, market, now, req_id: []
+    login_answer: Callable[[Any, Market], Any] = lambda message, market: None
+    # One request: (op, subject, credentials, market, request id, now ms, prepared) -> frame. op is "place"
+    # (subject an OrderRequest), "cancel" / "query" (an OrderRef) or "amend" (an Amend); `prepared` is what
+    # OrderRules.prepare made for this order (None for venues without it).
+    encode: Callable[..., Any]
+    # A frame the socket read: (request id, Outcome) when it answers a request; (None, Outcome AMBIGUOUS) for an
+    # error that names no request (every request in flight becomes ambiguous); None for anything else
+    # (stream events, pongs: the private stream's reader takes them on a shared socket).
+    decode: Callable[[Any, Market], tuple[str | None, Any] | None]
+    ops: frozenset[str] = frozenset({"place", "cancel"})  # what the socket can do ("amend", "query")
+    validity_ms: int = 5000  # the request's own validity window the venue enforces (recvWindow …)
+    ping: Callable[[int], Any] | None = None  # our keepalive frame on an own socket (None: protocol pings)
+    ping_interval: float = 20.0
+    opt_in: bool = False  # granted per account (Bitget): used only when configured, and probed at start
+    rate: float = 10.0  # requests a second the venue allows on it (a token bucket)
+    burst: int = 10
+    max_in_flight: int | None = None  # requests awaiting an answer at once (Hyperliquid: 100)
+    request_id: Callable[[int], str] = str  # our n-th request's id as the venue takes it (int ids: str(n))
+
+
+@attrs.frozen(kw_only=True)
+class RestOrderRules:
+    """A venue's REST order entry through its ccxt client (the fallback, or the only path). Each is async
+    (client, subject[, prepared]) -> Outcome; exceptions ccxt raises are the venue's to classify
+    (framework.orders.ccxt_outcome)."""
+
+    place: Callable[..., Awaitable[Any]]  # (client, OrderRequest, Prepared | None) -> Outcome
+    cancel: Callable[..., Awaitable[Any]]  # (client, OrderRef) -> Outcome
+    query: Callable[..., Awaitable[Any]]  # (client, OrderRef) -> Outcome ACCEPTED (state) | NOT_FOUND | AMBIGUOUS
+    amend: Callable[..., Awaitable[Any]] | None = None  # (client, Amend) -> Outcome
+    validity_ms: int = 5000  # the validity window of a REST request (its signed timestamp's)
+    rate: float = 10.0  # requests a second (ccxt's limiter spaces them on the live venue)
+
+
+@attrs.frozen(kw_only=True)
+class OrderRules:
+    """How orders are placed on a venue (framework/orders): client ids, the WebSocket path, the REST path."""
+
+    markets: frozenset[Market]  # markets where an API key may place orders
+    closed: dict[Market, str] = attrs.field(factory=dict)  # markets where it may not, with the venue's reason
+    # (market, strategy prefix, n) -> the client id the venue's normalize will report for the order (unique for
+    # a unique n, within the venue's length and charset rules, the wire form being the venue's business: Gate
+    # sends it as "t-" + id). Raises ValueError naming the rule when the prefix cannot make one.
+    client_id: Callable[[Market, str, int], str]
+    # (request, credentials, market, now ms) -> Prepared: the signed request every attempt resends (Hyperliquid).
+    prepare: Callable[..., Any] | None = None
+    ws: WsTradingRules | None = None
+    rest: RestOrderRules
+    order_types: frozenset[str] = frozenset({"limit", "market", "ioc", "post_only"})
+    # Markets where TP/SL orders can be placed (conditional orders); elsewhere a clear error.
+    conditional: frozenset[Market] = frozenset()
+    # True when the client id of a cancelled order stops naming it (Binance renames it): cancels and queries go
+    # by venue order id once known.
+    renames_on_cancel: bool = False
+    # A query answering NOT_FOUND must mean the venue has no such order: where a lookup by client id misses
+    # finished orders (Gate), `RestOrderRules.query` looks further itself (finished orders, fills) first.
+    notes: str = ""  # the venue's limits in one paragraph (README, get_status)
+
+
 Handshake = Callable[["Credentials", Market, int, "str | None"], list]
 Normalize = Callable[[Any, Market], "list[Trade | OrderUpdate]"]
 
@@ -171,3 +243,4 @@ class ExchangeSpec:
     backfill: Any = None  # framework.backfill.BackfillRules: how REST history is read through ccxt
     market_data: MarketDataRules | None = None  # how its public market data is read through ccxt.pro
     account: AccountRules | None = None  # how its balances and positions are read (private frames, REST snapshot)
+    orders: OrderRules | None = None  # how orders are placed (WebSocket, REST through ccxt)

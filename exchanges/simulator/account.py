@@ -146,6 +146,10 @@ class SimAccount:
         self._margin(quote)
         return [quote], [fill.symbol]
 
+    def placed_remaining(self, order: SimOrder, now: int) -> list[str]:
+        """An amended order locks its remaining part again, at its new terms (spot)."""
+        return self._lock(order, order.remaining, now)
+
     def canceled(self, order: SimOrder, now: int) -> list[str]:
         """An order's unfilled part stops locking coins (spot)."""
         return self._lock(order, -order.remaining, now)

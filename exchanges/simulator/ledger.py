@@ -53,6 +53,10 @@ class SimOrder:
     filled: Decimal = Decimal(0)
     filled_cost: Decimal = Decimal(0)
     status: OrderStatus = OrderStatus.NEW
+    time_in_force: str = "gtc"  # gtc | ioc | post_only
+    reduce_only: bool = False
+    trigger_price: Decimal | None = None  # a TP/SL order: rests untriggered until the market reaches it
+    trigger: str | None = None  # "take_profit" | "stop_loss"
     created: int
     updated: int
 

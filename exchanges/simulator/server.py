@@ -19,11 +19,12 @@ from exchanges.connector import Credentials, ExchangeConnector
 from exchanges.simulator.account import SimAccount
 from exchanges.simulator.ledger import PROCESS_IDS, Ledger, SimFill, SimOrder
 from exchanges.simulator.market import MarketStep, SymbolMarket
+from exchanges.simulator.orders import OrderEngine
 from exchanges.simulator.venues.base import SimSession, VenueSim, dumps
 from framework.venue import Endpoints
 from framework.connection import decode_frame
 from framework.errors import ConfigError
-from framework.events import Market, Side, now_ms, to_decimal
+from framework.events import Market, OrderStatus, Side, now_ms, to_decimal
 
 MAKER_FEE = Decimal("0.0002")
 TAKER_FEE = Decimal("0.0005")
@@ -97,6 +98,7 @@ class Simulator:
         self._scratch: list[Ledger] = []  # ledgers of rendered-only fills, kept alive (plugins key caches by id)
         self.control = control  # serve the /_sim/ control endpoints (control.py) for a test in another process
         self.faults = Faults()
+        self.orders = OrderEngine(self, seed)  # the matching engine behind every venue's order entry
 
     # lifecycle -------------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -136,6 +138,7 @@ class Simulator:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.orders.stop()
         for sessions in self._sessions.values():
             for session in list(sessions):
                 await session.close(1001, "simulator stopping")
@@ -246,10 +249,13 @@ class Simulator:
                 continue
             watched = {(s.venue.exchange, s.market) for sessions in self._sessions.values() for s in sessions
                        if s.public and not s.closed}
-            for symbol_market in list(self._markets.values()):
-                if (symbol_market.exchange, symbol_market.market) in watched:
+            resting = self.orders.resting()  # symbols with open orders move too: their orders fill as they do
+            for symbol_market in {id(m): m for m in [*(self.market(*r) for r in resting), *self._markets.values()]}.values():
+                key = (symbol_market.exchange, symbol_market.market)
+                if key in watched or (*key, symbol_market.symbol) in resting:
                     try:
                         await self._publish_step(symbol_market, symbol_market.step(now_ms()))
+                        await self.orders.match(*key, symbol_market.symbol)
                     except Exception:  # noqa: BLE001 - a plugin's rendering bug must not stop every market
                         logger.exception("simulator market step failed")
 
@@ -270,15 +276,37 @@ class Simulator:
             await self._broadcast(exchange, market, lambda s: s.venue.account_frames(s, account, assets, []))
         return order
 
+    async def announce_order(self, exchange: str, market: Market | str, order: SimOrder,
+                             assets: Iterable[str] = ()) -> None:
+        """Push an order's state (and the balances it moved) to the private streams of its (venue, market)."""
+        market = Market.parse(market)
+        await self._broadcast(exchange, market, lambda s: s.venue.order_frames(s, order))
+        assets = list(assets)
+        if assets:
+            account = self.account(exchange, market)
+            await self._broadcast(exchange, market, lambda s: s.venue.account_frames(s, account, assets, []))
+
+    async def cancel_order(self, exchange: str, market: Market | str, order: SimOrder,
+                           status: OrderStatus = OrderStatus.CANCELED) -> None:
+        """Cancel (or expire) what is left of an open order; pushes the venue's frames."""
+        market = Market.parse(market)
+        now = now_ms()
+        assets = self.account(exchange, market).canceled(order, now)
+        self.ledger(exchange, market).cancel(order, now)
+        order.status = status
+        await self.announce_order(exchange, market, order, assets)
+
     async def fill_order(
-        self, exchange: str, market: Market | str, order: SimOrder, amount: Any, *, is_maker: bool | None = None
+        self, exchange: str, market: Market | str, order: SimOrder, amount: Any, *, is_maker: bool | None = None,
+        price: Any = None,
     ) -> SimFill:
-        """Fill part (or the rest) of an open order at its price; pushes the venue's frames."""
+        """Fill part (or the rest) of an open order at its price (or at `price`: a taker's, from the book);
+        pushes the venue's frames."""
         market = Market.parse(market)
         maker = self._random.random() < 0.6 if is_maker is None else is_maker
         quote = order.symbol.split("/")[1].split(":")[0]
         fill = self.ledger(exchange, market).fill(
-            order, to_decimal(amount), order.price, is_maker=maker, fee_rate=MAKER_FEE if maker else TAKER_FEE,
+            order, to_decimal(amount), order.price if price is None else to_decimal(price), is_maker=maker, fee_rate=MAKER_FEE if maker else TAKER_FEE,
             fee_currency=quote, now=now_ms(),
         )
         await self._broadcast(exchange, market, lambda s: s.venue.fill_frames(s, order, fill))
