@@ -17,10 +17,23 @@ contracts, as the client does.
 History: `GET /api/v3/myTrades` (signed as above; symbol, orderId, startTime, endTime, limit ≤ 100) and
 `GET /api/v1/private/order/list/order_deals` (headers ApiKey, Request-Time, Signature = HMAC of apiKey + time + sorted
 query; symbol, start_time, end_time, page_num, page_size ≤ 100) → `{"success": true, "code": 0, "data": [...]}`.
-Order queries (ccxt's `fetch_order`): spot `GET /api/v3/order` (symbol, orderId or origClientOrderId; `clientOrderId`
-null when the order had none; an unknown order is `-2013 Order does not exist.`) and contract
-`GET /api/v1/private/order/get/{order_id}` (the order with its `externalOid`; an unknown order is answered
-`{"success": false, "code": 2011, ...}`: UNVERIFIED, the contract error table names no "order not found").
+Spot order entry (REST only: MEXC has no WebSocket trading), signed as above, each request handed to the matching
+engine (`sim.orders`) with valid_until = timestamp + recvWindow: `POST /api/v3/order` (symbol, side, type LIMIT |
+MARKET | LIMIT_MAKER | IMMEDIATE_OR_CANCEL, quantity — or a MARKET order's quoteOrderQty at the book —, price,
+newClientOrderId `[0-9A-Za-z_-]{1,32}`, else 700008) → `{symbol, orderId, orderListId, price, origQty, type, side,
+stpMode, transactTime}` without a status; FILL_OR_KILL is refused (30041: the engine has none). `DELETE /api/v3/order`
+and `GET /api/v3/order` (symbol, orderId or origClientOrderId — the newest order with it —, else 700004) → the order
+row (status NEW, PARTIALLY_FILLED, FILLED, CANCELED, PARTIALLY_CANCELED; `clientOrderId` null when it had none); an
+unknown order is `-2013 Order does not exist.` to a query and `-2011 Unknown order sent.` to a cancel (also for a
+finished order). `GET /api/v3/openOrders` (symbol) lists the open ones. Engine answers: "unknown" → HTTP 500
+`{"code": 500, "msg": "Internal error"}` (5xx: "execution status UNKNOWN"), rejects → 400 with invalid 30002,
+would_cross 30041 (UNVERIFIED: what MEXC does with a crossing LIMIT_MAKER), expired 700003, not_open -2011. MEXC
+documents no client-id uniqueness: `client_id_policy` is FREE. Every contract order endpoint ccxt's mexc knows
+(`POST /api/v1/private/order/submit`, `…/order/cancel`, plan / stop / track orders …) answers a well-signed request
+(the signature covers the raw JSON body) with `{"success": false, "code": 1002, "message": "Contract not allow place
+order!"}` and does nothing: MEXC closed futures order entry to API keys on 2022-07-25.
+Contract order query: `GET /api/v1/private/order/get/{order_id}` (the order with its `externalOid`; an unknown order is
+answered `{"success": false, "code": 2011, ...}`: UNVERIFIED, the contract error table names no "order not found").
 Account state (what exchanges/mexc/account.py reads), from `sim.account`: spot `spot@private.account.v3.api.pb`
 pushes one binary `privateAccount` per coin an order or fill moved (balanceAmount free, frozenAmount locked, the
 changes since that socket last saw the coin, type ENTRUST_PLACE when the frozen part grew, else ENTRUST).
@@ -54,9 +67,10 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import re
 import secrets
 import zlib
-from decimal import MAX_EMAX, MIN_EMIN, Context, Decimal
+from decimal import MAX_EMAX, MIN_EMIN, ROUND_DOWN, Context, Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import parse_qsl, quote, urlencode
 
@@ -73,6 +87,7 @@ from exchanges.mexc.proto import (
 from exchanges.simulator.account import SimAccount, SimPosition
 from exchanges.simulator.ledger import Ledger, SimFill, SimOrder
 from exchanges.simulator.market import TIMEFRAMES_MS, MarketStep, SymbolMarket
+from exchanges.simulator.orders import ClientIdPolicy, SimRequest, SimResult
 from exchanges.simulator.venues.base import SimSession, VenueSim, decimal_text, hmac_sha256, json_numbers
 from exchanges.symbols import contract_size
 from framework.events import Market, OrderStatus, Side, now_ms
@@ -116,6 +131,35 @@ PARAMETER_ERROR = (600, "Parameter error")
 ORDER_NOT_FOUND = (2011, "Order does not exist")
 TIME_RANGE_ERROR = (6003, "Time range error")
 INVALID_SYMBOL = (-1121, "Invalid symbol.")
+# Spot order entry (MEXC's spot error table; the texts of -2011 / -2013 as MEXC answers them, ccxt#21614).
+ORDER_MISSING = (-2013, "Order does not exist.")  # query
+UNKNOWN_ORDER = (-2011, "Unknown order sent.")  # cancel of an unknown, filled or cancelled order
+NO_ORDER_NAMED = (700004, "Param 'origClientOrderId' or 'orderId' must be sent, but both were empty/null")
+ILLEGAL_CHARACTERS = (700008, "Illegal characters found in parameter")  # a client id outside [0-9A-Za-z_-]{1,32}
+INTERNAL_ERROR = (500, "Internal error")  # HTTP 500: "the execution status is UNKNOWN"
+OPERATION_NOT_ALLOWED = (26, "operation not allowed")
+NO_FILL_OR_KILL = (30041, "current order type can not place order")  # the simulator matches no FOK orders
+_REJECTIONS = {
+    "invalid": (30002, "The minimum transaction volume cannot be less than:"),
+    "would_cross": (30041, "current order type can not place order"),  # UNVERIFIED: MEXC's LIMIT_MAKER refusal
+    "expired": OUTSIDE_WINDOW,
+    "not_open": UNKNOWN_ORDER,
+    "insufficient": (30004, "Insufficient position"),
+    "duplicate_client_id": OPERATION_NOT_ALLOWED,  # UNVERIFIED: only under a stricter policy than MEXC's (FREE)
+}
+_ORDER_TYPES_IN = {"LIMIT": "limit", "MARKET": "market", "LIMIT_MAKER": "post_only", "IMMEDIATE_OR_CANCEL": "ioc"}
+_SPOT_TYPE_OUT = {"gtc": "LIMIT", "ioc": "IMMEDIATE_OR_CANCEL", "post_only": "LIMIT_MAKER"}
+_SPOT_ORDER_TYPE = {"gtc": 1, "post_only": 2, "ioc": 3}  # the order push's orderType (5 market)
+_CLIENT_ID = re.compile(r"^[0-9A-Za-z_-]{1,32}$")
+# Contract order entry: every order endpoint ccxt's mexc can call answers this (ccxt#14474).
+ORDER_ENTRY_CLOSED = (1002, "Contract not allow place order!")
+CONTRACT_ORDER_PATHS = (
+    "order/submit", "order/submit_batch", "order/cancel", "order/cancel_with_external",
+    "order/batch_cancel_with_external", "order/cancel_all", "order/change_limit_order", "order/chase_limit_order",
+    "planorder/place", "planorder/place/v2", "planorder/cancel", "planorder/cancel_all", "planorder/change_stop_order",
+    "stoporder/place", "stoporder/cancel", "stoporder/cancel_all", "stoporder/change_price",
+    "stoporder/change_plan_price", "trackorder/place", "trackorder/cancel", "trackorder/change_order",
+)
 CONTRACT_MISSING = (1001, "Contract does not exist")
 NO_SUCH_CONTRACT = "Contract doesn't exist!"  # rs.error of a public subscription (the docs' sample)
 # Public market data.
@@ -166,6 +210,51 @@ def _mandatory(name: str) -> web.Response:
     return _spot_error((700004, f"Mandatory parameter '{name}' was not sent, was empty/null, or malformed."))
 
 
+def _decimal(params: dict[str, str], name: str) -> Decimal | None:
+    """An optional decimal parameter; a malformed (or non-finite) one raises ValueError(name)."""
+    text = params.get(name)
+    if text in (None, ""):
+        return None
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        raise ValueError(name) from None
+    if not value.is_finite():
+        raise ValueError(name)
+    return value
+
+
+def _valid_until(params: dict[str, str]) -> int | None:
+    """When MEXC stops executing a signed request: its timestamp + recvWindow (checked at receipt already)."""
+    try:
+        return int(params["timestamp"]) + int(params.get("recvWindow") or RECV_WINDOW_MS)
+    except (KeyError, ValueError):
+        return None
+
+
+def _spot_type(order: SimOrder) -> str:
+    return "MARKET" if order.order_type == "market" else _SPOT_TYPE_OUT.get(order.time_in_force, "LIMIT")
+
+
+def _spot_status(order: SimOrder) -> str:
+    status = _SPOT_STATUS[order.status]
+    if status == 4 and order.filled:
+        return "PARTIALLY_CANCELED"
+    return {1: "NEW", 2: "FILLED", 3: "PARTIALLY_FILLED", 4: "CANCELED"}[status]
+
+
+def _spot_order_row(order: SimOrder, raw: str) -> dict:
+    """A spot order as Query Order, Cancel Order and Current Open Orders write it."""
+    return {
+        "symbol": raw, "orderId": order.order_id, "orderListId": "-1", "clientOrderId": order.client_order_id,
+        "price": _plain(order.price), "origQty": _plain(order.amount), "executedQty": _plain(order.filled),
+        "cummulativeQuoteQty": _plain(order.filled_cost), "status": _spot_status(order), "timeInForce": None,
+        "type": _spot_type(order), "side": order.side.value.upper(), "stopPrice": None, "icebergQty": None,
+        "time": order.created, "updateTime": order.updated, "isWorking": not order.status.is_terminal,
+        "origQuoteOrderQty": _plain(order.amount * order.price),
+    }
+
+
 def _contract_reply(data: Any = None, error: tuple[int, str] | None = None) -> web.Response:
     if error is not None:
         return web.Response(text=json_numbers({"success": False, "code": error[0], "message": error[1]}, _plain),
@@ -191,6 +280,9 @@ class MexcSim(VenueSim):
     markets = frozenset({Market.SPOT, Market.FUTURE})
     # Spot: "no data flow" for 60 s drops the link; contract: "if no ping is received within 1 minute".
     client_silence_limit = 60.0
+    # MEXC documents no uniqueness rule for newClientOrderId: none is checked (set another policy on the instance
+    # to try one).
+    client_id_policy = ClientIdPolicy.FREE
 
     def __init__(self) -> None:
         self.listen_keys: dict[str, int] = {}  # listenKey -> expiry (ms)
@@ -454,7 +546,8 @@ class MexcSim(VenueSim):
         body = PrivateOrdersV3Api(
             id=order.order_id, clientId=order.client_order_id or "", price=_plain(order.price),
             quantity=_plain(order.amount), amount=_plain(order.amount * order.price), avgPrice=_plain(order.average),
-            orderType=1, tradeType=_SPOT_SIDE[order.side], remainAmount=_plain(order.remaining * order.price),
+            orderType=5 if order.order_type == "market" else _SPOT_ORDER_TYPE.get(order.time_in_force, 1),
+            tradeType=_SPOT_SIDE[order.side], remainAmount=_plain(order.remaining * order.price),
             remainQuantity=_plain(order.remaining), cumulativeQuantity=_plain(order.filled),
             cumulativeAmount=_plain(order.filled_cost), status=status, createTime=order.created,
         )
@@ -742,11 +835,14 @@ class MexcSim(VenueSim):
         if market is Market.SPOT:
             listen_key = [(method, "/api/v3/userDataStream", self._listen_key) for method in ("POST", "PUT", "DELETE", "GET")]
             return listen_key + [("GET", "/api/v3/myTrades", self._my_trades), ("GET", "/api/v3/order", self._order),
+                                 ("POST", "/api/v3/order", self._new_order), ("DELETE", "/api/v3/order", self._cancel),
+                                 ("GET", "/api/v3/openOrders", self._open_orders),
                                  ("GET", "/api/v3/account", self._spot_balances)]
-        return [("GET", "/api/v1/private/order/list/order_deals", self._order_deals),
-                ("GET", "/api/v1/private/order/get/{order_id}", self._contract_order_query),
-                ("GET", "/api/v1/private/account/assets", self._contract_assets),
-                ("GET", "/api/v1/private/position/open_positions", self._open_positions)]
+        closed = [("POST", f"/api/v1/private/{path}", self._contract_order_entry) for path in CONTRACT_ORDER_PATHS]
+        return closed + [("GET", "/api/v1/private/order/list/order_deals", self._order_deals),
+                         ("GET", "/api/v1/private/order/get/{order_id}", self._contract_order_query),
+                         ("GET", "/api/v1/private/account/assets", self._contract_assets),
+                         ("GET", "/api/v1/private/position/open_positions", self._open_positions)]
 
     async def _spot_refusal(self, sim: Simulator, request: web.Request) -> tuple[web.Response | None, dict[str, str]]:
         """(None, params) for a well-signed SIGNED request; else (MEXC's error answer, {})."""
@@ -842,32 +938,123 @@ class MexcSim(VenueSim):
             "clientOrderId": fill.client_order_id,
         }
 
-    async def _order(self, sim: Simulator, market: Market, request: web.Request) -> web.Response:
-        """Spot Query Order: by orderId or origClientOrderId within the symbol."""
+    # spot order entry -------------------------------------------------------------------------------------------
+    async def _new_order(self, sim: Simulator, market: Market, request: web.Request) -> web.Response:
+        """Spot New Order, through the matching engine: the answer has no status (the order is not matched yet)."""
         refusal, params = await self._spot_refusal(sim, request)
         if refusal is not None:
             return refusal
-        symbol_raw = params.get("symbol")
-        if not symbol_raw:
+        read = self._place_request(sim, market, params)
+        if isinstance(read, web.Response):
+            return read
+        result = await sim.orders.call(self.exchange, market, read, transport=request.transport)
+        if result is None or result.kind != "ok":
+            return self._order_error(result, "place")
+        order = result.order
+        answer = {"symbol": params["symbol"], "orderId": order.order_id, "orderListId": -1,
+                  "origQty": _plain(order.amount), "type": _spot_type(order), "side": order.side.value.upper(),
+                  "stpMode": "", "transactTime": order.created}
+        if order.order_type != "market":  # a market order's ledger price is the book's, not one MEXC was sent
+            answer["price"] = _plain(order.price)
+        return web.json_response(answer)
+
+    def _place_request(self, sim: Simulator, market: Market, params: dict[str, str]) -> SimRequest | web.Response:
+        """The New Order parameters as a SimRequest, or MEXC's error for a malformed one."""
+        raw = params.get("symbol")
+        if not raw:
             return _mandatory("symbol")
-        order_id, client_id = params.get("orderId"), params.get("origClientOrderId")
-        if not order_id and not client_id:
-            return _mandatory("orderId")
-        found = [o for o in self.queryable_orders(sim.ledger(self.exchange, market))
-                 if self.raw_symbol(market, o.symbol) == symbol_raw and (not order_id or o.order_id == order_id)
-                 and (not client_id or o.client_order_id == client_id)]
-        if not found:
-            return _spot_error((-2013, "Order does not exist."))
-        order = found[-1]
-        return web.json_response({
-            "symbol": symbol_raw, "orderId": order.order_id, "orderListId": "-1",
-            "clientOrderId": order.client_order_id, "price": _plain(order.price), "origQty": _plain(order.amount),
-            "executedQty": _plain(order.filled), "cummulativeQuoteQty": _plain(order.filled_cost),
-            "status": {1: "NEW", 2: "FILLED", 3: "PARTIALLY_FILLED", 4: "CANCELED"}[_SPOT_STATUS[order.status]],
-            "timeInForce": None, "type": order.order_type.upper(), "side": order.side.value.upper(),
-            "stopPrice": None, "icebergQty": None, "time": order.created, "updateTime": order.updated,
-            "isWorking": True, "origQuoteOrderQty": _plain(order.amount * order.price),
-        })
+        symbol = self.listed[market].get(raw)
+        if symbol is None:
+            return _spot_error(INVALID_SYMBOL)
+        side = {"BUY": Side.BUY, "SELL": Side.SELL}.get(params.get("side", "").upper())
+        if side is None:
+            return _mandatory("side")
+        kind = params.get("type", "").upper()
+        if kind == "FILL_OR_KILL":
+            return _spot_error(NO_FILL_OR_KILL)
+        order_type = _ORDER_TYPES_IN.get(kind)
+        if order_type is None:
+            return _mandatory("type")
+        try:
+            quantity, price, quote = (_decimal(params, name) for name in ("quantity", "price", "quoteOrderQty"))
+        except ValueError as exc:
+            return _mandatory(str(exc))
+        if order_type == "market":
+            price = None
+            if quantity is None and quote is not None:  # spend (buy) or raise (sell) this much quote at the book
+                book = sim.market(self.exchange, market, symbol)
+                level = book.best_ask()[0] if side is Side.BUY else book.best_bid()[0]
+                quantity = (quote / level).quantize(book.lot, rounding=ROUND_DOWN)
+        elif price is None:
+            return _mandatory("price")
+        if quantity is None:
+            return _mandatory("quantity")
+        client_id = params.get("newClientOrderId") or None
+        if client_id is not None and not _CLIENT_ID.match(client_id):
+            return _spot_error(ILLEGAL_CHARACTERS)
+        return SimRequest(op="place", symbol=symbol, client_order_id=client_id, side=side, amount=quantity,
+                          price=price, order_type=order_type, valid_until=_valid_until(params))
+
+    async def _cancel(self, sim: Simulator, market: Market, request: web.Request) -> web.Response:
+        """Spot Cancel Order by orderId or origClientOrderId: the order as it is now (CANCELED)."""
+        return await self._by_order(sim, market, request, "cancel")
+
+    async def _order(self, sim: Simulator, market: Market, request: web.Request) -> web.Response:
+        """Spot Query Order by orderId or origClientOrderId (the newest order with it) within the symbol."""
+        return await self._by_order(sim, market, request, "query")
+
+    async def _by_order(self, sim: Simulator, market: Market, request: web.Request, op: str) -> web.Response:
+        refusal, params = await self._spot_refusal(sim, request)
+        if refusal is not None:
+            return refusal
+        raw = params.get("symbol")
+        if not raw:
+            return _mandatory("symbol")
+        symbol = self.listed[market].get(raw)
+        if symbol is None:
+            return _spot_error(INVALID_SYMBOL)
+        order_id, client_id = params.get("orderId") or None, params.get("origClientOrderId") or None
+        if order_id is None and client_id is None:
+            return _spot_error(NO_ORDER_NAMED)
+        named = sim.orders.find(self.exchange, market, order_id=order_id, client_order_id=client_id)
+        if named is not None and named.symbol != symbol:  # an order of another symbol is not this one's
+            return self._order_error(SimResult(kind="not_found"), op)
+        result = await sim.orders.call(
+            self.exchange, market, SimRequest(op=op, symbol=symbol, order_id=order_id, client_order_id=client_id,
+                                              valid_until=_valid_until(params)),
+            transport=request.transport)
+        if result is None or result.kind != "ok":
+            return self._order_error(result, op)
+        row = _spot_order_row(result.order, raw)
+        if op == "cancel":
+            row["origClientOrderId"] = row["clientOrderId"]
+        return web.json_response(row)
+
+    async def _open_orders(self, sim: Simulator, market: Market, request: web.Request) -> web.Response:
+        """Spot Current Open Orders of a symbol (mandatory), oldest first."""
+        refusal, params = await self._spot_refusal(sim, request)
+        if refusal is not None:
+            return refusal
+        raw = params.get("symbol")
+        if not raw:
+            return _mandatory("symbol")
+        if raw not in self.listed[market]:
+            return _spot_error(INVALID_SYMBOL)
+        return web.json_response([
+            _spot_order_row(o, raw) for o in sim.ledger(self.exchange, market).orders.values()
+            if self.raw_symbol(market, o.symbol) == raw and not o.status.is_terminal and o.trigger_price is None
+        ])
+
+    @staticmethod
+    def _order_error(result: SimResult | None, op: str) -> web.Response:
+        """MEXC's answer to an order request the engine did not do (None: the connection was cut already)."""
+        if result is None:
+            return web.Response(status=500)
+        if result.kind == "unknown":  # "execution status UNKNOWN" (MEXC's words for any 5xx)
+            return _spot_error(INTERNAL_ERROR, status=500)
+        if result.kind == "not_found":
+            return _spot_error(ORDER_MISSING if op == "query" else UNKNOWN_ORDER)
+        return _spot_error(_REJECTIONS.get(result.reason, OPERATION_NOT_ALLOWED))
 
     async def _spot_balances(self, sim: Simulator, market: Market, request: web.Request) -> web.Response:
         """Spot "Account Information": every coin the account has (each listed coin from its starting balance)."""
@@ -918,8 +1105,15 @@ class MexcSim(VenueSim):
             return _contract_reply(error=ORDER_NOT_FOUND)
         return _contract_reply(self._contract_order_row(ledger, order, self.raw_symbol(market, order.symbol)))
 
-    def _contract_refusal(self, sim: Simulator, request: web.Request) -> tuple[int, str] | None:
-        """None for a well-signed private contract request; else MEXC's (code, message)."""
+    async def _contract_order_entry(self, sim: Simulator, market: Market, request: web.Request) -> web.Response:
+        """Contract order entry (submit, cancel, plan / stop orders …), closed to API keys since 2022-07-25: a
+        well-signed request gets code 1002 "Contract not allow place order!" and nothing is done."""
+        refusal = self._contract_refusal(sim, request, body=await request.text())
+        return _contract_reply(error=refusal or ORDER_ENTRY_CLOSED)
+
+    def _contract_refusal(self, sim: Simulator, request: web.Request, body: str | None = None) -> tuple[int, str] | None:
+        """None for a well-signed private contract request (a POST signs its raw JSON `body`); else MEXC's
+        (code, message)."""
         creds = sim.credentials_for(self.exchange)
         key, stamp, signature = (request.headers.get(h) for h in ("ApiKey", "Request-Time", "Signature"))
         if key != creds.api_key:
@@ -931,11 +1125,13 @@ class MexcSim(VenueSim):
             return STALE_REQUEST
         if skew > window * 1000:
             return STALE_REQUEST
-        # GET: the parameters in dictionary order, `&`-joined, values URL-encoded (the docs' Java sample).
+        # GET: the parameters in dictionary order, `&`-joined, values URL-encoded (the docs' Java sample); POST: the
+        # JSON body as sent.
         pairs = sorted(parse_qsl(request.rel_url.raw_query_string, keep_blank_values=True))
+        payload = urlencode(pairs, quote_via=quote) if body is None else body
         if signature:
             self.secrets_seen.add(signature)
-        expected = hmac_sha256(creds.secret, f"{key}{stamp}{urlencode(pairs, quote_via=quote)}").hex()
+        expected = hmac_sha256(creds.secret, f"{key}{stamp}{payload}").hex()
         if not signature or not hmac.compare_digest(signature, expected):
             return VERIFY_FAILED
         return None
