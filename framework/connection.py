@@ -124,6 +124,7 @@ class BaseConnection:
         self.events = 0
         self.malformed = 0
         self.reconnects = 0
+        self.trading: Any = None  # a shared WebSocket trading channel (framework.orders.channel.SharedSocket)
 
     async def start(self) -> None:
         if self.status in (ConnectionStatus.CONNECTING, ConnectionStatus.CONNECTED):
@@ -176,6 +177,11 @@ class BaseConnection:
             plain_text = getattr(stream, "plain_text", frozenset())
             binary = self.key.market in getattr(stream, "binary_markets", frozenset())
             message = decode_frame(frame, plain_text, binary)
+            trading = self.trading
+            if trading is not None and trading.on_message(message):  # an answer to an order request
+                self.messages += 1
+                self.last_message = received
+                return MessageKind.IGNORE
             kind = MessageKind.EVENT if stream is None else stream.classify(message, self.key.market)
         except NormalizeError as exc:
             self._dead_frame(frame, str(exc), received)
@@ -428,6 +434,8 @@ class PrivateConnection(BaseConnection):
         finally:
             self._ws = None
             self._live.clear()
+            if self.trading is not None:
+                self.trading.lost("private stream socket closed")
 
     async def _read(self, ws: Any) -> None:
         acks, expected = 0, self.stream.acks_expected(self.key.market)
@@ -525,6 +533,15 @@ class PrivateConnection(BaseConnection):
         elif not self._starting:  # start() reports the first one itself
             self._set_status(ConnectionStatus.CONNECTED)
         self.sink.notice(GapNotice(kind=Notice.LIVE, session=self.live_sessions, gap_since=gap_since))
+        if self.trading is not None:
+            self.trading.opened()
+
+    async def send_frame(self, frame: Any) -> None:
+        """Send a frame on the live socket (order requests on a shared socket); ConnectionError when there is none."""
+        ws = self._ws
+        if ws is None or not self._live.is_set():
+            raise ConnectionError("private stream socket not live")
+        await ws.send(frame if isinstance(frame, (str, bytes)) else json.dumps(frame))
 
     def recent_client_ids(self, order_ids: Iterable[str]) -> dict[str, str]:
         """Client order ids of orders this stream saw lately (order id -> client order id)."""

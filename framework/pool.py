@@ -110,6 +110,8 @@ class ConnectionPool:
         # (venue, market) says (the simulator's connectors point there), else the live venue.
         self.market_endpoints = market_endpoints
         self.market_backoff = market_backoff or MARKET_WATCH
+        self.trading: Any = None  # the process's order entry (framework.orders.setup_websocket_trading)
+        self._order_requests: dict[tuple, Any] = {}  # order entry requests not written yet (newest per client id)
 
     # lifecycle -------------------------------------------------------------------------------
     @property
@@ -201,6 +203,9 @@ class ConnectionPool:
             self._state = "stopped"
             return
         self._state = "stopping"
+        if self.trading is not None:
+            await self.trading.stop()
+        await self._write_order_requests()
         for strategy_id in list(self._strategies):
             await self.unsubscribe_strategy(strategy_id)
         await self.trade_sync.stop(timeout)
@@ -585,9 +590,27 @@ class ConnectionPool:
         except StoreError as exc:
             logger.bind(strategy=consumer.strategy_id, error=str(exc)).warning("delivery position not written")
 
+    def record_order_request(self, snapshot: Any) -> None:
+        """An order entry request's newest state, written with the next position write (framework.orders)."""
+        self._order_requests[(snapshot.key, snapshot.client_order_id)] = snapshot
+
+    async def _write_order_requests(self) -> None:
+        if not self._order_requests:
+            return
+        from framework.store import order_request_row
+
+        pending, self._order_requests = self._order_requests, {}
+        try:
+            await self.store.record_order_requests([order_request_row(s) for s in pending.values()])
+        except StoreError as exc:
+            for key, snapshot in pending.items():  # kept for the next write (newer states win)
+                self._order_requests.setdefault(key, snapshot)
+            logger.bind(error=str(exc)[:200]).warning("order requests not written yet")
+
     async def _keep_positions(self) -> None:
         while True:
             await asyncio.sleep(POSITION_EVERY)
+            await self._write_order_requests()
             async with self._position_lock:
                 for consumer in list(self._consumers.values()):
                     seq = consumer.last_seq

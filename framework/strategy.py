@@ -173,6 +173,12 @@ class BaseStrategy:
         """A position changed (size in base units, entry, unrealized PnL, leverage, liquidation price…).
         `self.positions` already holds it."""
 
+    def on_execution(self, execution: Any) -> Any:
+        """Called with every change of an order this strategy placed (framework.orders.Execution): acked, open,
+        fill, amended, and its final state (filled, canceled, rejected, expired) exactly once. `execution.order`
+        is the order's state then; `execution.fill` the fill for kind "fill" (the same fill also reaches
+        on_trade)."""
+
     def on_ticker(self, ticker: Ticker) -> Any:
         """Best bid/ask, last price and the venue's 24 h figures (framework.marketdata.values.Ticker)."""
 
@@ -453,6 +459,57 @@ class BaseStrategy:
         self._idle.clear()
         self._wakeup.set()
 
+    def deliver_execution(self, execution: Any) -> None:
+        """An order entry execution of one of this strategy's orders: queued whatever the inbox holds (there is
+        one per order state change, bounded by the orders it has in flight; none is ever dropped)."""
+        if self._state is not StrategyState.FAILED:
+            self._put("execution", execution)
+
+    # order entry (framework.orders) ------------------------------------------------------------------------
+    async def _trading(self) -> Any:
+        from framework.orders.trading import setup_websocket_trading
+
+        pool = self.pool
+        trading = getattr(pool, "trading", None)
+        return trading if trading is not None else await setup_websocket_trading(pool)
+
+    async def place_order(self, symbol: str, side: str, amount: Any, price: Any = None, order_type: str = "limit",
+                          *, exchange: Any = None, reduce_only: bool = False, take_profit: Any = None,
+                          stop_loss: Any = None) -> Any:
+        """Place an order (amount in base units; price for limit, ioc and post_only) through the process's order
+        entry: WebSocket first, REST as the fallback, never twice. Returns the Order once the venue took it (state
+        `acked`; `open` once the stream shows it), or with state `rejected` and a `reason` (never raises for the
+        venue's answer). `take_profit` / `stop_loss` prices: reduce-only orders placed once the entry fills.
+        `exchange="binance_future"` picks the key when the strategy has several."""
+        trading = await self._trading()
+        return await trading.place(self, symbol, side, amount, price=price, order_type=order_type,
+                                   exchange=exchange, reduce_only=reduce_only, take_profit=take_profit,
+                                   stop_loss=stop_loss)
+
+    async def place_buy_order(self, symbol: str, amount: Any, price: Any = None, order_type: str | None = None,
+                              **options: Any) -> Any:
+        """A buy: a market order without a price, else a limit order (or `order_type`)."""
+        kind = order_type or ("market" if price is None else "limit")
+        return await self.place_order(symbol, "buy", amount, price, kind, **options)
+
+    async def place_sell_order(self, symbol: str, amount: Any, price: Any = None, order_type: str | None = None,
+                               **options: Any) -> Any:
+        """A sell: a market order without a price, else a limit order (or `order_type`)."""
+        kind = order_type or ("market" if price is None else "limit")
+        return await self.place_order(symbol, "sell", amount, price, kind, **options)
+
+    async def cancel_order(self, order: Any) -> Any:
+        """Cancel an order; returns it with its state after (a cancel that came too late leaves it filled)."""
+        return await (await self._trading()).cancel(order)
+
+    async def amend_order(self, order: Any, *, price: Any = None, amount: Any = None) -> Any:
+        """Change an open order's price and/or total amount; OrderError when the venue refuses."""
+        return await (await self._trading()).amend(order, price=price, amount=amount)
+
+    async def get_order_status(self, order: Any) -> Any:
+        """Ask the venue for the order now; returns its state (an OrderSnapshot)."""
+        return (await (await self._trading()).query(order)).snapshot()
+
     def deliver_account(self, events: list[AccountEvent]) -> None:
         """Balance and position states: the views (`balances`, `positions`) take them at once, the hooks in order;
         one older than the state held (a delta the venue sent before a reconnect's snapshot) goes to neither. Past
@@ -515,7 +572,7 @@ class BaseStrategy:
     # the strategy's task ------------------------------------------------------------------------------
     async def _run(self) -> None:
         hooks = {"trade": self.on_trade, "order": self.on_order_update, "amended": self.on_trade_amended,
-                 "balance": self.on_balance, "position": self.on_position}
+                 "balance": self.on_balance, "position": self.on_position, "execution": self.on_execution}
         threaded = {kind: not inspect.iscoroutinefunction(hook) for kind, hook in hooks.items()}
         while self._state is not StrategyState.FAILED:
             if not self._inbox and self._order_overflow:

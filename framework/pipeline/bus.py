@@ -494,6 +494,8 @@ class Pipeline:
         self._balances: dict[tuple, Any] = {}  # the latest balance state per asset (to complete partial ones)
         self._positions: dict[ConnectionKey, dict[tuple, Any]] = {}  # key -> its open positions, newest states
         self.account_refresh: dict[ConnectionKey, Callable[[], None]] = {}  # key -> ask for a REST balance read
+        # key -> its order gateway (framework.orders): sees every fill and order state of the key as it arrives
+        self.order_taps: dict[ConnectionKey, Any] = {}
         self._flush_due = False
         self._tasks: set[asyncio.Task] = set()
         self._running = False
@@ -545,6 +547,7 @@ class Pipeline:
         accept, record_order = self.trade_sync.accept, self.trade_sync.record_order
         taken, insane = 0, None
         orders = 0
+        tap = self.order_taps.get(key)
         updates = self._updates  # per strategy, in order: handed over once this turn of the loop is done
         for event in events:
             reason = problem(event, now, tolerance)
@@ -559,6 +562,8 @@ class Pipeline:
             taken += 1
             if isinstance(event, Trade):
                 accept(event)
+                if tap is not None and event.client_order_id:
+                    tap.on_trade(event)
                 continue
             channel = channel_of(event)
             if self._dedup and self._repeated(channel, _state_of(event)):
@@ -568,6 +573,8 @@ class Pipeline:
                 continue
             orders += 1
             record_order(event)
+            if tap is not None:
+                tap.on_order_update(event)
             for subscription in self.router.route(event):
                 batch = updates.get(subscription.consumer)
                 if batch is None:
@@ -674,6 +681,13 @@ class Pipeline:
             for component in components:
                 component.put(channel, data, entity)
         return True
+
+    def publish_execution(self, key: ConnectionKey, execution: Any) -> None:
+        """An order entry execution (framework.orders): to the components on the execution channel (the placing
+        strategy has it already)."""
+        self.monitor.published[Channel.EXECUTION] += 1
+        for component in self._by_channel.get(Channel.EXECUTION, ()):
+            component.put(Channel.EXECUTION, execution, ("execution", id(execution)))  # each one kept, none merged
 
     def watch_market(self, consumer: Any, channel: Channel, key: ConnectionKey, symbol: str,
                      timeframe: str | None = None) -> None:

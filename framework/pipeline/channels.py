@@ -17,6 +17,7 @@ class Lane(IntEnum):
 class Channel(StrEnum):
     TRADE = "trade"
     ORDER_UPDATE = "order_update"
+    EXECUTION = "execution"  # order entry: every ack, fill and final state of an order placed here
     BALANCE = "balance"
     POSITION = "position"
     TICKER = "ticker"
@@ -32,6 +33,7 @@ class Channel(StrEnum):
 LANE_OF: dict[Channel, Lane] = {
     Channel.TRADE: Lane.CRITICAL,
     Channel.ORDER_UPDATE: Lane.CRITICAL,
+    Channel.EXECUTION: Lane.CRITICAL,
     Channel.BALANCE: Lane.CRITICAL,
     Channel.POSITION: Lane.CRITICAL,
     Channel.TICKER: Lane.HIGH,

@@ -136,6 +136,15 @@ class TradeStore(Protocol):
     ) -> tuple[list[BalanceUpdate], list[PositionUpdate]]:
         """Every balance and position update stored, oldest first."""
 
+    async def record_order_requests(self, rows: Sequence[tuple]) -> None:
+        """Order entry requests (order_request_row): the newest state per client id; the `orders` row of a placed
+        one gets its request path, attempts and ack latency."""
+        ...
+
+    async def fetch_order_requests(self, key: ConnectionKey | None = None) -> list[dict]:
+        """Every order entry request (as dicts of ORDER_REQUEST_COLUMNS), oldest first."""
+        ...
+
     async def fetch_dead_letters(self, pending_only: bool = False, consumer: str | None = None) -> list[dict]:
         """Dead letters by id (DEAD_LETTER_COLUMNS as keys): only those not replayed yet with `pending_only`,
         only that consumer's with `consumer`."""
@@ -252,6 +261,23 @@ async def order_states_page(store: TradeStore, keys: Sequence[ConnectionKey], cu
 
 def _state_id(update: OrderUpdate) -> tuple:
     return (update.exchange, update.market, update.account, update.symbol, update.order_id)
+
+
+ORDER_REQUEST_COLUMNS = (
+    "exchange", "market", "account", "client_order_id", "strategy_id", "symbol", "side", "order_type", "amount",
+    "price", "state", "order_id", "filled", "request_path", "attempts", "ack_latency_ms", "reason", "parent", "kind",
+    "created", "updated",
+)
+
+
+def order_request_row(o: Any, dec: Callable[[Decimal], Any] = _same) -> tuple:
+    """An order entry request's row (framework.orders.order.OrderSnapshot)."""
+    return (
+        o.key.exchange, o.key.market.value, o.key.account, o.client_order_id, o.strategy_id, o.symbol, o.side.value,
+        o.order_type.value, dec(o.amount), None if o.price is None else dec(o.price), o.state.value, o.order_id,
+        dec(o.filled), None if o.path is None else o.path.value, o.attempts, o.ack_latency_ms, o.reason or None,
+        o.parent, o.kind, o.created, o.updated,
+    )
 
 
 def balance_row(b: BalanceUpdate, dec: Callable[[Decimal], Any] = _same) -> tuple:

@@ -20,6 +20,7 @@ from framework.store import (
     CONVERSION_ERRORS,
     DEAD_LETTER_COLUMNS,
     ORDER_COLUMNS,
+    ORDER_REQUEST_COLUMNS,
     POSITION_COLUMNS,
     TRADE_COLUMNS,
     balance_from_row,
@@ -136,6 +137,20 @@ MIGRATIONS: tuple[str, ...] = (
         contracts numeric, entry_price numeric, mark_price numeric, unrealized_pnl numeric, realized_pnl numeric,
         leverage numeric, liquidation_price numeric, margin_mode text, timestamp bigint NOT NULL,
         received_at bigint NOT NULL, source text NOT NULL, raw text
+    );
+    """,
+    # 7: order entry: every request's path, attempts and latency (also on the orders row once placed)
+    """
+    ALTER TABLE orders ADD COLUMN request_path text;
+    ALTER TABLE orders ADD COLUMN attempts integer;
+    ALTER TABLE orders ADD COLUMN ack_latency_ms double precision;
+    CREATE TABLE order_requests (
+        exchange text NOT NULL, market text NOT NULL, account text NOT NULL, client_order_id text NOT NULL,
+        strategy_id text NOT NULL, symbol text NOT NULL, side text NOT NULL, order_type text NOT NULL,
+        amount numeric NOT NULL, price numeric, state text NOT NULL, order_id text, filled numeric NOT NULL,
+        request_path text, attempts integer NOT NULL, ack_latency_ms double precision, reason text, parent text,
+        kind text NOT NULL, created bigint NOT NULL, updated bigint NOT NULL,
+        PRIMARY KEY (exchange, market, account, client_order_id)
     );
     """,
 )
@@ -573,6 +588,32 @@ class PostgresTradeStore:
             async with self._require_pool().connection() as conn, conn.transaction():
                 for query, params in statements:
                     await conn.execute(query, params)
+
+    async def record_order_requests(self, rows: Sequence[tuple]) -> None:
+        if not rows:
+            return
+        columns = sql.SQL(", ").join(map(sql.Identifier, ORDER_REQUEST_COLUMNS))
+        upsert = sql.SQL(
+            "INSERT INTO order_requests ({}) VALUES ({}) ON CONFLICT (exchange, market, account, client_order_id) "
+            "DO UPDATE SET {} WHERE excluded.updated >= order_requests.updated"
+        ).format(columns, sql.SQL(", ").join(sql.Placeholder() * len(ORDER_REQUEST_COLUMNS)),
+                 sql.SQL(", ").join(sql.SQL("{0} = excluded.{0}").format(sql.Identifier(c))
+                                    for c in ORDER_REQUEST_COLUMNS[4:]))
+        update = ("UPDATE orders SET request_path = %s, attempts = %s, ack_latency_ms = %s "
+                  "WHERE exchange = %s AND market = %s AND account = %s AND symbol = %s AND order_id = %s")
+        async with _errors(self.url):
+            async with self._require_pool().connection() as conn, conn.transaction():
+                async with conn.cursor() as cur:
+                    await cur.executemany(upsert, list(rows))
+                    placed = [(r[13], r[14], r[15], r[0], r[1], r[2], r[5], r[11]) for r in rows if r[11] is not None]
+                    if placed:
+                        await cur.executemany(update, placed)
+
+    async def fetch_order_requests(self, key: ConnectionKey | None = None) -> list[dict]:
+        where, params = _key_filter(key, None)
+        query = sql.SQL("SELECT {} FROM order_requests {} ORDER BY created, client_order_id").format(
+            sql.SQL(", ").join(map(sql.Identifier, ORDER_REQUEST_COLUMNS)), where)
+        return [dict(zip(ORDER_REQUEST_COLUMNS, row)) for row in await self._execute(query, params)]
 
     async def fetch_balances(self, key: ConnectionKey | None = None) -> list[BalanceUpdate]:
         where, params = _key_filter(key, None)

@@ -18,6 +18,7 @@ from framework.store import (
     CONVERSION_ERRORS,
     DEAD_LETTER_COLUMNS,
     ORDER_COLUMNS,
+    ORDER_REQUEST_COLUMNS,
     POSITION_COLUMNS,
     TRADE_COLUMNS,
     balance_from_row,
@@ -147,6 +148,20 @@ MIGRATIONS: tuple[str, ...] = (
         source TEXT NOT NULL, raw TEXT
     )
     """,
+    # 7: order entry: every request's path, attempts and latency (also on the orders row once placed)
+    """
+    ALTER TABLE orders ADD COLUMN request_path TEXT;
+    ALTER TABLE orders ADD COLUMN attempts INTEGER;
+    ALTER TABLE orders ADD COLUMN ack_latency_ms REAL;
+    CREATE TABLE order_requests (
+        exchange TEXT NOT NULL, market TEXT NOT NULL, account TEXT NOT NULL, client_order_id TEXT NOT NULL,
+        strategy_id TEXT NOT NULL, symbol TEXT NOT NULL, side TEXT NOT NULL, order_type TEXT NOT NULL,
+        amount TEXT NOT NULL, price TEXT, state TEXT NOT NULL, order_id TEXT, filled TEXT NOT NULL,
+        request_path TEXT, attempts INTEGER NOT NULL, ack_latency_ms REAL, reason TEXT, parent TEXT,
+        kind TEXT NOT NULL, created INTEGER NOT NULL, updated INTEGER NOT NULL,
+        PRIMARY KEY (exchange, market, account, client_order_id)
+    ) WITHOUT ROWID
+    """,
 )
 
 _UPSERT_BALANCE = (
@@ -165,6 +180,14 @@ _ADD_BALANCE = (f"INSERT INTO balance_history ({', '.join(BALANCE_COLUMNS)}) "
                 f"VALUES ({', '.join('?' * len(BALANCE_COLUMNS))})")
 _ADD_POSITION = (f"INSERT INTO position_history ({', '.join(POSITION_COLUMNS)}) "
                  f"VALUES ({', '.join('?' * len(POSITION_COLUMNS))})")
+
+_UPSERT_REQUEST = (
+    f"INSERT INTO order_requests ({', '.join(ORDER_REQUEST_COLUMNS)}) "
+    f"VALUES ({', '.join('?' * len(ORDER_REQUEST_COLUMNS))}) "
+    "ON CONFLICT (exchange, market, account, client_order_id) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in ORDER_REQUEST_COLUMNS[4:])
+    + " WHERE excluded.updated >= order_requests.updated"
+)
 
 _INSERT_TRADE = (
     f"INSERT INTO trades ({', '.join(TRADE_COLUMNS)}) VALUES ({', '.join('?' * len(TRADE_COLUMNS))}) "
@@ -504,6 +527,32 @@ class SQLiteTradeStore:
             rows = [position_row(p, str) for p in positions]
             cur.executemany(_ADD_POSITION, rows)
             cur.executemany(_UPSERT_POSITION, rows)
+
+    async def record_order_requests(self, rows: Sequence[tuple]) -> None:
+        if rows:
+            await self._run(self._record_order_requests, rows)
+
+    def _record_order_requests(self, rows: Sequence[tuple]) -> None:
+        conn = self._connection()
+        cur = conn.cursor()
+        cur.execute("BEGIN IMMEDIATE")
+        try:
+            cur.executemany(_UPSERT_REQUEST, rows)
+            cur.executemany(
+                "UPDATE orders SET request_path = ?, attempts = ?, ack_latency_ms = ? "
+                "WHERE exchange = ? AND market = ? AND account = ? AND symbol = ? AND order_id = ?",
+                [(r[13], r[14], r[15], r[0], r[1], r[2], r[5], r[11]) for r in rows if r[11] is not None])
+            cur.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                cur.execute("ROLLBACK")
+            raise
+
+    async def fetch_order_requests(self, key: ConnectionKey | None = None) -> list[dict]:
+        where, params = _key_filter(key, None)
+        rows = await self._run(self._select, f"SELECT {', '.join(ORDER_REQUEST_COLUMNS)} FROM order_requests{where} "
+                               "ORDER BY created, client_order_id", params)
+        return [dict(zip(ORDER_REQUEST_COLUMNS, row)) for row in rows]
 
     async def fetch_balances(self, key: ConnectionKey | None = None) -> list[BalanceUpdate]:
         where, params = _key_filter(key, None)
