@@ -191,17 +191,18 @@ class OrderGateway:
                 and self.config.performance_monitoring:
             self.metrics.sample("first_fill", order.path.value, (_loop_time() - order.sent_at) * 1000)
         base = trade.base_amount if trade.base_amount is not None else trade.amount
-        filled_before = order.filled
-        cost = (order.average or Decimal(0)) * filled_before
-        if not order.final and filled_before + base <= order.amount:
-            order.filled = filled_before + base
-            order.average = (cost + base * trade.price) / order.filled
+        cost = (order.average or Decimal(0)) * order.fills_total + base * trade.price
+        order.fills_total += base
+        order.average = cost / order.fills_total
+        if order.fills_total > order.filled and not order.final:
+            order.filled = order.fills_total
         self._emit(order, "fill", trade)
-        if order.state in (OrderState.ACKED, OrderState.SENT, OrderState.UNKNOWN, OrderState.OPEN) \
-                and not order.final:
-            order.state = OrderState.FILLED if order.filled >= order.amount else OrderState.PARTIALLY_FILLED
-            if order.state is OrderState.FILLED:
-                self._final(order, OrderState.FILLED)
+        if not order.final and (order.fills_total >= order.amount or (
+                order.final_due is not None and order.fills_total >= order.filled)):
+            self._final(order, OrderState.FILLED)
+        elif not order.final and order.state in (OrderState.ACKED, OrderState.SENT, OrderState.UNKNOWN,
+                                                 OrderState.OPEN):
+            order.state = OrderState.PARTIALLY_FILLED
         order._heard_set()
 
     def _index(self, order: Order, order_id: str | None) -> None:
@@ -218,6 +219,12 @@ class OrderGateway:
         if filled is not None and filled > order.filled:
             order.filled = filled
         order.updated = now_ms()
+        if state is OrderState.FILLED and order.fills_total < order.filled:
+            # filled, its fills still on the way (a venue may send the state first): the fills go out before the
+            # final state, which waits for them (or a second at most)
+            if order.final_due is None:
+                order.final_due = asyncio.get_running_loop().call_later(1.0, self._final, order, state)
+            return
         if state.is_final:
             self._final(order, state)
             return
@@ -232,6 +239,9 @@ class OrderGateway:
         self._emit_to(order, Execution(kind=kind, order=order.snapshot(), fill=fill, timestamp=order.updated))
 
     def _final(self, order: Order, state: OrderState, reason: str = "") -> None:
+        if order.final_due is not None:
+            order.final_due.cancel()
+            order.final_due = None
         if order.final_reported:
             return
         order.state = state
@@ -489,6 +499,8 @@ class OrderGateway:
                 await self.query(order)
         else:  # refused, not found, or unknown: what is the order now?
             await self.query(order)
+            if order.final_due is not None:  # it filled: its fills are on the way
+                await order.wait_final(1.5)
             if not order.final and outcome.kind is OutcomeKind.REJECTED:
                 order.reason = f"cancel refused: {outcome.message}"
         return order

@@ -71,6 +71,8 @@ class Order:
         self.children: list[Order] = []  # its TP/SL orders
         self.protect: dict[str, Decimal] = {}  # take_profit / stop_loss prices to place once it fills
         self.fill_keys: set[tuple] = set()  # fills already reported
+        self.fills_total = Decimal(0)  # what those fills add up to (base units)
+        self.final_due: Any = None  # a filled state waiting for its fills (a timer handle)
         self.final_reported = False
         self._final = asyncio.Event()
         self._placed = asyncio.Event()  # the placement's outcome is settled (open or final)

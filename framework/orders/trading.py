@@ -153,6 +153,8 @@ class WebSocketTrading:
         if price is None and amount is None:
             raise OrderError("amend needs a new price and/or amount")
         gateway = self._gateway_of(order)
+        if gateway.rules.rest.amend is None and not (gateway.rules.ws is not None and "amend" in gateway.rules.ws.ops):
+            raise OrderError(f"{order.key.exchange} has no order amend: cancel the order and place a new one")
         fresh = self.client_order_id(order.key, self._strategies[order.strategy_id].client_order_id_prefix, gateway.rules)
         return await gateway.amend(order, price=price, amount=amount, new_client_order_id=fresh)
 
