@@ -1,12 +1,14 @@
 """Bitget (v2): spot and USDT-margined futures fills and order updates (private WebSocket), public market data
 through ccxt.pro, balances and positions from the private `account` / `positions` channels and over REST at every
-(re)connect through the ccxt client (account.py)."""
+(re)connect through the ccxt client (account.py), order entry over REST and (granted per account) the private
+socket's trade op (orders.py)."""
 
 from __future__ import annotations
 
 from exchanges.bitget.account import fetch_snapshot, normalize_account
 from exchanges.bitget.market_data import MARKET_DATA
 from exchanges.bitget.normalize import normalize
+from exchanges.bitget.orders import ORDERS
 from exchanges.bitget.rest import BACKFILL
 from exchanges.bitget.stream import BitgetStream, handshake
 from framework.venue import AccountRules, ExchangeSpec
@@ -30,4 +32,5 @@ SPEC = ExchangeSpec(
     backfill=BACKFILL,
     market_data=MARKET_DATA,
     account=ACCOUNT,
+    orders=ORDERS,  # REST through ccxt; WebSocket trading (op trade on the private socket) when granted
 )

@@ -81,8 +81,8 @@ class BitgetStream(NoListenKey):
         code = str(message.get("code", "0"))
         if event == "subscribe" or (event == "login" and code == "0"):
             return MessageKind.ACK
-        if event not in ("login", "error"):
-            return MessageKind.IGNORE
+        if event not in ("login", "error") or isinstance(message.get("arg"), list):
+            return MessageKind.IGNORE  # a list arg: a trade op's answer (orders.py decodes it), not the stream's
         text = f"{message.get('msg', '')} (code {code})"
         if event == "login" or code in _AUTH_CODES:
             raise AuthError(EXCHANGE, f"login refused: {text}; check the API key, secret, passphrase and clock")

@@ -21,6 +21,17 @@ as Bitget does). REST, signed: `GET /api/v2/spot/account/assets` (coin, assetTyp
 `GET /api/v2/mix/account/accounts` and `GET /api/v2/mix/position/all-position` (productType required,
 marginCoin optional), what ccxt's fetch_balance / fetch_positions call with `uta: False`.
 
+Order entry (exchanges/simulator/orders.py does the matching): `{"op": "trade"}` on the private socket,
+`place-order` / `cancel-order`, answered `{"event": "trade", "arg": [{…, "params": {orderId, clientOid}}], "code":
+0}` or `{"event": "error", "arg": [the request's arg], "code": 43001, …}`; refused with 40301 ("Permission has not
+been obtained yet…") unless the account is granted WebSocket trading (`ws_trading`, off by default), or the socket's
+grant was refused by the engine's login fault. The trade frame carries no timestamp: no validity window. REST
+(signed, the POST body in the signature, valid 30 s from ACCESS-TIMESTAMP): spot and futures place-order /
+cancel-order, futures modify-order (newSize + newPrice under a newClientOid; the order keeps its id here, where
+Bitget makes a new one), and futures TP/SL plans (place-tpsl-order profit_plan / loss_plan, cancel-plan-order,
+orders-plan-pending / -history). A clientOid is never taken twice (43118 spot, 45034 futures). A spot market buy's
+size is quote coin, bought at the best ask and rounded down to the lot.
+
 Public socket `/v2/ws/public` (no login): `ticker`, `trade`, `books` / `books1` / `books5` / `books15` and
 `candle<1m|5m|15m|30m|1H|4H|1D>` of the listed USDT pairs, `instType` the path's market ("SPOT" or
 "USDT-FUTURES", sizes in the base coin). Each subscription is acked, then answered with a snapshot (the
@@ -35,17 +46,21 @@ from __future__ import annotations
 
 import base64
 import hmac
+import json
+import re
 import uuid
 import zlib
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
+from attrs import evolve as attrs_evolve
 
 from exchanges.bitget.auth import login_payload, sign
 from exchanges.simulator.account import SimAccount, SimPosition
 from exchanges.simulator.ledger import SimFill, SimOrder
 from exchanges.simulator.market import CandleBar, MarketStep, SymbolMarket, TradeTick
+from exchanges.simulator.orders import ClientIdPolicy, SimRequest, SimResult
 from exchanges.simulator.venues.base import SimSession, VenueSim, decimal_text, dumps, hmac_sha256
 from framework.events import Market, OrderStatus, Side, now_ms
 
@@ -78,13 +93,76 @@ CHECKSUM_LEVELS = 25  # the `books` checksum covers the top 25 levels a side
 TRADE_SNAPSHOT = 50  # recent trades a `trade` subscription starts with
 FUNDING_MS = 8 * 3600 * 1000
 
+# Order entry.
+TRADE_CHANNELS = frozenset({"place-order", "cancel-order"})
+_REQUEST_ID = re.compile(r"[0-9A-Za-z_:#\-+\s]{1,40}")  # the trade op's id: "Length<= 40"
+PLAN_TRIGGERS = {"profit_plan": "take_profit", "loss_plan": "stop_loss"}
+
+
+class _Refused(Exception):
+    """A request Bitget refuses before it reaches the matching engine: its code and message."""
+
+    def __init__(self, code: str, msg: str) -> None:
+        super().__init__(f"{code} {msg}")
+        self.code, self.msg = code, msg
+
+
+def _decimal_param(params: dict, name: str) -> Decimal | None:
+    value = params.get(name)
+    if value is None or value == "":
+        return None
+    try:
+        number = Decimal(value) if type(value) is str else None
+    except InvalidOperation:
+        number = None
+    if number is None or not number.is_finite():
+        raise _Refused("40020", f"Parameter {name} error")
+    return number
+
+
+def _cancel_request(symbol: str, params: dict) -> SimRequest:
+    """Cancel by orderId or clientOid ("If both are present, orderId prevails")."""
+    order_id, client_oid = params.get("orderId") or None, params.get("clientOid") or None
+    if order_id is None and client_oid is None:
+        raise _Refused("40924", "orderId and clientOid must have one")
+    if order_id is not None:
+        return SimRequest(op="cancel", symbol=symbol, order_id=str(order_id))
+    return SimRequest(op="cancel", symbol=symbol, client_order_id=str(client_oid))
+
+
+def _refusal(market: Market, op: str, result: SimResult) -> tuple[str, str]:
+    """Bitget's code and message for what the engine did not do (the classic API's codes, which its v2
+    WebSocket trade answers carry too)."""
+    spot = market is Market.SPOT
+    if result.kind == "unknown":
+        return "40010", "Request timed out"
+    if result.kind == "not_found":
+        return ("43001", "The order does not exist") if spot else ("40768", "Order does not exist")
+    reason = result.reason
+    if reason == "duplicate_client_id":
+        return ("43118", "clientOrderId duplicate") if spot else ("45034", "clientOid duplicate")
+    if reason == "expired":
+        return "40008", "Request timestamp expired"
+    if reason == "not_open":
+        return "45055", "The current order status cannot be cancelled"
+    if reason == "insufficient":
+        return ("43012", "Insufficient balance") if spot else ("40754", "balance not enough")
+    if reason == "would_cross":
+        return "40017", "Parameter verification failed: the post_only order would take liquidity"
+    return "40017", f"Parameter verification failed: {result.message}"
+
+
+def _order_price(order: SimOrder) -> str:
+    """A limit order's price; "0" for a market order (as Bitget writes it)."""
+    return "0" if order.order_type == "market" else decimal_text(order.price)
+
 
 def _negated(fee: Decimal) -> str:
     """A fee paid, as Bitget writes it where "negative value" means paid."""
     return decimal_text(-fee) if fee else "0"
 
 
-def _ws_error(code: int, msg: str, arg: dict | None = None) -> dict:
+def _ws_error(code: int, msg: str, arg: dict | list | None = None) -> dict:
     frame: dict[str, Any] = {"event": "error", "code": code, "msg": msg}
     if arg is not None:
         frame["arg"] = arg
@@ -100,6 +178,12 @@ class BitgetSim(VenueSim):
     exchange = "bitget"
     markets = frozenset({Market.SPOT, Market.FUTURE})
     client_silence_limit = 120.0  # Bitget drops a socket that sent no "ping" for 2 minutes
+    # A clientOid names one order for good: a second order with it is refused (43118 / 45034). Bitget documents
+    # the duplicate codes, not their scope; "never twice" is this simulator's reading.
+    client_id_policy = ClientIdPolicy.ALWAYS_UNIQUE
+    # WebSocket trading is granted per account by Bitget ("contact your BD or RM"): off unless a test grants it
+    # (`sim.venue("bitget").ws_trading = True`); without it every trade op is refused with 40301.
+    ws_trading = False
 
     # sockets ---------------------------------------------------------------------------------------------------
     def ws_paths(self, market: Market) -> list[str]:
@@ -114,9 +198,11 @@ class BitgetSim(VenueSim):
             return
         op = message.get("op") if type(message) is dict else None
         args = message.get("args") if type(message) is dict else None
-        if op not in ("login", "subscribe", "unsubscribe") or type(args) is not list or not args:
+        if op not in ("login", "subscribe", "unsubscribe", "trade") or type(args) is not list or not args:
             text = message if isinstance(message, str) else dumps(message)
             await session.send(_ws_error(30002, f"Unrecognized request: {text}"))
+        elif op == "trade":
+            await self._trade(session, args)
         elif op == "login":
             await self._login(session, args[0])
         elif session.public:
@@ -171,6 +257,274 @@ class BitgetSim(VenueSim):
                 await session.send(self._account_push(session.market, account, _held_assets(session.market, account)))
             else:
                 await session.send(self._positions_push(session, account))
+
+    # order entry: WebSocket --------------------------------------------------------------------------------------
+    async def _trade(self, session: SimSession, args: list) -> None:
+        """`{"op": "trade", "args": [{id, instType, instId, channel, params}]}` → the engine; the answer is
+        `{"event": "trade", "arg": [{…, "params": {orderId, clientOid}}], "code": 0}` or `{"event": "error", "arg":
+        [the request's arg], "code": <Bitget's code>, "msg"}` (codes as numbers, as the captured frames have them)."""
+        arg = args[0] if type(args[0]) is dict else {}
+        echo = {"id": arg.get("id"), "instType": arg.get("instType"), "channel": arg.get("channel"),
+                "instId": arg.get("instId"), "params": arg.get("params")}
+
+        async def refuse(code: int, msg: str) -> None:
+            await session.send(_ws_error(code, msg, [echo]) | {"ts": now_ms()})
+
+        if session.public:
+            await session.send(_ws_error(30002, f"Unrecognized request: {dumps(args)}"))
+            return
+        if not session.authenticated:
+            await refuse(30004, "User not logged in")
+            return
+        if "trade_refused" not in session.state:  # the "refuse the WS trading login" fault: this socket's grant
+            session.state["trade_refused"] = session.sim.orders.login_refused(self.exchange, session.market)
+        if not self.ws_trading or session.state["trade_refused"]:
+            await refuse(40301, "Permission has not been obtained yet. If you need to use it, please contact "
+                                "customer service")
+            return
+        req_id = arg.get("id")
+        if type(req_id) is not str or not _REQUEST_ID.fullmatch(req_id) or len(args) != 1:
+            await refuse(30016, "Param error")
+            return
+        channel, params = arg.get("channel"), arg.get("params")
+        symbol = self._listed(session.market, str(arg.get("instId")))
+        if arg.get("instType") != INST_TYPE[session.market] or channel not in TRADE_CHANNELS or symbol is None:
+            await refuse(30001, f"instType:{arg.get('instType')},channel:{channel},instId:{arg.get('instId')} "
+                                "doesn't exist")
+            return
+        if type(params) is not dict:
+            await refuse(40019, "Parameter params cannot be empty")
+            return
+        market = session.market
+        try:
+            if channel == "place-order":
+                req = self._place_request(session.sim, market, symbol, params, valid_until=None)
+            else:
+                req = _cancel_request(symbol, params)
+        except _Refused as refusal:
+            await refuse(int(refusal.code), refusal.msg)
+            return
+        op = "place" if channel == "place-order" else "cancel"
+
+        async def answer(result: SimResult) -> None:
+            if result.kind == "ok":
+                order = result.order
+                await session.send({"event": "trade", "arg": [{**echo, "params": {
+                    "orderId": order.order_id, "clientOid": _client_oid(order)}}], "code": 0, "msg": "Success",
+                    "ts": now_ms()})
+            else:
+                code, msg = _refusal(market, op, result)
+                await refuse(int(code), msg)
+
+        session.sim.orders.submit(self.exchange, market, req, answer, path="ws", transport=session.request.transport)
+
+    def _place_request(self, sim: Any, market: Market, symbol: str, params: dict, valid_until: int | None
+                       ) -> SimRequest:
+        """A place-order's params (WebSocket or REST: the same fields) as a SimRequest; _Refused for what Bitget
+        would refuse before the engine. A spot market buy's size is quote coin: bought at the best ask, rounded down
+        to the symbol's lot."""
+        side, order_type, force = params.get("side"), params.get("orderType"), params.get("force", "gtc")
+        if side not in ("buy", "sell"):
+            raise _Refused("40020", "Parameter side error")
+        if order_type not in ("limit", "market"):
+            raise _Refused("40020", "Parameter orderType error")
+        if order_type == "limit" and force not in ("gtc", "ioc", "post_only"):
+            raise _Refused("40020", f"Parameter force error (the simulator takes gtc, ioc, post_only), got {force}")
+        size, price = _decimal_param(params, "size"), _decimal_param(params, "price")
+        if size is None or size <= 0:
+            raise _Refused("40019", "Parameter size cannot be empty")
+        if order_type == "limit" and price is None:
+            raise _Refused("40019", "Parameter price cannot be empty")
+        if market is Market.FUTURE:
+            if str(params.get("marginCoin", "")).upper() != SETTLE:
+                raise _Refused("40020", "Parameter marginCoin error")
+            if params.get("marginMode") not in ("crossed", "isolated"):
+                raise _Refused("40020", "Parameter marginMode error")
+        elif order_type == "market" and side == "buy":  # quote coin: what it buys at the ask
+            public = sim.market(self.exchange, market, symbol)
+            size = (size / public.best_ask()[0]).quantize(public.lot, rounding=ROUND_DOWN)
+        kind = "market" if order_type == "market" else {"gtc": "limit", "ioc": "ioc", "post_only": "post_only"}[force]
+        return SimRequest(op="place", symbol=symbol, client_order_id=params.get("clientOid") or None,
+                          side=Side(side), amount=size, price=price if order_type == "limit" else None,
+                          order_type=kind, reduce_only=str(params.get("reduceOnly", "NO")).upper() == "YES",
+                          valid_until=valid_until)
+
+    # order entry: REST -------------------------------------------------------------------------------------------
+    async def _rest_body(self, sim: Simulator, market: Market, request: web.Request
+                         ) -> tuple[dict | None, web.Response | None]:
+        """A signed POST's JSON body, or the refusal to answer with."""
+        body = await request.text()
+        refusal = self._check_signature(sim, request, body)
+        if refusal is not None:
+            return None, refusal
+        try:
+            data = json.loads(body or "{}")
+        except ValueError:
+            return None, _rest_error("40017", "Parameter verification failed: the body is not JSON")
+        if type(data) is not dict:
+            return None, _rest_error("40017", "Parameter verification failed: the body is not an object")
+        if market is Market.FUTURE and str(data.get("productType", "")).upper() != INST_TYPE[market]:
+            return None, _rest_error("40020", "Parameter productType error")
+        return data, None
+
+    async def _rest_order(self, sim: Simulator, market: Market, request: web.Request, op: str) -> web.Response:
+        """POST place-order / cancel-order / modify-order (spot: place and cancel; futures: all three)."""
+        data, refusal = await self._rest_body(sim, market, request)
+        if refusal is not None:
+            return refusal
+        symbol = self._listed(market, str(data.get("symbol", "")).upper())
+        if symbol is None:
+            return _rest_error("40034", "Parameter symbol does not exist")
+        valid_until = int(request.headers["ACCESS-TIMESTAMP"]) + WINDOW_MS
+        try:
+            if op == "place":
+                req = self._place_request(sim, market, symbol, data, valid_until)
+            elif op == "cancel":
+                req = attrs_evolve(_cancel_request(symbol, data), valid_until=valid_until)
+            else:
+                req = self._modify_request(sim, market, symbol, data, valid_until)
+        except _Refused as refusal_:
+            return _rest_error(refusal_.code, refusal_.msg)
+        result = await sim.orders.call(self.exchange, market, req, transport=request.transport)
+        if result is None:
+            return web.Response(status=502, text="connection cut (simulated)")
+        if result.kind != "ok":
+            return _rest_error(*_refusal(market, op, result))
+        order = result.order
+        if op == "amend":  # Bitget makes the new order asynchronously: no orderId in the answer
+            return _rest_ok({"orderId": None, "clientOid": req.new_client_order_id})
+        return _rest_ok({"orderId": order.order_id, "clientOid": _client_oid(order)})
+
+    def _modify_request(self, sim: Simulator, market: Market, symbol: str, data: dict, valid_until: int
+                        ) -> SimRequest:
+        """Modify-Order: newSize and newPrice together, under a newClientOid (the order the change makes)."""
+        new_size, new_price = _decimal_param(data, "newSize"), _decimal_param(data, "newPrice")
+        if (new_size is None) != (new_price is None):
+            raise _Refused("40925", "price or size must be passed in together")
+        if new_size is None:
+            raise _Refused("40017", "Parameter verification failed: newSize and newPrice (TP/SL changes are not "
+                                    "simulated)")
+        new_oid = data.get("newClientOid")
+        if not new_oid:
+            raise _Refused("40017", "Parameter verification failed: newClientOid is required to modify size and price")
+        if sim.orders.find(self.exchange, market, client_order_id=new_oid) is not None:
+            raise _Refused("45034", "clientOid duplicate")
+        base = _cancel_request(symbol, data)
+        return attrs_evolve(base, op="amend", amount=new_size, price=new_price, new_client_order_id=new_oid,
+                            valid_until=valid_until)
+
+    async def _place_order(self, sim: Simulator, market: Market, request: web.Request) -> web.Response:
+        return await self._rest_order(sim, market, request, "place")
+
+    async def _cancel_order(self, sim: Simulator, market: Market, request: web.Request) -> web.Response:
+        return await self._rest_order(sim, market, request, "cancel")
+
+    async def _modify_order(self, sim: Simulator, market: Market, request: web.Request) -> web.Response:
+        return await self._rest_order(sim, market, request, "amend")
+
+    # TP/SL: futures plan orders ------------------------------------------------------------------------------------
+    async def _place_tpsl(self, sim: Simulator, market: Market, request: web.Request) -> web.Response:
+        """Place-Tpsl-Order, planType profit_plan / loss_plan: `size` of the one-way position (holdSide "buy" =
+        long, closed by a sell) at the market once the price reaches triggerPrice. The engine keeps it untriggered."""
+        data, refusal = await self._rest_body(sim, market, request)
+        if refusal is not None:
+            return refusal
+        symbol = self._listed(market, str(data.get("symbol", "")).upper())
+        if symbol is None:
+            return _rest_error("40034", "Parameter symbol does not exist")
+        plan, hold = data.get("planType"), data.get("holdSide")
+        trigger_price, size = _decimal_param(data, "triggerPrice"), _decimal_param(data, "size")
+        if plan not in PLAN_TRIGGERS:
+            return _rest_error("40020", "Parameter planType error (the simulator takes profit_plan, loss_plan)")
+        if hold not in ("buy", "sell") or trigger_price is None or trigger_price <= 0 or size is None or size <= 0:
+            return _rest_error("40017", "Parameter verification failed: holdSide, triggerPrice and size")
+        oid = data.get("clientOid") or None
+        if oid is not None and sim.orders.find(self.exchange, market, client_order_id=oid) is not None:
+            return _rest_error("45034", "clientOid duplicate")
+        req = SimRequest(op="place", symbol=symbol, client_order_id=oid, side=Side.SELL if hold == "buy" else Side.BUY,
+                         amount=size, order_type="market", reduce_only=True, trigger_price=trigger_price,
+                         trigger=PLAN_TRIGGERS[plan],
+                         valid_until=int(request.headers["ACCESS-TIMESTAMP"]) + WINDOW_MS)
+        result = await sim.orders.call(self.exchange, market, req, transport=request.transport)
+        if result is None:
+            return web.Response(status=502, text="connection cut (simulated)")
+        if result.kind != "ok":
+            return _rest_error(*_refusal(market, "place", result))
+        return _rest_ok({"orderId": result.order.order_id, "clientOid": _client_oid(result.order)})
+
+    async def _cancel_plan(self, sim: Simulator, market: Market, request: web.Request) -> web.Response:
+        """Cancel-Trigger-Order: each of orderIdList through the engine; data {successList, failureList}."""
+        data, refusal = await self._rest_body(sim, market, request)
+        if refusal is not None:
+            return refusal
+        symbol = self._listed(market, str(data.get("symbol", "")).upper())
+        ids = data.get("orderIdList")
+        if symbol is None or type(ids) is not list or not ids or not all(type(i) is dict for i in ids):
+            return _rest_error("40017", "Parameter verification failed: symbol and orderIdList")
+        success, failure = [], []
+        for entry in ids:
+            try:
+                req = attrs_evolve(_cancel_request(symbol, entry),
+                                   valid_until=int(request.headers["ACCESS-TIMESTAMP"]) + WINDOW_MS)
+            except _Refused as refused:
+                failure.append({**entry, "errorCode": refused.code, "errorMsg": refused.msg})
+                continue
+            order = sim.orders.find(self.exchange, market, order_id=req.order_id, client_order_id=req.client_order_id)
+            if order is None or order.trigger_price is None:
+                failure.append({"orderId": entry.get("orderId", ""), "clientOid": entry.get("clientOid", ""),
+                                "errorCode": "43025", "errorMsg": "Plan order does not exist"})
+                continue
+            result = await sim.orders.call(self.exchange, market, req, transport=request.transport)
+            if result is None:
+                return web.Response(status=502, text="connection cut (simulated)")
+            if result.kind == "ok":
+                success.append({"orderId": result.order.order_id, "clientOid": _client_oid(result.order)})
+            else:
+                code, msg = ("43026", "The planned order has been closed") if result.reason == "not_open" else \
+                    _refusal(market, "cancel", result)
+                failure.append({"orderId": order.order_id, "clientOid": _client_oid(order), "errorCode": code,
+                                "errorMsg": msg})
+        return _rest_ok({"successList": success, "failureList": failure})
+
+    async def _plans(self, sim: Simulator, market: Market, request: web.Request, pending: bool) -> web.Response:
+        """Get-Pending-Trigger-Order / Get-History-Trigger-Order (planType profit_loss: the TP/SL plans), filtered
+        by symbol, orderId, clientOid; data {entrustedList, endId}."""
+        refusal = self._check_signature(sim, request) or _product_type_refusal(request)
+        if refusal is not None:
+            return refusal
+        query = request.query
+        if query.get("planType") not in ("profit_loss", "normal_plan", "track_plan"):
+            return _rest_error("40019", "Parameter planType cannot be empty")
+        waiting = sim.orders.conditional.get((self.exchange, market), [])
+        orders = [o for o in sim.ledger(self.exchange, market).orders.values() if o.trigger_price is not None
+                  and (o in waiting) == pending]
+        symbol, oid, coid = query.get("symbol", "").upper(), query.get("orderId"), query.get("clientOid")
+        rows = [self._plan_row(market, o, pending) for o in reversed(orders)
+                if query["planType"] == "profit_loss" and (not symbol or self.raw_symbol(market, o.symbol) == symbol)
+                and (not oid or o.order_id == oid) and (not coid or _client_oid(o) == coid)]
+        return _rest_ok({"entrustedList": rows, "endId": rows[-1]["orderId"] if rows else None})
+
+    async def _plans_pending(self, sim: Simulator, market: Market, request: web.Request) -> web.Response:
+        return await self._plans(sim, market, request, pending=True)
+
+    async def _plans_history(self, sim: Simulator, market: Market, request: web.Request) -> web.Response:
+        return await self._plans(sim, market, request, pending=False)
+
+    def _plan_row(self, market: Market, order: SimOrder, pending: bool) -> dict:
+        if pending:
+            status = "live"
+        elif order.status is OrderStatus.CANCELED:
+            status = "cancelled"
+        else:
+            status = "executed" if order.filled else "executing"
+        return {"planType": "profit_plan" if order.trigger == "take_profit" else "loss_plan",
+                "symbol": self.raw_symbol(market, order.symbol), "size": decimal_text(order.amount),
+                "orderId": order.order_id, "clientOid": _client_oid(order), "price": "0", "executePrice": "0",
+                "callbackRatio": "", "triggerPrice": decimal_text(order.trigger_price), "triggerType": "fill_price",
+                "planStatus": status, "side": order.side.value, "posSide": "net", "marginCoin": SETTLE,
+                "marginMode": "crossed", "enterPointSource": "API", "tradeSide": f"{order.side.value}_single",
+                "posMode": "one_way_mode", "orderType": "market", "cTime": str(order.created),
+                "uTime": str(order.updated)}
 
     # public market data ------------------------------------------------------------------------------------------
     has_checksum = True
@@ -282,8 +636,8 @@ class BitgetSim(VenueSim):
         row: dict[str, Any] = {
             "instId": self.raw_symbol(session.market, order.symbol), "orderId": order.order_id,
             "clientOid" if spot else "clientOId": _client_oid(order),
-            "size": decimal_text(order.amount), "price": decimal_text(order.price),
-            "orderType": order.order_type, "force": "gtc", "side": order.side.value,
+            "size": decimal_text(order.amount), "price": _order_price(order),
+            "orderType": order.order_type, "force": order.time_in_force, "side": order.side.value,
             "accBaseVolume": decimal_text(order.filled), "priceAvg": decimal_text(order.average),
             "status": status, "cTime": str(order.created), "uTime": str(order.updated),
             "feeDetail": [{"feeCoin": fee_coin, "fee": _negated(sum((f.fee for f in fees), Decimal(0)))}],
@@ -293,7 +647,8 @@ class BitgetSim(VenueSim):
             row.update(newSize=decimal_text(order.amount), notional=decimal_text(order.amount * order.price))
         else:
             row.update(marginCoin=fee_coin, marginMode="crossed", posMode="one_way_mode", posSide="net",
-                       tradeSide=f"{order.side.value}_single", leverage="10", reduceOnly="no",
+                       tradeSide=f"{order.side.value}_single", leverage="10",
+                       reduceOnly="yes" if order.reduce_only else "no",
                        notionalUsd=decimal_text(order.amount * order.price), pnl="0", totalProfits="0")
         if fill is not None:
             row.update(tradeId=fill.trade_id, baseVolume=decimal_text(fill.amount),
@@ -401,10 +756,19 @@ class BitgetSim(VenueSim):
         if market is Market.SPOT:
             return [("GET", "/api/v2/spot/trade/fills", self._fills),
                     ("GET", "/api/v2/spot/trade/orderInfo", self._order),
-                    ("GET", "/api/v2/spot/account/assets", self._spot_assets)]
+                    ("GET", "/api/v2/spot/account/assets", self._spot_assets),
+                    ("POST", "/api/v2/spot/trade/place-order", self._place_order),
+                    ("POST", "/api/v2/spot/trade/cancel-order", self._cancel_order)]
         return [("GET", "/api/v2/mix/order/fills", self._fills), ("GET", "/api/v2/mix/order/detail", self._order),
                 ("GET", "/api/v2/mix/account/accounts", self._futures_accounts),
-                ("GET", "/api/v2/mix/position/all-position", self._all_positions)]
+                ("GET", "/api/v2/mix/position/all-position", self._all_positions),
+                ("POST", "/api/v2/mix/order/place-order", self._place_order),
+                ("POST", "/api/v2/mix/order/cancel-order", self._cancel_order),
+                ("POST", "/api/v2/mix/order/modify-order", self._modify_order),
+                ("POST", "/api/v2/mix/order/place-tpsl-order", self._place_tpsl),
+                ("POST", "/api/v2/mix/order/cancel-plan-order", self._cancel_plan),
+                ("GET", "/api/v2/mix/order/orders-plan-pending", self._plans_pending),
+                ("GET", "/api/v2/mix/order/orders-plan-history", self._plans_history)]
 
     async def _spot_assets(self, sim: Simulator, market: Market, request: web.Request) -> web.Response:
         """Get-Account-Assets: one `coin`, or (assetType) the coins held ("hold_only", the default) or all."""
@@ -462,7 +826,9 @@ class BitgetSim(VenueSim):
                 return _rest_error("40019", "Parameter symbol cannot be empty")
             if params.get("productType", "").upper() != INST_TYPE[market]:
                 return _rest_error("40020", "Parameter productType error")
-        found = [o for o in self.queryable_orders(sim.ledger(self.exchange, market)) if (not order_id or o.order_id == order_id)
+        waiting = sim.orders.conditional.get((self.exchange, market), [])  # untriggered plans are not orders
+        found = [o for o in self.queryable_orders(sim.ledger(self.exchange, market)) if o not in waiting
+                 and (not order_id or o.order_id == order_id)
                  and (not client_oid or _client_oid(o) == client_oid)
                  and (not symbol or self.raw_symbol(market, o.symbol) == symbol)]
         if market is Market.SPOT:
@@ -479,7 +845,7 @@ class BitgetSim(VenueSim):
         status = _STATUS.get(order.status, "cancelled" if spot else "canceled")
         row: dict[str, Any] = {
             "symbol": self.raw_symbol(market, order.symbol), "orderId": order.order_id, "clientOid": _client_oid(order),
-            "price": decimal_text(order.price), "size": decimal_text(order.amount), "orderType": order.order_type,
+            "price": _order_price(order), "size": decimal_text(order.amount), "orderType": order.order_type,
             "side": order.side.value, "priceAvg": decimal_text(order.average), "baseVolume": decimal_text(order.filled),
             "quoteVolume": decimal_text(order.filled_cost), "enterPointSource": "API", "orderSource": "normal",
             "cTime": str(order.created), "uTime": str(order.updated),
@@ -487,8 +853,9 @@ class BitgetSim(VenueSim):
         if spot:
             row.update(userId="1000000001", status=status, feeDetail="")
         else:
-            row.update(state=status, force="gtc", marginCoin=order.symbol.split("/")[1].split(":")[0], fee="0",
-                       totalProfits="0", posSide="net", leverage="10", marginMode="crossed", reduceOnly="NO",
+            row.update(state=status, force=order.time_in_force, marginCoin=order.symbol.split("/")[1].split(":")[0],
+                       fee="0", totalProfits="0", posSide="net", leverage="10", marginMode="crossed",
+                       reduceOnly="YES" if order.reduce_only else "NO",
                        tradeSide=f"{order.side.value}_single", posMode="one_way_mode")
         return row
 
@@ -528,8 +895,9 @@ class BitgetSim(VenueSim):
         body = {"code": "00000", "msg": "success", "requestTime": now_ms(), "data": data}
         return web.json_response(body, dumps=dumps)
 
-    def _check_signature(self, sim: Simulator, request: web.Request) -> web.Response | None:
-        """Bitget's REST auth: ACCESS-* headers, sign = base64 HMAC-SHA256(timestamp + METHOD + path[?query] + body)."""
+    def _check_signature(self, sim: Simulator, request: web.Request, body: str = "") -> web.Response | None:
+        """Bitget's REST auth: ACCESS-* headers, sign = base64 HMAC-SHA256(timestamp + METHOD + path[?query] + body)
+        (`body`: a POST's text as sent)."""
         creds = sim.credentials_for(self.exchange)
         headers = request.headers
         key, signature = headers.get("ACCESS-KEY"), headers.get("ACCESS-SIGN")
@@ -552,7 +920,6 @@ class BitgetSim(VenueSim):
             return _rest_error("40008", "Request timestamp expired")
         # The request path as the client wrote it (the simulator's `/bitget_<market>` prefix is not Bitget's).
         path = "/" + request.path.split("/", 2)[2]
-        body = ""  # GET only
         # Bitget signs the query as sent; ccxt signs it percent-decoded: accept either spelling.
         queries = {request.raw_path.partition("?")[2], request.query_string}
         self.secrets_seen.add(signature)
