@@ -1,12 +1,14 @@
 """Binance: spot through the WebSocket-API user data subscription, USD-M futures through a listenKey stream;
 public market data of both through ccxt.pro (market_data.py); balances and positions from the same user stream,
-and over REST at every (re)connect through ccxt (account.py)."""
+and over REST at every (re)connect through ccxt (account.py); orders over the WebSocket API (spot on the user
+stream's socket, USD-M on ws-fapi) with REST through ccxt as the fallback (orders.py)."""
 
 from __future__ import annotations
 
 from exchanges.binance.account import normalize_account, snapshot_events
 from exchanges.binance.market_data import MARKET_DATA
 from exchanges.binance.normalize import EXCHANGE, normalize
+from exchanges.binance.orders import ORDERS
 from exchanges.binance.rest import BACKFILL
 from exchanges.binance.stream import BinanceStream, handshake
 from framework.events import Market
@@ -27,4 +29,5 @@ SPEC = ExchangeSpec(
     backfill=BACKFILL,
     market_data=MARKET_DATA,
     account=ACCOUNT,
+    orders=ORDERS,
 )

@@ -50,6 +50,7 @@ from exchanges.binance.auth import API_KEY_HEADER, sign, ws_api_payload
 from exchanges.listings import sim_symbols
 from exchanges.simulator.ledger import SimFill, SimOrder
 from exchanges.simulator.market import TIMEFRAMES_MS
+from exchanges.simulator.orders import ClientIdPolicy, SimRequest, SimResult
 from exchanges.simulator.venues.base import SimSession, VenueSim, decimal_text, hmac_sha256
 from framework.events import Market, OrderStatus, Side, now_ms
 
@@ -118,16 +119,106 @@ def _stream_topic(market: Market, name: Any) -> tuple[str, str, str] | None:
     return None
 
 
+WS_FAPI_PATH = "/ws-fapi/v1"  # USD-M WebSocket API (trading), a socket of its own
+ORDER_WINDOW_MS = 5000  # recvWindow when a request sends none
+_WS_TRADING = {
+    Market.SPOT: frozenset({"order.place", "order.cancel", "order.status", "order.cancelReplace",
+                            "order.amend.keepPriority"}),
+    Market.FUTURE: frozenset({"order.place", "order.cancel", "order.status", "order.modify", "algoOrder.place",
+                              "algoOrder.cancel"}),
+}
+_ALGO_TYPES = {"take_profit": "TAKE_PROFIT_MARKET", "stop_loss": "STOP_MARKET"}
+_TRIGGERS = {v: k for k, v in _ALGO_TYPES.items()}
+_UNKNOWN_ORDER = "Unknown order sent."
+# Engine refusals as each market words them: (code, message); None keeps the engine's message.
+_REFUSALS = {
+    (Market.SPOT, "duplicate_client_id"): (-2010, "Duplicate order sent."),
+    (Market.FUTURE, "duplicate_client_id"): (-4116, "ClientOrderId is duplicated."),
+    (Market.SPOT, "would_cross"): (-2010, "Order would immediately match and take."),
+    (Market.FUTURE, "would_cross"): (-5022, "Due to the order could not be executed as maker, the Post Only order "
+                                            "will be rejected. The order will not be recorded in the order history"),
+    (Market.SPOT, "insufficient"): (-2010, "Account has insufficient balance for requested action."),
+    (Market.FUTURE, "insufficient"): (-2019, "Margin is insufficient."),
+}
+
+
+class _Refused(Exception):
+    """A request the venue refuses before the matching engine: (HTTP-like status, code, message)."""
+
+    def __init__(self, status: int, code: int, msg: str) -> None:
+        super().__init__(msg)
+        self.status, self.code, self.msg = status, code, msg
+
+
+def _untriggered(sim: Any, order: SimOrder) -> bool:
+    """A USD-M TP/SL (algo) order that has not reached the book: waiting, or cancelled while waiting (a triggered
+    one is a market order and fills at once here)."""
+    if order.trigger_price is None:
+        return False
+    pending = getattr(sim, "orders", None)
+    waiting = pending is not None and order in pending.conditional.get(("binance", Market.FUTURE), [])
+    return waiting or (order.status is OrderStatus.CANCELED and not order.filled)
+
+
+def _order_type(market: Market, order: SimOrder) -> str:
+    if market is Market.SPOT and order.time_in_force == "post_only":
+        return "LIMIT_MAKER"
+    return order.order_type.upper()
+
+
+def _time_in_force(market: Market, order: SimOrder) -> str:
+    if order.time_in_force == "ioc" and order.order_type != "market":
+        return "IOC"
+    return "GTX" if order.time_in_force == "post_only" and market is Market.FUTURE else "GTC"
+
+
+def _limit_price(order: SimOrder) -> Decimal:
+    """A market order has no limit price (the venue writes 0)."""
+    return Decimal(0) if order.order_type == "market" else order.price
+
+
+def _execution_type(order: SimOrder, fill: SimFill | None) -> str:
+    if fill is not None:
+        return "TRADE"
+    return {OrderStatus.CANCELED: "CANCELED", OrderStatus.EXPIRED: "EXPIRED"}.get(order.status, "NEW")
+
+
+def _ws_payload(params: dict) -> str:
+    """What a WebSocket-API request signs: its params but `signature`, sorted by name, `k=v&…` (computed here,
+    from the doc's rule, not with the client's code)."""
+    return "&".join(f"{name}={params[name]}" for name in sorted(params) if name != "signature")
+
+
+def _decimal(params: dict, name: str, required: bool = True) -> Decimal | None:
+    value = params.get(name)
+    if value is None or value == "":
+        if required:
+            raise _Refused(400, -1102, f"Mandatory parameter '{name}' was not sent, was empty/null, or malformed.")
+        return None
+    try:
+        number = Decimal(str(value))
+    except ArithmeticError:
+        raise _Refused(400, -1100, f"Illegal characters found in parameter '{name}'.") from None
+    if not number.is_finite():
+        raise _Refused(400, -1100, f"Illegal characters found in parameter '{name}'.")
+    return number
+
+
 class BinanceSim(VenueSim):
     exchange = "binance"
     markets = frozenset({Market.SPOT, Market.FUTURE})
 
+    client_id_policy = ClientIdPolicy.OPEN_UNIQUE  # "unique among open orders"; reusable once it is done
+
     def __init__(self) -> None:
         self.listen_keys: dict[str, int] = {}  # listenKey -> expiry (ms)
+        # order id -> (client id before a spot cancel renamed it, the new name): the cancel's report carries
+        # the original in `C`, as the venue's does.
+        self.cancel_renames: dict[str, tuple[str | None, str]] = {}
 
     # sockets -----------------------------------------------------------------------------------------------
     def ws_paths(self, market: Market) -> list[str]:
-        return [""] if market is Market.SPOT else ["/ws/{listen_key}"]
+        return [""] if market is Market.SPOT else ["/ws/{listen_key}", WS_FAPI_PATH]
 
     def public_ws_paths(self, market: Market) -> list[str]:
         """ccxt's stream sockets: spot `/ws/<stream id>`, USD-M `/public/ws/<id>` and `/market/ws/<id>`. The
@@ -142,6 +233,9 @@ class BinanceSim(VenueSim):
             return True
         if session.market is Market.SPOT:
             return True
+        if session.request.path.endswith(WS_FAPI_PATH):  # USD-M trading socket: signed requests, no stream
+            session.state["trading"] = True
+            return True
         listen_key = session.request.match_info["listen_key"]
         if self.listen_keys.get(listen_key, 0) < now_ms():
             await session.send({"code": -1125, "msg": "This listenKey does not exist."})
@@ -155,9 +249,14 @@ class BinanceSim(VenueSim):
         if session.public:
             await self._stream_request(session, message)
             return
-        if session.market is not Market.SPOT or type(message) is not dict:
+        if type(message) is not dict:
             return
         request_id, method = message.get("id"), message.get("method")
+        if method in _WS_TRADING[session.market] and (session.market is Market.SPOT or session.state.get("trading")):
+            await self._ws_order_request(session, message)
+            return
+        if session.market is not Market.SPOT:
+            return
         if method == "ping":
             await session.send({"id": request_id, "status": 200, "result": {}})
             return
@@ -195,16 +294,26 @@ class BinanceSim(VenueSim):
             return []
         if session.market is Market.SPOT:
             return [{"subscriptionId": 0, "event": self._execution_report(order, fill)}]
+        if fill is None and _untriggered(session.sim, order):
+            return [self._algo_update(order)]
         return [self._order_trade_update(order, fill)]
+
+    def _original_client_id(self, order: SimOrder) -> str:
+        """`C`: the client id a cancel replaced (only on that cancel's report), else empty."""
+        renamed = self.cancel_renames.get(order.order_id)
+        if renamed and order.status is OrderStatus.CANCELED and order.client_order_id == renamed[1]:
+            return renamed[0] or f"sim{order.order_id}"
+        return ""
 
     def _execution_report(self, order: SimOrder, fill: SimFill | None) -> dict:
         now = fill.time if fill else order.updated
         return {
             "e": "executionReport", "E": now + 1, "s": self.raw_symbol(Market.SPOT, order.symbol),
             "c": order.client_order_id or f"sim{order.order_id}", "S": order.side.value.upper(),
-            "o": order.order_type.upper(), "f": "GTC", "q": decimal_text(order.amount, 8),
-            "p": decimal_text(order.price, 8), "P": "0.00000000", "F": "0.00000000", "g": -1, "C": "",
-            "x": "TRADE" if fill else "NEW", "X": _STATUS[order.status], "r": "NONE",
+            "o": _order_type(Market.SPOT, order), "f": _time_in_force(Market.SPOT, order),
+            "q": decimal_text(order.amount, 8), "p": decimal_text(_limit_price(order), 8), "P": "0.00000000",
+            "F": "0.00000000", "g": -1, "C": self._original_client_id(order),
+            "x": _execution_type(order, fill), "X": _STATUS[order.status], "r": "NONE",
             "i": int(order.order_id), "l": decimal_text(fill.amount if fill else 0, 8),
             "z": decimal_text(order.filled, 8), "L": decimal_text(fill.price if fill else 0, 8),
             "n": decimal_text(fill.fee, 8) if fill else "0", "N": fill.fee_currency if fill else None,
@@ -218,13 +327,14 @@ class BinanceSim(VenueSim):
         now = fill.time if fill else order.updated
         body = {
             "s": self.raw_symbol(Market.FUTURE, order.symbol), "c": order.client_order_id or f"sim{order.order_id}",
-            "S": order.side.value.upper(), "o": order.order_type.upper(), "f": "GTC",
-            "q": decimal_text(order.amount), "p": decimal_text(order.price), "ap": decimal_text(order.average),
-            "sp": "0", "x": "TRADE" if fill else "NEW", "X": _STATUS[order.status], "i": int(order.order_id),
+            "S": order.side.value.upper(), "o": order.order_type.upper(), "f": _time_in_force(Market.FUTURE, order),
+            "q": decimal_text(order.amount), "p": decimal_text(_limit_price(order)), "ap": decimal_text(order.average),
+            "sp": decimal_text(order.trigger_price or 0), "x": _execution_type(order, fill), "X": _STATUS[order.status],
+            "i": int(order.order_id),
             "l": decimal_text(fill.amount if fill else 0), "z": decimal_text(order.filled),
             "L": decimal_text(fill.price if fill else 0), "T": now, "t": int(fill.trade_id) if fill else 0,
-            "b": "0", "a": "0", "m": fill.is_maker if fill else False, "R": False, "wt": "CONTRACT_PRICE",
-            "ot": order.order_type.upper(), "ps": "BOTH", "cp": False, "rp": "0", "pP": False, "si": 0, "ss": 0,
+            "b": "0", "a": "0", "m": fill.is_maker if fill else False, "R": order.reduce_only, "wt": "CONTRACT_PRICE",
+            "ot": _ALGO_TYPES.get(order.trigger, order.order_type.upper()), "ps": "BOTH", "cp": False, "rp": "0", "pP": False, "si": 0, "ss": 0,
             "V": "NONE", "pm": "NONE", "gtd": 0,
         }
         if fill:
@@ -258,8 +368,18 @@ class BinanceSim(VenueSim):
     def rest_routes(self, market: Market) -> list:
         if market is Market.SPOT:
             return [("GET", "/api/v3/myTrades", self._my_trades), ("GET", "/api/v3/order", self._order),
-                    ("GET", "/api/v3/account", self._spot_account)]
+                    ("GET", "/api/v3/account", self._spot_account),
+                    ("POST", "/api/v3/order", self._rest_order_route("order.place")),
+                    ("DELETE", "/api/v3/order", self._rest_order_route("order.cancel")),
+                    ("POST", "/api/v3/order/cancelReplace", self._rest_order_route("order.cancelReplace")),
+                    ("PUT", "/api/v3/order/amend/keepPriority", self._rest_order_route("order.amend.keepPriority"))]
         return [
+            ("POST", "/fapi/v1/order", self._rest_order_route("order.place")),
+            ("DELETE", "/fapi/v1/order", self._rest_order_route("order.cancel")),
+            ("PUT", "/fapi/v1/order", self._rest_order_route("order.modify")),
+            ("POST", "/fapi/v1/algoOrder", self._rest_order_route("algoOrder.place")),
+            ("DELETE", "/fapi/v1/algoOrder", self._rest_order_route("algoOrder.cancel")),
+            ("GET", "/fapi/v1/algoOrder", self._rest_order_route("algoOrder.status")),
             ("POST", "/fapi/v1/listenKey", self._listen_key),
             ("PUT", "/fapi/v1/listenKey", self._listen_key),
             ("DELETE", "/fapi/v1/listenKey", self._listen_key),
@@ -315,17 +435,19 @@ class BinanceSim(VenueSim):
     def _order_row(self, market: Market, order: SimOrder) -> dict:
         common = {
             "symbol": self.raw_symbol(market, order.symbol), "orderId": int(order.order_id),
-            "clientOrderId": self._client_order_id(order), "price": decimal_text(order.price),
+            "clientOrderId": self._client_order_id(order), "price": decimal_text(_limit_price(order)),
             "origQty": decimal_text(order.amount), "executedQty": decimal_text(order.filled),
-            "status": _STATUS[order.status], "timeInForce": "GTC", "type": order.order_type.upper(),
-            "side": order.side.value.upper(), "stopPrice": "0", "time": order.created, "updateTime": order.updated,
+            "status": _STATUS[order.status], "timeInForce": _time_in_force(market, order),
+            "type": _order_type(market, order), "side": order.side.value.upper(), "stopPrice": "0",
+            "time": order.created, "updateTime": order.updated,
             "selfTradePreventionMode": "NONE",
         }
         if market is Market.SPOT:
             return {**common, "orderListId": -1, "cummulativeQuoteQty": decimal_text(order.filled_cost),
                     "icebergQty": "0", "isWorking": True, "workingTime": order.created, "origQuoteOrderQty": "0"}
         return {**common, "avgPrice": decimal_text(order.average), "cumQuote": decimal_text(order.filled_cost),
-                "origType": order.order_type.upper(), "reduceOnly": False, "positionSide": "BOTH",
+                "cumQty": decimal_text(order.filled), "origType": order.order_type.upper(),
+                "reduceOnly": order.reduce_only, "positionSide": "BOTH",
                 "closePosition": False, "workingType": "CONTRACT_PRICE", "priceProtect": False, "priceMatch": "NONE",
                 "goodTillDate": 0}
 
@@ -476,6 +598,252 @@ class BinanceSim(VenueSim):
             row.update(buyer=fill.side.value == "buy", maker=fill.is_maker, realizedPnl="0",
                        side=fill.side.value.upper(), positionSide="BOTH", marginAsset=fill.fee_currency)
         return row
+
+    # order entry -------------------------------------------------------------------------------------------------
+    # WebSocket API (spot on the user stream's socket, USD-M on ws-fapi) and the REST endpoints ccxt calls, read into
+    # the engine's SimRequest and its SimResult written back in Binance's shapes. The simulator keeps one order
+    # record through a spot cancel-replace (the engine's amend): the new order answers with the old order id.
+    async def _ws_order_request(self, session: SimSession, message: dict) -> None:
+        request_id, method = message.get("id"), message["method"]
+        params = message.get("params") if type(message.get("params")) is dict else {}
+        market, sim = session.market, session.sim
+        try:
+            valid_until = self._check_ws_signature(sim, params)
+            request = self._sim_request(sim, market, method, params, valid_until)
+        except _Refused as refused:
+            await session.send({"id": request_id, "status": refused.status,
+                                "error": {"code": refused.code, "msg": refused.msg}})
+            return
+
+        async def answer(result: SimResult) -> None:
+            status, body = self._render(sim, market, method, params, result)
+            await session.send({"id": request_id, "status": status, "result" if status == 200 else "error": body})
+
+        sim.orders.submit(self.exchange, market, request, answer, path="ws", transport=session.request.transport)
+
+    def _check_ws_signature(self, sim: Simulator, params: dict) -> int:
+        """The request's validity end (timestamp + recvWindow) when its key, signature and time are good."""
+        creds = sim.credentials_for(self.exchange)
+        signature = params.get("signature")
+        if isinstance(signature, str):
+            self.secrets_seen.add(signature)
+        if params.get("apiKey") != creds.api_key:
+            raise _Refused(401, -2015, "Invalid API-key, IP, or permissions for action.")
+        expected = hmac_sha256(creds.secret, _ws_payload(params)).hex()
+        if not isinstance(signature, str) or not hmac.compare_digest(expected, signature.lower()):
+            raise _Refused(400, -1022, "Signature for this request is not valid.")
+        return self._validity(params)
+
+    @staticmethod
+    def _validity(params: dict) -> int:
+        """Binance's timing rule: timestamp < now + 1 s and now − timestamp ≤ recvWindow (default 5000, ≤ 60000)."""
+        try:
+            timestamp = int(params["timestamp"])
+            window = int(Decimal(str(params.get("recvWindow") or ORDER_WINDOW_MS)))
+        except (KeyError, ValueError, ArithmeticError):
+            raise _Refused(400, -1102, "Mandatory parameter 'timestamp' was not sent, was empty/null, or "
+                                       "malformed.") from None
+        if window > RECV_WINDOW_MS:
+            raise _Refused(400, -1131, "recvWindow must be less than 60000")
+        now = now_ms()
+        if not (timestamp < now + 1000 and now - timestamp <= window):
+            raise _Refused(400, -1021, "Timestamp for this request is outside of the recvWindow.")
+        return timestamp + window
+
+    async def _signed_form(self, sim: Simulator, request: web.Request) -> tuple[dict, int]:
+        """A signed REST order request's params (query for GET/DELETE, the form body for POST/PUT, as ccxt signs
+        them) and its validity end."""
+        creds = sim.credentials_for(self.exchange)
+        if request.headers.get(API_KEY_HEADER) != creds.api_key:
+            raise _Refused(401, -2015, "Invalid API-key, IP, or permissions for action.")
+        text = request.query_string if request.method in ("GET", "DELETE") else await request.text()
+        payload, _, signature = text.rpartition("&signature=")
+        if signature:
+            self.secrets_seen.add(signature)
+        if not signature or not hmac.compare_digest(hmac_sha256(creds.secret, payload).hex(), signature.lower()):
+            raise _Refused(400, -1022, "Signature for this request is not valid.")
+        params = dict(parse_qsl(payload))
+        return params, self._validity(params)
+
+    def _symbol(self, market: Market, params: dict) -> str:
+        raw = params.get("symbol")
+        if not raw:
+            raise _Refused(400, -1102, "Mandatory parameter 'symbol' was not sent, was empty/null, or malformed.")
+        symbol = _LISTED[market].get(raw)
+        if symbol is None:
+            raise _Refused(400, -1121, "Invalid symbol.")
+        return symbol
+
+    @staticmethod
+    def _side(params: dict) -> Side:
+        side = params.get("side")
+        if side not in ("BUY", "SELL"):
+            raise _Refused(400, -1117, "Invalid side.")
+        return Side.BUY if side == "BUY" else Side.SELL
+
+    @staticmethod
+    def _target(params: dict, id_key: str = "orderId", coid_key: str = "origClientOrderId") -> dict[str, str | None]:
+        order_id, coid = params.get(id_key), params.get(coid_key)
+        if order_id in (None, "") and coid in (None, ""):
+            raise _Refused(400, -1102, f"Param '{coid_key}' or '{id_key}' must be sent, but both were empty/null!")
+        return {"order_id": None if order_id in (None, "") else str(order_id),
+                "client_order_id": None if coid in (None, "") else str(coid)}
+
+    def _sim_request(self, sim: Simulator, market: Market, method: str, params: dict, valid_until: int) -> SimRequest:
+        """The engine's request for one Binance order request (refusals the venue makes before its engine raise)."""
+        if method == "algoOrder.cancel":
+            return SimRequest(op="cancel", symbol="", valid_until=valid_until,
+                              **self._target(params, "algoId", "clientAlgoId"))
+        if method == "algoOrder.status":
+            return SimRequest(op="query", symbol="", **self._target(params, "algoId", "clientAlgoId"))
+        symbol = self._symbol(market, params)
+        if method == "order.status":
+            return SimRequest(op="query", symbol=symbol, **self._target(params))
+        if method == "order.cancel":
+            target = self._target(params)
+            rename = None
+            if market is Market.SPOT:  # the venue renames a cancelled order (newClientOrderId, else its own)
+                rename = params.get("newClientOrderId") or secrets.token_urlsafe(16)
+                order = sim.orders.find(self.exchange, market, **target)
+                if order is not None and not order.status.is_terminal:
+                    self.cancel_renames[order.order_id] = (order.client_order_id, rename)
+            return SimRequest(op="cancel", symbol=symbol, rename_to=rename, valid_until=valid_until, **target)
+        if method == "order.modify":
+            self._side(params)
+            return SimRequest(op="amend", symbol=symbol, amount=_decimal(params, "quantity"),
+                              price=_decimal(params, "price"), valid_until=valid_until, **self._target(params))
+        if method == "order.amend.keepPriority":
+            target, amount = self._target(params), _decimal(params, "newQty")
+            order = sim.orders.find(self.exchange, market, **target)
+            if order is not None and not order.status.is_terminal and amount >= order.amount:
+                raise _Refused(400, -2038, "Order amend (quantity increase) is not supported.")
+            return SimRequest(op="amend", symbol=symbol, amount=amount, valid_until=valid_until,
+                              new_client_order_id=params.get("newClientOrderId") or secrets.token_urlsafe(16),
+                              **target)
+        if method == "order.cancelReplace":
+            if params.get("type") != "LIMIT":
+                raise _Refused(400, -1116, "Invalid orderType.")  # the simulator replaces with limit orders only
+            self._side(params)
+            return SimRequest(op="amend", symbol=symbol, amount=_decimal(params, "quantity"),
+                              price=_decimal(params, "price"), valid_until=valid_until,
+                              new_client_order_id=params.get("newClientOrderId") or secrets.token_urlsafe(16),
+                              **self._target(params, "cancelOrderId", "cancelOrigClientOrderId"))
+        side, amount = self._side(params), _decimal(params, "quantity")
+        if method == "algoOrder.place":
+            trigger = _TRIGGERS.get(params.get("type"))
+            if params.get("algoType") != "CONDITIONAL" or trigger is None:
+                raise _Refused(400, -1116, "Invalid orderType.")
+            return SimRequest(op="place", symbol=symbol, side=side, amount=amount, order_type="market",
+                              trigger_price=_decimal(params, "triggerPrice"), trigger=trigger,
+                              reduce_only=str(params.get("reduceOnly")).lower() == "true",
+                              client_order_id=params.get("clientAlgoId") or None, valid_until=valid_until)
+        kind, tif = params.get("type"), params.get("timeInForce")
+        if kind == "MARKET":
+            order_type = "market"
+        elif (kind == "LIMIT_MAKER" and market is Market.SPOT) or (kind == "LIMIT" and tif == "GTX"):
+            order_type = "post_only"
+        elif kind == "LIMIT" and tif in ("GTC", "IOC", "FOK"):
+            order_type = "limit" if tif == "GTC" else "ioc"
+        else:
+            raise _Refused(400, -1116, "Invalid orderType.")
+        return SimRequest(op="place", symbol=symbol, side=side, amount=amount, order_type=order_type,
+                          price=None if order_type == "market" else _decimal(params, "price"),
+                          reduce_only=str(params.get("reduceOnly")).lower() == "true",
+                          client_order_id=params.get("newClientOrderId") or None, valid_until=valid_until)
+
+    def _render(self, sim: Simulator, market: Market, method: str, params: dict,
+                result: SimResult) -> tuple[int, dict]:
+        """(status, result or error body) of the engine's result, as Binance answers this method."""
+        if result.kind == "unknown":
+            return 503, {"code": -1007, "msg": "Timeout waiting for response from backend server. Send status "
+                                               "unknown; execution status unknown."}
+        if result.kind == "not_found" or result.reason == "not_open":
+            if method == "order.cancelReplace":
+                return 400, {"code": -2022, "msg": "Order cancel-replace failed.", "data": {
+                    "cancelResult": "FAILURE", "newOrderResult": "NOT_ATTEMPTED",
+                    "cancelResponse": {"code": -2011, "msg": _UNKNOWN_ORDER}, "newOrderResponse": None}}
+            if method == "order.amend.keepPriority":
+                return 400, {"code": -2038, "msg": _UNKNOWN_ORDER}
+            if method in ("order.cancel", "algoOrder.cancel"):
+                return 400, {"code": -2011, "msg": _UNKNOWN_ORDER}
+            return 400, {"code": -2013, "msg": "Order does not exist."}
+        if result.kind == "reject":
+            if result.reason == "expired":
+                return 400, {"code": -1021, "msg": "Timestamp for this request is outside of the recvWindow."}
+            if result.reason == "duplicate_client_id" and method == "algoOrder.place":
+                return 400, {"code": -20132, "msg": "The client algo id is duplicated"}
+            code, msg = _REFUSALS.get((market, result.reason), (-1013, result.message))
+            return 400, {"code": code, "msg": msg}
+        order: SimOrder = result.order
+        if method == "algoOrder.cancel":
+            return 200, {"algoId": int(order.order_id), "clientAlgoId": order.client_order_id or "", "code": "200",
+                         "msg": "success"}
+        if method in ("algoOrder.place", "algoOrder.status"):
+            return 200, self._algo_row(sim, order)
+        row = self._order_row(market, order)
+        if method == "order.place":
+            return 200, {**row, "transactTime": order.updated}
+        if method == "order.cancel" and market is Market.SPOT:
+            original = self.cancel_renames.get(order.order_id, (params.get("origClientOrderId"), ""))[0]
+            return 200, {**row, "origClientOrderId": original or "", "transactTime": order.updated}
+        if method == "order.amend.keepPriority":
+            amended = {k: v for k, v in row.items() if k not in ("origQty", "cummulativeQuoteQty")}
+            amended.update(qty=row["origQty"], cumulativeQuoteQty=row["cummulativeQuoteQty"],
+                           origClientOrderId=params.get("origClientOrderId") or "")
+            return 200, {"transactTime": order.updated, "executionId": int(order.updated), "amendedOrder": amended}
+        if method == "order.cancelReplace":
+            canceled = {**row, "status": "CANCELED", "clientOrderId": params.get("cancelNewClientOrderId") or "",
+                        "origClientOrderId": params.get("cancelOrigClientOrderId") or ""}
+            return 200, {"cancelResult": "SUCCESS", "newOrderResult": "SUCCESS", "cancelResponse": canceled,
+                         "newOrderResponse": {**row, "transactTime": order.updated}}
+        return 200, row
+
+    def _algo_row(self, sim: Simulator, order: SimOrder) -> dict:
+        """A USD-M algo (TP/SL) order as algoOrder.place and `GET /fapi/v1/algoOrder` answer it."""
+        if _untriggered(sim, order):
+            status = "CANCELED" if order.status is OrderStatus.CANCELED else "NEW"
+        else:
+            status = "FINISHED" if order.status.is_terminal else "TRIGGERED"
+        return {
+            "algoId": int(order.order_id), "clientAlgoId": order.client_order_id or "", "algoType": "CONDITIONAL",
+            "orderType": _ALGO_TYPES.get(order.trigger, "STOP_MARKET"), "symbol": self.raw_symbol(Market.FUTURE,
+                                                                                                  order.symbol),
+            "side": order.side.value.upper(), "positionSide": "BOTH", "timeInForce": "GTC",
+            "quantity": decimal_text(order.amount), "algoStatus": status,
+            "triggerPrice": decimal_text(order.trigger_price or 0), "price": "0",
+            "executedQty": decimal_text(order.filled), "avgPrice": decimal_text(order.average),
+            "workingType": "CONTRACT_PRICE", "priceMatch": "NONE", "closePosition": False, "priceProtect": False,
+            "reduceOnly": order.reduce_only, "createTime": order.created, "updateTime": order.updated,
+            "triggerTime": 0, "goodTillDate": 0,
+        }
+
+    def _algo_update(self, order: SimOrder) -> dict:
+        """USD-M `ALGO_UPDATE` ("Event: Algo Order Update") of an algo order that has not triggered."""
+        now = order.updated
+        return {"e": "ALGO_UPDATE", "T": now, "E": now + 1, "o": {
+            "caid": order.client_order_id or "", "aid": int(order.order_id), "at": "CONDITIONAL",
+            "o": _ALGO_TYPES.get(order.trigger, "STOP_MARKET"), "s": self.raw_symbol(Market.FUTURE, order.symbol),
+            "S": order.side.value.upper(), "ps": "BOTH", "f": "GTC", "q": decimal_text(order.amount),
+            "X": "CANCELED" if order.status is OrderStatus.CANCELED else "NEW",
+            "tp": decimal_text(order.trigger_price or 0), "p": "0", "wt": "CONTRACT_PRICE", "pm": "NONE",
+            "cp": False, "pP": False, "R": order.reduce_only, "tt": 0, "gtd": 0}}
+
+    def _rest_order_route(self, method: str):
+        """A REST order endpoint doing what the WebSocket method `method` does."""
+
+        async def handle(sim: Simulator, market: Market, request: web.Request) -> web.StreamResponse:
+            try:
+                params, valid_until = await self._signed_form(sim, request)
+                order_request = self._sim_request(sim, market, method, params, valid_until)
+            except _Refused as refused:
+                return _error(refused.status, refused.code, refused.msg)
+            result = await sim.orders.call(self.exchange, market, order_request, transport=request.transport)
+            if result is None:  # the fault cut the connection: nobody reads this
+                return web.Response(status=502)
+            status, body = self._render(sim, market, method, params, result)
+            return web.json_response(body, status=status)
+
+        return handle
 
     # public market data ------------------------------------------------------------------------------------------
     async def _stream_request(self, session: SimSession, message: Any) -> None:
