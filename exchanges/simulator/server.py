@@ -52,7 +52,7 @@ def generated_credentials(exchange: str) -> Credentials:
     """Fresh random credentials of the venue's shape (the simulator checks signatures with them)."""
     return Credentials(
         api_key=f"sim{exchange}{secrets.token_hex(12)}",
-        secret=secrets.token_hex(24),
+        secret="0x" + secrets.token_hex(32) if exchange == "hyperliquid" else secrets.token_hex(24),  # an L1 key
         passphrase=secrets.token_hex(6) if exchange == "bitget" else None,
         wallet_address="0x" + secrets.token_hex(20),
     )

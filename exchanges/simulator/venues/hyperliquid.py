@@ -37,23 +37,48 @@ gets `"Invalid subscription: <subscription>"`. Every step then pushes, to each s
   bid and ask (the venue's impact prices for a notional the top level covers).
 Prices and sizes are strings written as the venue writes them: trailing zeros dropped, an integer as "65000.0".
 The simulator does not aggregate books: an `l2Book` with `nSigFigs` set is refused as an invalid subscription.
+Order entry (the matching engine's; `exchanges/hyperliquid/orders.py` is the client side): a signed action is POSTed
+to `/exchange`, or sent on the socket as `{"method": "post", "id": <int>, "request": {"type": "action", "payload":
+<the same body>}}` and answered `{"channel": "post", "data": {"id", "response": {"type": "action", "payload": <the
+HTTP answer>}}}`. Actions (one order or cancel per action): `order` (limit Gtc / Ioc / Alo, or a trigger tp / sl),
+`cancel` (by oid), `cancelByCloid`, `batchModify` (one). Checked in the venue's order: the body parses (else HTTP 422
+"Failed to deserialize the JSON body into the target type", on the socket a post `error` answer "422 …"); the
+EIP-712 signature, recomputed here (own MessagePack, keccak, the Agent digest), recovers the wallet or the API wallet
+of the simulator's secret (else `{"status": "err", "response": "User or API Wallet 0x<recovered> does not exist."}`);
+`expiresAfter` has not passed ("Action already expired"; also when a late execution finds it passed); the nonce is
+within (now − 2 days, now + 1 day), not among the signer's 100 highest ("Invalid nonce: duplicate nonce N"), not below
+the smallest of them once 100 are held ("Invalid nonce: nonce too low N < M"). The simulator counts a nonce used
+once the action reached it, even when a fault then keeps the engine from executing it (the venue counts it when the
+action executes): a resend after a lost or unexecuted request is refused as a duplicate, where the venue would take
+it. Answers: an order `{"resting": {"oid"[, "cloid"]}}` (or `{"filled": {"totalSz", "avgPx", "oid"}}` when the
+engine had finished it before answering) or `{"error": "…"}` in `statuses`; a cancel `"success"` or "Order was never
+placed, already canceled, or filled. asset=N"; a modify as an order, or "Cannot modify canceled or filled order". The
+engine's "status unknown" is HTTP 500 / a post `error` answer "500 Internal Server Error". `orderStatus` (info, over
+REST and as a post of type info) by oid or cloid: `{"status": "order", "order": {"order": {…}, "status",
+"statusTimestamp"}}` or `{"status": "unknownOid"}`. The 100 in-flight posts limit is not enforced.
 Sources: docs hyperliquid.gitbook.io/hyperliquid-docs/for-developers/api (info-endpoint, websocket/
-subscriptions, timeouts-and-heartbeats); hyperliquid-dex/order_book_server `types/subscription.rs`,
+subscriptions, timeouts-and-heartbeats, websocket/post-requests, exchange-endpoint, nonces-and-api-wallets), the
+FAQ "What does Action already expired mean?"; hyperliquid-dex/order_book_server `types/subscription.rs`,
 `servers/websocket_server.rs` (ack before snapshot, error texts); ccxt 4.5.90 `pro/hyperliquid.py`.
 """
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import json
 import re
-from decimal import Decimal, localcontext
+from decimal import Decimal, InvalidOperation, localcontext
 from typing import TYPE_CHECKING, Any, Iterable, NamedTuple
 
+import coincurve
 from aiohttp import web
+from Crypto.Hash import keccak
 
+from exchanges.hyperliquid.market_data import ASSET_INDEX
 from exchanges.listings import sim_symbols
 from exchanges.simulator.market import TIMEFRAMES_MS
+from exchanges.simulator.orders import SimRequest, SimResult
 from exchanges.simulator.venues.base import SimSession, VenueSim, decimal_text, dumps
 from framework.events import Market, OrderStatus, Side, now_ms
 
@@ -100,6 +125,7 @@ class HyperliquidSim(VenueSim):
         self.snapshot_limit = HISTORY_ROWS
         self.history_rows = HISTORY_ROWS  # rows per info response (lower it to test paging with few fills)
         self._positions = _Positions()
+        self._nonces: dict[str, list[int]] = {}  # signer -> its highest nonces (KEPT_NONCES), ascending
 
     def raw_symbol(self, market: Market, symbol: str) -> str:
         """A perp's coin: `BTC/USDC:USDC` → `BTC`."""
@@ -116,6 +142,9 @@ class HyperliquidSim(VenueSim):
         method = message.get("method") if type(message) is dict else None
         if method == "ping":
             await session.send({"channel": "pong"})
+            return
+        if method == "post":
+            await self._post(session, message)
             return
         subscription = message.get("subscription") if method in ("subscribe", "unsubscribe") else None
         if type(subscription) is dict and subscription.get("type") in MARKET_TYPES:
@@ -294,7 +323,7 @@ class HyperliquidSim(VenueSim):
 
     # REST -------------------------------------------------------------------------------------------------------------
     def rest_routes(self, market: Market) -> list:
-        return [("POST", "/info", self._info)]
+        return [("POST", "/info", self._info), ("POST", "/exchange", self._exchange)]
 
     async def _info(self, sim: Simulator, market: Market, request: web.Request) -> web.Response:
         """The info endpoint's fill and account queries (unsigned: anyone may read any address's)."""
@@ -310,6 +339,9 @@ class HyperliquidSim(VenueSim):
                 return web.json_response(ABSTRACTION)
             account = sim.account(self.exchange, market) if user == wallet else None
             return web.json_response(clearinghouse_state(account, now_ms()))
+        order_query = _order_query(body)
+        if order_query is not None:
+            return web.json_response(await self._order_status(sim, market, *order_query))
         query = _fill_query(body)
         if query is None:
             return _bad_body()
@@ -322,6 +354,152 @@ class HyperliquidSim(VenueSim):
         else:
             page = [f for f in fills if start <= f.time <= end][:self.history_rows]
         return web.json_response([self._fill_row(ledger, f) for f in page])
+
+    # order entry ----------------------------------------------------------------------------------------------------
+    async def _exchange(self, sim: Simulator, market: Market, request: web.Request) -> web.Response:
+        """POST /exchange: a signed action, checked, then done by the matching engine."""
+        try:
+            body = json.loads(await request.text())
+        except ValueError:
+            return _bad_body()
+        try:
+            kind, order_request = self._admit(sim, body, now_ms())
+        except _Unparsed:
+            return _bad_body()
+        except _Refused as refusal:
+            return web.json_response({"status": "err", "response": str(refusal)})
+        result = await sim.orders.call(self.exchange, market, order_request, transport=request.transport)
+        answer = None if result is None else self._answer(sim, market, kind, order_request, result)
+        if answer is None:  # "status unknown" (or a cut connection, which gets no answer anyway)
+            return web.Response(status=500, text=SERVER_ERROR)
+        return web.json_response(answer)
+
+    async def _post(self, session: SimSession, message: dict) -> None:
+        """A `post` on the socket: an action (answered when the engine is done with it) or an orderStatus query."""
+        req_id, request = message.get("id"), message.get("request")
+        kind = request.get("type") if type(request) is dict else None
+        if type(req_id) is not int or kind not in ("action", "info"):
+            await _error(session, f"Error parsing JSON into valid websocket request: {dumps(message)}")
+            return
+
+        async def reply(response_type: str, payload: Any) -> None:
+            await session.send({"channel": "post",
+                                "data": {"id": req_id, "response": {"type": response_type, "payload": payload}}})
+
+        if kind == "info":
+            query = _order_query(request.get("payload"))
+            if query is None:
+                await reply("error", f"422 Unprocessable Entity: {BAD_BODY}")
+                return
+            data = await self._order_status(session.sim, session.market, *query)
+            await reply("info", {"type": "orderStatus", "data": data})
+            return
+        try:
+            action, order_request = self._admit(session.sim, request.get("payload"), now_ms())
+        except _Unparsed:
+            await reply("error", f"422 Unprocessable Entity: {BAD_BODY}")
+            return
+        except _Refused as refusal:
+            await reply("action", {"status": "err", "response": str(refusal)})
+            return
+
+        async def answer(result: SimResult) -> None:
+            body = self._answer(session.sim, session.market, action, order_request, result)
+            await (reply("error", f"500 {SERVER_ERROR}") if body is None else reply("action", body))
+
+        session.sim.orders.submit(self.exchange, session.market, order_request, answer, path="ws",
+                                  transport=session.request.transport)
+
+    def _admit(self, sim: Simulator, body: Any, now: int) -> tuple[str, SimRequest]:
+        """An /exchange body checked as the venue checks it: it parses, its signature recovers a signer of the
+        account, it has not expired, its nonce is new. Returns (action type, the engine's request); raises _Unparsed
+        (HTTP 422) or _Refused (`status: err`)."""
+        if type(body) is not dict:
+            raise _Unparsed
+        action, nonce, signature = body.get("action"), body.get("nonce"), body.get("signature")
+        vault, expires = body.get("vaultAddress"), body.get("expiresAfter")
+        if (type(action) is not dict or type(nonce) is not int or not 0 <= nonce < 1 << 64
+                or type(signature) is not dict or vault is not None
+                or (expires is not None and (type(expires) is not int or not 0 <= expires < 1 << 64))):
+            raise _Unparsed
+        order_request = _engine_request(action, expires)
+        signer = _recovered_signer(action, nonce, expires, signature)
+        credentials = sim.credentials_for(self.exchange)
+        if signer not in {(credentials.wallet_address or "").lower(), _address_of(credentials.secret)}:
+            raise _Refused(f"User or API Wallet {signer} does not exist.")
+        if expires is not None and now > expires:
+            raise _Refused("Action already expired")
+        self._use_nonce(signer, nonce, now)
+        return action["type"], order_request
+
+    def _use_nonce(self, signer: str, nonce: int, now: int) -> None:
+        """The nonce rules of nonces-and-api-wallets: near the block time, new, above the smallest of the 100 kept."""
+        if not now - NONCE_PAST_MS < nonce < now + NONCE_FUTURE_MS:
+            raise _Refused(f"Invalid nonce: nonce {nonce} is outside the allowed range of the block time")
+        held = self._nonces.setdefault(signer, [])
+        at = bisect.bisect_left(held, nonce)
+        if at < len(held) and held[at] == nonce:
+            raise _Refused(f"Invalid nonce: duplicate nonce {nonce}")
+        if len(held) >= KEPT_NONCES and at == 0:
+            raise _Refused(f"Invalid nonce: nonce too low {nonce} < {held[0]}")
+        held.insert(at, nonce)
+        del held[:-KEPT_NONCES]
+
+    def _answer(self, sim: Simulator, market: Market, action: str, request: SimRequest, result: SimResult
+                ) -> dict | None:
+        """The engine's result as the venue's HTTP answer (the WS action payload); None for "status unknown"."""
+        if result.kind == "unknown":
+            return None
+        if result.kind == "reject" and result.reason == "expired":
+            return {"status": "err", "response": "Action already expired"}
+        index = ASSET_INDEX.get(self.raw_symbol(market, request.symbol))
+        missing = result.kind == "not_found" or (result.kind == "reject" and result.reason == "not_open")
+        if action in ("cancel", "cancelByCloid"):
+            status: Any = "success" if result.kind == "ok" else {
+                "error": f"Order was never placed, already canceled, or filled. asset={index}" if missing
+                else result.message}
+            return {"status": "ok", "response": {"type": "cancel", "data": {"statuses": [status]}}}
+        if result.kind == "ok":
+            status = _placed(result.order)
+        elif missing:
+            status = {"error": "Cannot modify canceled or filled order"}
+        else:
+            status = {"error": self._refusal(sim, market, request, result, index)}
+        return {"status": "ok", "response": {"type": "order", "data": {"statuses": [status]}}}
+
+    def _refusal(self, sim: Simulator, market: Market, request: SimRequest, result: SimResult, index: Any) -> str:
+        """An order's `error` in the venue's words."""
+        if result.reason == "would_cross":
+            public = sim.market(self.exchange, market, request.symbol)
+            bid, ask = _number(public.best_bid()[0]), _number(public.best_ask()[0])
+            return f"Post only order would have immediately matched, bbo was {bid}@{ask}. asset={index}"
+        if result.reason == "insufficient":
+            return f"Insufficient margin to place order. asset={index}"
+        if result.reason == "invalid":
+            return "Order has invalid price." if "price" in result.message else "Order has invalid size."
+        return result.message or result.reason
+
+    async def _order_status(self, sim: Simulator, market: Market, user: str, oid: int | str) -> dict:
+        """orderStatus: the order of the simulator's wallet by oid or cloid, or `unknownOid`."""
+        wallet = (sim.credentials_for(self.exchange).wallet_address or "").lower()
+        if user != wallet:
+            return {"status": "unknownOid"}
+        by_id = {"order_id": str(oid)} if type(oid) is int else {"client_order_id": oid}
+        result = await sim.orders.call(self.exchange, market, SimRequest(op="query", symbol="", **by_id))
+        if result is None or result.kind != "ok":
+            return {"status": "unknownOid"}
+        order = result.order
+        entry = self._order_entry(order)
+        trigger = order.trigger_price is not None
+        entry["order"].update({
+            "triggerCondition": "N/A", "isTrigger": trigger,
+            "triggerPx": decimal_text(order.trigger_price) if trigger else "0.0", "children": [],
+            "isPositionTpsl": False, "reduceOnly": order.reduce_only,
+            "orderType": "Market" if order.order_type == "market" else "Limit",
+            "tif": None if trigger else _TIFS.get(order.time_in_force, "Gtc"),
+            "cloid": _cloid(order.client_order_id),
+        })
+        return {"status": "order", "order": entry}
 
 
 class _Positions:
@@ -472,6 +650,198 @@ def _account_query(body: Any) -> tuple[str, str] | None:
     if body["type"] == "clearinghouseState" and body.get("dex", "") != "":
         return None
     return body["type"], user.lower()
+
+
+# order entry: reading and checking actions --------------------------------------------------------------------------
+SERVER_ERROR = "Internal Server Error"
+KEPT_NONCES = 100  # "the 100 highest nonces are stored per signer"
+NONCE_PAST_MS = 2 * 24 * 3600 * 1000  # a nonce must be within (T - 2 days, T + 1 day) of the block time T
+NONCE_FUTURE_MS = 24 * 3600 * 1000
+_COINS = {index: coin for coin, index in ASSET_INDEX.items()}
+_WIRE_TIFS = {"Gtc": "limit", "Ioc": "ioc", "Alo": "post_only"}
+_TIFS = {"gtc": "Gtc", "ioc": "Ioc", "post_only": "Alo"}
+_TPSL = {"tp": "take_profit", "sl": "stop_loss"}
+_CLOID_WIRE = re.compile(r"0x[0-9a-fA-F]{32}")
+
+
+class _Unparsed(Exception):
+    """The body is not an action the venue can read: HTTP 422."""
+
+
+class _Refused(Exception):
+    """The action is refused as a whole: `{"status": "err", "response": <the text>}`."""
+
+
+def _engine_request(action: dict, expires: int | None) -> SimRequest:
+    """The one order, cancel or modify an action holds, as the engine's request (valid until `expiresAfter`)."""
+    kind = action.get("type")
+    try:
+        if kind == "order":
+            (wire,) = action["orders"]
+            if action.get("grouping", "na") != "na":
+                raise ValueError("grouped TP/SL is not simulated")
+            return _order_request(wire, "place", expires)
+        if kind == "batchModify":
+            (modify,) = action["modifies"]
+            target = modify["oid"]
+            request = _order_request(modify["order"], "amend", expires)
+            by_id = {"order_id": str(target)} if type(target) is int else {"client_order_id": _cloid_of(target)}
+            return SimRequest(op="amend", symbol=request.symbol, amount=request.amount, price=request.price,
+                              valid_until=expires, **by_id)
+        if kind == "cancelByCloid":
+            (cancel,) = action["cancels"]
+            return SimRequest(op="cancel", symbol=_coin_symbol(cancel["asset"]), client_order_id=_cloid_of(
+                cancel["cloid"]), valid_until=expires)
+        if kind == "cancel":
+            (cancel,) = action["cancels"]
+            if type(cancel["o"]) is not int:
+                raise TypeError("o must be an oid")
+            return SimRequest(op="cancel", symbol=_coin_symbol(cancel["a"]), order_id=str(cancel["o"]),
+                              valid_until=expires)
+    except (KeyError, TypeError, ValueError, InvalidOperation):
+        raise _Unparsed from None
+    raise _Unparsed
+
+
+def _order_request(wire: dict, op: str, expires: int | None) -> SimRequest:
+    """An order wire `{a, b, p, s, r, t, c?}` as the engine's request."""
+    if type(wire["b"]) is not bool or type(wire["r"]) is not bool or type(wire["p"]) is not str:
+        raise TypeError("b and r are booleans, p a string")
+    price, amount = Decimal(wire["p"]), Decimal(wire["s"])
+    cloid = _cloid_of(wire["c"]) if wire.get("c") is not None else None
+    fields: dict[str, Any] = {"op": op, "symbol": _coin_symbol(wire["a"]), "side": Side.BUY if wire["b"] else Side.SELL,
+                              "amount": amount, "price": price, "reduce_only": wire["r"], "client_order_id": cloid,
+                              "valid_until": expires}
+    kind = wire["t"]
+    if set(kind) == {"limit"}:
+        fields["order_type"] = _WIRE_TIFS[kind["limit"]["tif"]]
+    elif set(kind) == {"trigger"} and kind["trigger"]["isMarket"] is True:
+        fields.update(order_type="market", trigger_price=Decimal(kind["trigger"]["triggerPx"]),
+                      trigger=_TPSL[kind["trigger"]["tpsl"]])
+    else:
+        raise ValueError("limit or market trigger orders only")
+    return SimRequest(**fields)
+
+
+def _coin_symbol(index: Any) -> str:
+    if type(index) is not int or index not in _COINS:
+        raise ValueError(f"unknown asset {index!r}")
+    return _symbol(_COINS[index])
+
+
+def _cloid_of(value: Any) -> str:
+    if type(value) is not str or not _CLOID_WIRE.fullmatch(value):
+        raise ValueError(f"a cloid is 0x and 32 hex digits, got {value!r}")
+    return value.lower()
+
+
+def _order_query(body: Any) -> tuple[str, int | str] | None:
+    """`(user, oid or cloid)` of an orderStatus body, None for any other body."""
+    if type(body) is not dict or body.get("type") != "orderStatus":
+        return None
+    user, oid = body.get("user"), body.get("oid")
+    if type(user) is not str or not _ADDRESS.fullmatch(user):
+        return None
+    if type(oid) is int and oid >= 0:
+        return user.lower(), oid
+    if type(oid) is str and _CLOID_WIRE.fullmatch(oid):
+        return user.lower(), oid.lower()
+    return None
+
+
+def _placed(order: SimOrder) -> dict:
+    """A placed order's status: filled (the engine finished it before the answer went out) or resting."""
+    if order.status.is_terminal and order.filled:
+        return {"filled": {"totalSz": _number(order.filled), "avgPx": _number(order.average),
+                           "oid": int(order.order_id)}}
+    resting: dict[str, Any] = {"oid": int(order.order_id)}
+    if _cloid(order.client_order_id):
+        resting["cloid"] = order.client_order_id
+    return {"resting": resting}
+
+
+# order entry: the signature, computed here (never with the client's signing code) ------------------------------------
+def _keccak(data: bytes) -> bytes:
+    return keccak.new(digest_bits=256, data=data).digest()
+
+
+_EIP712_DOMAIN = _keccak(b"EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)")
+_EXCHANGE_DOMAIN = _keccak(_EIP712_DOMAIN + _keccak(b"Exchange") + _keccak(b"1") + (1337).to_bytes(32, "big")
+                           + (0).to_bytes(32, "big"))
+_AGENT = _keccak(b"Agent(string source,bytes32 connectionId)")
+
+
+def _recovered_signer(action: dict, nonce: int, expires: int | None, signature: dict) -> str:
+    """The address whose key signed this action (mainnet source "a", no vault); a random one for a wrong signature,
+    as on the venue. Raises _Unparsed for a signature that is not one."""
+    try:
+        r, s, v = int(signature["r"], 16), int(signature["s"], 16), signature["v"]
+        if v not in (27, 28) or not (0 < r < 1 << 256 and 0 < s < 1 << 256):
+            raise ValueError("bad signature")
+        signed = _msgpack(action) + nonce.to_bytes(8, "big") + b"\x00"
+        if expires is not None:
+            signed += b"\x00" + expires.to_bytes(8, "big")
+    except (KeyError, TypeError, ValueError, OverflowError):
+        raise _Unparsed from None
+    agent = _keccak(_AGENT + _keccak(b"a") + _keccak(signed))
+    digest = _keccak(b"\x19\x01" + _EXCHANGE_DOMAIN + agent)
+    try:
+        key = coincurve.PublicKey.from_signature_and_message(
+            r.to_bytes(32, "big") + s.to_bytes(32, "big") + bytes((v - 27,)), digest, hasher=None)
+    except Exception:  # noqa: BLE001 - no key recovers from it: nobody's signature
+        return "0x" + "00" * 20
+    return "0x" + _keccak(key.format(compressed=False)[1:])[-20:].hex()
+
+
+def _container(size: int, fix: int, marker16: int) -> bytes:
+    """An array's or map's header: fix (under 16 items), then 16- and 32-bit sizes (marker16, marker16 + 1)."""
+    if size < 16:
+        return bytes((fix | size,))
+    if size < 1 << 16:
+        return bytes((marker16,)) + size.to_bytes(2, "big")
+    return bytes((marker16 + 1,)) + size.to_bytes(4, "big")
+
+
+def _address_of(secret: str | None) -> str | None:
+    """The address of a private key (`0x` + 64 hex), None if it is not one."""
+    if type(secret) is not str or not re.fullmatch(r"0x[0-9a-fA-F]{64}", secret):
+        return None
+    try:
+        key = coincurve.PrivateKey(bytes.fromhex(secret[2:]))
+    except Exception:  # noqa: BLE001 - zero or not below the curve order
+        return None
+    return "0x" + _keccak(key.public_key.format(compressed=False)[1:])[-20:].hex()
+
+
+def _msgpack(value: Any) -> bytes:
+    """MessagePack as msgpack-python writes the JSON values of an action (the smallest encoding of each)."""
+    if value is None:
+        return b"\xc0"
+    if type(value) is bool:
+        return b"\xc3" if value else b"\xc2"
+    if type(value) is int:
+        if 0 <= value <= 0x7F or -32 <= value < 0:
+            return value.to_bytes(1, "big", signed=value < 0)
+        if value > 0:
+            for marker, size in ((0xCC, 1), (0xCD, 2), (0xCE, 4), (0xCF, 8)):
+                if value < 1 << (8 * size):
+                    return bytes((marker,)) + value.to_bytes(size, "big")
+        for marker, size in ((0xD0, 1), (0xD1, 2), (0xD2, 4), (0xD3, 8)):
+            if value >= -(1 << (8 * size - 1)):
+                return bytes((marker,)) + value.to_bytes(size, "big", signed=True)
+        raise ValueError("integer out of range")
+    if type(value) is str:
+        data = value.encode()
+        if len(data) < 32:
+            return bytes((0xA0 | len(data),)) + data
+        for marker, size in ((0xD9, 1), (0xDA, 2), (0xDB, 4)):
+            if len(data) < 1 << (8 * size):
+                return bytes((marker,)) + len(data).to_bytes(size, "big") + data
+    if type(value) is list:
+        return _container(len(value), 0x90, 0xDC) + b"".join(_msgpack(item) for item in value)
+    if type(value) is dict:
+        return _container(len(value), 0x80, 0xDE) + b"".join(_msgpack(k) + _msgpack(v) for k, v in value.items())
+    raise TypeError(f"{type(value).__name__} is not a JSON value")
 
 
 class _Summary(NamedTuple):
