@@ -597,11 +597,9 @@ class ConnectionPool:
     async def _write_order_requests(self) -> None:
         if not self._order_requests:
             return
-        from framework.store import order_request_row
-
         pending, self._order_requests = self._order_requests, {}
         try:
-            await self.store.record_order_requests([order_request_row(s) for s in pending.values()])
+            await self.store.record_order_requests(list(pending.values()))
         except StoreError as exc:
             for key, snapshot in pending.items():  # kept for the next write (newer states win)
                 self._order_requests.setdefault(key, snapshot)

@@ -56,8 +56,9 @@ def build_parser(prog: str | None = None, exchange: str | None = None) -> argpar
     parser = _Parser(
         prog=prog,
         description="Run a tradesync strategy. With no arguments: the example Quoter on binance spot BTC/USDT "
-        "against the built-in exchange simulator (offline) for 5 seconds: it watches the book and the ticker "
-        "and tracks its position and PnL from its fills.",
+        "against the built-in exchange simulator (offline) for 5 seconds: it rests a bid and an ask on the "
+        "simulator's book through the order gateway, gets filled, cancels and re-quotes as the book moves, and "
+        "prints its orders, fills, position and PnL.",
         epilog=venues_epilog(exchange),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -72,6 +73,9 @@ def build_parser(prog: str | None = None, exchange: str | None = None) -> argpar
     parser.add_argument("--live", action="store_true",
                         help="connect to the venue's real endpoints with credentials from the environment "
                         "(default: the built-in simulator on 127.0.0.1 with generated credentials)")
+    parser.add_argument("--confirm-live", action="store_true",
+                        help="with --live and a strategy that places orders (the Quoter does): yes, place real "
+                        "orders with real money")
     parser.add_argument("--sim-url", default=None, metavar="URL",
                         help="attach to a running simulator (`python -m exchanges.simulator`, e.g. "
                         "http://127.0.0.1:8765) instead of starting one; credentials from the environment, "
@@ -294,6 +298,7 @@ def default_symbol(exchange: str, market: Market) -> str:
 async def run(args: argparse.Namespace, strategy_cls: type[BaseStrategy]) -> int:
     from exchanges.connector import ExchangeConnector
     from exchanges.simulator import Simulator
+    from framework.orders import setup_websocket_trading
     from framework.venue import Endpoints
 
     market = Market.parse(args.market)
@@ -308,6 +313,7 @@ async def run(args: argparse.Namespace, strategy_cls: type[BaseStrategy]) -> int
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     strategy = None
+    trading = None
     try:
         if sim is not None:
             await sim.start()
@@ -325,7 +331,9 @@ async def run(args: argparse.Namespace, strategy_cls: type[BaseStrategy]) -> int
         if strategy_cls.market_data is None and _writes_market_hooks(strategy_cls):
             watched = {str(connector.key): [symbol]}
         strategy = strategy_cls(strategy_id, [connector], symbols=[symbol], pool=pool, market_data=watched)
+        places_orders = bool(getattr(strategy_cls, "places_orders", False))
         await pool.start()
+        trading = await setup_websocket_trading(pool) if places_orders else None
         print(f"tradesync: {strategy_cls.__name__} '{strategy_id}' on {connector.key} {symbol} against {where}; "
               f"store {pool.store.url}")
         if getattr(args, "metrics_port", None) is not None:
@@ -333,7 +341,7 @@ async def run(args: argparse.Namespace, strategy_cls: type[BaseStrategy]) -> int
             print(f"metrics: {metrics.url}", flush=True)
         await strategy.start()
         tune_gc()  # start-up's heap frozen, fewer young collections: shorter pauses on the event path
-        if sim is not None:
+        if sim is not None and not places_orders:  # a strategy placing orders gets its own fills, not made-up ones
             sim.autopilot(args.exchange, market, symbol, rate=args.rate,
                           client_order_id_prefix=strategy.client_order_id_prefix)
         if args.duration:
@@ -344,6 +352,9 @@ async def run(args: argparse.Namespace, strategy_cls: type[BaseStrategy]) -> int
         else:
             await _until_stopped_with_status(pool, stop, args.status_every)
         deadline = loop.time() + args.shutdown_timeout
+        if places_orders:
+            strategy.places_orders = False  # no new quotes while its open ones are cancelled
+            await strategy.cancel_all_orders(timeout=_left(loop, deadline) / 2)
         if sim is not None:
             await sim.stop_autopilots()
         await asyncio.sleep(0.2)  # frames already on the wire arrive
@@ -377,6 +388,9 @@ async def run(args: argparse.Namespace, strategy_cls: type[BaseStrategy]) -> int
     if stats["spooled"]:
         print(f"waiting in the spool for the database: {stats['spooled']} events (written when it is back, "
               f"or at the next start)")
+    if trading is not None:
+        for line in order_lines(trading, sim.ledger(args.exchange, market) if sim is not None else None):
+            print(line)
     summary = getattr(strategy, "summary", None)
     for line in summary() if callable(summary) else []:
         print(f"  {line}")
@@ -426,6 +440,29 @@ def account_lines(strategy: BaseStrategy, sim_account: Any = None) -> list[str]:
         differ += [symbol for (_, symbol, _), p in positions.items() if symbol in sim_account.positions
                    and p.signed_size != sim_account.positions[symbol].size]
         lines.append("the simulator's account: " + ("the same" if not differ else f"differs in {', '.join(differ)}"))
+    return lines
+
+
+def order_lines(trading: Any, ledger: Any = None) -> list[str]:
+    """What order entry did: counts, latency per path, fallbacks, and (on the simulator) its orders against the
+    simulator's book of record."""
+    figures = trading.get_metrics()
+    ack = figures["ack_latency"]
+    paths = ", ".join(f"{path} {ack[path]['count']} (ack p50 {ack[path]['p50_ms']} ms, p99 {ack[path]['p99_ms']} ms)"
+                      for path in ("websocket", "rest") if ack[path]["count"])
+    lines = [f"orders placed: {figures['orders_placed']}, filled {figures['orders_filled']}, canceled "
+             f"{figures['orders_canceled']}, rejected {figures['orders_rejected']}, unknown {figures['orders_unknown']}"
+             f"; requests by path: {paths or 'none'}"]
+    if figures["fallback_events"]:
+        lines.append(f"REST fallbacks: {figures['fallback_events']}")
+    if ledger is not None:
+        ours = {o.client_order_id: o for g in trading.gateways.values() for o in g.orders.values()}
+        venue = {o.client_order_id: o for o in ledger.orders.values() if o.client_order_id in ours}
+        wrong = [c for c, o in ours.items() if o.order_id is not None and c not in venue]
+        doubled = len([o for o in ledger.orders.values() if o.client_order_id in ours]) - len(venue)
+        lines.append(f"the simulator's orders: {len(venue)} of ours, " + (
+            "the same as the gateway's" if not wrong and not doubled
+            else f"{len(wrong)} missing, {doubled} doubled (a defect: please report it)"))
     return lines
 
 
@@ -505,6 +542,9 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
         if args.live or args.sim_url:
             _require_credentials(args.exchange, live=args.live)
         strategy_cls = load_strategy_class(args.strategy)
+        if args.live and getattr(strategy_cls, "places_orders", False) and not args.confirm_live:
+            raise FrameworkError(f"{strategy_cls.__name__} places real orders: with --live add --confirm-live to "
+                                 f"trade on {args.exchange} with real money (or leave out --live to use the simulator)")
         _make_log_dir(args.log_dir)
     except FrameworkError as exc:
         parser.error(str(exc))

@@ -506,6 +506,17 @@ class BaseStrategy:
         """Change an open order's price and/or total amount; OrderError when the venue refuses."""
         return await (await self._trading()).amend(order, price=price, amount=amount)
 
+    async def cancel_all_orders(self, timeout: float = 10.0) -> int:
+        """Cancel every order of this strategy that is not final yet (in parallel); returns how many were asked."""
+        trading = getattr(self.pool, "trading", None)
+        if trading is None:
+            return 0
+        mine = [o for g in trading.gateways.values() for o in list(g.orders.values())
+                if o.strategy_id == self.strategy_id and not o.final]
+        if mine:
+            await asyncio.wait([asyncio.ensure_future(trading.cancel(o)) for o in mine], timeout=timeout)
+        return len(mine)
+
     async def get_order_status(self, order: Any) -> Any:
         """Ask the venue for the order now; returns its state (an OrderSnapshot)."""
         return (await (await self._trading()).query(order)).snapshot()

@@ -1,15 +1,20 @@
-"""Quoter: a passive market maker's brain, without the orders yet.
+"""Quoter: a small passive market maker.
 
-It watches the order book and the ticker, works out the two quotes it would rest (around the mid, skewed
-against its inventory, never crossing the book) and marks its position to the mid from its fills. It places no
-orders: order entry comes with the order gateway. What it saw is in `summary()`, printed by run_strategy.py.
+It watches the order book and the ticker, works out two quotes (around the mid, skewed against its inventory,
+never crossing the book), rests them as limit orders through the order gateway, and when the wanted price moves
+`requote_ticks` ticks away it cancels and quotes again. Its fills come back through on_trade (position, PnL
+marked to the mid) and every order change through on_execution. What it did is in `summary()`, printed by
+run_strategy.py.
 
     market_data = {"binance_spot": ["BTC/USDT"]}   # or given by run_strategy.py for the run's venue and symbol
 """
 
 from __future__ import annotations
 
+import asyncio
+from collections import Counter
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from typing import Any
 
 from framework.events import Trade
 from framework.marketdata.values import OrderBook, Ticker
@@ -21,9 +26,13 @@ ZERO = Decimal(0)
 class Quoter(PositionTracker):
     """Quotes `half_spread_bps` either side of the mid, shifted `skew_bps` per unit of `max_position` held."""
 
-    half_spread_bps = Decimal(5)
+    half_spread_bps = Decimal(0)  # 0: join the best bid and ask
     skew_bps = Decimal(10)
-    max_position = Decimal(1)  # base units at which the skew is full
+    max_position = Decimal(1)  # base units at which the skew is full (and past which it stops adding)
+    places_orders = True  # run_strategy.py: real orders (no simulated fills; --live needs --confirm-live)
+    order_size = Decimal("0.01")  # base units per quote
+    requote_ticks = 3  # cancel and quote again when the wanted price moved this many ticks away
+    requote_interval = 0.25  # seconds between looks at its quotes
 
     def on_start(self) -> None:
         super().on_start()
@@ -33,12 +42,17 @@ class Quoter(PositionTracker):
         self.last_book: dict[str, OrderBook] = {}
         self.last_ticker: dict[str, Ticker] = {}
         self.quotes: dict[str, tuple[Decimal, Decimal]] = {}
+        self.resting: dict[tuple[str, str], Any] = {}  # (symbol, side) -> its open quote (framework.orders.Order)
+        self.executions: Counter[str] = Counter()
+        self.requotes = 0
+        self.order_errors: list[str] = []
+        self._next_look = 0.0
 
     def on_ticker(self, ticker: Ticker) -> None:
         self.tickers_seen += 1
         self.last_ticker[ticker.symbol] = ticker
 
-    def on_order_book(self, book: OrderBook) -> None:
+    async def on_order_book(self, book: OrderBook) -> None:
         self.books_seen += 1
         self.last_book[book.symbol] = book
         if not book.bids or not book.asks:
@@ -48,6 +62,38 @@ class Quoter(PositionTracker):
             self.crossed += 1
             return
         self.quotes[book.symbol] = self.quote(book.symbol, best_bid, best_ask)
+        now = asyncio.get_running_loop().time()
+        if self.places_orders and now >= self._next_look:
+            self._next_look = now + self.requote_interval
+            await self.work_quotes(book.symbol, _tick_of(best_bid, best_ask))
+
+    async def work_quotes(self, symbol: str, tick: Decimal) -> None:
+        """Rest a bid and an ask at the wanted prices: keep a quote still close enough, else cancel it and quote
+        again; no new bid past +max_position held, no new ask past -max_position."""
+        bid, ask = self.quotes[symbol]
+        held = self.books[symbol].position if symbol in self.books else ZERO
+        for side, price in (("buy", bid), ("sell", ask)):
+            order = self.resting.get((symbol, side))
+            if order is not None and order.final:
+                self.resting.pop((symbol, side))
+                order = None
+            if order is not None and order.price is not None and abs(order.price - price) >= tick * self.requote_ticks:
+                await self.cancel_order(order)
+                self.requotes += 1
+                self.resting.pop((symbol, side), None)
+                order = None
+            if order is None and (held < self.max_position if side == "buy" else held > -self.max_position):
+                try:
+                    placed = await self.place_order(symbol, side, self.order_size, price=price, order_type="limit")
+                except Exception as exc:  # noqa: BLE001 - a refused setup is shown in the summary, quoting goes on
+                    self.order_errors.append(f"{type(exc).__name__}: {exc}")
+                    self.places_orders = len(self.order_errors) < 3
+                    return
+                if not placed.final:
+                    self.resting[(symbol, side)] = placed
+
+    def on_execution(self, execution: Any) -> None:
+        self.executions[execution.kind] += 1
 
     def on_trade(self, trade: Trade) -> None:
         super().on_trade(trade)
@@ -84,6 +130,11 @@ class Quoter(PositionTracker):
             if unrealized is not None:
                 line += f"; unrealized PnL at mid {unrealized.quantize(Decimal('1e-4'))}"
             lines.append(line)
+        if self.executions or self.order_errors:
+            counts = ", ".join(f"{kind} {n}" for kind, n in sorted(self.executions.items()))
+            lines.append(f"orders: {counts}; re-quotes (cancel and place again) {self.requotes}; "
+                         f"resting now {sum(1 for o in self.resting.values() if not o.final)}")
+            lines += [f"order entry error: {error}" for error in self.order_errors[:3]]
         for symbol, ticker in sorted(self.last_ticker.items()):
             lines.append(f"{symbol} ticker: last {ticker.last}, bid {ticker.bid}, ask {ticker.ask}, "
                          f"24h volume {ticker.volume}")

@@ -51,10 +51,9 @@ class WebSocketTrading:
 
     async def stop(self) -> None:
         self.active = False
-        for key, gateway in list(self.gateways.items()):
+        for key, gateway in list(self.gateways.items()):  # kept: their orders and figures stay readable
             self.pool.pipeline.order_taps.pop(key, None)
             await gateway.stop()
-        self.gateways.clear()
 
     # gateways --------------------------------------------------------------------------------------------------
     async def gateway(self, key: ConnectionKey, connector: Any) -> OrderGateway:

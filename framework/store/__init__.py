@@ -136,8 +136,8 @@ class TradeStore(Protocol):
     ) -> tuple[list[BalanceUpdate], list[PositionUpdate]]:
         """Every balance and position update stored, oldest first."""
 
-    async def record_order_requests(self, rows: Sequence[tuple]) -> None:
-        """Order entry requests (order_request_row): the newest state per client id; the `orders` row of a placed
+    async def record_order_requests(self, requests: Sequence[Any]) -> None:
+        """Order entry requests (framework.orders OrderSnapshot): the newest state per client id; the `orders` row of a placed
         one gets its request path, attempts and ack latency."""
         ...
 

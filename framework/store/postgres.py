@@ -28,6 +28,7 @@ from framework.store import (
     key_filter_groups,
     one_line,
     order_from_row,
+    order_request_row,
     order_row,
     position_from_row,
     position_row,
@@ -589,9 +590,10 @@ class PostgresTradeStore:
                 for query, params in statements:
                     await conn.execute(query, params)
 
-    async def record_order_requests(self, rows: Sequence[tuple]) -> None:
-        if not rows:
+    async def record_order_requests(self, requests: Sequence[Any]) -> None:
+        if not requests:
             return
+        rows = [order_request_row(r) for r in requests]
         columns = sql.SQL(", ").join(map(sql.Identifier, ORDER_REQUEST_COLUMNS))
         upsert = sql.SQL(
             "INSERT INTO order_requests ({}) VALUES ({}) ON CONFLICT (exchange, market, account, client_order_id) "

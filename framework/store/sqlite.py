@@ -26,6 +26,7 @@ from framework.store import (
     key_filter_groups,
     one_line,
     order_from_row,
+    order_request_row,
     order_row,
     position_from_row,
     position_row,
@@ -528,9 +529,9 @@ class SQLiteTradeStore:
             cur.executemany(_ADD_POSITION, rows)
             cur.executemany(_UPSERT_POSITION, rows)
 
-    async def record_order_requests(self, rows: Sequence[tuple]) -> None:
-        if rows:
-            await self._run(self._record_order_requests, rows)
+    async def record_order_requests(self, requests: Sequence[Any]) -> None:
+        if requests:
+            await self._run(self._record_order_requests, [order_request_row(r, str) for r in requests])
 
     def _record_order_requests(self, rows: Sequence[tuple]) -> None:
         conn = self._connection()
