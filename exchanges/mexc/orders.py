@@ -9,7 +9,8 @@ False) and no amend. Spot (https://www.mexc.com/api-docs/spot-v3/spot-account-tr
               "type": "LIMIT", "side": "BUY", "transactTime": 1666676533741}       # no status: not yet matched
     DELETE /api/v3/order  symbol + orderId | origClientOrderId → the order, "status": "CANCELED"
     GET    /api/v3/order  symbol + orderId | origClientOrderId → the order ("status" NEW, PARTIALLY_FILLED,
-                          FILLED, CANCELED, PARTIALLY_CANCELED); unknown: {"code": -2013, "msg": "Order does not exist."}
+                          FILLED, CANCELED, PARTIALLY_CANCELED)
+                          unknown: {"code": -2013, "msg": "Order does not exist."}
     GET    /api/v3/openOrders  symbol → the open orders
 
 Requests are signed by ccxt (HMAC-SHA256 over the query, `timestamp` + `recvWindow`); MEXC refuses one whose
@@ -207,11 +208,10 @@ async def _open_order(client: Any, market: dict, ref: OrderRef, missing: Outcome
         rows = await client.spotPrivateGetOpenOrders({"symbol": market["id"]})
     except Exception as exc:  # noqa: BLE001
         return _unknown(classify(exc, "open_orders", client))
-    for row in rows if isinstance(rows, list) else []:
-        if (ref.order_id and str(row.get("orderId")) == ref.order_id) or (
-                not ref.order_id and row.get("clientOrderId") == ref.client_order_id):
-            return order_outcome(client.parse_order(row, market))
-    return missing
+    matches = [row for row in (rows if isinstance(rows, list) else []) if isinstance(row, dict) and (
+        str(row.get("orderId")) == ref.order_id if ref.order_id else row.get("clientOrderId") == ref.client_order_id)]
+    # Oldest first: the newest with the client id, as MEXC's own lookup names it.
+    return order_outcome(client.parse_order(matches[-1], market)) if matches else missing
 
 
 def _unknown(outcome: Outcome) -> Outcome:
@@ -226,7 +226,8 @@ NOTES = (
     "digits, _ or - (MEXC documents no rule, nor whether it refuses a client id used before: ids are never reused). "
     "Place and cancel share 12 requests/second per account; every request is signed with a 5 s recvWindow. MEXC's "
     "order query can miss an order placed a moment ago (-2013), so a query also reads the open orders. 5xx answers "
-    "are 'execution status unknown'. No TP/SL orders on spot."
+    "are 'execution status unknown'; a cancel's 'Unknown order sent' (-2011) also answers a filled or cancelled "
+    "order. No TP/SL orders on spot."
 )
 
 ORDERS = OrderRules(

@@ -1111,7 +1111,8 @@ class MexcSim(VenueSim):
         refusal = self._contract_refusal(sim, request, body=await request.text())
         return _contract_reply(error=refusal or ORDER_ENTRY_CLOSED)
 
-    def _contract_refusal(self, sim: Simulator, request: web.Request, body: str | None = None) -> tuple[int, str] | None:
+    def _contract_refusal(self, sim: Simulator, request: web.Request,
+                          body: str | None = None) -> tuple[int, str] | None:
         """None for a well-signed private contract request (a POST signs its raw JSON `body`); else MEXC's
         (code, message)."""
         creds = sim.credentials_for(self.exchange)
