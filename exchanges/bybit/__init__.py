@@ -1,10 +1,11 @@
 """Bybit v5 (spot and linear perpetuals/futures) private stream and market data: the venue's one frozen SPEC.
 Balances and positions come from the private stream's `wallet` / `position` topics, and over REST at every
-(re)connect through ccxt (account.py)."""
+(re)connect through ccxt (account.py). Orders go over the /v5/trade socket, with REST as the fallback (orders.py)."""
 
 from exchanges.bybit.account import fetch_snapshot, normalize_account
 from exchanges.bybit.market_data import MARKET_DATA
 from exchanges.bybit.normalize import EXCHANGE, normalize
+from exchanges.bybit.orders import ORDERS
 from exchanges.bybit.rest import BACKFILL
 from exchanges.bybit.stream import BybitStream, handshake
 from framework.venue import AccountRules, ExchangeSpec
@@ -25,4 +26,5 @@ SPEC = ExchangeSpec(
     backfill=BACKFILL,
     market_data=MARKET_DATA,
     account=ACCOUNT,
+    orders=ORDERS,
 )

@@ -36,17 +36,33 @@ symbol is `Invalid symbol :[<topic>]` on spot and `error:handler not found,topic
 topic, depth or interval is on both), a topic subscribed twice `error:already subscribed,topic:<topic>`, more
 than 10 topics in one spot request `args size >10`.
 
+Order entry (the matching engine's, `exchanges/simulator/orders.py`): the trade socket `/v5/trade` below either
+prefix (`auth` as the private stream's, checked with our own HMAC, answered `{"retCode": 0, "op": "auth"}`; then
+`order.create` / `order.amend` / `order.cancel` with `header` X-BAPI-TIMESTAMP / X-BAPI-RECV-WINDOW, refused with
+10002 outside `now − window ≤ timestamp < now + 1 s`, a reqId never twice (20006); an ack `data: {orderId,
+orderLinkId}` or the refusal's retCode; an order op before the login gets 10007 without its reqId, as Bybit leaves it
+out of some refusals, ccxt#29361) and REST `POST /v5/order/create|amend|cancel` (signed over the JSON body) with
+`GET /v5/order/realtime` (open orders; by id any order, but not the closed ones `forget_closed_orders` dropped, as
+after a Bybit restart) and `/v5/order/history`. The order's `category` picks the ledger. orderLinkId is never
+reusable (110072, spot 170141); not found 110001 / spot 170213; a finished order 110008 / spot 170139 (filled),
+170142 (cancelled); "status unknown" 10000 / spot 170007; a crossing PostOnly order, which Bybit acks and then
+cancels, is refused at once here (spot 170218, linear 10001). Spot market orders are taken in `marketUnit`
+baseCoin only. TP/SL: linear `triggerPrice` + `triggerDirection`, spot `triggerPrice` + `orderFilter` tpslOrder
+(the direction from the book); their rows are `Untriggered` until the price comes, `Deactivated` if cancelled first.
+
 Docs: https://bybit-exchange.github.io/docs/v5/ws/connect , /v5/websocket/private/order ,
 /v5/websocket/private/execution , /v5/websocket/private/wallet , /v5/websocket/private/position ,
 /v5/account/wallet-balance , /v5/position , /v5/account/account-info , /v5/user/apikey-info ,
 /v5/websocket/public/orderbook , /v5/websocket/public/trade ,
 /v5/websocket/public/ticker , /v5/websocket/public/kline , /v5/order/execution , /v5/guide#authentication ,
-/v5/error .
+/v5/error , /v5/websocket/trade/guideline , /v5/order/create-order , /v5/order/open-order , /v5/order/order-list .
 """
 
 from __future__ import annotations
 
 import itertools
+import json
+import re
 import secrets
 import uuid
 import weakref
@@ -63,7 +79,8 @@ from exchanges.simulator.account import SimAccount, SimPosition
 from exchanges.simulator.ledger import Ledger, SimFill, SimOrder
 from exchanges.simulator.market import TIMEFRAMES_MS
 from exchanges.bybit.rest import raw_symbol as bybit_raw_symbol
-from exchanges.simulator.venues.base import SimSession, VenueSim, decimal_text
+from exchanges.simulator.orders import ClientIdPolicy, SimRequest, SimResult
+from exchanges.simulator.venues.base import SimSession, VenueSim, decimal_text, hmac_sha256
 from framework.events import Market, OrderStatus, Side, now_ms
 
 if TYPE_CHECKING:
@@ -82,8 +99,12 @@ _KNOWN_TOPICS = frozenset(
 )
 _STATUS = {
     OrderStatus.NEW: "New", OrderStatus.PARTIALLY_FILLED: "PartiallyFilled", OrderStatus.FILLED: "Filled",
-    OrderStatus.CANCELED: "Cancelled", OrderStatus.REJECTED: "Rejected", OrderStatus.EXPIRED: "Deactivated",
+    OrderStatus.CANCELED: "Cancelled", OrderStatus.REJECTED: "Rejected",
+    # An IOC or market order's rest cancelled by the matching engine: Bybit writes Cancelled (Deactivated is a
+    # conditional order cancelled before it triggered).
+    OrderStatus.EXPIRED: "Cancelled",
 }
+_TIME_IN_FORCE = {"gtc": "GTC", "ioc": "IOC", "post_only": "PostOnly"}
 _SIDES = {Side.BUY: "Buy", Side.SELL: "Sell"}
 _UID = "533285"  # the simulated account's Bybit UID (it prefixes execution frame ids)
 
@@ -102,6 +123,14 @@ _FUNDING_MS = 8 * 3600 * 1000
 POSITION_DEFAULT_LIMIT, POSITION_MAX_LIMIT = 20, 200
 _USD_COINS = frozenset({"USDT", "USDC"})  # valued at 1 USD; other coins count 0 (no index prices here)
 _RATE_PLACES = Decimal("0.0001")  # the account IM rate
+TRADE_PATH = "/v5/trade"
+TRADE_OPS = {"order.create": "place", "order.amend": "amend", "order.cancel": "cancel"}
+_SIDE_NAMES = {"Buy": Side.BUY, "Sell": Side.SELL}
+_ORDER_TYPES = {"GTC": "limit", "IOC": "ioc", "PostOnly": "post_only"}  # a Limit order's timeInForce
+ORDER_LIST_DEFAULT, ORDER_LIST_MAX = 20, 50  # /v5/order/realtime and /history: limit [1, 50], default 20
+CLOSED_KEPT = 500  # realtime keeps "a maximum of recent 500 closed status records"
+_DECIMAL_TEXT = re.compile(r"[0-9]+(\.[0-9]+)?")
+_LINK_ID = re.compile(r"[A-Za-z0-9_-]{1,36}")
 
 
 class BybitSim(VenueSim):
@@ -110,9 +139,11 @@ class BybitSim(VenueSim):
     # "if there is no ping-pong and no stream data sent from server end, the connection will be cut off
     # after 10 minutes" (v5/ws/connect, max_active_time tip).
     client_silence_limit = 600.0
+    client_id_policy = ClientIdPolicy.ALWAYS_UNIQUE  # orderLinkId: "always unique" (create-order, spot and derivatives)
 
     def __init__(self) -> None:
         self._connections = itertools.count(1)
+        self._realtime_forgotten: set[str] = set()  # closed orders /v5/order/realtime lost in a restart
         self._exec_types: dict[str, str] = {}  # trade id → execType other than Trade (AdlTrade, BustTrade…)
         self._cash_flows: dict[Market, list[tuple[SimFill, str]]] = {}  # Funding / Settle / Delivery rows
         # Per ledger, each order's fees so far: an order frame reads its running total, never rescans the fills.
@@ -153,11 +184,13 @@ class BybitSim(VenueSim):
     # sockets ------------------------------------------------------------------------------------------------
     def ws_paths(self, market: Market) -> list[str]:
         """The market prefix itself (our connector's endpoint) and `/v5/private` below it: the path Bybit serves,
-        which ccxt.pro reads to pick its topics (a URL holding `v5/private` is a unified account's)."""
-        return ["", "/v5/private"]
+        which ccxt.pro reads to pick its topics (a URL holding `v5/private` is a unified account's); and the trade
+        socket `/v5/trade` (orders of every category, whichever prefix it is under)."""
+        return ["", "/v5/private", TRADE_PATH]
 
     async def on_open(self, session: SimSession) -> bool:
         session.state["conn_id"] = f"{secrets.token_hex(10)}-{next(self._connections)}"
+        session.state["trade"] = session.request.path.endswith(TRADE_PATH)
         return True
 
     async def on_message(self, session: SimSession, message: Any) -> None:
@@ -165,6 +198,9 @@ class BybitSim(VenueSim):
             return  # Bybit ignores what is not a JSON request object
         if session.public:
             await self._public_message(session, message)
+            return
+        if session.state.get("trade"):
+            await self._trade_message(session, message)
             return
         op = message.get("op")
         if op == "ping":
@@ -235,7 +271,8 @@ class BybitSim(VenueSim):
         topics = self._topics(session, "order")
         if not topics:
             return []
-        row = self._order_row(session.market, session.ledger, order)
+        row = self._order_row(session.market, session.ledger, order,
+                              untriggered=self._untriggered(session.sim, session.market, order))
         return [{"id": str(uuid.uuid4()), "topic": topic, "creationTime": order.updated, "data": [row]}
                 for topic in topics]
 
@@ -257,19 +294,28 @@ class BybitSim(VenueSim):
                            "data": [row]})
         return frames + self.order_frames(session, order)
 
-    def _order_row(self, market: Market, ledger: Ledger, order: SimOrder) -> dict:
-        """An `order` row (field set of the docs' stream example, v5/websocket/private/order)."""
+    def _order_row(self, market: Market, ledger: Ledger, order: SimOrder, untriggered: bool = False) -> dict:
+        """An `order` row (field set of the docs' stream example, v5/websocket/private/order; the REST order lists
+        write the same row without `category`). A conditional (TP/SL) order is `Untriggered` until its price is
+        reached and `Deactivated` when cancelled before; an IOC or market order's unfilled rest is `Cancelled`."""
         status = _STATUS[order.status]
-        if order.status is OrderStatus.CANCELED and order.filled and market is Market.SPOT:
+        if order.status in (OrderStatus.CANCELED, OrderStatus.EXPIRED) and order.filled and market is Market.SPOT:
             status = "PartiallyFilledCanceled"  # spot only
+        conditional = order.trigger_price is not None
+        if untriggered:
+            status = "Untriggered"
+        elif conditional and order.status is OrderStatus.CANCELED and not order.filled:
+            status = "Deactivated"
         leaves = order.remaining if not order.status.is_terminal else Decimal(0)
         fees = self._order_fees(market, ledger, order)
+        is_market = order.order_type == "market"
         row = {
             "category": CATEGORIES[market], "symbol": self.raw_symbol(market, order.symbol),
             "orderId": order.order_id, "orderLinkId": order.client_order_id or "", "blockTradeId": "",
             "side": _SIDES[order.side], "orderType": order.order_type.capitalize(), "cancelType": "UNKNOWN",
             "price": decimal_text(order.price), "qty": decimal_text(order.amount), "orderIv": "",
-            "timeInForce": "GTC", "orderStatus": status, "lastPriceOnCreated": "", "reduceOnly": False,
+            "timeInForce": "IOC" if is_market else _TIME_IN_FORCE[order.time_in_force], "orderStatus": status,
+            "lastPriceOnCreated": "", "reduceOnly": order.reduce_only,
             "leavesQty": decimal_text(leaves), "leavesValue": decimal_text(leaves * order.price),
             "cumExecQty": decimal_text(order.filled), "cumExecValue": decimal_text(order.filled_cost),
             "avgPrice": _average(order), "positionIdx": 0,
@@ -280,8 +326,16 @@ class BybitSim(VenueSim):
             "triggerBy": "", "closeOnTrigger": False, "placeType": "", "smpType": "None", "smpGroup": 0,
             "smpOrderId": "", "feeCurrency": "", "cumFeeDetail": {coin: decimal_text(cost) for coin, cost in fees.items()},
         }
+        if conditional:
+            row.update(triggerPrice=decimal_text(order.trigger_price), triggerBy="LastPrice")
+            if market is Market.SPOT:
+                row.update(stopOrderType="tpslOrder")
+            else:
+                rises = (order.trigger == "take_profit") == (order.side is Side.SELL)
+                row.update(stopOrderType="Stop", triggerDirection=1 if rises else 2, closeOnTrigger=True)
         if market is Market.SPOT:
-            row.update(marketUnit="", isLeverage="0")
+            # The simulator takes spot market orders in the base coin only (`marketUnit` baseCoin).
+            row.update(marketUnit="baseCoin" if is_market else "", isLeverage="0")
         else:
             row.update(createType="CreateByUser", marketUnit="", isLeverage="")
         return row
@@ -354,6 +408,345 @@ class BybitSim(VenueSim):
             "leverageSysUpdatedTime": "", "mmrSysUpdatedTime": "", "seq": _seq(last) if last else -1,
             "isReduceOnly": False,
         }
+
+    # order entry: the /v5/trade socket ----------------------------------------------------------------------------
+    async def _trade_message(self, session: SimSession, message: dict) -> None:
+        """One request on the trade socket: ping, auth, then order.create / order.amend / order.cancel."""
+        op = message.get("op")
+        if op == "ping":
+            await session.send(self._trade_reply(session, message, 0, "OK", op="pong", data=[str(now_ms())]))
+            return
+        if op == "auth":
+            await self._trade_auth(session, message)
+            return
+        if op not in TRADE_OPS:
+            await session.send(self._trade_reply(session, message, 10404, f"op type is not found: {op}"))
+            return
+        if not session.authenticated:
+            # Bybit leaves the reqId out of some refusals of this kind (ccxt#29361): nothing says which request it is.
+            await session.send({"retCode": 10007, "retMsg": "User authentication failed.", "op": op,
+                                "connId": session.state.get("conn_id", "")})
+            return
+        try:
+            self._new_req_id(session, message.get("reqId"))
+            header = message.get("header") if isinstance(message.get("header"), dict) else {}
+            valid_until = _valid_until(header.get("X-BAPI-TIMESTAMP"),
+                                       header.get("X-BAPI-RECV-WINDOW", DEFAULT_RECV_WINDOW), now_ms())
+            args = message.get("args")
+            if not (isinstance(args, list) and len(args) == 1 and isinstance(args[0], dict)):
+                raise _Refusal(10001, "params error: args must hold one order")
+            market, request = self._read_order(session.sim, TRADE_OPS[op], args[0], valid_until, 10404)
+        except _Refusal as refusal:
+            await session.send(self._trade_reply(session, message, refusal.code, refusal.message))
+            return
+
+        async def answer(result: SimResult) -> None:
+            code, text, data = self._answer(market, result)
+            await session.send(self._trade_reply(session, message, code, text, data=data))
+
+        session.sim.orders.submit(self.exchange, market, request, answer, path="ws",
+                                  transport=session.request.transport)
+
+    async def _trade_auth(self, session: SimSession, message: dict) -> None:
+        """The private stream's signature (`GET/realtime<expires>`, checked here with our own HMAC), answered in the
+        trade socket's shape: retCode 0, 10001 param error, 10003 bad key, 10004 invalid sign, 20001 repeat auth;
+        a login the fault refuses gets 10003 "Too many sessions under the same UID"."""
+        args = message.get("args")
+        creds = session.credentials
+        if session.authenticated:
+            code, text = 20001, "repeat auth"
+        elif not (isinstance(args, list) and len(args) == 3 and isinstance(args[0], str)
+                  and isinstance(args[2], str) and _digits(str(args[1]))):
+            code, text = 10001, "param error"
+        elif int(args[1]) <= now_ms():
+            code, text = 10001, "param error: expires is in the past"
+        elif args[0] != creds.api_key:
+            code, text = 10003, "API key is invalid."
+        elif not _same(args[2], hmac_sha256(creds.secret, f"GET/realtime{args[1]}").hex()):
+            code, text = 10004, "Invalid sign"
+        elif session.sim.orders.login_refused(self.exchange, session.market):
+            code, text = 10003, "Too many sessions under the same UID"
+        else:
+            session.authenticated = True
+            code, text = 0, "OK"
+        await session.send(self._trade_reply(session, message, code, text, op="auth"))
+
+    @staticmethod
+    def _new_req_id(session: SimSession, req_id: Any) -> None:
+        """A reqId is optional, ≤ 36 characters, and never twice on a socket (20006)."""
+        if req_id is None:
+            return
+        if not isinstance(req_id, str) or not 0 < len(req_id) <= 36:
+            raise _Refusal(10001, "params error: reqId must be a string of at most 36 characters")
+        seen = session.state.setdefault("req_ids", set())
+        if req_id in seen:
+            raise _Refusal(20006, "reqId is duplicated")
+        seen.add(req_id)
+
+    @staticmethod
+    def _trade_reply(session: SimSession, request: dict, code: int, text: str, *, op: str | None = None,
+                     data: Any = None) -> dict:
+        """The trade socket's answer: reqId echoed when the request had one; order ops carry `data` ({} when
+        refused), `retExtInfo` and the rate-limit `header`."""
+        reply: dict[str, Any] = {}
+        if "reqId" in request:
+            reply["reqId"] = request["reqId"]
+        op = op or request.get("op")
+        reply.update(retCode=code, retMsg=text, op=op)
+        if op in TRADE_OPS:
+            now = str(now_ms())
+            reply.update(data=data or {}, retExtInfo={}, header={
+                "X-Bapi-Limit": "10", "X-Bapi-Limit-Status": "9", "X-Bapi-Limit-Reset-Timestamp": now,
+                "Traceid": secrets.token_hex(16), "Timenow": now})
+        elif data is not None:
+            reply["data"] = data
+        reply["connId"] = session.state.get("conn_id", "")
+        return reply
+
+    # order entry: reading requests, rendering results (socket and REST alike) --------------------------------------
+    def _read_order(self, sim: Simulator, op: str, args: dict, valid_until: int,
+                    bad_category: int) -> tuple[Market, SimRequest]:
+        """An order request's args as the engine's SimRequest, on the market its `category` names (Bybit's trade
+        socket and REST host serve every category)."""
+        market = _MARKETS.get(args.get("category"))
+        if market is None:
+            raise _Refusal(bad_category, "params error: category is not correct/supported")
+        raw = args.get("symbol")
+        symbol = self._unified(sim, market, raw) if isinstance(raw, str) else None
+        if symbol is None:
+            raise (_Refusal(170121, "Invalid symbol.") if market is Market.SPOT
+                   else _Refusal(10001, "params error: symbol invalid"))
+        if op == "place":
+            return market, self._place_request(sim, market, symbol, args, valid_until)
+        ids = {"order_id": _order_id(args.get("orderId")), "client_order_id": _link_id(args.get("orderLinkId"))}
+        if ids["order_id"] is None and ids["client_order_id"] is None:
+            raise _Refusal(10001, "params error: orderId or orderLinkId is required")
+        if op == "cancel":
+            return market, SimRequest(op="cancel", symbol=symbol, valid_until=valid_until, **ids)
+        amount, price = _positive(args, "qty", optional=True), _positive(args, "price", optional=True)
+        if amount is None and price is None:
+            raise _Refusal(10001, "params error: qty or price is required")
+        return market, SimRequest(op="amend", symbol=symbol, amount=amount, price=price, valid_until=valid_until,
+                                  **ids)
+
+    def _place_request(self, sim: Simulator, market: Market, symbol: str, args: dict, valid_until: int) -> SimRequest:
+        side = _SIDE_NAMES.get(args.get("side"))
+        if side is None:
+            raise _Refusal(10001, "params error: side invalid")
+        kind = args.get("orderType")
+        if kind not in ("Limit", "Market"):
+            raise _Refusal(10001, "params error: orderType invalid")
+        amount = _positive(args, "qty")
+        if kind == "Market":
+            order_type, price = "market", None
+            unit = args.get("marketUnit") or ("quoteCoin" if side is Side.BUY else "baseCoin")
+            if market is Market.SPOT and unit != "baseCoin":
+                raise _Refusal(10001, "params error: the simulator takes spot market orders in baseCoin only")
+        else:
+            price = _positive(args, "price")
+            order_type = _ORDER_TYPES.get(args.get("timeInForce", "GTC"))
+            if order_type is None:
+                raise _Refusal(10001, "params error: timeInForce invalid (the simulator has GTC, IOC, PostOnly)")
+        trigger_price, trigger = _positive(args, "triggerPrice", optional=True), None
+        if trigger_price is not None:
+            if market is Market.SPOT:
+                if args.get("orderFilter") not in ("tpslOrder", "StopOrder"):
+                    raise _Refusal(10001, "params error: a spot triggerPrice needs orderFilter tpslOrder or StopOrder")
+                public = sim.market(self.exchange, market, symbol)
+                rises = trigger_price > (public.best_bid() if side is Side.SELL else public.best_ask())[0]
+            else:
+                direction = args.get("triggerDirection")
+                if direction not in (1, 2):
+                    raise _Refusal(10001, "params error: triggerDirection must be 1 (rise) or 2 (fall)")
+                rises = direction == 1
+            trigger = "take_profit" if rises == (side is Side.SELL) else "stop_loss"
+        return SimRequest(op="place", symbol=symbol, client_order_id=_link_id(args.get("orderLinkId")), side=side,
+                          amount=amount, price=price, order_type=order_type, trigger_price=trigger_price,
+                          trigger=trigger, reduce_only=market is Market.FUTURE and args.get("reduceOnly") is True,
+                          valid_until=valid_until)
+
+    def _unified(self, sim: Simulator, market: Market, raw: str) -> str | None:
+        found = self._listed[market].get(raw)
+        if found is None:
+            found = {self.raw_symbol(market, s): s for s in self._symbols(sim, market)}.get(raw)
+        return found
+
+    @staticmethod
+    def _answer(market: Market, result: SimResult) -> tuple[int, str, dict]:
+        """(retCode, retMsg, data) of an engine result, in the category's codes (v5/error)."""
+        spot = market is Market.SPOT
+        if result.kind == "ok":
+            order = result.order
+            return 0, "OK", {"orderId": order.order_id, "orderLinkId": order.client_order_id or ""}
+        if result.kind == "not_found":
+            code, text = (170213, "Order does not exist.") if spot else (110001, "Order does not exist")
+        elif result.kind == "unknown":
+            code, text = ((170007, "Timeout waiting for response from backend server.") if spot
+                          else (10000, "Server Timeout"))
+        elif result.reason == "duplicate_client_id":
+            code, text = (170141, "Duplicate clientOrderId") if spot else (110072, "OrderLinkedID is duplicate")
+        elif result.reason == "would_cross":
+            # Bybit acks a crossing PostOnly order and cancels it after (EC_PostOnlyWillTakeLiquidity); the engine
+            # refuses it before it exists: spot's LIMIT-MAKER refusal, and a params error on linear.
+            code, text = ((170218, "The LIMIT-MAKER order is rejected due to invalid price.") if spot
+                          else (10001, "params error: PostOnly order would take liquidity"))
+        elif result.reason == "expired":
+            code, text = 10002, "The request time exceeds the time window range."
+        elif result.reason == "not_open":
+            if not spot:
+                code, text = 110008, "The order has been completed or cancelled."
+            elif result.order is not None and result.order.status is OrderStatus.FILLED:
+                code, text = 170139, "Order has been filled."
+            else:
+                code, text = 170142, "Order has been cancelled"
+        elif result.reason == "insufficient":
+            code, text = (170131, "Balance insufficient") if spot else (110007, "Available balance is insufficient")
+        else:
+            code, text = 10001, f"params error: {result.message}"
+        return code, text, {}
+
+    def _untriggered(self, sim: Any, market: Market, order: SimOrder) -> bool:
+        """A TP/SL order still waiting for its price."""
+        engine = getattr(sim, "orders", None)
+        pending = engine.conditional.get((self.exchange, market), []) if engine is not None else []
+        return any(o is order for o in pending)
+
+    def forget_closed_orders(self, sim: Simulator, market: Market | str) -> int:
+        """Bybit's release or restart: the closed orders so far leave /v5/order/realtime ("should only be queried
+        through order history"). Returns how many."""
+        market = Market.parse(market)
+        closed = [o.order_id for o in sim.ledger(self.exchange, market).orders.values() if o.status.is_terminal]
+        self._realtime_forgotten.update(closed)
+        return len(closed)
+
+    # order entry: REST ------------------------------------------------------------------------------------------
+    async def _order_create(self, sim: Simulator, market: Market, request: web.Request) -> web.Response:
+        return await self._order_post(sim, request, "place")
+
+    async def _order_amend(self, sim: Simulator, market: Market, request: web.Request) -> web.Response:
+        return await self._order_post(sim, request, "amend")
+
+    async def _order_cancel(self, sim: Simulator, market: Market, request: web.Request) -> web.Response:
+        return await self._order_post(sim, request, "cancel")
+
+    async def _order_post(self, sim: Simulator, request: web.Request, op: str) -> web.Response:
+        """POST /v5/order/create|amend|cancel: signed JSON body, the order's category picks the market; the answer
+        is `result: {orderId, orderLinkId}` (an ack) or the refusal's retCode."""
+        args, valid_until, refused = await self._signed_body(sim, request)
+        if refused is not None:
+            return refused
+        try:
+            market, order_request = self._read_order(sim, op, args, valid_until, 10001)
+        except _Refusal as refusal:
+            return _error(refusal.code, refusal.message)
+        result = await sim.orders.call(self.exchange, market, order_request, transport=request.transport)
+        if result is None:
+            return _error(10016, "Server error.")  # the fault cut the connection: nobody reads this
+        code, text, data = self._answer(market, result)
+        return _ok(data) if code == 0 else _error(code, text)
+
+    async def _order_realtime(self, sim: Simulator, market: Market, request: web.Request) -> web.Response:
+        return await self._order_list(sim, request, realtime=True)
+
+    async def _order_history(self, sim: Simulator, market: Market, request: web.Request) -> web.Response:
+        return await self._order_list(sim, request, realtime=False)
+
+    async def _order_list(self, sim: Simulator, request: web.Request, *, realtime: bool) -> web.Response:
+        """"Get Open & Closed Orders" (realtime: open orders; with `openOnly` 1 the last 500 closed ones; by id any
+        order not forgotten by a restart) and "Get Order History" (7 days of every status, by id any order):
+        newest first, `limit` [1, 50] (default 20), a cursor (the page's last order id); filters orderId >
+        orderLinkId, then symbol / baseCoin / settleCoin, history also `orderStatus`."""
+        params, refused = self._signed_params(sim, request)
+        if refused is not None:
+            return refused
+        category = params.get("category", "")
+        if category not in _ALL_CATEGORIES:
+            return _error(10001, "params error: Category is invalid")
+        try:
+            limit = min(max(int(params.get("limit") or ORDER_LIST_DEFAULT), 1), ORDER_LIST_MAX)
+        except ValueError:
+            return _error(10001, "params error: limit is invalid")
+        result: dict[str, Any] = {"category": category, "list": [], "nextPageCursor": ""}
+        if category not in _MARKETS:
+            return _ok(result)  # inverse / option accounts are empty here
+        market = _MARKETS[category]
+        named = ("symbol", "baseCoin", "settleCoin")
+        if realtime and market is Market.FUTURE and not any(params.get(k) for k in named):
+            return _error(10001, "params error: symbol, baseCoin or settleCoin is required for linear")
+        ledger = sim.ledger(self.exchange, market)
+        order_id, link = params.get("orderId") or None, params.get("orderLinkId") or None
+        if order_id or link:
+            found = await sim.orders.call(self.exchange, market, SimRequest(
+                op="query", symbol=params.get("symbol", ""), order_id=order_id,
+                client_order_id=None if order_id else link), transport=request.transport)
+            orders = [found.order] if found is not None and found.kind == "ok" else []
+            if realtime:
+                orders = [o for o in orders if o.order_id not in self._realtime_forgotten]
+        elif realtime and params.get("openOnly", "0") == "0":
+            orders = [o for o in self.queryable_orders(ledger) if not o.status.is_terminal]
+        elif realtime:
+            orders = [o for o in self.queryable_orders(ledger)
+                      if o.status.is_terminal and o.order_id not in self._realtime_forgotten][-CLOSED_KEPT:]
+        else:
+            start, end = params.get("startTime"), params.get("endTime")
+            if bool(start) != bool(end) or (start and not (_digits(start) and _digits(end))):
+                return _error(10001, "params error: startTime and endTime must be passed together, in ms")
+            now = now_ms()
+            low, high = (int(start), int(end)) if start else (now - SEVEN_DAYS_MS, now)
+            status = params.get("orderStatus")
+            orders = [o for o in self.queryable_orders(ledger) if low <= o.created <= high
+                      and (not status or self._order_row(market, ledger, o)["orderStatus"] == status)]
+        orders = [o for o in orders if self._order_selected(market, o, params)]
+        orders.sort(key=lambda o: (-o.created, -int(o.order_id)))
+        cursor = params.get("cursor")
+        if cursor:
+            ids = [o.order_id for o in orders]
+            if cursor not in ids:
+                return _error(10001, "params error: cursor is invalid")
+            orders = orders[ids.index(cursor) + 1:]
+        page = orders[:limit]
+        result["list"] = [self._rest_order_row(sim, market, ledger, o) for o in page]
+        if len(orders) > limit:
+            result["nextPageCursor"] = page[-1].order_id
+        return _ok(result)
+
+    def _order_selected(self, market: Market, order: SimOrder, params: dict[str, str]) -> bool:
+        if params.get("symbol") and self.raw_symbol(market, order.symbol) != params["symbol"]:
+            return False
+        if params.get("baseCoin") and order.symbol.split("/")[0] != params["baseCoin"]:
+            return False
+        return not params.get("settleCoin") or _settle(order.symbol) == params["settleCoin"]
+
+    def _rest_order_row(self, sim: Simulator, market: Market, ledger: Ledger, order: SimOrder) -> dict:
+        row = self._order_row(market, ledger, order, untriggered=self._untriggered(sim, market, order))
+        del row["category"]  # the list's `category` says it
+        return row
+
+    async def _signed_body(self, sim: Simulator, request: web.Request) -> tuple[dict, int, web.Response | None]:
+        """Bybit's v5 HMAC headers over timestamp + api key + recv window + the JSON body exactly as sent (checked
+        with our own HMAC); the body's args, the request's last valid ms, or the refusal (nothing executed)."""
+        creds = sim.credentials_for(self.exchange)
+        headers = request.headers
+        body = await request.text()
+        api_key = headers.get("X-BAPI-API-KEY", "")
+        timestamp = headers.get("X-BAPI-TIMESTAMP", "")
+        recv_window = headers.get("X-BAPI-RECV-WINDOW", DEFAULT_RECV_WINDOW)
+        if api_key != creds.api_key:
+            return {}, 0, _error(10003, "API key is invalid.")
+        try:
+            valid_until = _valid_until(timestamp, recv_window, now_ms())
+        except _Refusal as refusal:
+            return {}, 0, _error(refusal.code, refusal.message)
+        payload = f"{timestamp}{api_key}{headers.get('X-BAPI-RECV-WINDOW', '')}{body}"
+        if not _same(headers.get("X-BAPI-SIGN", ""), hmac_sha256(creds.secret, payload).hex()):
+            return {}, 0, _error(10004, "error sign!")
+        try:
+            args = json.loads(body)
+        except ValueError:
+            args = None
+        if not isinstance(args, dict):
+            return {}, 0, _error(10001, "params error: the body is not a JSON object")
+        return args, valid_until, None
 
     # public market data --------------------------------------------------------------------------------------------
     def public_ws_paths(self, market: Market) -> list[str]:
@@ -565,6 +958,11 @@ class BybitSim(VenueSim):
             ("GET", "/v5/user/query-api", self._api_key_info),
             ("GET", "/v5/market/time", self._server_time),
             ("GET", "/v5/market/instruments-info", self._instruments),
+            ("POST", "/v5/order/create", self._order_create),
+            ("POST", "/v5/order/amend", self._order_amend),
+            ("POST", "/v5/order/cancel", self._order_cancel),
+            ("GET", "/v5/order/realtime", self._order_realtime),
+            ("GET", "/v5/order/history", self._order_history),
         ]
 
     async def _execution_list(self, sim: Simulator, market: Market, request: web.Request) -> web.Response:
@@ -811,6 +1209,54 @@ def rest_payload(timestamp: str, api_key: str, recv_window: str, query: str) -> 
 
 
 # helpers --------------------------------------------------------------------------------------------------------
+class _Refusal(Exception):
+    """An order request Bybit refuses before it reaches the matching engine: its retCode and retMsg."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def _valid_until(timestamp: Any, recv_window: Any, now: int) -> int:
+    """The request's last valid ms (timestamp + recv window), after the guide's rule at receipt:
+    server_time − recv_window ≤ timestamp < server_time + 1000 (10002 otherwise)."""
+    if not (_digits(timestamp) and _digits(recv_window)):
+        raise _Refusal(10001, "params error: X-BAPI-TIMESTAMP and X-BAPI-RECV-WINDOW must be ms as text")
+    ts, window = int(timestamp), int(recv_window)
+    if not now - window <= ts < now + 1000:
+        raise _Refusal(10002, "invalid request, please check your server timestamp or recv_window param. "
+                              f"req_timestamp[{ts}],server_timestamp[{now}],recv_window[{window}]")
+    return ts + window
+
+
+def _positive(args: dict, key: str, optional: bool = False) -> Decimal | None:
+    """A positive decimal sent as text (`optional`: absent, "" or "0" is None)."""
+    value = args.get(key)
+    if optional and value in (None, "", "0"):
+        return None
+    if not (isinstance(value, str) and _DECIMAL_TEXT.fullmatch(value)) or Decimal(value) <= 0:
+        raise _Refusal(10001, f"params error: {key} invalid")
+    return Decimal(value)
+
+
+def _link_id(value: Any) -> str | None:
+    """orderLinkId: ≤ 36 of letters, digits, '-' and '_' ("" or absent: none)."""
+    if value in (None, ""):
+        return None
+    if not (isinstance(value, str) and _LINK_ID.fullmatch(value)):
+        raise _Refusal(10001, "params error: orderLinkId invalid")
+    return value
+
+
+def _order_id(value: Any) -> str | None:
+    if value in (None, ""):
+        return None
+    if not isinstance(value, str):
+        raise _Refusal(10001, "params error: orderId invalid")
+    return value
+
+
 class _UpdateIds:
     """One public book's update id: `u` rises by one per change; `snapshot_due` after a change left out."""
 
