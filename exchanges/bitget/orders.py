@@ -74,6 +74,7 @@ DUPLICATE_CODES = frozenset({"43118", "45034", "40786", "50060", "25212"})
 # service"; the BD/RM gate): the request was not executed, and REST may take it. The code the live venue sends for
 # an account without the grant is not documented (UNVERIFIED); these are Bitget's permission refusals.
 WS_REFUSED_CODES = frozenset({"40301", "40014", "25620"})
+_WS_NOT_LOGGED_IN = "30004"  # "User not logged in": this socket took nothing; REST may
 _LOGIN_CODES = frozenset({"30005", "30011", "30012", "30013", "30014", "30015"})  # the stream's login answers
 
 
@@ -192,6 +193,8 @@ def classify(code: str | None, message: str, op: str, *, websocket: bool = False
                          code)
     if code in WS_REFUSED_CODES and websocket:
         return not_sent(f"{text} (WebSocket trading is not granted to this account)", code=code)
+    if code == _WS_NOT_LOGGED_IN and websocket:
+        return not_sent(f"{text} (the socket is not logged in)", code=code)
     if code in NOT_FOUND_CODES and op != "place":
         return not_found(code, text)
     if code is None or code in AMBIGUOUS_CODES or not (code.isdigit() and len(code) >= 5):

@@ -344,10 +344,21 @@ class BitgetSim(VenueSim):
             public = sim.market(self.exchange, market, symbol)
             size = (size / public.best_ask()[0]).quantize(public.lot, rounding=ROUND_DOWN)
         kind = "market" if order_type == "market" else {"gtc": "limit", "ioc": "ioc", "post_only": "post_only"}[force]
+        self._check_unused(market, params.get("clientOid"))
         return SimRequest(op="place", symbol=symbol, client_order_id=params.get("clientOid") or None,
                           side=Side(side), amount=size, price=price if order_type == "limit" else None,
                           order_type=kind, reduce_only=str(params.get("reduceOnly", "NO")).upper() == "YES",
                           valid_until=valid_until)
+
+    @property
+    def retired_client_ids(self) -> set[tuple[Market, str]]:
+        """Client ids an amend moved off their order: on Bitget they still name the order modify-order cancelled
+        (the simulator's engine keeps one order under the new id)."""
+        return self.__dict__.setdefault("_retired_client_ids", set())
+
+    def _check_unused(self, market: Market, client_oid: Any) -> None:
+        if client_oid and (market, client_oid) in self.retired_client_ids:
+            raise _Refused(*_refusal(market, "place", SimResult(kind="reject", reason="duplicate_client_id")))
 
     # order entry: REST -------------------------------------------------------------------------------------------
     async def _rest_body(self, sim: Simulator, market: Market, request: web.Request
@@ -385,6 +396,8 @@ class BitgetSim(VenueSim):
                 req = self._modify_request(sim, market, symbol, data, valid_until)
         except _Refused as refusal_:
             return _rest_error(refusal_.code, refusal_.msg)
+        before = sim.orders.find(self.exchange, market, order_id=req.order_id, client_order_id=req.client_order_id)
+        old_oid = before.client_order_id if before is not None else None
         result = await sim.orders.call(self.exchange, market, req, transport=request.transport)
         if result is None:
             return web.Response(status=502, text="connection cut (simulated)")
@@ -392,6 +405,8 @@ class BitgetSim(VenueSim):
             return _rest_error(*_refusal(market, op, result))
         order = result.order
         if op == "amend":  # Bitget makes the new order asynchronously: no orderId in the answer
+            if old_oid:
+                self.retired_client_ids.add((market, old_oid))
             return _rest_ok({"orderId": None, "clientOid": req.new_client_order_id})
         return _rest_ok({"orderId": order.order_id, "clientOid": _client_oid(order)})
 
@@ -409,6 +424,7 @@ class BitgetSim(VenueSim):
             raise _Refused("40017", "Parameter verification failed: newClientOid is required to modify size and price")
         if sim.orders.find(self.exchange, market, client_order_id=new_oid) is not None:
             raise _Refused("45034", "clientOid duplicate")
+        self._check_unused(market, new_oid)
         base = _cancel_request(symbol, data)
         return attrs_evolve(base, op="amend", amount=new_size, price=new_price, new_client_order_id=new_oid,
                             valid_until=valid_until)
@@ -439,7 +455,8 @@ class BitgetSim(VenueSim):
         if hold not in ("buy", "sell") or trigger_price is None or trigger_price <= 0 or size is None or size <= 0:
             return _rest_error("40017", "Parameter verification failed: holdSide, triggerPrice and size")
         oid = data.get("clientOid") or None
-        if oid is not None and sim.orders.find(self.exchange, market, client_order_id=oid) is not None:
+        if oid is not None and (sim.orders.find(self.exchange, market, client_order_id=oid) is not None
+                                or (market, oid) in self.retired_client_ids):
             return _rest_error("45034", "clientOid duplicate")
         req = SimRequest(op="place", symbol=symbol, client_order_id=oid, side=Side.SELL if hold == "buy" else Side.BUY,
                          amount=size, order_type="market", reduce_only=True, trigger_price=trigger_price,
