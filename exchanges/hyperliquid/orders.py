@@ -259,10 +259,8 @@ def decode(message: Any, market: Market) -> tuple[str | None, Outcome] | None:
 
 
 def _error_frame(text: str) -> tuple[str | None, Outcome] | None:
-    """`{"channel": "error"}`: a post the venue could not parse (it echoes the request: its id, nothing executed), the
-    socket's message limit (a post may have been dropped: every one in flight is unknown), else not ours."""
-    if text.startswith("Cannot send more than"):
-        return None, ambiguous(text, "rate_limit")
+    """`{"channel": "error"}` about a post: one the venue could not parse echoes the request (its id: nothing
+    executed). Any other error frame is the private stream's (its message limit, a subscription refused)."""
     if '"post"' not in text:
         return None
     echoed = text.partition(": ")[2]
