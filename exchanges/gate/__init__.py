@@ -1,9 +1,10 @@
-"""Gate.io APIv4 private streams (orders, fills, balances, positions) and public market data: spot and USDT-settled
-perpetual futures."""
+"""Gate.io APIv4 private streams (orders, fills, balances, positions), public market data and order entry (WebSocket
+API on the private socket, REST fallback): spot and USDT-settled perpetual futures."""
 
 from exchanges.gate.account import normalize_account, snapshot
 from exchanges.gate.market_data import MARKET_DATA
 from exchanges.gate.normalize import EXCHANGE, normalize
+from exchanges.gate.orders import ORDERS
 from exchanges.gate.rest import BACKFILL
 from exchanges.gate.stream import GateStream, handshake
 from framework.venue import AccountRules, ExchangeSpec
@@ -28,4 +29,5 @@ SPEC = ExchangeSpec(
         positions_params=lambda market: _SETTLE.get(market, {}),
         snapshot=snapshot,
     ),
+    orders=ORDERS,
 )

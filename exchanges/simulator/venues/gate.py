@@ -23,10 +23,13 @@ the book's sequence). Futures sizes are contracts: decimal strings when the sock
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import json
+import re
 import secrets
-from decimal import Decimal, InvalidOperation
+import time
+from decimal import ROUND_DOWN, Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -36,6 +39,7 @@ from exchanges.gate.normalize import FALLBACK_CONTRACT_SIZES
 from exchanges.listings import sim_symbols
 from exchanges.simulator.account import SimAccount, SimPosition
 from exchanges.simulator.ledger import SimFill, SimOrder
+from exchanges.simulator.orders import ClientIdPolicy, SimRequest, SimResult
 from exchanges.simulator.server import MAKER_FEE, TAKER_FEE
 from exchanges.simulator.venues.base import SimSession, VenueSim, decimal_text, json_numbers
 from exchanges.symbols import contract_size
@@ -172,18 +176,107 @@ def _futures_levels(raw: str, levels: Any, decimal: bool) -> list[dict]:
     return [{"p": decimal_text(price), "s": _contracts(_size(raw, Side.BUY, amount), decimal)}
             for price, amount in levels]
 
+# Order entry (exchanges.gate.orders) ------------------------------------------------------------------------------
+_API_TOPIC = {Market.SPOT: "spot", Market.FUTURE: "futures"}
+_API_OPS = {"order_place": "place", "order_cancel": "cancel", "order_amend": "amend", "order_status": "query"}
+_TEXT = re.compile(r"[0-9A-Za-z_.\-]+")  # what a user text may hold after its `t-`
+_SIDE_OF = {"buy": Side.BUY, "sell": Side.SELL}
+_BASE_STEP = Decimal("0.00000001")  # a spot market buy's base amount (quote / best ask), rounded down to this
+# How long a lookup by text still finds an order after it ended (REST docs of GET /spot/orders/{order_id} and
+# GET /futures/{settle}/orders/{order_id}).
+_TEXT_LOOKUP_MS = {Market.SPOT: 3_600_000, Market.FUTURE: 60_000}
+_KINDS = {"gtc": "limit", "ioc": "ioc", "poc": "post_only"}
+_TIFS = {"limit": "gtc", "gtc": "gtc", "ioc": "ioc", "post_only": "poc"}
+_PRICE_RULE = {1: ">=", 2: "<="}
+
+
+def _positive(value: Any, name: str, *, allow_none: bool = False, allow_zero: bool = False) -> Decimal | None:
+    """A price or amount written as text (as Gate wants them); _Refused for anything else."""
+    if value is None and allow_none:
+        return None
+    try:
+        number = Decimal(value) if isinstance(value, str) else None
+    except InvalidOperation:
+        number = None
+    if number is None or not number.is_finite() or number < 0 or (number == 0 and not allow_zero):
+        raise _Refused(BAD_ARGUMENT, f"Invalid request parameter `{name}` value: {value}")
+    return number
+
+
+def _whole(value: Any, decimal_size: bool) -> int:
+    """A futures size: a JSON integer (a decimal string too under X-Gate-Size-Decimal: 1)."""
+    if isinstance(value, bool):
+        raise _Refused(BAD_ARGUMENT, f"Mismatch type int64 with value {value}")
+    if isinstance(value, int):
+        return value
+    if decimal_size and isinstance(value, str):
+        try:
+            number = Decimal(value)
+        except InvalidOperation:
+            number = None
+        if number is not None and number.is_finite() and number == number.to_integral_value():
+            return int(number)
+    raise _Refused(BAD_ARGUMENT, f"Mismatch type int64 with value {type(value).__name__}")
+
+
+def _base_of(raw: str, contracts: int) -> Decimal:
+    """Contracts as base units (the client's contract size)."""
+    return abs(contracts) * (contract_size("gate", raw) or FALLBACK_CONTRACT_SIZES.get(raw, Decimal(1)))
+
+
+def _contract_count(contracts: Decimal, decimal: bool) -> int | str:
+    """A whole number of contracts as Gate writes it: an integer, or text under X-Gate-Size-Decimal: 1."""
+    return decimal_text(contracts.normalize()) if decimal else int(contracts)
+
+
+class _ApiReply:
+    """The frames answering one WebSocket API request (docs "Server Response")."""
+
+    def __init__(self, session: SimSession, channel: str, req_id: Any, received_us: int) -> None:
+        self.session, self.channel, self.req_id, self.received_us = session, channel, req_id, received_us
+
+    def _header(self, status: int) -> dict:
+        now = now_ms()
+        out = max(time.time_ns() // 1000, self.received_us)
+        header = {"response_time": str(now), "status": str(status), "channel": self.channel, "event": "api",
+                  "client_id": "127.0.0.1-sim", "x_in_time": self.received_us, "x_out_time": out,
+                  "conn_id": f"{id(self.session):x}", "trace_id": secrets.token_hex(16)}
+        if self.channel.endswith(("order_place", "order_amend")):
+            header.update(x_gate_ratelimit_requests_remain=9, x_gate_ratelimit_limit=10,
+                          x_gat_ratelimit_reset_timestamp=now)
+        return header
+
+    async def ack(self, payload: dict) -> None:
+        await self.session.send({"request_id": self.req_id, "ack": True, "header": self._header(200), "data": {
+            "result": {"req_id": self.req_id, "req_header": payload.get("req_header"),
+                       "req_param": payload.get("req_param"), "api_key": "", "timestamp": "", "signature": ""}}})
+
+    async def result(self, result: Any) -> None:
+        await self.session.send(json_numbers({"request_id": self.req_id, "ack": False, "header": self._header(200),
+                                              "data": {"result": result}}))
+
+    async def error(self, status: int, label: str, message: str) -> None:
+        await self.session.send({"request_id": self.req_id, "header": self._header(status),
+                                 "data": {"errs": {"label": label, "message": message}}})
+
 
 class GateSim(VenueSim):
     exchange = "gate"
     markets = frozenset({Market.SPOT, Market.FUTURE})
     # A socket with no message either way for a minute is closed (Gate's maintainer, gateio/gatews#34).
     client_silence_limit = 60.0
+    # "If you send two orders with the same client-id, the latter one will override" (gateio/gateapi-go#41)
+    client_id_policy = ClientIdPolicy.OVERRIDE
 
     def __init__(self) -> None:
         self.user_id = 10_000_000 + secrets.randbelow(90_000_000)  # this simulator's one account
         # (market, asset) -> ((total, locked) before, after) of the last balance change pushed: `change` figures
         self._shown: dict[tuple[Market, str], tuple[tuple[Decimal, Decimal], tuple[Decimal, Decimal]]] = {}
         self._position_ids: dict[str, tuple[tuple, int]] = {}  # symbol -> (state pushed, its update_id)
+        # spot market buys are sized in quote: (market, symbol, client id, base amount) -> quote, until the order
+        # exists; then order id -> quote (its rows write the quote given and the quote left)
+        self._pending_quotes: dict[tuple, Decimal] = {}
+        self._quote_of: dict[str, Decimal] = {}
 
     def raw_symbol(self, market: Market, symbol: str) -> str:
         base, quote = symbol.split(":")[0].split("/")
@@ -195,6 +288,9 @@ class GateSim(VenueSim):
             await self._reply(session, {}, error=(BAD_BODY, "Invalid request body format"))
             return
         channel, event = message.get("channel"), message.get("event")
+        if event == "api":  # the WebSocket API (order entry), on the private socket
+            await self._api_request(session, message)
+            return
         if channel == _PING[session.market]:
             now = now_ms()
             pong = {"time": now // 1000, "time_ms": now, "channel": _PONG[session.market], "event": ""}
@@ -511,31 +607,38 @@ class GateSim(VenueSim):
         return client_order_id if client_order_id.startswith(USER_TEXT) else USER_TEXT + client_order_id
 
     def _order_row(self, session: SimSession, order: SimOrder, raw: str) -> dict:
+        """A spot.orders / futures.orders row. Market orders carry price 0 and tif ioc; a spot market buy's amount
+        and left are quote (what it was given to spend, what it has not spent), as Gate writes them."""
         finished = order.status not in (OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED)
         finish_as = {OrderStatus.FILLED: "filled", OrderStatus.EXPIRED: "ioc"}.get(order.status, "cancelled")
+        market_order = order.order_type == "market"
+        tif = "ioc" if market_order else _TIFS[order.time_in_force]
+        price = Decimal(0) if market_order else order.price
         if session.market is Market.SPOT:
             fee = sum((f.fee for f in session.ledger.fills if f.order_id == order.order_id), Decimal(0))
             quote = order.symbol.split("/")[1]
+            amount, left = self._spot_amounts(order)
+            moved = order.filled or order.updated != order.created
             return {
                 "id": order.order_id, "text": self._text(Market.SPOT, order.client_order_id),
                 "create_time": str(order.created // 1000), "update_time": str(order.updated // 1000),
                 "currency_pair": raw, "type": order.order_type, "account": "spot", "side": order.side.value,
-                "amount": decimal_text(order.amount), "price": decimal_text(order.price), "time_in_force": "gtc",
-                "left": decimal_text(order.remaining), "filled_total": decimal_text(order.filled_cost),
+                "amount": decimal_text(amount), "price": decimal_text(price), "time_in_force": tif,
+                "left": decimal_text(left), "filled_total": decimal_text(order.filled_cost),
                 "avg_deal_price": decimal_text(order.average), "fee": decimal_text(fee), "fee_currency": quote,
                 "point_fee": "0", "gt_fee": "0", "rebated_fee": "0", "rebated_fee_currency": quote,
                 "create_time_ms": str(order.created), "update_time_ms": str(order.updated), "user": self.user_id,
-                "event": "finish" if finished else ("update" if order.filled else "put"), "stp_id": 0,
+                "event": "finish" if finished else ("update" if moved else "put"), "stp_id": 0,
                 "stp_act": "-", "finish_as": finish_as if finished else "open", "biz_info": "-", "amend_text": "-",
             }
         row = {
             "contract": raw, "create_time": order.created // 1000, "create_time_ms": order.created,
             "fill_price": order.average, "finish_as": finish_as if finished else "_update" if order.filled else "_new",
-            "iceberg": 0, "id": int(order.order_id), "is_close": False, "is_liq": False, "is_reduce_only": False,
-            "left": _size(raw, order.side, order.remaining), "mkfr": MAKER_FEE, "price": order.price, "refr": 0,
-            "refu": 0, "size": _size(raw, order.side, order.amount), "status": "finished" if finished else "open",
-            "text": self._text(Market.FUTURE, order.client_order_id), "tif": "gtc", "tkfr": TAKER_FEE,
-            "user": str(self.user_id), "update_id": 1, "update_time": order.updated,
+            "iceberg": 0, "id": int(order.order_id), "is_close": False, "is_liq": False,
+            "is_reduce_only": order.reduce_only, "left": _size(raw, order.side, order.remaining), "mkfr": MAKER_FEE,
+            "price": price, "refr": 0, "refu": 0, "size": _size(raw, order.side, order.amount),
+            "status": "finished" if finished else "open", "text": self._text(Market.FUTURE, order.client_order_id),
+            "tif": tif, "tkfr": TAKER_FEE, "user": str(self.user_id), "update_id": 1, "update_time": order.updated,
             "stop_loss_price": "", "stop_profit_price": "",
         }
         if finished:  # REST docs: finish_time is "not returned if order is open"
@@ -661,9 +764,456 @@ class GateSim(VenueSim):
             "update_id": self._position_update_id(symbol, state),
         }
 
+    # order entry: the WebSocket API -------------------------------------------------------------------------------
+    async def _api_request(self, session: SimSession, message: dict) -> None:
+        """`<topic>.login` (hex HMAC-SHA512 of "api\\n<channel>\\n\\n<timestamp>"), then `<topic>.order_place` /
+        _cancel / _amend / _status with `payload {req_id, req_param, req_header {x-gate-exptime}}`. An order_place
+        is answered with an ack (the request echoed), then the result; the others with the result alone. A request
+        on a socket that has not logged in gets AUTHENTICATION_FAILED "Not login" (status 400, as ccxt captured it)."""
+        received = time.time_ns() // 1000
+        channel = message.get("channel") if isinstance(message.get("channel"), str) else ""
+        topic, _, name = channel.partition(".")
+        payload = message.get("payload") if isinstance(message.get("payload"), dict) else {}
+        reply = _ApiReply(session, channel, payload.get("req_id"), received)
+        if topic != _API_TOPIC[session.market] or (name != "login" and name not in _API_OPS):
+            await reply.error(400, "INVALID_PARAM_VALUE", f"unknown channel {channel}")
+            return
+        if name == "login":
+            await self._api_login(session, channel, payload, reply)
+            return
+        if not session.state.get("api_login"):
+            await reply.error(400, "AUTHENTICATION_FAILED", "Not login")
+            return
+        op = _API_OPS[name]
+        time_s = message.get("time")
+        if type(time_s) is not int or abs(now_ms() // 1000 - time_s) > TIME_WINDOW_S:
+            await reply.error(400, *REQUEST_EXPIRED)
+            return
+        valid_until = (time_s + TIME_WINDOW_S) * 1000
+        req_header = payload.get("req_header") if isinstance(payload.get("req_header"), dict) else {}
+        try:
+            if req_header.get("x-gate-exptime") is not None:
+                valid_until = min(valid_until, int(str(req_header["x-gate-exptime"])))
+            request = self._sim_request(session.sim, session.market, op, payload.get("req_param"), valid_until,
+                                        decimal_size=False)
+        except ValueError:
+            await reply.error(400, "INVALID_PARAM_VALUE", "Invalid request header x-gate-exptime")
+            return
+        except _Refused as refusal:
+            await reply.error(400, "INVALID_PARAM_VALUE", refusal.message)
+            return
+
+        async def answer(result: SimResult) -> None:
+            if op == "place":
+                await reply.ack(payload)
+            status, body = self._order_answer(session.sim, session.market, op, request, result, decimal_size=False)
+            if status == 200:
+                await reply.result(body)
+            else:
+                await reply.error(status, body["label"], body["message"])
+
+        session.sim.orders.submit(self.exchange, session.market, request, answer, path="ws",
+                                  transport=session.request.transport)
+
+    async def _api_login(self, session: SimSession, channel: str, payload: dict, reply: _ApiReply) -> None:
+        creds = session.credentials
+        stamp, signature = payload.get("timestamp"), payload.get("signature")
+        if isinstance(signature, str):
+            self.secrets_seen.add(signature)
+        if session.sim.orders.login_refused(self.exchange, session.market) or payload.get("api_key") != creds.api_key:
+            await reply.error(401, *INVALID_KEY)
+            return
+        try:
+            skew = abs(now_ms() // 1000 - int(str(stamp)))
+        except ValueError:
+            skew = None
+        if skew is None or skew > TIME_WINDOW_S:
+            await reply.error(401, *REQUEST_EXPIRED)
+            return
+        # the docs' formula, computed here: an oracle does not borrow the client's signing
+        expected = hmac.new(creds.secret.encode(), f"api\n{channel}\n\n{stamp}".encode(), hashlib.sha512).hexdigest()
+        if not isinstance(signature, str) or not hmac.compare_digest(signature, expected):
+            await reply.error(401, *INVALID_SIGNATURE)
+            return
+        session.state["api_login"] = True
+        await reply.result({"api_key": creds.api_key, "uid": str(self.user_id)})
+
+    # order entry: reading a request -------------------------------------------------------------------------------
+    def _sim_request(self, sim: Simulator, market: Market, op: str, param: Any, valid_until: int, *,
+                     decimal_size: bool, path_id: str | None = None) -> SimRequest:
+        """Gate's order model (a `req_param`, a REST body and path) as the engine's request; _Refused for a bad one.
+        Cancels, amends and status lookups name the order by id or by `t-` text (then: its newest order)."""
+        if not isinstance(param, dict):
+            raise _Refused(BAD_ARGUMENT, "req_param must be an object")
+        pair = param.get("currency_pair") if market is Market.SPOT else param.get("contract")
+        if (market is Market.SPOT or op == "place") and (not isinstance(pair, str) or not _listed(market, pair)):
+            raise _Refused(BAD_ARGUMENT, f"Invalid {'currency_pair' if market is Market.SPOT else 'contract'} {pair}")
+        if op != "place":
+            key = path_id if path_id is not None else param.get("order_id")
+            if not isinstance(key, (str, int)) or isinstance(key, bool) or str(key) == "":
+                raise _Refused(BAD_ARGUMENT, "order_id is required")
+            key = str(key)
+            order_id, coid = (None, key[len(USER_TEXT):]) if key.startswith(USER_TEXT) else (key, None)
+            amount = price = None
+            if op == "amend":
+                price = _positive(param.get("price"), "price", allow_none=True)
+                if market is Market.SPOT:
+                    amount = _positive(param.get("amount"), "amount", allow_none=True)
+                elif param.get("size") is not None:
+                    size = _whole(param.get("size"), decimal_size)
+                    order = sim.orders.find(self.exchange, market, order_id=order_id, client_order_id=coid)
+                    if order is not None and size and (size > 0) != (order.side is Side.BUY):
+                        raise _Refused(BAD_ARGUMENT, "size must keep the order's side")
+                    raw = self.raw_symbol(market, order.symbol) if order is not None else ""
+                    amount = _base_of(raw, size) if order is not None else Decimal(abs(size))
+                if amount is None and price is None:
+                    raise _Refused(BAD_ARGUMENT, "amount or price must be set")
+            symbol = _unified(market, pair) if isinstance(pair, str) and pair else ""
+            return SimRequest(op=op, symbol=symbol, order_id=order_id, client_order_id=coid, amount=amount,
+                              price=price, valid_until=valid_until)
+        coid = self._client_id(param.get("text"))
+        symbol = _unified(market, pair)
+        if market is Market.SPOT:
+            kind, side = param.get("type", "limit"), _SIDE_OF.get(param.get("side"))
+            tif = param.get("time_in_force", "gtc")
+            if kind not in ("limit", "market") or side is None or tif not in _KINDS:
+                raise _Refused(BAD_ARGUMENT, "Invalid type, side or time_in_force")
+            amount = _positive(param.get("amount"), "amount")
+            if kind == "limit":
+                return SimRequest(op="place", symbol=symbol, client_order_id=coid, side=side, amount=amount,
+                                  price=_positive(param.get("price"), "price"), order_type=_KINDS[tif],
+                                  valid_until=valid_until)
+            if tif != "ioc":
+                raise _Refused(BAD_ARGUMENT, "a market order takes time_in_force ioc")
+            if side is Side.BUY:  # the amount is the quote to spend: base bought at the best ask
+                quote = amount
+                amount = (quote / sim.market(self.exchange, market, symbol).best_ask()[0]).quantize(
+                    _BASE_STEP, rounding=ROUND_DOWN)
+                if amount <= 0:
+                    raise _Refused(BAD_ARGUMENT, "amount too small")
+                self._pending_quotes[(market, symbol, coid, amount)] = quote
+            return SimRequest(op="place", symbol=symbol, client_order_id=coid, side=side, amount=amount,
+                              order_type="market", valid_until=valid_until)
+        size = _whole(param.get("size"), decimal_size)
+        price = _positive(param.get("price"), "price", allow_zero=True)
+        tif = param.get("tif", "gtc")
+        if size == 0 or tif not in _KINDS or (price == 0 and tif != "ioc"):
+            raise _Refused(BAD_ARGUMENT, "Invalid size or tif (size is not 0; a market order, price 0, takes ioc)")
+        return SimRequest(op="place", symbol=symbol, client_order_id=coid, side=Side.BUY if size > 0 else Side.SELL,
+                          amount=_base_of(pair, size), price=None if price == 0 else price,
+                          order_type="market" if price == 0 else _KINDS[tif],
+                          reduce_only=param.get("reduce_only") is True, valid_until=valid_until)
+
+    @staticmethod
+    def _client_id(text: Any) -> str | None:
+        """The client id a user text carries (`t-` + at most 28 of [0-9A-Za-z_.-]); _Refused for a bad text."""
+        if text in (None, ""):
+            return None
+        body = text[len(USER_TEXT):] if isinstance(text, str) and text.startswith(USER_TEXT) else ""
+        if not body or len(body.encode()) > 28 or not _TEXT.fullmatch(body):
+            raise _Refused(BAD_ARGUMENT, "Invalid text: t- then at most 28 of 0-9 A-Z a-z _ . -")
+        return body
+
+    # order entry: answers ---------------------------------------------------------------------------------------------
+    def _order_answer(self, sim: Simulator, market: Market, op: str, request: SimRequest, result: SimResult, *,
+                      decimal_size: bool) -> tuple[int, dict]:
+        """(status, body) answering a request: the order row (200), or Gate's error body."""
+        by_text = op != "place" and request.order_id is None
+        if result.kind == "ok":
+            order = result.order
+            if op == "query" and by_text and not self._text_findable(market, order):
+                return 404, {"label": "CLIENT_ID_NOT_FOUND",
+                             "message": f"Order with client ID {USER_TEXT}{request.client_order_id} not found"}
+            return 200, self._api_order_row(sim, market, order, decimal_size)
+        if result.kind == "not_found":
+            if by_text:
+                return 404, {"label": "CLIENT_ID_NOT_FOUND",
+                             "message": f"Order with client ID {USER_TEXT}{request.client_order_id} not found"}
+            return 404, {"label": "ORDER_NOT_FOUND", "message": "Order not found"}
+        if result.kind == "unknown":
+            return 500, {"label": "SERVER_ERROR", "message": "Internal server error (execution status unknown)"}
+        order = result.order
+        if result.reason == "not_open" and order is not None:
+            label = "ORDER_FINISHED" if market is Market.FUTURE else (
+                "ORDER_CLOSED" if order.status is OrderStatus.FILLED else "ORDER_CANCELLED")
+        else:
+            label = {"would_cross": "POC_FILL_IMMEDIATELY" if market is Market.SPOT else "ORDER_POC_IMMEDIATE",
+                     "expired": "REQUEST_EXPIRED",
+                     "insufficient": "BALANCE_NOT_ENOUGH" if market is Market.SPOT else "INSUFFICIENT_AVAILABLE",
+                     }.get(result.reason, "INVALID_PARAM_VALUE")
+        return 400, {"label": label, "message": result.message}
+
+    def _text_findable(self, market: Market, order: SimOrder) -> bool:
+        """A lookup by text finds an order while it rests and for a while after it ended (spot 1 h, futures 60 s),
+        never one the venue has forgotten (`forgotten_orders`: gateapi-go#41's misses)."""
+        if order.order_id in self.forgotten_orders:
+            return False
+        return not order.status.is_terminal or now_ms() - order.updated <= _TEXT_LOOKUP_MS[market]
+
+    def _quote(self, market: Market, order: SimOrder) -> Decimal | None:
+        """The quote a spot market buy was given to spend (None for any other order)."""
+        if order.order_id not in self._quote_of:
+            key = (market, order.symbol, order.client_order_id, order.amount)
+            if order.order_type != "market" or order.side is not Side.BUY or key not in self._pending_quotes:
+                return None
+            self._quote_of[order.order_id] = self._pending_quotes.pop(key)
+        return self._quote_of[order.order_id]
+
+    def _spot_amounts(self, order: SimOrder) -> tuple[Decimal, Decimal]:
+        """(amount, left) as Gate writes a spot order: base units, except a market buy's (quote given, quote left)."""
+        quote = self._quote(Market.SPOT, order)
+        if quote is None:
+            return order.amount, order.remaining
+        return quote, max(quote - order.filled_cost, Decimal(0))
+
+    def _api_order_row(self, sim: Simulator, market: Market, order: SimOrder, decimal_size: bool) -> dict:
+        """An order in Gate's REST order model (the WebSocket API's results carry the same)."""
+        raw = self.raw_symbol(market, order.symbol)
+        ended = order.status.is_terminal
+        finish_as = {OrderStatus.FILLED: "filled", OrderStatus.EXPIRED: "ioc"}.get(order.status, "cancelled")
+        market_order = order.order_type == "market"
+        tif = "ioc" if market_order else _TIFS[order.time_in_force]
+        price = "0" if market_order else decimal_text(order.price)
+        if market is Market.SPOT:
+            fee = sum((f.fee for f in sim.ledger(self.exchange, market).fills if f.order_id == order.order_id),
+                      Decimal(0))
+            amount, left = self._spot_amounts(order)
+            quote = order.symbol.split("/")[1]
+            return {
+                "id": order.order_id, "text": self._text(market, order.client_order_id), "amend_text": "-",
+                "create_time": str(order.created // 1000), "update_time": str(order.updated // 1000),
+                "create_time_ms": order.created, "update_time_ms": order.updated,
+                "status": ("closed" if order.status is OrderStatus.FILLED else "cancelled") if ended else "open",
+                "currency_pair": raw, "type": order.order_type, "account": "spot", "side": order.side.value,
+                "amount": decimal_text(amount), "price": price, "time_in_force": tif, "iceberg": "0",
+                "left": decimal_text(left), "filled_amount": decimal_text(order.filled),
+                "fill_price": decimal_text(order.filled_cost), "filled_total": decimal_text(order.filled_cost),
+                "avg_deal_price": decimal_text(order.average), "fee": decimal_text(fee), "fee_currency": quote,
+                "point_fee": "0", "gt_fee": "0", "gt_maker_fee": "0", "gt_taker_fee": "0", "gt_discount": False,
+                "rebated_fee": "0", "rebated_fee_currency": quote, "stp_id": 0, "stp_act": "-",
+                "finish_as": finish_as if ended else "open",
+            }
+        row: dict[str, Any] = {
+            "id": int(order.order_id), "user": self.user_id, "create_time": _seconds(order.created),
+            "status": "finished" if ended else "open", "contract": raw,
+            "size": _contract_count(_size(raw, order.side, order.amount), decimal_size), "iceberg": 0,
+            "price": price, "close": False, "is_close": False, "reduce_only": order.reduce_only,
+            "is_reduce_only": order.reduce_only, "is_liq": False, "tif": tif,
+            "left": _contract_count(_size(raw, order.side, order.remaining), decimal_size),
+            "fill_price": decimal_text(order.average), "text": self._text(market, order.client_order_id),
+            "tkfr": decimal_text(TAKER_FEE), "mkfr": decimal_text(MAKER_FEE), "refu": 0, "auto_size": "",
+            "stp_id": 0, "stp_act": "-", "amend_text": "-",
+        }
+        if ended:
+            row.update(finish_time=_seconds(order.updated), finish_as=finish_as)
+        return row
+
+    # order entry: REST ---------------------------------------------------------------------------------------------
+    def _order_routes(self, market: Market) -> list:
+        if market is Market.SPOT:
+            base = "/spot/orders"
+            return [("POST", base, self._rest_place), ("GET", base, self._rest_orders),
+                    ("GET", base + "/{order_id}", self._rest_order_op), ("DELETE", base + "/{order_id}",
+                                                                         self._rest_order_op),
+                    ("PATCH", base + "/{order_id}", self._rest_order_op)]
+        base, price_orders = "/futures/usdt/orders", "/futures/usdt/price_orders"
+        return [("POST", base, self._rest_place), ("GET", base, self._rest_orders),
+                ("GET", base + "/{order_id}", self._rest_order_op), ("DELETE", base + "/{order_id}",
+                                                                     self._rest_order_op),
+                ("PUT", base + "/{order_id}", self._rest_order_op),
+                ("POST", price_orders, self._rest_price_place), ("GET", price_orders, self._rest_price_orders),
+                ("GET", price_orders + "/{order_id}", self._rest_price_op),
+                ("DELETE", price_orders + "/{order_id}", self._rest_price_op)]
+
+    async def _rest_body(self, request: web.Request) -> Any:
+        text_ = await request.text()
+        try:
+            return json.loads(text_, parse_float=Decimal) if text_ else {}
+        except ValueError:
+            raise _Refused(BAD_ARGUMENT, "Invalid request body") from None
+
+    @staticmethod
+    def _valid_until(request: web.Request) -> int:
+        """A REST request is executed no later than 60 s after its signed Timestamp (or its x-gate-exptime)."""
+        until = int(Decimal(request.headers["Timestamp"]).scaleb(3)) + TIME_WINDOW_S * 1000
+        expiry = request.headers.get("x-gate-exptime")
+        return min(until, int(expiry)) if expiry and expiry.isdigit() else until
+
+    async def _rest_answer(self, sim: Simulator, market: Market, op: str, request: web.Request,
+                           sim_request: SimRequest) -> web.StreamResponse:
+        result = await sim.orders.call(self.exchange, market, sim_request, transport=request.transport)
+        if result is None:  # the fault cut the connection: this answer goes nowhere
+            return web.Response(status=502, text="connection cut (simulated)")
+        decimal = request.headers.get(SIZE_DECIMAL) == "1"
+        status, body = self._order_answer(sim, market, op, sim_request, result, decimal_size=decimal)
+        if status != 200:
+            return _rest_error(status, body["label"], body["message"])
+        return web.Response(status=201 if op == "place" else 200, text=json_numbers(body),
+                            content_type="application/json")
+
+    async def _rest_place(self, sim: Simulator, market: Market, request: web.Request) -> web.StreamResponse:
+        """`POST /spot/orders`, `POST /futures/usdt/orders`: the WebSocket API's order model as the body."""
+        refusal = await self._refusal(sim, market, request)
+        if refusal is not None:
+            return refusal
+        try:
+            sim_request = self._sim_request(sim, market, "place", await self._rest_body(request),
+                                            self._valid_until(request),
+                                            decimal_size=request.headers.get(SIZE_DECIMAL) == "1")
+        except _Refused as refused:
+            return _rest_error(400, "INVALID_PARAM_VALUE", refused.message)
+        return await self._rest_answer(sim, market, "place", request, sim_request)
+
+    async def _rest_order_op(self, sim: Simulator, market: Market, request: web.Request) -> web.StreamResponse:
+        """GET (status), DELETE (cancel), PATCH / PUT (amend) `…/orders/{order_id}`: by id or by `t-` text."""
+        refusal = await self._refusal(sim, market, request)
+        if refusal is not None:
+            return refusal
+        op = {"GET": "query", "DELETE": "cancel"}.get(request.method, "amend")
+        try:
+            param = dict(request.query)
+            if op == "amend":
+                param.update(await self._rest_body(request))
+            sim_request = self._sim_request(sim, market, op, param, self._valid_until(request),
+                                            decimal_size=request.headers.get(SIZE_DECIMAL) == "1",
+                                            path_id=request.match_info["order_id"])
+        except _Refused as refused:
+            return _rest_error(400, "INVALID_PARAM_VALUE", refused.message)
+        return await self._rest_answer(sim, market, op, request, sim_request)
+
+    async def _rest_orders(self, sim: Simulator, market: Market, request: web.Request) -> web.StreamResponse:
+        """`GET /spot/orders` (currency_pair, status open | finished, page, limit) and `GET /futures/usdt/orders`
+        (contract, status, limit, offset): the pair's orders, newest first (finished: by when they ended). A price
+        order that has not fired is not among them."""
+        refusal = await self._refusal(sim, market, request)
+        if refusal is not None:
+            return refusal
+        params = request.query
+        bounds = {"limit": (100, 1, 1000), "page": (1, 1, None), "offset": (0, 0, None)}
+        try:
+            numbers = _int_params(params, bounds)
+        except ValueError as exc:
+            return _bad_param(str(exc), params[str(exc)])
+        status = params.get("status")
+        pair = params.get("currency_pair" if market is Market.SPOT else "contract")
+        if status not in ("open", "finished"):
+            return _bad_param("status", str(status))
+        waiting = {id(o) for o in sim.orders.conditional.get((self.exchange, market), [])}
+        orders = [o for o in sim.ledger(self.exchange, market).orders.values()
+                  if id(o) not in waiting and (not pair or self.raw_symbol(market, o.symbol) == pair)
+                  and o.status.is_terminal == (status == "finished")]
+        orders.sort(key=lambda o: (o.updated if status == "finished" else o.created, int(o.order_id)), reverse=True)
+        limit = numbers["limit"]
+        start = (numbers["page"] - 1) * limit if market is Market.SPOT else numbers["offset"]
+        decimal = request.headers.get(SIZE_DECIMAL) == "1"
+        rows = [self._api_order_row(sim, market, o, decimal) for o in orders[start:start + limit]]
+        return web.Response(text=json_numbers(rows), content_type="application/json")
+
+    # order entry: futures price-triggered orders (TP/SL) ------------------------------------------------------------
+    def _price_row(self, sim: Simulator, order: SimOrder, decimal: bool) -> dict:
+        """A futures price order: `initial` (the order it fires: contracts, price 0 = market), `trigger` (price, rule
+        1 >= / 2 <=), status open (waiting) / finished (finish_as succeeded: fired; cancelled)."""
+        raw = self.raw_symbol(Market.FUTURE, order.symbol)
+        waiting = any(o is order for o in sim.orders.conditional.get((self.exchange, Market.FUTURE), []))
+        rises = (order.trigger == "take_profit") == (order.side is Side.SELL)
+        row: dict[str, Any] = {
+            "id": int(order.order_id), "user": self.user_id,
+            "initial": {"contract": raw, "size": _contract_count(_size(raw, order.side, order.amount), decimal),
+                        "price": "0", "tif": "ioc", "text": _GATE_TEXT[Market.FUTURE], "iceberg": 0,
+                        "is_close": False, "is_reduce_only": order.reduce_only, "auto_size": ""},
+            "trigger": {"strategy_type": 0, "price_type": 0, "price": decimal_text(order.trigger_price),
+                        "rule": 1 if rises else 2, "expiration": 0},
+            "create_time": _seconds(order.created), "status": "open" if waiting else "finished",
+            "reason": "", "order_type": "",
+        }
+        if not waiting:
+            fired = order.status is not OrderStatus.CANCELED
+            row.update(finish_time=_seconds(order.updated), finish_as="succeeded" if fired else "cancelled",
+                       trade_id=int(order.order_id) if fired else 0)
+        return row
+
+    async def _rest_price_place(self, sim: Simulator, market: Market, request: web.Request) -> web.StreamResponse:
+        """`POST /futures/usdt/price_orders`: {initial {contract, size, price, tif, reduce_only}, trigger {price,
+        rule}} → {"id"}. Price orders carry no client id (initial.text is where they came from)."""
+        refusal = await self._refusal(sim, market, request)
+        if refusal is not None:
+            return refusal
+        decimal = request.headers.get(SIZE_DECIMAL) == "1"
+        try:
+            body = await self._rest_body(request)
+            initial, trigger = body.get("initial"), body.get("trigger")
+            if not isinstance(initial, dict) or not isinstance(trigger, dict) or trigger.get("rule") not in _PRICE_RULE:
+                raise _Refused(BAD_ARGUMENT, "initial and trigger (rule 1 or 2) are required")
+            contract = initial.get("contract")
+            if not isinstance(contract, str) or not _listed(market, contract):
+                raise _Refused(BAD_ARGUMENT, f"Invalid contract {contract}")
+            size = _whole(initial.get("size"), decimal)
+            trigger_price = _positive(trigger.get("price"), "trigger.price")
+            if size == 0 or _positive(initial.get("price"), "initial.price", allow_zero=True) != 0:
+                raise _Refused(BAD_ARGUMENT, "a TP/SL here fires a market order (price 0) of a non-zero size")
+        except _Refused as refused:
+            return _rest_error(400, "INVALID_PARAM_VALUE", refused.message)
+        side = Side.BUY if size > 0 else Side.SELL
+        rises = trigger["rule"] == 1
+        kind = "take_profit" if rises == (side is Side.SELL) else "stop_loss"
+        sim_request = SimRequest(op="place", symbol=_unified(market, contract), side=side,
+                                 amount=_base_of(contract, size), order_type="market",
+                                 reduce_only=initial.get("reduce_only") is True, trigger_price=trigger_price,
+                                 trigger=kind, valid_until=self._valid_until(request))
+        result = await sim.orders.call(self.exchange, market, sim_request, transport=request.transport)
+        if result is None:
+            return web.Response(status=502, text="connection cut (simulated)")
+        if result.kind != "ok":
+            status, body = self._order_answer(sim, market, "place", sim_request, result, decimal_size=decimal)
+            return _rest_error(status, body["label"], body["message"])
+        return web.json_response({"id": int(result.order.order_id)}, status=201)
+
+    async def _rest_price_op(self, sim: Simulator, market: Market, request: web.Request) -> web.StreamResponse:
+        """GET / DELETE `/futures/usdt/price_orders/{order_id}`."""
+        refusal = await self._refusal(sim, market, request)
+        if refusal is not None:
+            return refusal
+        order_id = request.match_info["order_id"]
+        order = sim.ledger(self.exchange, market).orders.get(order_id)
+        if order is None or order.trigger_price is None or order_id in self.forgotten_orders:
+            return _rest_error(404, "AUTO_ORDER_NOT_FOUND", "price order not found")
+        if request.method == "DELETE":
+            sim_request = SimRequest(op="cancel", symbol=order.symbol, order_id=order_id,
+                                     valid_until=self._valid_until(request))
+            result = await sim.orders.call(self.exchange, market, sim_request, transport=request.transport)
+            if result is None:
+                return web.Response(status=502, text="connection cut (simulated)")
+            if result.kind != "ok":
+                return _rest_error(400, "AUTO_ORDER_FINISHED", "price order already finished")
+        decimal = request.headers.get(SIZE_DECIMAL) == "1"
+        return web.Response(text=json_numbers(self._price_row(sim, order, decimal)), content_type="application/json")
+
+    async def _rest_price_orders(self, sim: Simulator, market: Market, request: web.Request) -> web.StreamResponse:
+        """`GET /futures/usdt/price_orders` (status open | finished, contract, limit, offset), newest first."""
+        refusal = await self._refusal(sim, market, request)
+        if refusal is not None:
+            return refusal
+        params = request.query
+        try:
+            numbers = _int_params(params, {"limit": (100, 1, 1000), "offset": (0, 0, None)})
+        except ValueError as exc:
+            return _bad_param(str(exc), params[str(exc)])
+        status, contract = params.get("status"), params.get("contract")
+        if status not in ("open", "finished"):
+            return _bad_param("status", str(status))
+        waiting = {id(o) for o in sim.orders.conditional.get((self.exchange, market), [])}
+        orders = [o for o in sim.ledger(self.exchange, market).orders.values()
+                  if o.trigger_price is not None and (id(o) in waiting) == (status == "open")
+                  and (not contract or self.raw_symbol(market, o.symbol) == contract)]
+        orders.sort(key=lambda o: int(o.order_id), reverse=True)
+        decimal = request.headers.get(SIZE_DECIMAL) == "1"
+        start = numbers["offset"]
+        rows = [self._price_row(sim, o, decimal) for o in orders[start:start + numbers["limit"]]]
+        return web.Response(text=json_numbers(rows), content_type="application/json")
+
     # REST ------------------------------------------------------------------------------------------------------------
     def rest_routes(self, market: Market) -> list:
-        routes = [("GET", "/account/detail", self._account_detail)]
+        routes = [("GET", "/account/detail", self._account_detail), *self._order_routes(market)]
         if market is Market.SPOT:
             return routes + [("GET", "/spot/my_trades", self._spot_trades),
                              ("GET", "/spot/accounts", self._spot_accounts)]
