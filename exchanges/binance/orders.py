@@ -342,7 +342,7 @@ async def _rest(client: Any, market: Market, method: str, params: dict[str, Any]
     name = _REST[(market, method)]
     try:
         if name is None:  # PUT /api/v3/order/amend/keepPriority
-            response = await client.request("order/amend/keepPriority", "private", "PUT", params)
+            response = await client.request("order/amend/keepPriority", ["private"], "PUT", params)
         else:
             response = await getattr(client, name)(params)
     except Exception as exc:  # noqa: BLE001 - every failure is classified; CancelledError is not an Exception
