@@ -21,6 +21,7 @@ market's precision (which the offline client has not) and size spot market buys 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import re
 import string
@@ -75,6 +76,10 @@ DUPLICATE_CODES = frozenset({"43118", "45034", "40786", "50060", "25212"})
 # an account without the grant is not documented (UNVERIFIED); these are Bitget's permission refusals.
 WS_REFUSED_CODES = frozenset({"40301", "40014", "25620"})
 _WS_NOT_LOGGED_IN = "30004"  # "User not logged in": this socket took nothing; REST may
+# The entitlement probe: a cancel of a client id no order has. Granted: "the order does not exist"; not granted:
+# the permission refusal. Error answers echo the request's params, which is how decode knows the probe's answer.
+PROBE_CLIENT_OID = "tradesync-ws-probe"
+PROBE_SYMBOL = "BTCUSDT"
 _LOGIN_CODES = frozenset({"30005", "30011", "30012", "30013", "30014", "30015"})  # the stream's login answers
 
 
@@ -84,17 +89,33 @@ def client_id(market: Market, prefix: str, n: int) -> str:
         raise ValueError(f"bitget client order id prefix {prefix!r} must be letters, digits, '_' or '-'")
     if n < 0:
         raise ValueError(f"bitget client order id number must not be negative, got {n}")
-    digits = ""
-    while True:
-        n, rest = divmod(n, 36)
-        digits = _DIGITS36[rest] + digits
-        if not n:
-            break
+    digits = _base36(n)
     text = f"{prefix}-{digits}"
     if len(text) > CLIENT_ID_MAX:
         raise ValueError(f"bitget client order id {text!r} is longer than {CLIENT_ID_MAX}: shorten the prefix "
                          f"{prefix!r} to at most {CLIENT_ID_MAX - 1 - len(digits)} characters")
     return text
+
+
+def _base36(n: int) -> str:
+    digits = ""
+    while True:
+        n, rest = divmod(n, 36)
+        digits = _DIGITS36[rest] + digits
+        if not n:
+            return digits
+
+
+def amended_client_id(old: str, amount: Decimal, price: Decimal) -> str:
+    """The newClientOid of an amend that names none: the old id's prefix and a tail as long as its own, drawn from
+    (old id, new terms). A retry of the same amend names the same new id, so Bitget's duplicate check catches a
+    second modify; the prefix keeps the order routed to its strategy."""
+    prefix, dash, tail = old.rpartition("-")
+    if not dash or not prefix:
+        prefix, tail = old[:CLIENT_ID_MAX - 9], ""
+    size = max(len(tail), 8)
+    seed = hashlib.sha256(f"{old}|{format(amount, 'f')}|{format(price, 'f')}".encode()).digest()
+    return f"{prefix}-{_base36(int.from_bytes(seed, 'big'))[-size:]}"
 
 
 def request_id(n: int) -> str:
@@ -140,7 +161,11 @@ def _place_params(request: Any) -> dict[str, str]:
 def encode(op: str, subject: Any, credentials: Any, market: Market, req_id: str, now_ms: int,
            prepared: Any = None) -> dict:
     """A `trade` op (no signature: the socket's login authenticates it; no timestamp: Bitget's trade frame has no
-    validity window). ValueError for what this socket cannot do (amend, query, TP/SL)."""
+    validity window). ValueError for what this socket cannot do (amend, query, TP/SL). "probe": the entitlement
+    probe, a cancel of PROBE_CLIENT_OID."""
+    if op == "probe":
+        return {"op": "trade", "args": [{"id": req_id, "instType": INST_TYPE[market], "instId": PROBE_SYMBOL,
+                                         "channel": _CHANNEL["cancel"], "params": {"clientOid": PROBE_CLIENT_OID}}]}
     if op not in _CHANNEL:
         raise ValueError(f"bitget WebSocket trading has no {op!r} (only place-order and cancel-order)")
     if op == "place":
@@ -176,13 +201,26 @@ def decode(message: Any, market: Market) -> tuple[str | None, Outcome] | None:
     op = _OP.get(first.get("channel"), "place")
     if not isinstance(req_id, str) or not req_id:
         return None, ambiguous(f"bitget trade answer without its id: {message.get('msg', '')}", code)
+    params = first.get("params") if isinstance(first.get("params"), dict) else {}
+    if op == "cancel" and params.get("clientOid") == PROBE_CLIENT_OID:
+        return req_id, _probe_answer(event, code, str(message.get("msg", "")))
     if event == "trade" and code in ("0", "00000"):
-        params = first.get("params") if isinstance(first.get("params"), dict) else {}
         order_id = params.get("orderId")
         if op == "place" and not order_id:
             return req_id, ambiguous("bitget place-order answer without an orderId", code)
         return req_id, accepted(order_id, client_order_id=params.get("clientOid") or None)
     return req_id, classify(code, str(message.get("msg", "")), op, websocket=True)
+
+
+def _probe_answer(event: str, code: str | None, message: str) -> Outcome:
+    """The probe's answer: ACCEPTED (this account may trade here), REJECTED (not granted), else what it was."""
+    outcome = classify(code, message, "cancel", websocket=True)
+    if event == "trade" or outcome.kind is OutcomeKind.NOT_FOUND:
+        return accepted(None, message="websocket trading granted")
+    if code in WS_REFUSED_CODES:
+        return rejected(code, f"bitget websocket trading is not granted to this account: {message} (ask Bitget's "
+                              "BD/RM for access, or leave bitget out of websocket_opt_in)")
+    return outcome
 
 
 def classify(code: str | None, message: str, op: str, *, websocket: bool = False) -> Outcome:
@@ -373,26 +411,29 @@ async def rest_amend(client: Any, amend: Any) -> Outcome:
     size, price = amend.amount or ref.amount, amend.price or ref.price
     if size is None or price is None:
         return rejected("invalid", "bitget modifies size and price together: the order's amount and price are needed")
-    if not amend.client_order_id:
-        return rejected("invalid", "bitget's modify-order makes a new order: a new client id (newClientOid) is needed")
-    body = {**_product(ref.market, ref.symbol), **_ref_params(ref), "newClientOid": amend.client_order_id,
+    if not ref.client_order_id:
+        return rejected("invalid", "bitget amends by clientOid: this order has none")
+    new_id = amend.client_order_id or amended_client_id(ref.client_order_id, size, price)
+    body = {**_product(ref.market, ref.symbol), **_ref_params(ref), "newClientOid": new_id,
             "newSize": _text(size), "newPrice": _text(price)}
     answer = await _call("amend", client.privateMixPostV2MixOrderModifyOrder, body)
     if isinstance(answer, Outcome):
         return answer
     data = answer.get("data") if isinstance(answer.get("data"), dict) else {}
-    return acked(data.get("orderId"), client_order_id=data.get("clientOid") or amend.client_order_id)
+    return acked(data.get("orderId"), client_order_id=data.get("clientOid") or new_id)
 
 
 NOTES = (
     "Bitget: spot and USDT futures (one-way mode, cross margin, sizes in the base coin). WebSocket trading rides the "
     "private socket (op trade: place-order / cancel-order only) and is granted per account by Bitget's BD/RM: it is "
-    "opt-in, and an account without it gets a permission refusal (40301) that sends the request to REST. The trade "
+    "opt-in, probed at start (a cancel of a client id no order has: 'does not exist' = granted, a permission "
+    "refusal = not), and a refusal on any request sends it to REST. The trade "
     "frame carries no timestamp, so no validity window protects a late request: a retry's safety rests on clientOid "
     "being unique (a duplicate, 43118 / 45034, is read as 'an earlier attempt exists'). REST: 10 orders/s per UID, "
     "shared with the WebSocket; a signed request is refused 30 s after its timestamp. Client ids: prefix-base36, at "
     "most 50 characters of letters, digits, '_' and '-'. Amend: futures only (modify-order cancels the order and "
-    "makes a new one under a new client id; the live docs allow it in hedge mode only). A spot market buy is sized in "
+    "makes a new one under a new client id, derived from the old one when none is given; the live docs allow it in "
+    "hedge mode only). A spot market buy is sized in "
     "the quote coin: it needs a reference price. TP/SL: futures profit_plan / loss_plan over REST (closing a "
     "position at the market)."
 )
@@ -401,7 +442,7 @@ ORDERS = OrderRules(
     markets=frozenset({Market.SPOT, Market.FUTURE}),
     client_id=client_id,
     ws=WsTradingRules(
-        shared=True, opt_in=True, encode=encode, decode=decode, ops=frozenset({"place", "cancel"}),
+        shared=True, opt_in=True, encode=encode, decode=decode, ops=frozenset({"place", "cancel", "probe"}),
         validity_ms=VALIDITY_MS, rate=RATE, burst=10, request_id=request_id,
     ),
     rest=RestOrderRules(place=rest_place, cancel=rest_cancel, query=rest_query, amend=rest_amend,

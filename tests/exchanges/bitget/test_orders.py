@@ -305,14 +305,32 @@ async def test_ws_trading_is_refused_for_an_account_without_the_grant_and_nothin
         assert sim.ledger("bitget", market).orders == {}
 
 
-async def test_ws_probe_on_a_granted_account_finds_no_order_rather_than_a_refusal(sim, http):
+@pytest.mark.parametrize("market", MARKETS)
+async def test_ws_entitlement_probe_is_accepted_when_granted_and_rejected_when_not(sim, http, market):
     async with asyncio.timeout(10):
+        socket = await connected(http, sim, market)
+        _, refused = await socket.request("probe", None)
+        assert refused.kind is OutcomeKind.REJECTED and refused.code == "40301"
         sim.venue("bitget").ws_trading = True
-        for market in (Market.SPOT, Market.FUTURE):
-            socket = await connected(http, sim, market)
-            _, probe = await socket.request("cancel", ref(market, "never-placed"))
-            assert probe.kind is OutcomeKind.NOT_FOUND and probe.code == ("43001" if market is Market.SPOT
+        _, granted = await socket.request("probe", None)
+        assert granted.kind is OutcomeKind.ACCEPTED
+        _, missing = await socket.request("cancel", ref(market, "never-placed"))  # an ordinary cancel: not found
+        assert missing.kind is OutcomeKind.NOT_FOUND and missing.code == ("43001" if market is Market.SPOT
                                                                           else "40768")
+        assert sim.ledger("bitget", market).orders == {}
+
+
+@pytest.mark.parametrize(("event", "code", "kind"), [
+    ("error", 43001, OutcomeKind.ACCEPTED), ("error", 40768, OutcomeKind.ACCEPTED),
+    ("error", 40301, OutcomeKind.REJECTED), ("error", 40010, OutcomeKind.AMBIGUOUS),
+    ("error", 30004, OutcomeKind.NOT_SENT),
+])
+def test_decode_reads_the_probes_answer_by_its_client_id(event, code, kind):
+    frame = WS.encode("probe", None, None, Market.FUTURE, "ts1", 0, None)
+    assert frame["args"][0]["channel"] == "cancel-order"
+    answer = {"event": event, "arg": frame["args"], "code": code, "msg": "m"}
+    assert WS.decode(answer, Market.FUTURE) == ("ts1", WS.decode(answer, Market.FUTURE)[1])
+    assert WS.decode(answer, Market.FUTURE)[1].kind is kind
 
 
 async def test_ws_trading_refused_by_the_engines_login_fault_for_that_socket_only(sim, http):
@@ -502,12 +520,28 @@ async def test_rest_futures_amend_changes_size_and_price_under_a_new_client_id(s
             reused = await REST.amend(client, Amend(ref=ref(Market.FUTURE, "r1-m3", amount="0.35", price=price),
                                                     price=price - 3, client_order_id="r1-m2"))
             assert reused.kind is OutcomeKind.AMBIGUOUS and reused.code == "45034" and held.price == price - 2
-            no_new_id = await REST.amend(client, Amend(ref=ref(Market.FUTURE, "r1-m3", amount="1", price="1"),
-                                                       price="2"))
-            assert no_new_id.kind is OutcomeKind.REJECTED and held.price == price - 2
             gone = await REST.amend(client, Amend(ref=ref(Market.FUTURE, "nobody", amount="1", price="1"),
                                                   price="2", client_order_id="r1-m4"))
             assert gone.kind is OutcomeKind.NOT_FOUND
+        finally:
+            await client.close()
+
+
+async def test_rest_futures_amend_without_a_new_client_id_derives_one_that_keeps_the_prefix(sim):
+    async with asyncio.timeout(10):
+        client = client_for(sim, Market.FUTURE)
+        try:
+            price = resting_price(sim, Market.FUTURE, "buy")
+            coid = client_id(Market.FUTURE, "mm", 1_764_000_000_000_123)
+            placed = await REST.place(client, order(Market.FUTURE, coid, amount="0.2", price=price), None)
+            change = Amend(ref=ref(Market.FUTURE, coid, amount="0.2", price=price), price=price - 1)
+            amended = await REST.amend(client, change)
+            new_id = amended.client_order_id
+            assert amended.kind is OutcomeKind.ACKED and new_id.startswith("mm-") and len(new_id) == len(coid)
+            held = sim.ledger("bitget", "future").orders[placed.order_id]
+            assert (held.client_order_id, held.price) == (new_id, price - 1)
+            retried = await REST.amend(client, change)  # the same amend again: the same new id, refused as taken
+            assert retried.kind is OutcomeKind.AMBIGUOUS and held.price == price - 1
         finally:
             await client.close()
 
@@ -657,5 +691,5 @@ async def test_rest_tpsl_on_spot_is_refused_before_sending(sim):
 
 def test_spec_exports_the_rules():
     assert SPEC.orders is ORDERS and ORDERS.ws.shared and ORDERS.ws.opt_in
-    assert ORDERS.ws.ops == frozenset({"place", "cancel"}) and ORDERS.conditional == frozenset({Market.FUTURE})
+    assert ORDERS.ws.ops == frozenset({"place", "cancel", "probe"}) and ORDERS.conditional == frozenset({Market.FUTURE})
     assert ORDERS.rest.amend is not None and not ORDERS.renames_on_cancel
