@@ -398,6 +398,19 @@ async def test_ws_duplicate_client_id_is_ambiguous_and_places_nothing_more(sim, 
         assert [o.order_id for o in sim.ledger("bitget", market).orders.values()] == [first.order_id]
 
 
+async def test_ws_ioc_that_does_not_cross_expires_and_bitget_reports_it_cancelled(sim, http):
+    async with asyncio.timeout(10):
+        sim.venue("bitget").ws_trading = True
+        socket = await connected(http, sim, Market.FUTURE)
+        _, outcome = await socket.request("place", order(Market.FUTURE, "s1-i", order_type="ioc",
+                                                         price=resting_price(sim, Market.FUTURE, "buy")))
+        held = sim.ledger("bitget", "future").orders[outcome.order_id]
+        assert held.status is OrderStatus.EXPIRED and held.filled == 0
+        updates = await socket.updates(2)
+        assert [u.status for u in updates] == [OrderStatus.NEW, OrderStatus.CANCELED]  # Bitget has no "expired"
+        assert updates[1].status_raw == "canceled"
+
+
 async def test_ws_post_only_that_would_take_is_rejected_and_rests_nothing(sim, http):
     async with asyncio.timeout(10):
         sim.venue("bitget").ws_trading = True
@@ -499,9 +512,10 @@ async def test_rest_partial_fill_shows_in_the_query(sim, market):
             await client.close()
 
 
-async def test_rest_futures_amend_changes_size_and_price_under_a_new_client_id(sim):
+async def test_rest_futures_amend_changes_size_and_price_under_a_new_client_id(sim, http):
     async with asyncio.timeout(10):
         client = client_for(sim, Market.FUTURE)
+        socket = await connected(http, sim, Market.FUTURE)  # the private stream's view of it
         try:
             price = resting_price(sim, Market.FUTURE, "buy")
             placed = await REST.place(client, order(Market.FUTURE, "r1-m", amount="0.2", price=price), None)
@@ -513,6 +527,9 @@ async def test_rest_futures_amend_changes_size_and_price_under_a_new_client_id(s
             assert (held.amount, held.price, held.client_order_id) == (Decimal("0.35"), price - 1, "r1-m2")
             state = await REST.query(client, ref(Market.FUTURE, "r1-m2"))
             assert (state.amount, state.price) == (Decimal("0.35"), price - 1)
+            pushed = (await socket.updates(2))[1]
+            assert (pushed.client_order_id, pushed.order_id, pushed.amount, pushed.price, pushed.status) == (
+                "r1-m2", placed.order_id, Decimal("0.35"), price - 1, OrderStatus.NEW)
             # a price alone: the order's amount goes with it (Bitget takes them together)
             moved = await REST.amend(client, Amend(ref=ref(Market.FUTURE, "r1-m2", amount="0.35", price=price - 1),
                                                    price=price - 2, client_order_id="r1-m3"))
