@@ -113,7 +113,7 @@ def amended_client_id(old: str, amount: Decimal, price: Decimal) -> str:
     prefix, dash, tail = old.rpartition("-")
     if not dash or not prefix:
         prefix, tail = old[:CLIENT_ID_MAX - 9], ""
-    size = max(len(tail), 8)
+    size = max(min(max(len(tail), 8), CLIENT_ID_MAX - 1 - len(prefix)), 1)
     seed = hashlib.sha256(f"{old}|{format(amount, 'f')}|{format(price, 'f')}".encode()).digest()
     return f"{prefix}-{_base36(int.from_bytes(seed, 'big'))[-size:]}"
 
