@@ -22,6 +22,20 @@ first; one bracket per symbol, no maintenance margin, as the simulator keeps non
 the account's free, `initialMargin` its locked (margin at entry), `marginBalance` the wallet plus unrealized
 PnL; the USD-valued totals count USDT only, as Binance's single-asset mode does.
 
+Order entry (the matching engine behind it, exchanges/simulator/orders.py): spot WebSocket-API requests on the user
+stream's own socket, USD-M ones on `/ws-fapi/v1`, each signed on its own (hex HMAC-SHA256 over the sorted params,
+checked here; a wrong key gets 401 -2015, a wrong signature -1022, a timestamp outside `recvWindow` -1021 — nothing
+executes) and answered `{"id", "status", "result" | "error"}`: `order.place` (RESULT rows), `order.cancel` (spot
+renames the order to `newClientOrderId`, else a random id; its report carries the old id in `C`), `order.status`,
+spot `order.amend.keepPriority` (a decrease only, else -2038) and `order.cancelReplace` (the engine's amend: the
+simulator keeps the order id where Binance gives the new order a new one), USD-M `order.modify` and TP/SL as
+`algoOrder.place` / `algoOrder.cancel` (`ALGO_UPDATE` on the stream until triggered, then `ORDER_TRADE_UPDATE` under
+the client algo id). The REST endpoints ccxt calls do the same (`POST/DELETE /api/v3/order`, `POST
+/api/v3/order/cancelReplace`, `PUT /api/v3/order/amend/keepPriority`, `POST/DELETE/PUT /fapi/v1/order`,
+`POST/DELETE/GET /fapi/v1/algoOrder`; POST/PUT signed over the form body). Client ids are unique among open orders
+(-2010 "Duplicate order sent.", USD-M -4116); "status unknown" is 503 -1007; a cancel of an order that is not open
+is -2011 "Unknown order sent.", a query of none -2013.
+
 Public market data, as ccxt.pro reads it: a stream socket per ccxt stream id (spot `/ws/<n>`; USD-M routes
 streams by path since 2026-03, `/public/ws/<n>` for `depth`/`trade`, `/market/ws/<n>` for `ticker`,
 `miniTicker`, `kline_<interval>`; a stream on the other path is acked and never delivered, as the venue does),

@@ -13,6 +13,7 @@ import json
 from decimal import Decimal
 
 import aiohttp
+import attrs
 import ccxt
 import pytest
 
@@ -29,7 +30,7 @@ from exchanges.simulator.orders import ClientIdPolicy
 from framework.backfill import rest_client
 from framework.events import ConnectionKey, Market, OrderStatus, OrderUpdate, Trade, now_ms
 from framework.orders.model import Amend, OrderRef, OrderRequest, OutcomeKind
-from framework.venue import Credentials
+from framework.venue import Credentials, Endpoints
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -71,7 +72,7 @@ def test_rules_put_spot_on_the_shared_ws_api_socket_and_usdm_on_ws_fapi():
     assert ws.validity_ms == ORDERS.rest.validity_ms == VALIDITY_MS == 5000
     assert ws.url(SPOT, LIVE_ENDPOINTS[SPOT]) is None  # the user stream's own socket
     assert ws.url(FUTURE, LIVE_ENDPOINTS[FUTURE]) == WS_FAPI_LIVE == "wss://ws-fapi.binance.com/ws-fapi/v1"
-    sim_endpoints = SPEC.stream.endpoints(FUTURE).__class__(ws="ws://127.0.0.1:1/binance_future", rest="http://x")
+    sim_endpoints = Endpoints(ws="ws://127.0.0.1:1/binance_future", rest="http://127.0.0.1:1/binance_future")
     assert ws.url(FUTURE, sim_endpoints) == "ws://127.0.0.1:1/binance_future/ws-fapi/v1"
     assert ws.request_id(7) == "ts-7" and ws.request_id(36) == "ts-10"
     assert "unique among OPEN orders" in ORDERS.notes and "recvWindow" in ORDERS.notes
@@ -391,6 +392,10 @@ async def future_sockets(sim: Simulator, http: aiohttp.ClientSession) -> tuple[S
     return Socket(trading, FUTURE, creds), Socket(stream, FUTURE, creds)
 
 
+def attrs_evolve(value, **changes):
+    return attrs.evolve(value, **changes)
+
+
 def resting(sim: Simulator, market: Market) -> Decimal:
     """A buy price well under the book: the order rests."""
     return sim.market("binance", market, SYMBOL[market]).best_bid()[0] - 1000
@@ -436,12 +441,6 @@ async def test_spot_ws_place_amend_replace_cancel_query_on_the_user_streams_sock
     assert gone.kind is OutcomeKind.NOT_FOUND and gone.code == "-2013"
     assert len(ledger.orders) == 1
     await socket.ws.close()
-
-
-def attrs_evolve(value, **changes):
-    import attrs
-
-    return attrs.evolve(value, **changes)
 
 
 async def test_spot_ws_market_and_ioc_orders_fill_or_expire_and_the_stream_reports_the_fills(sim, http):
@@ -506,21 +505,25 @@ async def test_usdm_tp_sl_are_algo_orders_that_trigger_into_fills_routed_by_the_
     assert waiting.kind is OutcomeKind.ACCEPTED and waiting.status is OrderStatus.NEW
     algo = ledger.orders[waiting.order_id]
     assert (algo.trigger, algo.trigger_price, algo.reduce_only) == ("take_profit", bid + 5000, True)
-    async with aiohttp.ClientSession() as _:
-        client = rest_client(ConnectionKey(exchange="binance", market="future"), SPEC.backfill,
-                             sim.credentials_for("binance"), LIVE_ENDPOINTS[FUTURE], sim.endpoints("binance", FUTURE),
-                             [SYMBOL[FUTURE]])
-        try:
-            queried = await ORDERS.rest.query(client, ref(FUTURE, far.client_order_id, conditional=True))
-            assert queried.kind is OutcomeKind.ACCEPTED and queried.status is OrderStatus.NEW
-            canceled = await trading.request("cancel", ref(FUTURE, far.client_order_id, waiting.order_id,
-                                                           conditional=True))
-            assert canceled.status is OrderStatus.CANCELED and algo.status is OrderStatus.CANCELED
-            after = await ORDERS.rest.query(client, ref(FUTURE, far.client_order_id, waiting.order_id,
-                                                        conditional=True))
-            assert after.status is OrderStatus.CANCELED and after.filled == 0
-        finally:
-            await client.close()
+    client = rest_client(ConnectionKey(exchange="binance", market="future"), SPEC.backfill,
+                         sim.credentials_for("binance"), LIVE_ENDPOINTS[FUTURE], sim.endpoints("binance", FUTURE),
+                         [SYMBOL[FUTURE]])
+    try:
+        queried = await ORDERS.rest.query(client, ref(FUTURE, far.client_order_id, conditional=True))
+        assert queried.kind is OutcomeKind.ACCEPTED and queried.status is OrderStatus.NEW
+        canceled = await trading.request("cancel", ref(FUTURE, far.client_order_id, waiting.order_id,
+                                                       conditional=True))
+        assert canceled.status is OrderStatus.CANCELED and algo.status is OrderStatus.CANCELED
+        after = await ORDERS.rest.query(client, ref(FUTURE, far.client_order_id, waiting.order_id, conditional=True))
+        assert after.status is OrderStatus.CANCELED and after.filled == 0
+        # The same over REST: place, find by client algo id, cancel.
+        rest_tp = attrs_evolve(far, client_order_id=client_id(FUTURE, "tp", N + 1))
+        placed = await ORDERS.rest.place(client, rest_tp)
+        assert placed.kind is OutcomeKind.ACCEPTED and ledger.orders[placed.order_id].trigger == "take_profit"
+        gone = await ORDERS.rest.cancel(client, ref(FUTURE, rest_tp.client_order_id, conditional=True))
+        assert gone.status is OrderStatus.CANCELED and ledger.orders[placed.order_id].status is OrderStatus.CANCELED
+    finally:
+        await client.close()
 
     stop = order(FUTURE, client_id(FUTURE, "sl", N), None, "0.100", side="sell", order_type="market",
                  trigger_price=bid + 5000, trigger="stop_loss", reduce_only=True)  # a sell stop above: hit at once
