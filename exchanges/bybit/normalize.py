@@ -44,7 +44,8 @@ which comes in the other coin (Bybit's "Spot fee currency instruction").
 
 An order row (topic `order`): `orderId`, `orderLinkId`, `symbol`, `side`, `orderType`,
 `orderStatus` (status_raw), `qty` (amount), `price` (None for market orders), `cumExecQty` (filled),
-`marketUnit`, `updatedTime` (timestamp). A spot market order whose `qty` is in quote coin
+`marketUnit`, `updatedTime` (timestamp). Cancelled / PartiallyFilledCanceled with `timeInForce` IOC or FOK (market
+orders are IOC) is EXPIRED: the rest expired, nobody cancelled it. A spot market order whose `qty` is in quote coin
 (`marketUnit` quoteCoin, or unset on a buy) has no base amount until it fills: amount = cumExecQty.
 """
 
@@ -172,6 +173,9 @@ def _order_update(row: dict, market: Market, category: str) -> OrderUpdate:
     side = _SIDES[row["side"]]
     order_type = _text(row["orderType"])
     status_raw = row["orderStatus"]
+    status = _STATUSES[status_raw]
+    if status is OrderStatus.CANCELED and status_raw != "Deactivated" and row.get("timeInForce") in ("IOC", "FOK"):
+        status = OrderStatus.EXPIRED  # an IOC / FOK (or market) order's unfilled rest: nobody cancelled it
     filled = to_decimal(row["cumExecQty"])
     is_market = order_type == "Market"
     unit = row.get("marketUnit")
@@ -185,7 +189,7 @@ def _order_update(row: dict, market: Market, category: str) -> OrderUpdate:
         client_order_id=_optional_text(row.get("orderLinkId")),
         side=side,
         order_type=order_type,
-        status=_STATUSES[status_raw],
+        status=status,
         status_raw=status_raw,
         amount=filled if qty_in_quote else to_decimal(row["qty"]),
         price=None if is_market else _optional_decimal(row.get("price")),

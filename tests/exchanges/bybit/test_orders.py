@@ -663,3 +663,27 @@ async def test_rest_spot_take_profit_is_a_tpsl_order_untriggered(sim):
             assert (cancel.kind, order.status) == (OutcomeKind.ACKED, OrderStatus.CANCELED)
     finally:
         await rest.close()
+
+
+@pytest.mark.parametrize("market", MARKETS)
+async def test_ws_ioc_rest_expires_on_the_stream_and_in_a_query(sim, http, market):
+    """Bybit writes an IOC order's unfilled rest as Cancelled (timeInForce IOC): read as EXPIRED, as the ledger has
+    it, by the stream and by the REST query alike."""
+    rest = client(sim, market)
+    try:
+        async with asyncio.timeout(15):
+            stream = await private_stream(http, sim, market)
+            t = await trader(http, sim, market)
+            request = req(market, order_type="ioc", price=far_price(sim, market, "buy"), client_order_id="mm1-ioc")
+            assert (await t.request("place", request)).kind is OutcomeKind.ACKED
+            [order] = placed(sim, market, "mm1-ioc")
+            assert order.status is OrderStatus.EXPIRED
+            events = await events_until(stream, market, lambda e: any(u.status.is_terminal
+                                                                      for u in updates(e, "mm1-ioc")))
+            last = updates(events, "mm1-ioc")[-1]
+            assert (last.status, last.status_raw, last.raw["timeInForce"]) == (OrderStatus.EXPIRED, "Cancelled",
+                                                                               "IOC")
+            state = await ORDERS.rest.query(rest, ref(market, client_order_id="mm1-ioc"))
+            assert (state.kind, state.status, state.filled) == (OutcomeKind.ACCEPTED, OrderStatus.EXPIRED, Decimal(0))
+    finally:
+        await rest.close()
