@@ -29,11 +29,14 @@ Decisions:
 - A lookup by text finds an order only while it rests or shortly after (spot 1 h, futures 60 s; gateapi-go#41: even
   less), so the REST query looks through open orders, finished orders and fills before it answers NOT_FOUND, and a
   WebSocket status lookup by text that misses is AMBIGUOUS (ask REST), never NOT_FOUND.
-- Validity: WebSocket requests carry `x-gate-exptime` (now + `WS_VALIDITY_MS`); a REST request is refused once its
-  signed `Timestamp` is 60 s off Gate's clock (ccxt's Gate signing takes no extra header), so that is its window.
+- Validity: WebSocket requests carry `x-gate-exptime` (now + `WS_VALIDITY_MS`) in `req_header`; REST placements
+  carry it as a header (REST docs of POST /spot/orders and POST /futures/{settle}/orders; on price orders it is sent
+  too, though their docs do not name it). Without it Gate's only bound is its 60 s `Timestamp` window.
 - Futures sizes are whole contracts (amount / the contract size normalize uses); an amount that is not is refused.
-- A spot market buy is sized in the quote coin (Gate's rule): it needs `price` (the most to pay per unit) to say
-  how much quote to spend (amount × price); without it the request is refused before it is sent.
+- Gate sizes a spot market buy in the quote coin, and reports its amount and what is left in quote (the stream's
+  rows too), so a market buy goes out as an IOC limit for the base amount through its reference price
+  (`OrderRules.market_reference`: the gateway gives the ask it would take; `MARKET_BUY_SLIPPAGE` above it). Market
+  sells (base-sized) and futures market orders (price 0, ioc) are Gate's own.
 - Refusals to a socket that is not logged in (401/403) are NOT_SENT: Gate did not execute them; REST may.
 """
 
@@ -41,7 +44,7 @@ from __future__ import annotations
 
 import json
 import re
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_UP, Decimal, InvalidOperation
 from typing import Any
 
 import attrs
@@ -50,6 +53,7 @@ from exchanges.gate.auth import seconds, sign
 from exchanges.gate.normalize import normalize
 from exchanges.gate.rest import contract_size, raw_symbol
 from framework.events import Market, OrderStatus, OrderUpdate, Side
+from framework.events import now_ms as _now_ms
 from framework.orders.ccxt_outcome import error_outcome
 from framework.orders.model import (
     Amend, OrderRef, OrderRequest, OrderType, Outcome, OutcomeKind, accepted, ambiguous, not_found, not_sent,
@@ -60,8 +64,9 @@ from framework.venue import Credentials, OrderRules, RestOrderRules, WsTradingRu
 TEXT_PREFIX = "t-"  # Gate's mark of a user-defined order text
 TEXT_MAX = 28  # bytes after the prefix
 _TEXT_CHARS = re.compile(r"[0-9A-Za-z_.\-]+")
-WS_VALIDITY_MS = 5_000  # x-gate-exptime: now + this
-REST_VALIDITY_MS = 60_000  # Gate refuses a REST request whose signed Timestamp is over 60 s off its clock
+EXPTIME = "x-gate-exptime"  # ms after which Gate refuses the request (WebSocket req_header, REST header)
+WS_VALIDITY_MS = 5_000  # x-gate-exptime of a WebSocket request: now + this
+REST_VALIDITY_MS = 5_000  # x-gate-exptime of a REST placement (else: Gate's 60 s Timestamp window)
 SETTLE = "usdt"
 _TOPIC = {Market.SPOT: "spot", Market.FUTURE: "futures"}
 _CHANNELS = {"place": "order_place", "cancel": "order_cancel", "amend": "order_amend", "query": "order_status"}
@@ -72,6 +77,7 @@ _MISSING = frozenset({"ORDER_NOT_FOUND", "CLIENT_ID_NOT_FOUND", "AUTO_ORDER_NOT_
 _BY_TEXT_MISSING = "CLIENT_ID_NOT_FOUND"
 _UNKNOWN_LABELS = frozenset({"SERVER_ERROR", "INTERNAL", "TOO_BUSY", "TOO_MANY_REQUESTS"})
 _NOT_LOGGED_IN = frozenset({"AUTHENTICATION_FAILED"})
+MARKET_BUY_SLIPPAGE = Decimal("0.05")  # how far above its reference price a spot market buy may fill
 PAGE = 100  # rows per page of the order lists the REST query reads
 PAGES = 5  # pages of finished orders read before giving up on finding one there
 TRADES_LIMIT = 1000
@@ -131,6 +137,12 @@ def _signed(side: Side | str, count: int) -> int:
     return count if Side.parse(side) is Side.BUY else -count
 
 
+def through(reference: Decimal) -> Decimal:
+    """The limit of a spot market buy: `MARKET_BUY_SLIPPAGE` above the reference price, at its decimals (up)."""
+    step = Decimal(1).scaleb(min(reference.as_tuple().exponent, 0))
+    return (reference * (1 + MARKET_BUY_SLIPPAGE)).quantize(step, rounding=ROUND_UP)
+
+
 def order_param(request: OrderRequest) -> dict[str, Any]:
     """The order as Gate's order model (`POST /spot/orders`, `POST /futures/{settle}/orders`, the WebSocket API's
     `req_param`). ValueError when Gate cannot take it as asked (whole contracts, a quote-sized market buy)."""
@@ -142,14 +154,14 @@ def order_param(request: OrderRequest) -> dict[str, Any]:
         param: dict[str, Any] = {"text": text(request.client_order_id), "currency_pair": raw,
                                  "type": "market" if kind is OrderType.MARKET else "limit",
                                  "side": request.side.value, "time_in_force": _TIF[kind]}
+        param["amount"] = _plain(request.amount)
         if kind is OrderType.MARKET and request.side is Side.BUY:
+            # Gate sizes a market buy in quote: sent as an IOC limit of the base amount through the reference price
             if request.price is None:
-                raise ValueError("gate sizes a spot market buy in the quote coin: give price= (the most to pay "
-                                 "per unit) so amount × price says how much to spend")
-            param["amount"] = _plain(request.amount * request.price)
-        else:
-            param["amount"] = _plain(request.amount)
-        if kind is not OrderType.MARKET:
+                raise ValueError("a gate spot market buy goes out as an IOC limit through a reference price (Gate "
+                                 "sizes market buys in quote): give price=, the ask it is meant to take")
+            param.update(type="limit", price=_plain(through(request.price)))
+        elif kind is not OrderType.MARKET:
             param["price"] = _plain(request.price)
         return param
     param = {"contract": raw, "size": _signed(request.side, contracts(request.symbol, request.amount)),
@@ -344,7 +356,7 @@ def encode(op: str, subject: Any, credentials: Credentials, market: Market, req_
         raise ValueError(f"gate's WebSocket API has no {op!r} op")
     payload: dict[str, Any] = {"req_id": req_id, "req_param": param}
     if op != "query":
-        payload["req_header"] = {"x-gate-exptime": str(now_ms + WS_VALIDITY_MS)}
+        payload["req_header"] = {EXPTIME: str(now_ms + WS_VALIDITY_MS)}
     return {"time": seconds(now_ms), "channel": f"{_TOPIC[market]}.{_CHANNELS[op]}", "event": "api",
             "payload": payload}
 
@@ -435,6 +447,20 @@ def _settle(param: dict) -> dict:
     return {"settle": SETTLE, **param}
 
 
+async def _post_expiring(client: Any, market: Market, path: str, params: dict) -> Any:
+    """POST an order with `x-gate-exptime` (now + REST_VALIDITY_MS): Gate refuses it after that. ccxt's Gate signing
+    takes no extra header, so the request is signed by ccxt (`sign`), given the header (it is not signed) and sent
+    by ccxt (`fetch`: its error handling), after ccxt's rate limiter, as its implicit endpoint methods do."""
+    api = ["private", "spot" if market is Market.SPOT else "futures"]
+    if market is Market.FUTURE:
+        params = _settle(params)
+    if client.enableRateLimit:
+        await client.throttle(client.calculate_rate_limiter_cost(api, "POST", path, params, {}))
+    signed = client.sign(path, api, "POST", params)
+    headers = {**(signed["headers"] or {}), EXPTIME: str(_now_ms() + REST_VALIDITY_MS)}
+    return await client.fetch(signed["url"], "POST", headers, signed["body"])
+
+
 async def rest_place(client: Any, request: OrderRequest, prepared: Any = None) -> Outcome:
     if request.trigger_price is not None:
         return await place_conditional(client, request)
@@ -443,10 +469,8 @@ async def rest_place(client: Any, request: OrderRequest, prepared: Any = None) -
     except ValueError as exc:
         return rejected("invalid", str(exc))
     try:
-        if request.market is Market.SPOT:
-            row = await client.privateSpotPostOrders(param)
-        else:
-            row = await client.privateFuturesPostSettleOrders(_settle(param))
+        row = await _post_expiring(client, request.market, "orders" if request.market is Market.SPOT
+                                   else "{settle}/orders", param)
     except Exception as exc:  # noqa: BLE001 - classified: every outcome is a decision of the gateway's
         return rest_error(exc, "place")
     return row_outcome(row, request.market)
@@ -601,7 +625,7 @@ async def place_conditional(client: Any, request: OrderRequest) -> Outcome:
     except ValueError as exc:
         return rejected("invalid", str(exc))
     try:
-        row = await client.privateFuturesPostSettlePriceOrders(_settle(param))
+        row = await _post_expiring(client, Market.FUTURE, "{settle}/price_orders", param)
     except Exception as exc:  # noqa: BLE001 - classified
         return rest_error(exc, "place")
     return conditional_outcome(row)
@@ -648,10 +672,10 @@ NOTES = (
     "not unique: a repeated text places a second order and then names the newer one, so orders are named by venue "
     "id once known. A lookup by text misses orders finished over 1 h (spot) / 60 s (futures) ago, so a query also "
     "reads the open and finished order lists and the fills before it says an order does not exist. WebSocket "
-    "requests expire 5 s after they are made (x-gate-exptime); REST ones 60 s (Gate's Timestamp window). Futures "
-    "sizes are whole contracts; a spot market buy is sized in quote (it needs price= as the most to pay). TP/SL: "
-    "futures price orders over REST; they carry no client id, so their fills route by order id. Limits: spot 10 "
-    "orders/s, futures 100/s (Gate's x_gate_ratelimit_limit examples)."
+    "and REST placements expire 5 s after they are made (x-gate-exptime). Futures "
+    "sizes are whole contracts; a spot market buy goes out as an IOC limit 5% through the ask (Gate sizes market "
+    "buys in quote). TP/SL: futures price orders over REST; they carry no client id, so their fills route by order "
+    "id. Limits: spot 10 orders/s, futures 100/s (Gate's x_gate_ratelimit_limit examples)."
 )
 
 WS = WsTradingRules(
@@ -676,5 +700,6 @@ ORDERS = OrderRules(
     ws=WS,
     rest=REST,
     conditional=frozenset({Market.FUTURE}),
+    market_reference=True,
     notes=NOTES,
 )

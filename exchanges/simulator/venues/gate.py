@@ -381,7 +381,33 @@ class GateSim(VenueSim):
         return [_PUBLIC_PATHS[market]]
 
     def public_rest_routes(self, market: Market) -> list:
-        return [("GET", BOOK_PATH, self._futures_book)] if market is Market.FUTURE else []
+        """The books ccxt.pro seeds from (`/api/v4/…`), and the books ccxt's REST client reads below the simulator's
+        mount (`fetch_order_book`: the gateway's reference price of a market order)."""
+        if market is Market.SPOT:
+            return [("GET", "/spot/order_book", self._spot_book)]
+        return [("GET", BOOK_PATH, self._futures_book), ("GET", "/futures/{settle}/order_book", self._settled_book)]
+
+    async def _settled_book(self, sim: Simulator, market: Market, request: web.Request) -> web.Response:
+        """The futures book below the mount: `{settle}` is USDT in any case (ccxt's offline market writes "USDT")."""
+        if request.match_info["settle"].lower() != SETTLE.lower():
+            return _rest_error(400, "INVALID_PARAM_VALUE", f"unknown settle {request.match_info['settle']}")
+        return await self._futures_book(sim, market, request)
+
+    async def _spot_book(self, sim: Simulator, market: Market, request: web.Request) -> web.Response:
+        """`GET /spot/order_book`: currency_pair, limit (default 10), with_id (`id`: the book's sequence)."""
+        params = request.query
+        pair = params.get("currency_pair")
+        if not pair or not _listed(market, pair):
+            return _rest_error(400, "INVALID_CURRENCY_PAIR", f"Invalid currency pair {pair}")
+        try:
+            limit = _int_params(params, {"limit": (10, 1, 5000)})["limit"]
+        except ValueError as exc:
+            return _bad_param(str(exc), params[str(exc)])
+        symbol_market = sim.market(self.exchange, market, _unified(market, pair))
+        bids, asks = symbol_market.book(limit)
+        body: dict[str, Any] = {"id": symbol_market.seq} if params.get("with_id", "").lower() == "true" else {}
+        body.update(current=now_ms(), update=symbol_market.time, asks=_spot_levels(asks), bids=_spot_levels(bids))
+        return web.json_response(body)
 
     @staticmethod
     def _topics(session: SimSession) -> dict[str, set]:

@@ -16,11 +16,12 @@ import aiohttp
 import ccxt
 import pytest
 
+import exchanges.gate.orders as gate_orders
 from exchanges.gate import SPEC
 from exchanges.gate.normalize import normalize
 from exchanges.gate.orders import (
     ORDERS, REST_VALIDITY_MS, WS_VALIDITY_MS, amend_param, client_id, decode, encode, login,
-    login_answer, order_param, rest_error, rest_query, row_outcome,
+    login_answer, order_param, rest_error, rest_query, row_outcome, through,
 )
 from exchanges.gate.stream import GateStream, handshake
 from exchanges.simulator import Simulator
@@ -93,7 +94,7 @@ def test_encode_spot_limit_is_the_order_model_with_the_t_text_and_x_gate_exptime
         "req_id": "o-7", "req_header": {"x-gate-exptime": str(NOW + WS_VALIDITY_MS)},
         "req_param": {"text": "t-mm-1", "currency_pair": "BTC_USDT", "type": "limit", "side": "buy",
                       "time_in_force": "poc", "amount": "0.0015", "price": "60000.5"}}}
-    assert WS_VALIDITY_MS == ORDERS.ws.validity_ms and REST_VALIDITY_MS == ORDERS.rest.validity_ms == 60_000
+    assert WS_VALIDITY_MS == ORDERS.ws.validity_ms and REST_VALIDITY_MS == ORDERS.rest.validity_ms
 
 
 def test_encode_futures_sizes_are_signed_whole_contracts():
@@ -107,14 +108,17 @@ def test_encode_futures_sizes_are_signed_whole_contracts():
         order_param(request(Market.FUTURE, amount="0.00015"))
 
 
-def test_a_spot_market_buy_is_sized_in_quote_and_needs_a_price():
-    with pytest.raises(ValueError, match="quote coin"):
+def test_a_spot_market_buy_goes_out_as_an_ioc_limit_through_its_reference_price():
+    assert ORDERS.market_reference  # the gateway gives a market order the price it would take
+    with pytest.raises(ValueError, match="reference price"):
         order_param(request(Market.SPOT, order_type="market", price=None))
-    param = order_param(request(Market.SPOT, order_type="market", price="60000"))
-    assert (param["type"], param["amount"], param["time_in_force"], "price" in param) == ("market", "90.0000",
-                                                                                          "ioc", False)
-    sell = order_param(request(Market.SPOT, side="sell", order_type="market", price=None))
-    assert (sell["amount"], sell["side"]) == ("0.0015", "sell")
+    param = order_param(request(Market.SPOT, order_type="market", price="60000.5"))
+    assert param == {"text": "t-mm-1", "currency_pair": "BTC_USDT", "type": "limit", "side": "buy",
+                     "time_in_force": "ioc", "amount": "0.0015", "price": "63000.6"}  # 5% through, rounded up
+    assert through(Decimal("65000")) == Decimal("68250") and through(Decimal("0.01234")) == Decimal("0.01296")
+    sell = order_param(request(Market.SPOT, side="sell", order_type="market", price="60000.5"))
+    assert sell == {"text": "t-mm-1", "currency_pair": "BTC_USDT", "type": "market", "side": "sell",
+                    "time_in_force": "ioc", "amount": "0.0015"}  # Gate's market sell: base-sized
 
 
 def test_cancel_and_query_name_the_venue_id_once_known_else_the_text():
@@ -439,25 +443,49 @@ async def test_place_amend_query_cancel_on_the_private_socket(market):
 
 
 @pytest.mark.parametrize("market", [Market.SPOT, Market.FUTURE])
-async def test_marketable_orders_fill_and_stream_their_fills_in_base_units(market):
+async def test_market_orders_fill_in_base_units_and_stream_as_they_filled(market):
     async with Simulator(exchanges=["gate"], seed=12, market_rate=0) as sim, aiohttp.ClientSession() as http:
         socket = Socket(sim, http, market)
         await socket.open()
+        rest = client(sim, market)
+        try:  # the gateway's reference price: the ask, from the venue's REST book through its ccxt client
+            book = await rest.fetch_order_book(SYMBOLS[market], 5)
+        finally:
+            await rest.close()
         ask = sim.market("gate", market, SYMBOLS[market]).best_ask()[0]
-        # spot: a market buy spends amount × price of quote at the ask; futures: a market buy of 30 contracts
-        placed = await socket.call("place", request(market, "mm-taker", order_type="market",
-                                                    price=ask if market is Market.SPOT else None))
+        assert Decimal(book["asks"][0][0]) == ask
+        placed = await socket.call("place", request(market, "mm-taker", order_type="market", price=ask))
         assert placed.kind is OutcomeKind.ACCEPTED
         [held] = sim.ledger("gate", market).orders.values()
         streamed = await socket.update(held.order_id, OrderStatus.FILLED)
         assert (held.status, held.filled, held.client_order_id) == (OrderStatus.FILLED, AMOUNTS[market], "mm-taker")
-        assert streamed.client_order_id == "mm-taker" and streamed.order_type == "market"
+        assert streamed.client_order_id == "mm-taker" and streamed.base_filled == AMOUNTS[market]
+        assert streamed.order_type == ("limit" if market is Market.SPOT else "market")  # spot: IOC through the ask
         fills = sim.ledger("gate", market).fills
-        assert sum(f.amount for f in fills) == AMOUNTS[market] and {f.client_order_id for f in fills} == {"mm-taker"}
+        assert sum(f.amount for f in fills) == AMOUNTS[market] and {f.price for f in fills} == {ask}
 
         # post-only that would take: refused, nothing placed
         crossing = await socket.call("place", request(market, "mm-poc", order_type="post_only", price=ask + 1))
         assert crossing.kind is OutcomeKind.REJECTED and len(sim.ledger("gate", market).orders) == 1
+        await socket.ws.close()
+
+
+async def test_the_simulator_sizes_a_real_spot_market_buy_in_quote_as_gate_does():
+    async with Simulator(exchanges=["gate"], seed=19, market_rate=0) as sim, aiohttp.ClientSession() as http:
+        socket = Socket(sim, http, Market.SPOT)
+        await socket.open()
+        ask = sim.market("gate", "spot", "BTC/USDT").best_ask()[0]
+        quote = (ask * Decimal("0.002")).quantize(Decimal("0.01"))
+        await socket.ws.send_str(json.dumps({"time": now_ms() // 1000, "channel": "spot.order_place", "event": "api",
+                                             "payload": {"req_id": "raw-1", "req_param": {
+                                                 "text": "t-mm-quote", "currency_pair": "BTC_USDT",
+                                                 "type": "market", "side": "buy", "amount": str(quote),
+                                                 "time_in_force": "ioc"}}}))
+        await socket.answer("raw-1")
+        [held] = sim.ledger("gate", "spot").orders.values()
+        assert held.amount == (quote / ask).quantize(Decimal("0.00000001"), rounding="ROUND_DOWN")
+        streamed = await socket.update(held.order_id, OrderStatus.FILLED)
+        assert streamed.amount == quote  # Gate writes a market buy's amount in quote
         await socket.ws.close()
 
 
@@ -605,6 +633,22 @@ async def test_rest_query_finds_a_finished_order_the_lookup_by_text_misses(marke
                                                                   OrderStatus.CANCELED)
             never = await ORDERS.rest.query(rest, ref(market, "mm-never-placed"))
             assert never.kind is OutcomeKind.NOT_FOUND
+        finally:
+            await rest.close()
+
+
+async def test_a_rest_placement_past_its_x_gate_exptime_is_refused_and_never_executes(monkeypatch):
+    monkeypatch.setattr(gate_orders, "REST_VALIDITY_MS", 200)  # the header says: 200 ms from now
+    async with Simulator(exchanges=["gate"], seed=26, market_rate=0) as sim:
+        rest = client(sim, Market.SPOT)
+        try:
+            sim.orders.faults.exec_delay = 0.4
+            sim.orders.fault("gate", "spot", "delay_exec")
+            late = await ORDERS.rest.place(rest, resting(sim, Market.SPOT, "mm-late"), None)
+            assert (late.kind, late.code) == (OutcomeKind.REJECTED, "REQUEST_EXPIRED")
+            on_time = await ORDERS.rest.place(rest, resting(sim, Market.SPOT, "mm-on-time"), None)
+            assert on_time.kind is OutcomeKind.ACCEPTED
+            assert [o.client_order_id for o in sim.ledger("gate", "spot").orders.values()] == ["mm-on-time"]
         finally:
             await rest.close()
 
