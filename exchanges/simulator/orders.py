@@ -286,10 +286,12 @@ class OrderEngine:
         if request.rename_to is not None:
             order.client_order_id = request.rename_to
         pending = self.conditional.get((exchange, market), [])
-        if order in pending:
+        untriggered = order in pending
+        if untriggered:
             pending.remove(order)
         sim = self.sim
-        assets = sim.account(exchange, market).canceled(order, now)
+        # An untriggered TP/SL order never locked anything (it locks when it triggers): nothing to give back.
+        assets = [] if untriggered else sim.account(exchange, market).canceled(order, now)
         self._ledger(exchange, market).cancel(order, now)
 
         async def push() -> None:

@@ -655,12 +655,18 @@ async def test_rest_spot_take_profit_is_a_tpsl_order_untriggered(sim):
             assert (await ORDERS.rest.place(rest, request, None)).kind is OutcomeKind.ACKED
             [order] = placed(sim, Market.SPOT, "mm1-stp")
             assert (order.trigger, order.trigger_price) == ("take_profit", above)
+            account = sim.account("bybit", "spot")
+            before = (account.balance("BTC").locked, account.balance("BTC").free)
             raw = await rest.privateGetV5OrderRealtime({"category": "spot", "orderLinkId": "mm1-stp"})
             row = raw["result"]["list"][0]
             assert (row["orderStatus"], row["stopOrderType"], row["marketUnit"]) == ("Untriggered", "tpslOrder",
                                                                                      "baseCoin")
             cancel = await ORDERS.rest.cancel(rest, ref(Market.SPOT, client_order_id="mm1-stp", conditional=True))
             assert (cancel.kind, order.status) == (OutcomeKind.ACKED, OrderStatus.CANCELED)
+            # it locked nothing while untriggered, and gave nothing back when cancelled
+            assert (account.balance("BTC").locked, account.balance("BTC").free) == before
+            raw = await rest.privateGetV5OrderRealtime({"category": "spot", "orderLinkId": "mm1-stp"})
+            assert raw["result"]["list"][0]["orderStatus"] == "Deactivated"
     finally:
         await rest.close()
 
