@@ -456,10 +456,14 @@ def order_lines(trading: Any, ledger: Any = None) -> list[str]:
     if figures["fallback_events"]:
         lines.append(f"REST fallbacks: {figures['fallback_events']}")
     if ledger is not None:
-        ours = {o.client_order_id: o for g in trading.gateways.values() for o in g.orders.values()}
-        venue = {o.client_order_id: o for o in ledger.orders.values() if o.client_order_id in ours}
-        wrong = [c for c, o in ours.items() if o.order_id is not None and c not in venue]
-        doubled = len([o for o in ledger.orders.values() if o.client_order_id in ours]) - len(venue)
+        ours = [o for g in trading.gateways.values() for o in g.orders.values()]
+        names = {o.request.client_order_id for o in ours} | {o.client_order_id for o in ours}
+        ids = {o.order_id for o in ours if o.order_id}
+        # by venue order id (a cancel may rename the client id: Binance) or by client id (no id known yet)
+        venue = [o for o in ledger.orders.values() if o.order_id in ids or o.client_order_id in names]
+        wrong = [o for o in ours if o.order_id is not None and o.order_id not in ledger.orders]
+        doubled = len(venue) - len({o.order_id for o in venue if o.order_id in ids}) - len(
+            [o for o in ours if o.order_id is None and o.client_order_id in {v.client_order_id for v in venue}])
         lines.append(f"the simulator's orders: {len(venue)} of ours, " + (
             "the same as the gateway's" if not wrong and not doubled
             else f"{len(wrong)} missing, {doubled} doubled (a defect: please report it)"))

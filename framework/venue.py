@@ -218,6 +218,9 @@ class OrderRules:
     ws: WsTradingRules | None = None
     rest: RestOrderRules
     order_types: frozenset[str] = frozenset({"limit", "market", "ioc", "post_only"})
+    # Market orders go out with a reference price (Hyperliquid: an IOC limit through it): the gateway gives the
+    # book's side the order takes (the request's `price`) when the strategy gives none.
+    market_reference: bool = False
     # Markets where TP/SL orders can be placed (conditional orders); elsewhere a clear error.
     conditional: frozenset[Market] = frozenset()
     # True when the client id of a cancelled order stops naming it (Binance renames it): cancels and queries go

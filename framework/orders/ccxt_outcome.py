@@ -59,6 +59,6 @@ def error_outcome(exc: BaseException) -> Outcome:
         return ambiguous(message)
     if isinstance(exc, (ccxt.InvalidOrder, ccxt.InsufficientFunds, ccxt.AuthenticationError, ccxt.PermissionDenied,
                         ccxt.BadSymbol, ccxt.BadRequest, ccxt.AccountSuspended, ccxt.NotSupported,
-                        ccxt.ArgumentsRequired)):
+                        ccxt.ArgumentsRequired, ccxt.InvalidNonce)):  # InvalidNonce: outside the recvWindow
         return rejected(type(exc).__name__, message)
     return ambiguous(message)

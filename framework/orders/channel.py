@@ -110,8 +110,8 @@ class TradingChannel:
         try:
             try:
                 frame = self.rules.encode(op, subject, self.credentials, self.market, req_id, now_ms(), prepared)
-            except (ValueError, TypeError) as exc:  # the request cannot be written for this venue: nothing sent
-                return Outcome(kind=OutcomeKind.REJECTED, code="invalid_request", message=str(exc))
+            except (ValueError, TypeError) as exc:  # not writable on this socket (REST may take it): nothing sent
+                return not_sent(f"not possible over the WebSocket: {exc}")
             future = asyncio.get_running_loop().create_future()
             self._pending[req_id] = future
             if on_late is not None:
@@ -208,12 +208,16 @@ class TradingChannel:
             if answer.kind is OutcomeKind.REJECTED:
                 raise _Refused(f"login refused: {answer.message or answer.code}")
         self.logins += 1
-        if "probe" in self.rules.ops:  # granted per account: ask once whether this one may trade here
+        if "probe" in self.rules.ops:  # granted per account: ask whether this one may trade here
             self.state = "probing"
-            outcome = await self.request("probe", None, None, 10.0)
-            if outcome.kind is OutcomeKind.REJECTED:
-                raise _Refused(f"not entitled: {outcome.message or outcome.code}")
-            if outcome.kind is not OutcomeKind.ACCEPTED:
+            for _ in range(3):
+                outcome = await self.request("probe", None, None, 10.0)
+                if outcome.kind is OutcomeKind.REJECTED:
+                    raise _Refused(f"not entitled: {outcome.message or outcome.code}")
+                if outcome.kind is OutcomeKind.ACCEPTED:
+                    break
+                await asyncio.sleep(0.5)
+            else:
                 raise ConnectionError(f"entitlement probe unanswered: {outcome.message}")
         self.state, self.reason = "ready", ""
         self._ready.set()
@@ -334,6 +338,7 @@ class SharedSocket(TradingChannel):
         super().__init__(key, rules, credentials, **kwargs)
         self.connection = connection
         self._task: asyncio.Task | None = None
+        self._failures = 0  # logins in a row that did not finish
 
     async def start(self) -> None:
         self.connection.trading = self
@@ -371,6 +376,15 @@ class SharedSocket(TradingChannel):
             self._log.bind(reason=str(exc)).error("websocket trading refused: orders go over REST")
         except (ConnectionError, TimeoutError, _NotSent) as exc:
             self.lost(f"login did not finish: {type(exc).__name__}: {exc}")
+            self._failures += 1
+            if self._failures <= self.retry_attempts and self.connection.live:  # the socket is fine: log in again
+                await asyncio.sleep(min(10.0, 0.2 * 2 ** self._failures) * (0.5 + random.random()))
+                if self.connection.live and self.state == "down":
+                    self.opened()
+            elif self._failures > self.retry_attempts:
+                self.state = "failed"
+            return
+        self._failures = 0
 
     async def _send(self, frame: Any) -> None:
         try:

@@ -84,7 +84,10 @@ class OrderGateway:
     async def start(self) -> None:
         if self.channel is None and self.ws_allowed():
             ws = self.rules.ws
-            if ws.shared:
+            # Shared per market: a venue sharing on one market may still name an own socket on another (Binance:
+            # spot on the user stream's WS-API socket, USD-M on ws-fapi); `url` None means the stream's socket.
+            if ws.shared and (ws.url is None or ws.url(self.key.market, self.endpoints
+                                                       or self.spec.stream.endpoints(self.key.market)) is None):
                 if self.connection is None or not hasattr(self.connection, "send_frame"):
                     self._log.warning("no private stream socket to share: orders go over REST")
                     return
@@ -268,10 +271,29 @@ class OrderGateway:
         channel = self.channel
         return (self.ws_preferred and channel is not None and channel.ready and op in self.rules.ws.ops)
 
+    async def reference_price(self, symbol: str, side: Any) -> Decimal | None:
+        """The price a market order on this side would take now: the best ask for a buy, the best bid for a sell
+        (the venue's REST book)."""
+        from framework.orders.ccxt_outcome import _dec
+
+        try:
+            book = await asyncio.wait_for(self._rest_client(symbol).fetch_order_book(symbol, 5),
+                                          self.config.ack_timeout_seconds * 2)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001 - no book, no reference: the caller says so
+            return None
+        levels = book.get("asks" if str(side) == "buy" else "bids") or []
+        return _dec(levels[0][0]) if levels else None
+
     async def place(self, order: Order) -> Order:
         self.orders[order.client_order_id] = order
         if self.rules.prepare is not None:
-            order.prepared = self.rules.prepare(order.request, self.credentials, self.key.market, now_ms())
+            try:
+                order.prepared = self.rules.prepare(order.request, self.credentials, self.key.market, now_ms())
+            except (ValueError, TypeError) as exc:  # the venue cannot take this request as it is: nothing sent
+                self._final(order, OrderState.REJECTED, f"invalid request: {exc}")
+                return order
         deadline = _loop_time() + self.config.order_timeout_seconds
         path = Path.WEBSOCKET if self.ws_usable("place") else Path.REST
         if path is Path.REST and self.ws_preferred and self.ws_allowed() and self.config.prefer_websocket:
@@ -427,7 +449,8 @@ class OrderGateway:
     async def _reconcile(self, order: Order, deadline: float, quiet: bool = False) -> str:
         """Ask the venue for the order by client id: "found" (adopted), "absent" (not there, asked after every
         attempt's validity passed), "unknown" (no definite answer before the deadline)."""
-        if not quiet and order.state is not OrderState.UNKNOWN:
+        if not quiet and not order.confirmed and order.state in (OrderState.PENDING, OrderState.SENT,
+                                                                 OrderState.ACKED):
             order.state = OrderState.UNKNOWN
         delay = 0.2
         while _loop_time() < deadline:
@@ -461,7 +484,7 @@ class OrderGateway:
     def _adopt(self, order: Order, outcome: Outcome) -> None:
         """The venue showed the order (a query): take its id and state."""
         self._index(order, outcome.order_id)
-        if order.state in (OrderState.SENT, OrderState.PENDING, OrderState.UNKNOWN):
+        if not order.final and order.state in (OrderState.SENT, OrderState.PENDING, OrderState.UNKNOWN):
             if not order._placed.is_set():
                 self.metrics.counts["placed"] += 1
             order.state = OrderState.ACKED

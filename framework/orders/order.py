@@ -93,7 +93,7 @@ class Order:
 
     @property
     def final(self) -> bool:
-        return self.state.is_final
+        return self.final_reported or self.state.is_final
 
     @property
     def status(self) -> OrderState:

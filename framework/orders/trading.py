@@ -117,11 +117,16 @@ class WebSocketTrading:
             raise OrderError(f"a {kind.value} order needs a positive price")
         if (take_profit is not None or stop_loss is not None) and key.market not in rules.conditional:
             raise OrderError(f"{key}: take-profit / stop-loss orders are not available on this venue here")
+        gateway = await self.gateway(key, connector)
+        if kind is OrderType.MARKET and price is None and rules.market_reference:
+            price = await gateway.reference_price(symbol, Side.parse(side).value)
+            if price is None:
+                raise OrderError(f"{key.exchange} market orders need a reference price and {symbol}'s book could "
+                                 f"not be read: give a price")
         self._check_notional(strategy, key, symbol, amount, price)
         request = OrderRequest(market=key.market, symbol=symbol, side=Side.parse(side), amount=amount, price=price,
                                order_type=kind, reduce_only=reduce_only,
                                client_order_id=self.client_order_id(key, strategy.client_order_id_prefix, rules))
-        gateway = await self.gateway(key, connector)
         order = Order(key, strategy.strategy_id, request)
         if take_profit is not None:
             order.protect["take_profit"] = to_decimal(take_profit)
