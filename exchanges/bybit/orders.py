@@ -80,6 +80,7 @@ DUPLICATE_CODES = frozenset({110072, 170141, 10014})  # the orderLinkId (or requ
 NOT_FOUND_CODES = frozenset({110001, 170213, 170143})
 _RATE_CODES = frozenset({429, 10006, 10429, 10403, 20003, 170005})
 _DIGITS36 = "0123456789abcdefghijklmnopqrstuvwxyz"
+_ORIGIN = re.compile(r"origin_string\[[^\]]*\]")
 
 
 def _base36(n: int) -> str:
@@ -227,6 +228,7 @@ def login_answer(message: Any, market: Market) -> Outcome | None:
 
 def encode(op: str, subject: Any, credentials: Credentials, market: Market, req_id: str, now_ms: int,
            prepared: Any = None) -> dict:
+    """One request on the logged-in socket (no per-request signature), valid for VALIDITY_MS from `now_ms`."""
     if op not in OPS:
         raise ValueError(f"Bybit's trade socket has no {op!r} (orders are queried over REST)")
     args = _ARGS[op](subject)
@@ -259,6 +261,7 @@ def decode(message: Any, market: Market) -> tuple[str | None, Outcome] | None:
 
 def classify(code: Any, message: str, op: Any = None, header: Any = None) -> Outcome:
     """A refusal's meaning (module docstring): AMBIGUOUS, NOT_FOUND (cancel / amend) or a final REJECTED."""
+    message = _ORIGIN.sub("origin_string[…]", message)  # a sign error quotes what was signed, api key included
     try:
         number = int(code)
     except (TypeError, ValueError):

@@ -624,6 +624,9 @@ async def test_rest_faults_and_a_wrong_signature(sim):
             refused = await ORDERS.rest.place(wrong, req(client_order_id="mm1-w", price=price), None)
             assert (refused.kind, refused.code) == (OutcomeKind.REJECTED, "10004")
             assert placed(sim, market, "mm1-w") == []
+            asked = await ORDERS.rest.query(wrong, ref(client_order_id="mm1-w"))  # a refused query says nothing
+            assert (asked.kind, asked.code) == (OutcomeKind.AMBIGUOUS, "10004")
+            assert "origin_string" in asked.message and sim.credentials_for("bybit").api_key not in asked.message
 
             sim.fail_rest("bybit", market, [502])
             assert (await ORDERS.rest.place(rest, req(client_order_id="mm1-5", price=price), None)).kind is \
