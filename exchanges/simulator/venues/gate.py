@@ -277,6 +277,7 @@ class GateSim(VenueSim):
         # exists; then order id -> quote (its rows write the quote given and the quote left)
         self._pending_quotes: dict[tuple, Decimal] = {}
         self._quote_of: dict[str, Decimal] = {}
+        self._fired: set[str] = set()  # price orders that fired (shown on the orders channel since)
 
     def raw_symbol(self, market: Market, symbol: str) -> str:
         base, quote = symbol.split(":")[0].split("/")
@@ -604,10 +605,16 @@ class GateSim(VenueSim):
 
     # frames ------------------------------------------------------------------------------------------------------
     def order_frames(self, session: SimSession, order: SimOrder) -> list[Any]:
+        """The order's row on `*.orders`. A price order (TP/SL) is not an order until it fires: cancelled before
+        that, it never shows there (Gate tells of price orders on `futures.autoorders`, which is not served)."""
         orders, _ = _CHANNELS[session.market]
         raw = self.raw_symbol(session.market, order.symbol)
         if not self._wants(session, orders, raw):
             return []
+        if order.trigger_price is not None:
+            if order.status is OrderStatus.CANCELED and order.order_id not in self._fired:
+                return []
+            self._fired.add(order.order_id)
         return [self._frame(orders, self._order_row(session, order, raw))]
 
     def fill_frames(self, session: SimSession, order: SimOrder, fill: SimFill) -> list[Any]:

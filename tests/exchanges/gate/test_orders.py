@@ -622,11 +622,13 @@ async def test_rest_query_finds_a_finished_order_the_lookup_by_text_misses(marke
         rest = client(sim, market)
         try:
             for n in range(3):  # other orders of the pair, finished after it
-                await sim.fill("gate", market, SYMBOLS[market], "sell", AMOUNTS[market], "60000", client_order_id=f"x-{n}")
+                await sim.fill("gate", market, SYMBOLS[market], "sell", AMOUNTS[market], "60000",
+                               client_order_id=f"x-{n}")
             placed = await ORDERS.rest.place(rest, resting(sim, market, "mm-old"), None)
             await ORDERS.rest.cancel(rest, ref(market, "mm-old", order_id=placed.order_id))
             for n in range(3, 5):
-                await sim.fill("gate", market, SYMBOLS[market], "sell", AMOUNTS[market], "60000", client_order_id=f"x-{n}")
+                await sim.fill("gate", market, SYMBOLS[market], "sell", AMOUNTS[market], "60000",
+                               client_order_id=f"x-{n}")
             sim.venue("gate").forgotten_orders.add(placed.order_id)
             found = await ORDERS.rest.query(rest, ref(market, "mm-old"))
             assert (found.kind, found.order_id, found.status) == (OutcomeKind.ACCEPTED, placed.order_id,
@@ -684,7 +686,9 @@ async def test_rest_faults_and_failures_are_ambiguous():
 
 
 async def test_a_tp_sl_price_order_over_rest_rests_untriggered_and_cancels_by_its_id():
-    async with Simulator(exchanges=["gate"], seed=25, market_rate=0) as sim:
+    async with Simulator(exchanges=["gate"], seed=25, market_rate=0) as sim, aiohttp.ClientSession() as http:
+        socket = Socket(sim, http, Market.FUTURE)
+        await socket.open(log_in=False)
         rest = client(sim, Market.FUTURE)
         try:
             ask = sim.market("gate", "future", SYMBOLS[Market.FUTURE]).best_ask()[0]
@@ -704,5 +708,31 @@ async def test_a_tp_sl_price_order_over_rest_rests_untriggered_and_cancels_by_it
             cancelled = await ORDERS.rest.cancel(rest, conditional)
             assert (cancelled.status, held.status) == (OrderStatus.CANCELED, OrderStatus.CANCELED)
             assert sim.orders.conditional[("gate", Market.FUTURE)] == []
+            # it never fired: the orders channel never tells of it; a later order does come through
+            placed = await ORDERS.rest.place(rest, resting(sim, Market.FUTURE, "mm-after"), None)
+            assert (await socket.update(placed.order_id, OrderStatus.NEW)).client_order_id == "mm-after"
+            assert {u.order_id for u in socket.updates} == {placed.order_id}
         finally:
             await rest.close()
+            await socket.ws.close()
+
+
+async def test_a_tp_sl_price_order_fires_when_its_price_is_reached_and_its_order_carries_no_client_id():
+    async with Simulator(exchanges=["gate"], seed=27, market_rate=0) as sim, aiohttp.ClientSession() as http:
+        socket = Socket(sim, http, Market.FUTURE)
+        await socket.open(log_in=False)
+        rest = client(sim, Market.FUTURE)
+        try:
+            bid = sim.market("gate", "future", SYMBOLS[Market.FUTURE]).best_bid()[0]
+            stop = request(Market.FUTURE, "mm-sl", side="sell", order_type="market", price=None, reduce_only=True,
+                           trigger_price=bid + 1000, trigger="stop_loss")  # a sell stop above the bid: reached
+            placed = await ORDERS.rest.place(rest, stop, None)
+            await sim.orders.match("gate", Market.FUTURE, SYMBOLS[Market.FUTURE])
+            fired = await socket.update(placed.order_id, OrderStatus.FILLED)
+            assert (fired.client_order_id, fired.base_filled) == (None, AMOUNTS[Market.FUTURE])  # text "api"
+            conditional = ref(Market.FUTURE, "mm-sl", order_id=placed.order_id, conditional=True)
+            assert (await ORDERS.rest.query(rest, conditional)).status is OrderStatus.FILLED
+            assert (await ORDERS.rest.cancel(rest, conditional)).kind is OutcomeKind.REJECTED  # it has fired
+        finally:
+            await rest.close()
+            await socket.ws.close()
