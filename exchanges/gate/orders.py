@@ -52,6 +52,7 @@ import attrs
 from exchanges.gate.auth import seconds, sign
 from exchanges.gate.normalize import normalize
 from exchanges.gate.rest import contract_size, raw_symbol
+from framework.errors import NormalizeError
 from framework.events import Market, OrderStatus, OrderUpdate, Side
 from framework.events import now_ms as _now_ms
 from framework.orders.ccxt_outcome import error_outcome
@@ -255,10 +256,10 @@ def row_outcome(row: Any, market: Market) -> Outcome:
         return ambiguous(f"gate answered success without an order: {str(row)[:200]}")
     try:
         update = order_update(row, market)
-    except Exception:  # noqa: BLE001 - NormalizeError and kin: a thin row still names the order
+    except (NormalizeError, KeyError, TypeError, ValueError, ArithmeticError):  # a thin row still names the order
         return accepted(row.get("id"), client_order_id=_client_of(row.get("text")))
     amount, filled = update.base_amount, update.base_filled
-    average = _dec(_wire(row).get("avg_deal_price" if market is Market.SPOT else "fill_price")) or None
+    average = _dec(row.get("avg_deal_price" if market is Market.SPOT else "fill_price")) or None
     if market is Market.SPOT and update.order_type == "market" and update.side is Side.BUY:
         # amount and left are quote; Gate's filled_amount is the base bought (absent: from the quote spent)
         filled = _dec(row.get("filled_amount"))
@@ -395,6 +396,8 @@ def decode(message: Any, market: Market) -> tuple[str | None, Outcome] | None:
     req_id = message.get("request_id")
     req_id = str(req_id) if req_id not in (None, "") else None
     status, errs = _status(header), _errs(message)
+    if status is None and errs is None:
+        return (req_id, ambiguous(f"gate answer without a status: {str(message)[:200]}")) if req_id else None
     if errs is not None or status != 200:
         errs = errs or {}
         outcome = label_outcome(status, errs.get("label"), str(errs.get("message") or ""), op,

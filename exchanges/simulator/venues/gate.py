@@ -1,7 +1,8 @@
-"""Gate on the simulator: signed per-channel subscriptions (spot and USDT futures), the user-id lookup, REST history.
+"""Gate on the simulator: signed per-channel subscriptions (spot and USDT futures), the user-id lookup, REST history,
+order entry.
 
-No login: each subscribe / unsubscribe carries `auth` (hex HMAC-SHA512 of `channel=…&event=…&time=…`); a wrong
-key, signature or stale `time` gets error code 4 and no data. Futures payloads lead with the user id that signed
+Streams need no login: each subscribe / unsubscribe carries `auth` (hex HMAC-SHA512 of `channel=…&event=…&time=…`);
+a wrong key, signature or stale `time` gets error code 4 and no data. Futures payloads lead with the user id that signed
 `GET /account/detail` returns; another id gets code 2. `spot.ping` / `futures.ping` get the pong. History: signed
 `GET /spot/my_trades`, `/futures/usdt/my_trades` and `/futures/usdt/my_trades_timerange`, newest first. Futures
 sizes are signed contracts (fill amount / the client's contract size; negative = sell).
@@ -19,6 +20,16 @@ on subscribe, then `U`..`u` deltas; no checksum) and futures `futures.order_book
 frequency, level]`, `U`..`u` deltas seeded by `GET /api/v4/futures/usdt/order_book?with_id=true`, whose `id` is
 the book's sequence). Futures sizes are contracts: decimal strings when the socket or request carries
 `X-Gate-Size-Decimal: 1` (ccxt sends it), whole numbers otherwise. A pair not listed gets Gate's code 2.
+
+Order entry (exchanges.gate.orders), through the simulator's matching engine: the WebSocket API on the private socket
+(`spot.login` / `futures.login`: hex HMAC-SHA512 of "api\n<channel>\n\n<timestamp>", checked here; then
+`*.order_place` answered with an ack and the result, `*.order_cancel` / `_amend` / `_status` with the result; a
+request before the login gets AUTHENTICATION_FAILED "Not login"), and REST: `POST/GET /spot/orders`,
+`GET/DELETE/PATCH /spot/orders/{id}`, the futures `…/usdt/orders` equivalents (amend: PUT) and futures price orders
+(`…/usdt/price_orders`, TP/SL, no client id). Requests expire at `x-gate-exptime` (header or `req_header`), else 60 s
+after their time. Client ids are `t-` texts that Gate does not keep unique (the latter one overrides); an order is
+found by its text while it rests and for 1 h (spot) / 60 s (futures) after it ended, never once forgotten
+(`forgotten_orders`). A spot market buy's amount is quote (bought at the ask; its rows write quote, as Gate's do).
 """
 
 from __future__ import annotations
