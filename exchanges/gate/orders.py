@@ -645,27 +645,38 @@ async def cancel_conditional(client: Any, ref: OrderRef) -> Outcome:
 
 
 async def query_conditional(client: Any, ref: OrderRef) -> Outcome:
-    """By id when known; else the open and finished price orders of the contract whose size and trigger match
-    what `ref` says (side, amount, price = the trigger price)."""
+    """By id when known. Without it (an ambiguous placement) Gate's price orders, which carry no client id, are
+    matched by their fields among the contract's open and finished ones: the signed size (side, amount) and, when
+    `ref.price` is given, the trigger price. One match is the order; none (with every list read to its end) is
+    NOT_FOUND; several (a take-profit and a stop-loss of one size, and no trigger price to tell them) AMBIGUOUS."""
     try:
         if ref.order_id is not None:
             row = await _call(client.privateFuturesGetSettlePriceOrdersOrderId, _settle({"order_id": ref.order_id}))
             return conditional_outcome(row) if row is not None else not_found(None, "no such price order")
-        if ref.side is None or ref.amount is None or ref.price is None:
-            return ambiguous("a gate price order without its id is found by its side, amount and trigger price")
+        if ref.side is None or ref.amount is None:
+            return ambiguous("a gate price order without its id is found by its side and amount")
         size = _signed(ref.side, contracts(ref.symbol, ref.amount))
         raw = raw_symbol(ref.market, ref.symbol)
+        found, complete = [], True
         for status in ("open", "finished"):
             rows = await _call(client.privateFuturesGetSettlePriceOrders,
                                _settle({"status": status, "contract": raw, "limit": PAGE}))
-            for row in rows if isinstance(rows, list) else []:
+            rows = rows if isinstance(rows, list) else []
+            complete = complete and len(rows) < PAGE
+            for row in rows:
                 initial, trigger = _wire(row.get("initial") or {}), _wire(row.get("trigger") or {})
-                if _dec(initial.get("size")) == size and _dec(trigger.get("price")) == ref.price:
-                    return conditional_outcome(row)
+                if _dec(initial.get("size")) == size and (ref.price is None or _dec(trigger.get("price")) == ref.price):
+                    found.append(row)
     except _Unsure as unsure:
         return ambiguous(f"gate price order lookup incomplete: {unsure.outcome.message}", unsure.outcome.code)
     except ValueError as exc:
         return ambiguous(str(exc))
+    if len(found) == 1:
+        return conditional_outcome(found[0])
+    if found:
+        return ambiguous(f"{len(found)} gate price orders match (no client id to tell them apart)")
+    if not complete:
+        return ambiguous("gate price order lists longer than read: absence not proven")
     return not_found(None, "gate has no such price order (open or finished)")
 
 

@@ -296,7 +296,8 @@ def test_rest_errors_are_read_by_gates_label(exc, op, kind):
 
 
 class FakeGate:
-    """ccxt's raw Gate endpoints as a test scripts them: each returns its canned answer or raises it."""
+    """ccxt's raw Gate endpoints as a test scripts them: each returns its canned answer (or what a function of the
+    request's params gives) or raises it."""
 
     def __init__(self, **answers: Any) -> None:
         self.answers = answers
@@ -306,6 +307,8 @@ class FakeGate:
         async def call(params: dict) -> Any:
             self.calls.append((name, params))
             answer = self.answers.get(name, [])
+            if callable(answer):
+                answer = answer(params)
             if isinstance(answer, Exception):
                 raise answer
             return answer
@@ -335,6 +338,26 @@ async def test_rest_query_that_cannot_finish_its_search_is_ambiguous_not_not_fou
                       privateSpotGetMyTrades=ccxt.ExchangeNotAvailable("gate 503 simulated failure"))
     outcome = await rest_query(broken, ref(Market.SPOT))
     assert outcome.kind is OutcomeKind.AMBIGUOUS
+
+
+def price_order(order_id: int, size: int, trigger: str, status: str = "open") -> dict:
+    return {"id": order_id, "initial": {"contract": "BTC_USDT", "size": size, "price": "0", "tif": "ioc"},
+            "trigger": {"strategy_type": 0, "price_type": 0, "price": trigger, "rule": 1}, "status": status}
+
+
+async def test_a_price_order_without_its_id_is_found_only_when_its_fields_name_one():
+    tp, sl = price_order(1, -30, "70000"), price_order(2, -30, "50000")
+    gate = FakeGate(privateFuturesGetSettlePriceOrders=lambda params: [tp, sl] if params["status"] == "open" else [])
+    unnamed = ref(Market.FUTURE, conditional=True, side="sell", amount=AMOUNTS[Market.FUTURE])
+    assert (await rest_query(gate, unnamed)).kind is OutcomeKind.AMBIGUOUS  # TP and SL of one size
+    by_trigger = await rest_query(gate, ref(Market.FUTURE, conditional=True, side="sell",
+                                            amount=AMOUNTS[Market.FUTURE], price="50000"))
+    assert (by_trigger.kind, by_trigger.order_id, by_trigger.status) == (OutcomeKind.ACCEPTED, "2", OrderStatus.NEW)
+    other_size = ref(Market.FUTURE, conditional=True, side="buy", amount=AMOUNTS[Market.FUTURE])
+    assert (await rest_query(gate, other_size)).kind is OutcomeKind.NOT_FOUND
+    full = FakeGate(privateFuturesGetSettlePriceOrders=lambda params: [price_order(n, 10, "1") for n in range(100)]
+                    if params["status"] == "finished" else [])
+    assert (await rest_query(full, other_size)).kind is OutcomeKind.AMBIGUOUS  # lists not read to their end
 
 
 # loopback: the WebSocket API on the private socket --------------------------------------------------------------
