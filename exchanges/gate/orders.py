@@ -28,7 +28,7 @@ Decisions:
   and queries go by venue order id once it is known.
 - A lookup by text finds an order only while it rests or shortly after (spot 1 h, futures 60 s; gateapi-go#41: even
   less), so the REST query looks through open orders, finished orders and fills before it answers NOT_FOUND, and a
-  WebSocket status lookup by text that misses is AMBIGUOUS (ask REST), never NOT_FOUND.
+  WebSocket status lookup that misses is AMBIGUOUS (the gateway then asks REST), never NOT_FOUND.
 - Validity: WebSocket requests carry `x-gate-exptime` (now + `WS_VALIDITY_MS`) in `req_header`; REST placements
   carry it as a header (REST docs of POST /spot/orders and POST /futures/{settle}/orders; on price orders it is sent
   too, though their docs do not name it). Without it Gate's only bound is its 60 s `Timestamp` window.
@@ -75,7 +75,6 @@ _TIF = {OrderType.LIMIT: "gtc", OrderType.IOC: "ioc", OrderType.POST_ONLY: "poc"
 # Labels whose refusal says the order is not there (cancel, amend, query); a lookup by text that misses proves
 # nothing on Gate (see the module's decisions).
 _MISSING = frozenset({"ORDER_NOT_FOUND", "CLIENT_ID_NOT_FOUND", "AUTO_ORDER_NOT_FOUND"})
-_BY_TEXT_MISSING = "CLIENT_ID_NOT_FOUND"
 _UNKNOWN_LABELS = frozenset({"SERVER_ERROR", "INTERNAL", "TOO_BUSY", "TOO_MANY_REQUESTS"})
 _NOT_LOGGED_IN = frozenset({"AUTHENTICATION_FAILED"})
 MARKET_BUY_SLIPPAGE = Decimal("0.05")  # how far above its reference price a spot market buy may fill
@@ -280,16 +279,17 @@ def _client_of(value: Any) -> str | None:
 def label_outcome(status: int | None, label: str | None, message: str, op: str | None,
                   retry_after: float | None = None, ws: bool = False) -> Outcome:
     """A refusal's meaning. 5xx and rate limits: AMBIGUOUS (it may have executed, or be retried after a query);
-    the order is not there (cancel / amend / query by venue id): NOT_FOUND; a status lookup by text that misses:
-    AMBIGUOUS (finished orders drop out of it); a socket not logged in: NOT_SENT (not executed: REST may try);
+    the order is not there (cancel / amend): NOT_FOUND; a status lookup that misses: AMBIGUOUS (finished orders
+    drop out of it: only the REST query's further search may say NOT_FOUND); a socket not logged in: NOT_SENT (not executed: REST may try);
     any other 4xx: REJECTED (definite, nothing executed)."""
     code = label or (str(status) if status is not None else None)
     text_ = f"{label}: {message}" if label else message
     if (status is not None and status >= 500) or label in _UNKNOWN_LABELS or status == 429:
         return ambiguous(text_, code, retry_after=retry_after)
-    if label in _MISSING and op in ("cancel", "amend", "query"):
-        if op == "query" and label == _BY_TEXT_MISSING:
-            return ambiguous(f"{text_} (a lookup by text misses finished orders: query over REST)", code)
+    if label in _MISSING and op == "query":
+        return ambiguous(f"{text_} (a lookup misses orders Gate no longer finds by it: the REST query looks "
+                         f"further)", code)
+    if label in _MISSING and op in ("cancel", "amend"):
         return not_found(code, text_)
     if ws and (status in (401, 403) or label in _NOT_LOGGED_IN):
         return not_sent(f"refused on the socket, not executed: {text_}", code=code)
@@ -521,12 +521,9 @@ async def _call(method: Any, params: dict) -> Any:
     try:
         return await method(params)
     except Exception as exc:  # noqa: BLE001 - classified
-        outcome = rest_error(exc, "query")
-        if outcome.kind is OutcomeKind.NOT_FOUND:
-            return None
-        if outcome.kind is OutcomeKind.AMBIGUOUS and outcome.code == _BY_TEXT_MISSING:
-            return None  # the by-text lookup missed: the lists below decide
-        raise _Unsure(outcome) from None
+        if _label_of(exc)[0] in _MISSING:
+            return None  # this lookup missed it: the lists that follow decide
+        raise _Unsure(rest_error(exc, "query")) from None
 
 
 def _matches(row: Any, ref: OrderRef) -> bool:
