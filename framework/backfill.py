@@ -95,7 +95,7 @@ def offline_market(market: Market, symbol: str, raw: str, contract_size: Decimal
     settle = symbol.split(":")[1].split("-")[0] if ":" in symbol else None
     spot = market is Market.SPOT
     return {
-        "id": raw, "symbol": symbol, "base": base, "quote": quote, "settle": settle, "baseId": base,
+        "id": raw, "symbol": symbol, "base": base, "quote": quote, "settle": settle, "baseId": base, "baseName": base,
         "quoteId": quote, "settleId": settle, "type": "spot" if spot else "swap", "spot": spot, "swap": not spot,
         "future": False, "option": False, "contract": not spot, "linear": None if spot else True,
         "inverse": None if spot else False, "contractSize": None if spot else str(contract_size or 1),

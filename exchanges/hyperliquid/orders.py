@@ -451,6 +451,7 @@ ORDERS = OrderRules(
     ),
     rest=RestOrderRules(place=rest_place, cancel=rest_cancel, query=rest_query, amend=rest_amend,
                         validity_ms=VALIDITY_MS, rate=20.0),  # 1200 weight a minute; an action weighs 1, a query 2
+    market_reference=True,  # a market order is an IOC limit through the book's price: the gateway gives it
     conditional=frozenset({Market.FUTURE}),  # trigger orders: tpsl tp / sl, reduce-only market on trigger
     renames_on_cancel=False,
     notes=("Hyperliquid perps: every order is an EIP-712 signed action (the private key of the wallet or of an "

@@ -55,7 +55,8 @@ engine had finished it before answering) or `{"error": "…"}` in `statuses`; a 
 placed, already canceled, or filled. asset=N"; a modify as an order, or "Cannot modify canceled or filled order". The
 engine's "status unknown" is HTTP 500 / a post `error` answer "500 Internal Server Error". `orderStatus` (info, over
 REST and as a post of type info) by oid or cloid: `{"status": "order", "order": {"order": {…}, "status",
-"statusTimestamp"}}` or `{"status": "unknownOid"}`. The 100 in-flight posts limit is not enforced.
+"statusTimestamp"}}` or `{"status": "unknownOid"}`; `l2Book` (info, REST): the book a market order is priced from.
+The 100 in-flight posts limit is not enforced.
 Sources: docs hyperliquid.gitbook.io/hyperliquid-docs/for-developers/api (info-endpoint, websocket/
 subscriptions, timeouts-and-heartbeats, websocket/post-requests, exchange-endpoint, nonces-and-api-wallets), the
 FAQ "What does Action already expired mean?"; hyperliquid-dex/order_book_server `types/subscription.rs`,
@@ -339,6 +340,14 @@ class HyperliquidSim(VenueSim):
                 return web.json_response(ABSTRACTION)
             account = sim.account(self.exchange, market) if user == wallet else None
             return web.json_response(clearinghouse_state(account, now_ms()))
+        if type(body) is dict and body.get("type") == "l2Book":  # the book a market order takes its price from
+            coin = body.get("coin")
+            if type(coin) is not str or body.get("nSigFigs") is not None:
+                return _bad_body()
+            if _symbol(coin) not in sim_symbols(self.exchange, market):
+                return web.json_response(None)  # "null if the market does not exist"
+            book = sim.market(self.exchange, market, _symbol(coin))
+            return web.json_response(_book_frame(coin, book, book.time)["data"])
         order_query = _order_query(body)
         if order_query is not None:
             return web.json_response(await self._order_status(sim, market, *order_query))

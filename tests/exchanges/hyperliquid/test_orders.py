@@ -308,6 +308,7 @@ def test_rules_in_the_spec():
                                                                                        VALIDITY_MS)
     assert ORDERS.ws.ops == {"place", "cancel", "amend", "query"} and ORDERS.ws.request_id(41) == "41"
     assert ORDERS.prepare is prepare and ORDERS.markets == {FUTURE} and not ORDERS.renames_on_cancel
+    assert ORDERS.market_reference  # a market order needs the book's price: the gateway gives it
 
 
 # REST rules with a stand-in client -------------------------------------------------------------------------------------
@@ -743,6 +744,19 @@ async def test_an_info_post_the_venue_cannot_read_is_a_422(sim, http):
             while (decoded := decode(decode_frame((await socket.ws.receive()).data), FUTURE)) is None:
                 pass
         assert decoded[0] is None and decoded[1].kind is OutcomeKind.AMBIGUOUS  # no numeric id echoed to go by
+
+
+async def test_the_book_a_market_order_is_priced_from_reads_through_ccxt(sim, rest):
+    async with asyncio.timeout(15):
+        book = await rest.fetch_order_book(BTC, 5)  # what the gateway's reference_price reads
+        public = sim.market(EXCHANGE, FUTURE, BTC)
+        ask, bid = (Decimal(str(book[side][0][0])) for side in ("asks", "bids"))  # ccxt's floats, by their text
+        assert (ask, bid) == (public.best_ask()[0], public.best_bid()[0])
+        request = order(141, kind="market", price=str(ask), amount="0.002")
+        placed = await rest_place(rest, request, prepare(request, sim.credentials_for(EXCHANGE), FUTURE, now_ms()))
+        (booked,) = ledger_orders(sim)
+        assert (placed.kind, booked.status, booked.filled) == (OutcomeKind.ACCEPTED, OrderStatus.FILLED,
+                                                               Decimal("0.002"))
 
 
 async def test_another_users_order_status_is_unknown(sim, rest):
