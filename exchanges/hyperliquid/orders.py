@@ -192,6 +192,16 @@ def cancel_action(ref: OrderRef) -> dict:
     return {"type": "cancel", "cancels": [{"a": asset(ref.symbol), "o": int(ref.order_id)}]}
 
 
+def _target(ref: OrderRef) -> int | str:
+    """How a modify or a status query names the order: its cloid, which no modify changes (a modify may give the
+    order a new oid); the oid only for an order without a cloid."""
+    if _CLOID.fullmatch(ref.client_order_id or ""):
+        return ref.client_order_id
+    if ref.order_id is None:
+        raise ValueError(f"hyperliquid names an order by cloid or oid: {ref.client_order_id!r} is not a cloid, no oid")
+    return int(ref.order_id)
+
+
 def modify_action(amend: Amend) -> dict:
     """batchModify of one order (its answer lists the order's status, as a place's does). The venue replaces the whole
     order: side, the new price and size (the new total), its cloid; GTC (the order type is not in the ref)."""
@@ -202,14 +212,12 @@ def modify_action(amend: Amend) -> dict:
                          "the amend leaves unchanged")
     request = OrderRequest(market=ref.market, symbol=ref.symbol, side=ref.side, amount=amount, price=price,
                            client_order_id=ref.client_order_id)
-    target: int | str = int(ref.order_id) if ref.order_id is not None else ref.client_order_id
-    return {"type": "batchModify", "modifies": [{"oid": target, "order": order_wire(request)}]}
+    return {"type": "batchModify", "modifies": [{"oid": _target(ref), "order": order_wire(request)}]}
 
 
 def status_query(ref: OrderRef, user: str) -> dict:
-    """The info request of one order's status, by oid when known, else by cloid."""
-    oid: int | str = int(ref.order_id) if ref.order_id is not None else ref.client_order_id
-    return {"type": "orderStatus", "user": wallet_address(user), "oid": oid}
+    """The info request of one order's status, by cloid (by oid for an order without one)."""
+    return {"type": "orderStatus", "user": wallet_address(user), "oid": _target(ref)}
 
 
 # WebSocket ----------------------------------------------------------------------------------------------------------

@@ -207,7 +207,8 @@ def test_cancel_amend_and_query_frames():
         encode("amend", Amend(ref=ref(request), price="1"), credentials, FUTURE, "6", now_ms())
     query = encode("query", ref(request, order_id="88"), credentials, FUTURE, "8", now_ms())
     assert query == {"method": "post", "id": 8, "request": {"type": "info", "payload": {
-        "type": "orderStatus", "user": "0x" + "ab" * 20, "oid": 88}}}
+        "type": "orderStatus", "user": "0x" + "ab" * 20, "oid": request.client_order_id}}}  # a modify keeps it
+    assert encode("query", by_oid, credentials, FUTURE, "9", now_ms())["request"]["payload"]["oid"] == 77
 
 
 # what answers mean --------------------------------------------------------------------------------------------------
@@ -311,7 +312,7 @@ def test_rules_in_the_spec():
     assert ORDERS.market_reference  # a market order needs the book's price: the gateway gives it
 
 
-# REST rules with a stand-in client -------------------------------------------------------------------------------------
+# REST rules with a stand-in client ----------------------------------------------------------------------------------
 class Venue:
     """A ccxt client stand-in: answers (or raises) in order, keeps what it was sent."""
 
@@ -687,8 +688,12 @@ async def test_rest_place_query_amend_cancel_through_ccxt(sim, rest):
         placed = await rest_place(rest, request, prepare(request, sim.credentials_for(EXCHANGE), FUTURE, now_ms()))
         (booked,) = ledger_orders(sim)
         assert (placed.kind, placed.order_id) == (OutcomeKind.ACCEPTED, booked.order_id)
-        by_oid = await rest_query(rest, ref(request, order_id=booked.order_id))
-        assert (by_oid.kind, by_oid.status, by_oid.amount) == (OutcomeKind.ACCEPTED, OrderStatus.NEW, Decimal("0.01"))
+        by_cloid = await rest_query(rest, ref(request, order_id=booked.order_id))
+        assert (by_cloid.kind, by_cloid.status, by_cloid.amount) == (OutcomeKind.ACCEPTED, OrderStatus.NEW,
+                                                                     Decimal("0.01"))
+        no_cloid = OrderRef(market=FUTURE, symbol=BTC, client_order_id="-", order_id=booked.order_id)
+        by_oid = await rest_query(rest, no_cloid)
+        assert (by_oid.kind, by_oid.order_id) == (OutcomeKind.ACCEPTED, booked.order_id)
         amended = await rest_amend(rest, Amend(ref=ref(request, order_id=booked.order_id, side="buy", amount="0.01",
                                                        price=request.price), amount="0.03"))
         assert amended.kind is OutcomeKind.ACCEPTED and booked.amount == Decimal("0.03")
@@ -767,7 +772,7 @@ async def test_another_users_order_status_is_unknown(sim, rest):
         assert (await rest_query(rest, ref(request))).kind is OutcomeKind.NOT_FOUND
 
 
-# the simulator's nonce book -------------------------------------------------------------------------------------------
+# the simulator's nonce book -----------------------------------------------------------------------------------------
 def test_the_simulator_keeps_the_100_highest_nonces_per_signer():
     venue, now = HyperliquidSim(), 10**12
     for nonce in range(now, now + 100):
