@@ -280,8 +280,8 @@ def label_outcome(status: int | None, label: str | None, message: str, op: str |
                   retry_after: float | None = None, ws: bool = False) -> Outcome:
     """A refusal's meaning. 5xx and rate limits: AMBIGUOUS (it may have executed, or be retried after a query);
     the order is not there (cancel / amend): NOT_FOUND; a status lookup that misses: AMBIGUOUS (finished orders
-    drop out of it: only the REST query's further search may say NOT_FOUND); a socket not logged in: NOT_SENT (not executed: REST may try);
-    any other 4xx: REJECTED (definite, nothing executed)."""
+    drop out of it: only the REST query's further search may say NOT_FOUND); a socket not logged in: NOT_SENT
+    (not executed: REST may try); any other 4xx: REJECTED (definite, nothing executed)."""
     code = label or (str(status) if status is not None else None)
     text_ = f"{label}: {message}" if label else message
     if (status is not None and status >= 500) or label in _UNKNOWN_LABELS or status == 429:
