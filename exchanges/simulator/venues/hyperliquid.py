@@ -79,7 +79,7 @@ from Crypto.Hash import keccak
 from exchanges.hyperliquid.market_data import ASSET_INDEX
 from exchanges.listings import sim_symbols
 from exchanges.simulator.market import TIMEFRAMES_MS
-from exchanges.simulator.orders import SimRequest, SimResult
+from exchanges.simulator.orders import ClientIdPolicy, SimRequest, SimResult
 from exchanges.simulator.venues.base import SimSession, VenueSim, decimal_text, dumps
 from framework.events import Market, OrderStatus, Side, now_ms
 
@@ -120,6 +120,8 @@ class HyperliquidSim(VenueSim):
     markets = frozenset({Market.FUTURE})
     # "Timeouts and heartbeats": the server closes a connection that has sent nothing for 60 s.
     client_silence_limit = 60.0
+    # A cloid is not documented as a dedup key (the nonce is the replay guard): the same cloid twice is two orders.
+    client_id_policy = ClientIdPolicy.FREE
 
     def __init__(self) -> None:
         # Fills the userFills snapshot replays on subscribe (0: an empty snapshot, e.g. to test the REST path alone).
@@ -304,7 +306,10 @@ class HyperliquidSim(VenueSim):
         cloid = _cloid(order.client_order_id)
         if cloid:
             body["cloid"] = cloid
-        return {"order": body, "status": _STATUS[order.status], "statusTimestamp": order.updated}
+        status = _STATUS[order.status]
+        if order.trigger_price is not None and status == "open":  # announced once its trigger price was reached
+            status = "triggered"
+        return {"order": body, "status": status, "statusTimestamp": order.updated}
 
     def _fill_row(self, ledger: Ledger, fill: SimFill, *, stream: bool = False) -> dict:
         """A fill as the docs' WsFill / info rows write it (the stream also writes `cloid: null`)."""
@@ -500,6 +505,8 @@ class HyperliquidSim(VenueSim):
         order = result.order
         entry = self._order_entry(order)
         trigger = order.trigger_price is not None
+        if any(o is order for o in sim.orders.conditional.get((self.exchange, market), [])):
+            entry["status"] = "open"  # a trigger order waiting for its price
         entry["order"].update({
             "triggerCondition": "N/A", "isTrigger": trigger,
             "triggerPx": decimal_text(order.trigger_price) if trigger else "0.0", "children": [],

@@ -736,7 +736,19 @@ async def test_a_take_profit_rests_untriggered_with_its_trigger(sim, http):
         assert (booked.trigger, booked.trigger_price, booked.reduce_only, booked.order_type) == (
             "take_profit", ask + 5000, True, "market")
         found = await socket.call("query", ref(request))
-        assert (found.kind, found.status) == (OutcomeKind.ACCEPTED, OrderStatus.NEW)
+        assert (found.kind, found.status, found.message) == (OutcomeKind.ACCEPTED, OrderStatus.NEW, "open")
+
+        bid = sim.market(EXCHANGE, FUTURE, BTC).best_bid()[0]
+        reached = order(122, side="sell", price=None, trigger_price=str(bid - 10), trigger="take_profit")
+        assert (await socket.call("place", reached, prepare(reached, socket.credentials, FUTURE, now_ms()))
+                ).kind is OutcomeKind.ACCEPTED
+        await sim.orders.match(EXCHANGE, FUTURE, BTC)  # the market step's check: its trigger price is reached
+        await socket.until(lambda events: any(isinstance(e, Trade) for e in events))
+        update = next(e for e in socket.events if isinstance(e, OrderUpdate))
+        fill = next(e for e in socket.events if isinstance(e, Trade))
+        assert (update.client_order_id, update.status_raw, fill.client_order_id, fill.side) == (
+            reached.client_order_id, "triggered", reached.client_order_id, Side.SELL)
+        assert (await socket.call("query", ref(reached))).status is OrderStatus.FILLED
 
 
 async def test_an_info_post_the_venue_cannot_read_is_a_422(sim, http):
