@@ -344,17 +344,22 @@ def login_answer(message: Any, market: Market) -> Outcome | None:
 def encode(op: str, subject: Any, credentials: Credentials, market: Market, req_id: str, now_ms: int,
            prepared: Any = None) -> dict:
     """One `api` request on a logged-in socket. Place / cancel / amend carry `x-gate-exptime` (Gate refuses them
-    after it); a TP/SL order has no WebSocket op (REST price orders)."""
+    after it). TP/SL orders have no WebSocket op (REST price orders): ValueError, which the gateway takes as "not
+    over the socket" (REST at once)."""
+    if op not in _CHANNELS:
+        raise ValueError(f"gate's WebSocket API has no {op!r} op")
     if op == "place":
-        if subject.trigger_price is not None:
-            raise ValueError("gate's WebSocket API has no price-triggered orders: place TP/SL over REST")
+        conditional = subject.trigger_price is not None
+    else:
+        conditional = (subject.ref if op == "amend" else subject).conditional
+    if conditional:
+        raise ValueError("gate's WebSocket API has no price-triggered orders: TP/SL go over REST")
+    if op == "place":
         param = order_param(subject)
-    elif op == "cancel" or op == "query":
-        param = cancel_param(subject)
     elif op == "amend":
         param = amend_param(subject)
     else:
-        raise ValueError(f"gate's WebSocket API has no {op!r} op")
+        param = cancel_param(subject)
     payload: dict[str, Any] = {"req_id": req_id, "req_param": param}
     if op != "query":
         payload["req_header"] = {EXPTIME: str(now_ms + WS_VALIDITY_MS)}

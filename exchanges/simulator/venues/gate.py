@@ -288,7 +288,6 @@ class GateSim(VenueSim):
         # exists; then order id -> quote (its rows write the quote given and the quote left)
         self._pending_quotes: dict[tuple, Decimal] = {}
         self._quote_of: dict[str, Decimal] = {}
-        self._fired: set[str] = set()  # price orders that fired (shown on the orders channel since)
 
     def raw_symbol(self, market: Market, symbol: str) -> str:
         base, quote = symbol.split(":")[0].split("/")
@@ -622,11 +621,17 @@ class GateSim(VenueSim):
         raw = self.raw_symbol(session.market, order.symbol)
         if not self._wants(session, orders, raw):
             return []
-        if order.trigger_price is not None:
-            if order.status is OrderStatus.CANCELED and order.order_id not in self._fired:
-                return []
-            self._fired.add(order.order_id)
+        if self._unfired(session.sim, session.market, order):
+            return []
         return [self._frame(orders, self._order_row(session, order, raw))]
+
+    def _unfired(self, sim: Simulator, market: Market, order: SimOrder | None) -> bool:
+        """A price order that has not fired (waiting, or cancelled before it did): no order yet, for `*.orders` and
+        the order endpoints alike (it is reached by the price-order endpoints alone)."""
+        if order is None or order.trigger_price is None:
+            return False
+        waiting = any(o is order for o in sim.orders.conditional.get((self.exchange, market), []))
+        return waiting or (order.status is OrderStatus.CANCELED and not order.filled)
 
     def fill_frames(self, session: SimSession, order: SimOrder, fill: SimFill) -> list[Any]:
         orders, trades = _CHANNELS[session.market]
@@ -845,6 +850,11 @@ class GateSim(VenueSim):
             return
         except _Refused as refusal:
             await reply.error(400, "INVALID_PARAM_VALUE", refusal.message)
+            return
+
+        if op != "place" and self._unfired(session.sim, session.market, session.sim.orders.find(
+                self.exchange, session.market, order_id=request.order_id, client_order_id=request.client_order_id)):
+            await reply.error(404, "ORDER_NOT_FOUND", "Order not found")
             return
 
         async def answer(result: SimResult) -> None:
@@ -1123,6 +1133,9 @@ class GateSim(VenueSim):
                                             path_id=request.match_info["order_id"])
         except _Refused as refused:
             return _rest_error(400, "INVALID_PARAM_VALUE", refused.message)
+        if self._unfired(sim, market, sim.orders.find(self.exchange, market, order_id=sim_request.order_id,
+                                                      client_order_id=sim_request.client_order_id)):
+            return _rest_error(404, "ORDER_NOT_FOUND", "Order not found")
         return await self._rest_answer(sim, market, op, request, sim_request)
 
     async def _rest_orders(self, sim: Simulator, market: Market, request: web.Request) -> web.StreamResponse:
@@ -1142,9 +1155,8 @@ class GateSim(VenueSim):
         pair = params.get("currency_pair" if market is Market.SPOT else "contract")
         if status not in ("open", "finished"):
             return _bad_param("status", str(status))
-        waiting = {id(o) for o in sim.orders.conditional.get((self.exchange, market), [])}
         orders = [o for o in sim.ledger(self.exchange, market).orders.values()
-                  if id(o) not in waiting and (not pair or self.raw_symbol(market, o.symbol) == pair)
+                  if not self._unfired(sim, market, o) and (not pair or self.raw_symbol(market, o.symbol) == pair)
                   and o.status.is_terminal == (status == "finished")]
         orders.sort(key=lambda o: (o.updated if status == "finished" else o.created, int(o.order_id)), reverse=True)
         limit = numbers["limit"]

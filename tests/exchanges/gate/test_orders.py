@@ -136,9 +136,13 @@ def test_amend_gives_the_new_total_and_futures_need_the_side_for_the_signed_size
     assert short == {"order_id": "t-mm-1", "size": -50}
     with pytest.raises(ValueError, match="side"):
         amend_param(Amend(ref=ref(Market.FUTURE), amount="0.0050"))
-    with pytest.raises(ValueError, match="price-triggered"):
-        encode("place", request(Market.FUTURE, trigger_price="70000", trigger="take_profit"), CREDS,
-               Market.FUTURE, "o-1", NOW)
+    tp_sl = [("place", request(Market.FUTURE, trigger_price="70000", trigger="take_profit")),
+             ("cancel", ref(Market.FUTURE, order_id="7", conditional=True)),
+             ("query", ref(Market.FUTURE, order_id="7", conditional=True)),
+             ("amend", Amend(ref=ref(Market.FUTURE, order_id="7", conditional=True), price="1"))]
+    for op, subject in tp_sl:  # not over the socket: the gateway sends them over REST
+        with pytest.raises(ValueError, match="price-triggered"):
+            encode(op, subject, CREDS, Market.FUTURE, "o-1", NOW)
 
 
 # decode ----------------------------------------------------------------------------------------------------------
@@ -724,6 +728,10 @@ async def test_a_tp_sl_price_order_over_rest_rests_untriggered_and_cancels_by_it
             assert held.amount == AMOUNTS[Market.FUTURE] and held.side is Side.SELL
             conditional = ref(Market.FUTURE, "mm-tp", order_id=placed.order_id, conditional=True)
             assert (await ORDERS.rest.query(rest, conditional)).status is OrderStatus.NEW
+            # a price order is no order until it fires: the order endpoints do not know its id
+            as_order = ref(Market.FUTURE, "mm-tp", order_id=placed.order_id)
+            assert (await ORDERS.rest.cancel(rest, as_order)).kind is OutcomeKind.NOT_FOUND
+            assert held.status is OrderStatus.NEW
             # its id lost (an ambiguous placement): found by side, amount and trigger price
             unnamed = ref(Market.FUTURE, "mm-tp", conditional=True, side="sell", amount=AMOUNTS[Market.FUTURE],
                           price=ask + 1000)
