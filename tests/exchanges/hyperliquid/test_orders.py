@@ -574,13 +574,13 @@ async def test_an_expired_action_is_not_executed(sim, http, rest):
 async def test_an_action_executed_late_after_its_expiry_is_refused_by_the_engine(sim, http):
     async with asyncio.timeout(15):
         socket = await Socket.open(http, sim)
-        sim.orders.faults.exec_delay = 0.6
+        sim.orders.faults.exec_delay = 1.2
         sim.orders.fault(EXCHANGE, FUTURE, "delay_exec")
         request = order(62, price=below_book(sim))
         outcome = await socket.call("place", request, prepare(request, socket.credentials, FUTURE,
-                                                              now_ms() - VALIDITY_MS + 300))
+                                                              now_ms() - VALIDITY_MS + 800))
         assert (outcome.kind, outcome.code) == (OutcomeKind.AMBIGUOUS, "expired")
-        assert ledger_orders(sim) == []
+        assert sim.orders.faults_applied == {"delay_exec": 1} and ledger_orders(sim) == []  # taken, then too late
 
 
 async def test_a_wrong_signature_is_refused_and_nothing_executes(sim, http, rest):
