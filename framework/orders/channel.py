@@ -25,6 +25,7 @@ from framework.sync_log import redact
 from framework.venue import Credentials, Endpoints, WsTradingRules
 
 LATE_KEPT = 10_000  # request ids whose late answers are still taken
+BUDGET_WAIT_LIMIT = 60.0  # seconds a request may wait for the rate budget before it is called not sent
 
 
 class TokenBucket:
@@ -43,6 +44,9 @@ class TokenBucket:
         self._at = now
         self._tokens -= 1
         return 0.0 if self._tokens >= 0 else -self._tokens / self.rate
+
+    def give_back(self) -> None:
+        self._tokens += 1
 
 
 class _Refused(Exception):
@@ -91,15 +95,17 @@ class TradingChannel:
 
     # requests ------------------------------------------------------------------------------------------------
     async def request(self, op: str, subject: Any, prepared: Any, timeout: float,
-                      on_late: Callable[[Outcome], None] | None = None) -> Outcome:
+                      on_late: Callable[[Outcome], None] | None = None,
+                      on_sent: Callable[[], None] | None = None) -> Outcome:
         """Send one request and wait for its answer: the venue's Outcome, NOT_SENT (it never left: not ready, the
         rate budget would hold it past the timeout, the socket was gone before the write) or AMBIGUOUS (it left:
         no answer in time, the socket lost while waiting, a send that failed half way)."""
         if not (self.ready or (op == "probe" and self.state == "probing")):
             return not_sent(f"websocket trading {self.state}" + (f": {self.reason}" if self.reason else ""))
-        wait = self._bucket.take()
-        if wait > timeout:
-            return not_sent(f"websocket rate budget ({self.rules.rate}/s) would hold it {wait:.1f}s")
+        wait = self._bucket.take()  # the venue's rate budget: a request waits its turn (REST shares the budget
+        if wait > BUDGET_WAIT_LIMIT:  # on most venues, so spilling over to it would only move the refusals there)
+            self._bucket.give_back()
+            return not_sent(f"websocket rate budget ({self.rules.rate}/s) would hold it {wait:.0f}s")
         if wait:
             await asyncio.sleep(wait)
             if not self.ready:
@@ -118,6 +124,8 @@ class TradingChannel:
                 self._late[req_id] = on_late
                 while len(self._late) > LATE_KEPT:
                     self._late.popitem(last=False)
+            if on_sent is not None:
+                on_sent()  # latency counts from here: not the wait for the budget or a slot
             try:
                 await self._send(frame)
             except _NotSent as exc:

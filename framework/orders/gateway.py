@@ -365,9 +365,17 @@ class OrderGateway:
             order.sent_at = loop_start
         sent_ms = now_ms()
         if path is Path.WEBSOCKET:
+            sent = [loop_start]
+
+            def on_sent() -> None:
+                sent[0] = _loop_time()
+                if order.attempts == 1:
+                    order.sent_at = sent[0]
+
             outcome = await self.channel.request("place", order.request, order.prepared,
                                                  self.config.ack_timeout_seconds,
-                                                 on_late=lambda late: self._late(order, late))
+                                                 on_late=lambda late: self._late(order, late), on_sent=on_sent)
+            loop_start = sent[0]
             validity = self.rules.ws.validity_ms
         else:
             outcome = await self._rest("place", order.request, order.symbol, order.prepared)

@@ -83,7 +83,7 @@ class OrderRef:
     symbol: str
     client_order_id: str
     order_id: str | None = None
-    side: Side | None = None  # some venues need them to amend (Binance USD-M order.modify)
+    side: Side | None = attrs.field(default=None, converter=lambda v: None if v is None else Side.parse(v))  # amends
     amount: Decimal | None = attrs.field(default=None, converter=to_optional_decimal)
     price: Decimal | None = attrs.field(default=None, converter=to_optional_decimal)
     conditional: bool = False  # a TP/SL order (the venue's conditional order endpoints)

@@ -200,7 +200,14 @@ def _execution_type(order: SimOrder, fill: SimFill | None) -> str:
 def _ws_payload(params: dict) -> str:
     """What a WebSocket-API request signs: its params but `signature`, sorted by name, `k=v&…` (computed here,
     from the doc's rule, not with the client's code)."""
-    return "&".join(f"{name}={params[name]}" for name in sorted(params) if name != "signature")
+    return "&".join(f"{name}={_text(params[name])}" for name in sorted(params) if name != "signature")
+
+
+def _text(value: Any) -> str:
+    """A param's text as the request carried it (JSON true/false as written, not Python's True/False)."""
+    if value is True or value is False:
+        return "true" if value else "false"
+    return str(value)
 
 
 def _decimal(params: dict, name: str, required: bool = True) -> Decimal | None:

@@ -95,7 +95,7 @@ class FakeChannel(TradingChannel):
         self.venue = venue
         self.state = "ready"
 
-    async def request(self, op, subject, prepared, timeout, on_late=None):
+    async def request(self, op, subject, prepared, timeout, on_late=None, on_sent=None):
         if op == "place":
             return await self.venue.answer("ws", subject, prepared)
         return await self.venue.query(None, subject)
