@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
 import asyncio
 import importlib
 import importlib.util
@@ -330,8 +331,19 @@ async def run(args: argparse.Namespace, strategy_cls: type[BaseStrategy]) -> int
         watched = None  # a strategy that writes market data hooks and declares none watches the run's symbol
         if strategy_cls.market_data is None and _writes_market_hooks(strategy_cls):
             watched = {str(connector.key): [symbol]}
-        strategy = strategy_cls(strategy_id, [connector], symbols=[symbol], pool=pool, market_data=watched)
         places_orders = bool(getattr(strategy_cls, "places_orders", False))
+        prefix = None
+        if places_orders and args.exchange == "hyperliquid":  # cloids are hex: a hex prefix of the strategy id
+            prefix = "0x" + hashlib.sha256(strategy_id.encode()).hexdigest()[:8]
+        strategy = strategy_cls(strategy_id, [connector], symbols=[symbol], pool=pool, market_data=watched,
+                                client_order_id_prefix=prefix)
+        rules = connector.spec.orders
+        closed = rules is None or market not in rules.markets
+        if places_orders and closed:
+            reason = rules.closed.get(market) if rules is not None else None
+            print(f"tradesync: no order entry on {connector.key}" + (f" ({reason})" if reason else "")
+                  + f"; {strategy_cls.__name__} only watches, the simulator makes the fills")
+            places_orders = strategy.places_orders = False
         await pool.start()
         trading = await setup_websocket_trading(pool) if places_orders else None
         print(f"tradesync: {strategy_cls.__name__} '{strategy_id}' on {connector.key} {symbol} against {where}; "

@@ -48,9 +48,11 @@ class Quoter(PositionTracker):
         self.order_errors: list[str] = []
         self._next_look = 0.0
 
-    def on_ticker(self, ticker: Ticker) -> None:
+    async def on_ticker(self, ticker: Ticker) -> None:
         self.tickers_seen += 1
         self.last_ticker[ticker.symbol] = ticker
+        if ticker.symbol not in self.last_book and ticker.bid and ticker.ask and ticker.bid < ticker.ask:
+            await self._quote_top(ticker.symbol, ticker.bid, ticker.ask)  # no book yet: quote off the ticker
 
     async def on_order_book(self, book: OrderBook) -> None:
         self.books_seen += 1
@@ -61,11 +63,14 @@ class Quoter(PositionTracker):
         if best_bid >= best_ask:
             self.crossed += 1
             return
-        self.quotes[book.symbol] = self.quote(book.symbol, best_bid, best_ask)
+        await self._quote_top(book.symbol, best_bid, best_ask)
+
+    async def _quote_top(self, symbol: str, best_bid: Decimal, best_ask: Decimal) -> None:
+        self.quotes[symbol] = self.quote(symbol, best_bid, best_ask)
         now = asyncio.get_running_loop().time()
         if self.places_orders and now >= self._next_look:
             self._next_look = now + self.requote_interval
-            await self.work_quotes(book.symbol, _tick_of(best_bid, best_ask))
+            await self.work_quotes(symbol, _tick_of(best_bid, best_ask))
 
     async def work_quotes(self, symbol: str, tick: Decimal) -> None:
         """Rest a bid and an ask at the wanted prices: keep a quote still close enough, else cancel it and quote

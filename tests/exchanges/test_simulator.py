@@ -100,6 +100,7 @@ def test_run_strategy_twice_on_one_sqlite_file_stores_the_fills_of_both_runs(tmp
     for seed in ("7", "7"):
         result = subprocess.run(
             [sys.executable, str(ROOT / "scripts" / "run_strategy.py"), "--duration", "2", "--seed", seed,
+             "--strategy", "position_tracker",  # fills from the simulator's autopilot (10/s), not its own orders
              "--db", str(db), "--log-dir", str(tmp_path / "logs")],
             cwd=tmp_path, capture_output=True, text=True, timeout=60,
         )

@@ -458,8 +458,11 @@ class GateSim(VenueSim):
         topics.update(keys)
         session.subscriptions.add(channel)
         for key in keys:
+            pair = key if isinstance(key, str) else (key[1] if kind == "candles" else key[0])
+            # the symbol's market exists (and moves) from its first subscription, whatever asks for a snapshot
+            symbol_market = session.sim.market(self.exchange, session.market, _unified(session.market, pair))
             if kind == "candles":  # the bar records trades from now on
-                session.sim.market(self.exchange, session.market, _unified(session.market, key[1])).candle(key[0])
+                symbol_market.candle(key[0])
         await self._reply(session, message, result={"status": "success"})
         if kind == "book" and session.market is Market.SPOT:
             for pair, level in keys:
