@@ -513,6 +513,7 @@ def _serve_metrics(pool: ConnectionPool, host: str, port: int):
     from framework.pipeline.metrics import MetricsServer
 
     server = MetricsServer(pool.pipeline.monitor, host=host, port=port)
+    server.add_source(lambda: pool.trading.prometheus_samples() if pool.trading is not None else [])
     try:
         server.start()
     except OSError as exc:

@@ -241,6 +241,32 @@ class WebSocketTrading:
             "venues": {str(key): (gateway.rules.notes or "") for key, gateway in self.gateways.items()},
         }
 
+    def prometheus_samples(self) -> list[tuple[str, dict[str, str], float]]:
+        """The order entry figures for /metrics: (name, labels, value)."""
+        metrics = self.metrics
+        samples: list[tuple[str, dict[str, str], float]] = []
+        for series in ("ack", "confirm", "first_fill"):
+            for path in ("websocket", "rest"):
+                summary = metrics.summary(series, path)
+                for quantile, field in (("0.5", "p50_ms"), ("0.99", "p99_ms")):
+                    if summary[field] is not None:
+                        samples.append((f"tradesync_order_{series}_latency_seconds",
+                                        {"path": path, "quantile": quantile}, summary[field] / 1000))
+        for path in ("websocket", "rest"):
+            samples.append(("tradesync_order_requests", {"path": path}, metrics.attempts[path]))
+            rate = metrics.success_rate(path)
+            if rate is not None:
+                samples.append(("tradesync_order_success_rate", {"path": path}, rate))
+        for reason, count in metrics.fallbacks.items():
+            samples.append(("tradesync_order_fallbacks", {"reason": reason}, count))
+        for state, count in metrics.counts.items():
+            samples.append(("tradesync_orders", {"state": state}, count))
+        samples.append(("tradesync_orders_active", {}, self.get_metrics()["active_orders_count"]))
+        for key, gateway in self.gateways.items():
+            ready = gateway.channel is not None and gateway.channel.ready
+            samples.append(("tradesync_order_websocket_ready", {"key": str(key)}, 1 if ready else 0))
+        return samples
+
     async def force_websocket_preference(self, prefer: bool) -> None:
         """True: WebSocket first where there is one; False: REST for every order until set back."""
         for gateway in self.gateways.values():
