@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import random
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Iterable, Protocol
 
 import attrs
 from loguru import logger
@@ -19,8 +19,31 @@ from loguru import logger
 from framework.events import Market, OrderStatus, Side, now_ms
 
 if TYPE_CHECKING:
-    from exchanges.simulator.ledger import SimOrder
-    from exchanges.simulator.server import Simulator
+    from exchanges.simulator.account import SimAccount
+    from exchanges.simulator.ledger import Ledger, SimOrder
+    from exchanges.simulator.market import SymbolMarket
+    from exchanges.simulator.venues.base import VenueSim
+
+
+class EngineHost(Protocol):
+    """The running simulator as the engine sees it (`server.Simulator` is one)."""
+
+    def venue(self, exchange: str) -> VenueSim: ...
+
+    def ledger(self, exchange: str, market: Market | str) -> Ledger: ...
+
+    def account(self, exchange: str, market: Market | str) -> SimAccount: ...
+
+    def market(self, exchange: str, market: Market | str, symbol: str) -> SymbolMarket: ...
+
+    async def announce_order(self, exchange: str, market: Market | str, order: SimOrder,
+                             assets: Iterable[str] = ()) -> None: ...
+
+    async def cancel_order(self, exchange: str, market: Market | str, order: SimOrder,
+                           status: OrderStatus = OrderStatus.CANCELED) -> None: ...
+
+    async def fill_order(self, exchange: str, market: Market | str, order: SimOrder, amount: Any, *,
+                         is_maker: bool | None = None, price: Any = None) -> Any: ...
 
 # What an op may go wrong with (the chaos suite draws them; a test names them one by one).
 ORDER_FAULTS = ("lose", "drop_ack", "delay_ack", "delay_exec", "unknown", "disconnect", "reorder")
@@ -83,7 +106,7 @@ class OrderFaults:
 class OrderEngine:
     """One per simulator: every (venue, market)'s orders, matched against the symbol's public book."""
 
-    def __init__(self, sim: Simulator, seed: int | None = None) -> None:
+    def __init__(self, sim: EngineHost, seed: int | None = None) -> None:
         self.sim = sim
         self.faults = OrderFaults()
         self._random = random.Random(seed)
