@@ -34,6 +34,7 @@ from framework.orders.ccxt_outcome import error_outcome
 from framework.orders.model import (Amend, OrderRef, OrderRequest, OrderType, Outcome, OutcomeKind, accepted,
                                     ambiguous, not_found, rejected)
 from framework.venue import Credentials, Endpoints, OrderRules, RestOrderRules, WsTradingRules
+from framework.orders.client_ids import base36 as _base36, prefixed_id
 
 VALIDITY_MS = 5000  # the recvWindow every request carries (Binance's default; the venue refuses it later)
 WS_FAPI_LIVE = "wss://ws-fapi.binance.com/ws-fapi/v1"
@@ -41,8 +42,6 @@ WS_FAPI_PATH = "/ws-fapi/v1"
 REQUEST_PREFIX = "ts-"  # our request ids; the user stream's own subscription uses integer ids
 CANCELED_SUFFIX = "-c"  # a cancelled order's client id becomes <id>-c
 ID_LIMIT = 36 - len(CANCELED_SUFFIX)  # spot and USD-M take 36 characters; room left for the cancel rename
-_ID_CHARS = re.compile(r"^[A-Za-z0-9_-]+$")  # spot FIX `^[a-zA-Z0-9-_]{1,36}$`; USD-M also allows .:/
-_DIGITS = "0123456789abcdefghijklmnopqrstuvwxyz"
 
 _STATUS = {
     "NEW": OrderStatus.NEW, "PENDING_NEW": OrderStatus.NEW, "PARTIALLY_FILLED": OrderStatus.PARTIALLY_FILLED,
@@ -60,24 +59,12 @@ DUPLICATE_ORDER = "Duplicate order sent."
 
 
 # client ids -----------------------------------------------------------------------------------------------------
-def _base36(n: int) -> str:
-    text = ""
-    while True:
-        n, digit = divmod(n, 36)
-        text = _DIGITS[digit] + text
-        if not n:
-            return text
 
 
 def client_id(market: Market, prefix: str, n: int) -> str:
     """`<prefix>-<n in base 36>`: what the user stream reports, at most 34 characters of [A-Za-z0-9_-]."""
-    if not prefix or not _ID_CHARS.match(prefix):
-        raise ValueError(f"binance client order id prefix {prefix!r} must be letters, digits, '_' or '-'")
-    coid = f"{prefix}-{_base36(n)}"
-    if len(coid) > ID_LIMIT:
-        raise ValueError(f"binance client order id prefix {prefix!r} is too long: ids are at most {ID_LIMIT} "
-                         f"characters with the order number ({len(coid)})")
-    return coid
+    return prefixed_id("binance", prefix, n, limit=ID_LIMIT, allowed="A-Za-z0-9_-",
+                       described="letters, digits, '_' or '-'")
 
 
 def canceled_name(coid: str) -> str:

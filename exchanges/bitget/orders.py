@@ -24,7 +24,6 @@ import asyncio
 import hashlib
 import json
 import re
-import string
 from decimal import Decimal
 from typing import Any
 
@@ -35,13 +34,12 @@ from framework.orders.model import (
     Outcome, OutcomeKind, accepted, acked, ambiguous, not_found, not_sent, rejected,
 )
 from framework.venue import OrderRules, RestOrderRules, WsTradingRules
+from framework.orders.client_ids import base36 as _base36, prefixed_id
 
 INST_TYPE = {Market.SPOT: "SPOT", Market.FUTURE: "USDT-FUTURES"}
 MARGIN_COIN = "USDT"
 MARGIN_MODE = "crossed"  # one-way position mode, cross margin (what the account stream reads)
 CLIENT_ID_MAX = 50  # "clientOid or clientOrderId length cannot greater than 50" (40304; 40305 says 64)
-_CLIENT_ID_CHARS = frozenset(string.ascii_letters + string.digits + "_-")  # UNVERIFIED: the safe subset
-_DIGITS36 = string.digits + string.ascii_lowercase
 REQUEST_ID_MAX = 40  # "Unique Identifier Length<= 40 ("^[0-9A-Za-z_:#\-+\s]*$")"
 VALIDITY_MS = 30_000  # a signed REST request is refused 30 s after its ACCESS-TIMESTAMP (40008)
 RATE = 10.0  # place / cancel: 10 a second per UID, shared by REST and WebSocket ("shared with Rest API")
@@ -85,25 +83,8 @@ _LOGIN_CODES = frozenset({"30005", "30011", "30012", "30013", "30014", "30015"})
 
 def client_id(market: Market, prefix: str, n: int) -> str:
     """`<prefix>-<n in base 36>`: what the order channels report as clientOid / clientOId."""
-    if not prefix or not set(prefix) <= _CLIENT_ID_CHARS:
-        raise ValueError(f"bitget client order id prefix {prefix!r} must be letters, digits, '_' or '-'")
-    if n < 0:
-        raise ValueError(f"bitget client order id number must not be negative, got {n}")
-    digits = _base36(n)
-    text = f"{prefix}-{digits}"
-    if len(text) > CLIENT_ID_MAX:
-        raise ValueError(f"bitget client order id {text!r} is longer than {CLIENT_ID_MAX}: shorten the prefix "
-                         f"{prefix!r} to at most {CLIENT_ID_MAX - 1 - len(digits)} characters")
-    return text
-
-
-def _base36(n: int) -> str:
-    digits = ""
-    while True:
-        n, rest = divmod(n, 36)
-        digits = _DIGITS36[rest] + digits
-        if not n:
-            return digits
+    return prefixed_id("bitget", prefix, n, limit=CLIENT_ID_MAX, allowed="A-Za-z0-9_-",
+                       described="letters, digits, '_' or '-'")
 
 
 def amended_client_id(old: str, amount: Decimal, price: Decimal) -> str:

@@ -61,6 +61,7 @@ from framework.orders.model import (
     Amend, OrderRef, OrderRequest, OrderType, Outcome, OutcomeKind, accepted, acked, ambiguous, not_found, rejected,
 )
 from framework.venue import Credentials, Endpoints, OrderRules, RestOrderRules, WsTradingRules
+from framework.orders.client_ids import base36 as _base36, prefixed_id
 
 CATEGORIES = {Market.SPOT: "spot", Market.FUTURE: "linear"}
 VALIDITY_MS = 5000  # X-BAPI-RECV-WINDOW (and ccxt's recvWindow over REST): Bybit's default
@@ -79,19 +80,7 @@ AMBIGUOUS_CODES = frozenset({429, 10000, 10006, 10016, 10019, 10403, 10429, 1700
 DUPLICATE_CODES = frozenset({110072, 170141, 10014})  # the orderLinkId (or request) was seen: the order exists
 NOT_FOUND_CODES = frozenset({110001, 170213, 170143})
 _RATE_CODES = frozenset({429, 10006, 10429, 10403, 20003, 170005})
-_DIGITS36 = "0123456789abcdefghijklmnopqrstuvwxyz"
 _ORIGIN = re.compile(r"origin_string\[[^\]]*\]")
-
-
-def _base36(n: int) -> str:
-    if not isinstance(n, int) or n < 0:
-        raise ValueError(f"order number must be a non-negative int, got {n!r}")
-    digits = ""
-    while True:
-        n, r = divmod(n, 36)
-        digits = _DIGITS36[r] + digits
-        if not n:
-            return digits
 
 
 # Request ids never repeat within a socket (20006); this process's own tag keeps them apart from a previous run's.
@@ -100,14 +89,8 @@ _RUN = _base36(time.time_ns() // 1_000_000)
 
 def client_id(market: Market, prefix: str, n: int) -> str:
     """`<prefix>-<n in base 36>`: an orderLinkId as the order stream reports it (≤ 36 of [A-Za-z0-9_-])."""
-    if not prefix or not _LINK_ID.fullmatch(prefix):
-        raise ValueError(f"Bybit orderLinkId takes letters, digits, '-' and '_' only: prefix {prefix!r} cannot "
-                         "start one")
-    coid = f"{prefix}-{_base36(n)}"
-    if len(coid) > LINK_ID_MAX:
-        raise ValueError(f"Bybit orderLinkId is at most {LINK_ID_MAX} characters: prefix {prefix!r} leaves no room for "
-                         f"the order number (keep it to {LINK_ID_MAX - 1 - len(_base36(n))} characters)")
-    return coid
+    return prefixed_id("Bybit orderLinkId: bybit", prefix, n, limit=LINK_ID_MAX, allowed="A-Za-z0-9_-",
+                       described="letters, digits, '-' and '_'")
 
 
 def request_id(n: int) -> str:

@@ -43,7 +43,6 @@ Decisions:
 from __future__ import annotations
 
 import json
-import re
 from decimal import ROUND_UP, Decimal, InvalidOperation
 from typing import Any
 
@@ -61,10 +60,10 @@ from framework.orders.model import (
     rejected,
 )
 from framework.venue import Credentials, OrderRules, RestOrderRules, WsTradingRules
+from framework.orders.client_ids import prefixed_id
 
 TEXT_PREFIX = "t-"  # Gate's mark of a user-defined order text
 TEXT_MAX = 28  # bytes after the prefix
-_TEXT_CHARS = re.compile(r"[0-9A-Za-z_.\-]+")
 EXPTIME = "x-gate-exptime"  # ms after which Gate refuses the request (WebSocket req_header, REST header)
 WS_VALIDITY_MS = 5_000  # x-gate-exptime of a WebSocket request: now + this
 REST_VALIDITY_MS = 5_000  # x-gate-exptime of a REST placement (else: Gate's 60 s Timestamp window)
@@ -84,28 +83,12 @@ TRADES_LIMIT = 1000
 
 
 # client ids ---------------------------------------------------------------------------------------------------------
-def _base36(n: int) -> str:
-    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
-    text = ""
-    while True:
-        n, digit = divmod(n, 36)
-        text = digits[digit] + text
-        if not n:
-            return text
 
 
 def client_id(market: Market, prefix: str, n: int) -> str:
-    """`<prefix>-<n in base 36>`: the id normalize reports (the wire text is `t-` + it)."""
-    if n < 0:
-        raise ValueError(f"gate client ids number orders from 0: got {n}")
-    if not prefix or not _TEXT_CHARS.fullmatch(prefix):
-        raise ValueError(f"gate client ids take only 0-9 A-Z a-z _ . - : prefix {prefix!r} cannot make one")
-    cid = f"{prefix}-{_base36(n)}"
-    if len(cid) > TEXT_MAX:
-        room = TEXT_MAX - 1 - len(_base36(n))
-        raise ValueError(f"gate client ids are at most {TEXT_MAX} characters after t-: prefix {prefix!r} is "
-                         f"{len(prefix)} long, at most {room} leaves room for the order number")
-    return cid
+    """`<prefix>-<n in base 36>`: the id normalize reports (the wire text is `t-` + it, ≤ 28 after it)."""
+    return prefixed_id("gate (after t-)", prefix, n, limit=TEXT_MAX, allowed=r"0-9A-Za-z_.\-",
+                       described="0-9 A-Z a-z _ . -")
 
 
 def text(client_order_id: str) -> str:

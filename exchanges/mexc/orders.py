@@ -32,7 +32,6 @@ endpoint answers `{"success": false, "code": 1002, "message": "Contract not allo
 from __future__ import annotations
 
 import json
-import re
 from decimal import Decimal
 from typing import Any
 
@@ -44,10 +43,9 @@ from framework.orders.model import (
     OrderRef, OrderRequest, OrderType, Outcome, OutcomeKind, ambiguous, not_found, rejected,
 )  # fmt: skip
 from framework.venue import OrderRules, RestOrderRules
+from framework.orders.client_ids import prefixed_id
 
 CLIENT_ID_MAX = 32  # newClientOrderId: MEXC documents no rule; 32 is what peers send (hummingbot's MAX_ORDER_ID_LEN)
-_CLIENT_ID_CHARS = re.compile(r"^[0-9A-Za-z_-]*$")  # letters, digits, _ and - (UNVERIFIED: peers send "x-…" ids)
-_DIGITS = "0123456789abcdefghijklmnopqrstuvwxyz"
 VALIDITY_MS = 5_000  # the recvWindow every request is signed with (ccxt's option; MEXC's default, max 60000)
 RATE = 12.0  # new order: "Shared with the cancel order endpoint, 12 requests/second" (MEXC new-order doc)
 FUTURES_CLOSED = (
@@ -72,21 +70,8 @@ _NOT_FOUND = {"query": frozenset({"-2013"}), "cancel": frozenset({"-2011", "-201
 
 def client_id(market: Market, prefix: str, n: int) -> str:
     """`prefix` + n in base 36: at most 32 letters, digits, `_` and `-` (MEXC reports it as sent)."""
-    if not prefix or not _CLIENT_ID_CHARS.match(prefix):
-        raise ValueError(f"mexc client order id prefix {prefix!r} must be letters, digits, _ or -")
-    if n < 0:
-        raise ValueError(f"mexc client order id number {n} is negative")
-    digits = ""
-    while True:
-        n, rest = divmod(n, 36)
-        digits = _DIGITS[rest] + digits
-        if not n:
-            break
-    value = prefix + digits
-    if len(value) > CLIENT_ID_MAX:
-        raise ValueError(f"mexc client order id {value!r} is over {CLIENT_ID_MAX} characters: use a prefix of at most "
-                         f"{CLIENT_ID_MAX - len(digits)}")
-    return value
+    return prefixed_id("mexc", prefix, n, limit=CLIENT_ID_MAX, allowed="0-9A-Za-z_-",
+                       described="letters, digits, _ or -", separator="")
 
 
 def venue_error(exc: BaseException) -> tuple[str | None, str]:
