@@ -590,6 +590,10 @@ class ConnectionPool:
         except StoreError as exc:
             logger.bind(strategy=consumer.strategy_id, error=str(exc)).warning("delivery position not written")
 
+    def consumer(self, strategy_id: str) -> Any:
+        """The running strategy with this id in this pool, or None."""
+        return self._consumers.get(strategy_id)
+
     def record_order_request(self, snapshot: Any) -> None:
         """An order entry request's newest state, written with the next position write (framework.orders)."""
         self._order_requests[(snapshot.key, snapshot.client_order_id)] = snapshot

@@ -242,6 +242,9 @@ class BaseStrategy:
                     self.strategy_id, self.exchange_connectors, self.symbols, consumer=self
                 )
             subscribed = True
+            trading = getattr(self.pool, "trading", None)
+            if trading is not None:  # order entry: its gateways ready (and an earlier run's unfinished orders)
+                await trading.attach(self)
             if plan:
                 await self.pool.watch_market(self.strategy_id, self, plan, depth=self.book_depth,
                                              connectors=self.exchange_connectors)
@@ -506,13 +509,20 @@ class BaseStrategy:
         """Change an open order's price and/or total amount; OrderError when the venue refuses."""
         return await (await self._trading()).amend(order, price=price, amount=amount)
 
+    def open_orders(self) -> list[Any]:
+        """This strategy's orders that are not final (those an earlier run left open included, once reconciled)."""
+        trading = getattr(self.pool, "trading", None)
+        if trading is None:
+            return []
+        return [o for g in trading.gateways.values() for o in list(g.orders.values())
+                if o.strategy_id == self.strategy_id and not o.final]
+
     async def cancel_all_orders(self, timeout: float = 10.0) -> int:
         """Cancel every order of this strategy that is not final yet (in parallel); returns how many were asked."""
         trading = getattr(self.pool, "trading", None)
         if trading is None:
             return 0
-        mine = [o for g in trading.gateways.values() for o in list(g.orders.values())
-                if o.strategy_id == self.strategy_id and not o.final]
+        mine = self.open_orders()
         if mine:
             await asyncio.wait([asyncio.ensure_future(trading.cancel(o)) for o in mine], timeout=timeout)
         return len(mine)

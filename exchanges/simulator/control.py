@@ -52,6 +52,8 @@ class SimControl(Protocol):
 
     async def stop_autopilots(self) -> int: ...
 
+    orders: Any  # the matching engine (exchanges.simulator.orders.OrderEngine): its faults
+
 
 def fill_fields(fill: SimFill) -> dict[str, Any]:
     """Every field of a ledger fill, numbers as exact text."""
@@ -132,6 +134,20 @@ def control_routes(sim: SimControl) -> list[tuple[str, str, Any]]:
             "expected": [{k: _text(v) for k, v in venue.expected_trade(market, f).items()} for f in fills],
         }
 
+    async def orders(body: dict) -> dict:
+        """The (venue, market) orders of record: id, client id, side, amount, price, filled, status, as text."""
+        exchange, market = key_of(body)
+        return {"orders": [
+            {"order_id": o.order_id, "client_order_id": o.client_order_id, "symbol": o.symbol,
+             "side": o.side.value, "amount": _text(o.amount), "price": _text(o.price), "filled": _text(o.filled),
+             "status": o.status.value} for o in sim.ledger(exchange, market).orders.values()]}
+
+    async def order_faults(body: dict) -> dict:
+        """Order-entry faults drawn at these rates from now on ({"rates": {"lose": 0.05, …}}; {} stops them)."""
+        rates = {name: float(rate) for name, rate in dict(body.get("rates") or {}).items()}
+        sim.orders.faults.rates = rates
+        return {"rates": rates}
+
     async def account(body: dict) -> dict:
         """The (venue, market) account: balances (free, locked, total) and positions (signed size in base units,
         entry price), as text."""
@@ -180,6 +196,8 @@ def control_routes(sim: SimControl) -> list[tuple[str, str, Any]]:
         ("POST", "/_sim/autopilot/stop", endpoint(autopilot_stop)),
         ("GET", "/_sim/ledger", endpoint(ledger)),
         ("GET", "/_sim/account", endpoint(account)),
+        ("GET", "/_sim/orders", endpoint(orders)),
+        ("POST", "/_sim/order_faults", endpoint(order_faults)),
         ("GET", "/_sim/sessions", endpoint(sessions)),
     ]
 

@@ -49,7 +49,7 @@ class OrderGateway:
     def __init__(self, key: ConnectionKey, spec: ExchangeSpec, credentials: Credentials, endpoints: Endpoints | None,
                  config: WebSocketTradingConfig, metrics: OrderMetrics, *,
                  emit: Callable[[Order, Execution], None], record: Callable[[Order], None] | None = None,
-                 connection: Any = None) -> None:
+                 record_now: Callable[[Order], Any] | None = None, connection: Any = None) -> None:
         if spec.orders is None:
             raise ConfigError(f"{spec.name} has no order entry in this version")
         self.key = key
@@ -61,6 +61,7 @@ class OrderGateway:
         self.metrics = metrics
         self._emit_to = emit
         self._record = record or (lambda order: None)
+        self._record_now = record_now  # async: the request written before its first attempt (a kill loses none)
         self.connection = connection
         self.channel: TradingChannel | None = None
         self.ws_preferred = config.prefer_websocket
@@ -288,6 +289,8 @@ class OrderGateway:
 
     async def place(self, order: Order) -> Order:
         self.orders[order.client_order_id] = order
+        if self._record_now is not None:
+            await self._record_now(order)
         if self.rules.prepare is not None:
             try:
                 order.prepared = self.rules.prepare(order.request, self.credentials, self.key.market, now_ms())
@@ -510,6 +513,53 @@ class OrderGateway:
             order.average = outcome.average
         status = outcome.status
         self._apply(order, OrderState.of(status) if status is not None else OrderState.OPEN, outcome.filled)
+
+    # after a restart --------------------------------------------------------------------------------------------
+    def recover(self, rows: list[dict], strategies: dict[str, str]) -> list[Order]:
+        """Requests an earlier process left unfinished (the store's order_requests): each is looked up at the venue
+        by client id and takes the state it has there — never placed again. One that is not there once every
+        attempt the earlier process could have made has expired ends `rejected` ("never placed")."""
+        from framework.orders.model import OrderRequest, OrderType
+
+        recovered = []
+        validity = max(self.rules.rest.validity_ms, self.rules.ws.validity_ms if self.rules.ws else 0)
+        horizon = now_ms() + validity + self.config.clock_skew_ms  # the earlier process is gone: no later attempt
+        for row in rows:
+            if row["client_order_id"] in self.orders or OrderState(row["state"]).is_final:
+                continue
+            request = OrderRequest(market=self.key.market, symbol=row["symbol"], side=row["side"],
+                                   amount=str(row["amount"]), price=None if row["price"] is None else str(row["price"]),
+                                   order_type=OrderType(row["order_type"]), client_order_id=row["client_order_id"])
+            order = Order(self.key, row["strategy_id"], request, parent=row.get("parent"), kind=row.get("kind") or "entry")
+            order.order_id = row["order_id"] or None
+            order.filled = Decimal(str(row["filled"] or 0))
+            order.attempts = int(row["attempts"] or 0)
+            order.path = Path(row["request_path"]) if row["request_path"] else None
+            order.state = OrderState.UNKNOWN
+            order.maybe_placed = True
+            order.expires_at = horizon
+            order.created = int(row["created"])
+            order.recovered = True
+            self.orders[order.client_order_id] = order
+            self._index(order, order.order_id)
+            recovered.append(order)
+            self._spawn(self._settle_recovered(order), f"recover-{order.client_order_id}")
+        if recovered:
+            self._log.bind(orders=len(recovered)).warning("order requests left unfinished by an earlier process: "
+                                                         "reconciling them with the venue")
+        return recovered
+
+    async def _settle_recovered(self, order: Order) -> None:
+        deadline = _loop_time() + self.config.order_timeout_seconds
+        verdict = await self._reconcile(order, deadline, quiet=True)
+        if verdict == "absent":
+            self._final(order, OrderState.REJECTED, "never placed (the venue has no such order; the process that "
+                                                    "sent it ended before its outcome)")
+        elif verdict == "unknown":
+            self._unknown(order, "left unfinished by an earlier process; the venue has not answered yet")
+        else:
+            order._placed.set()
+            self._record(order)
 
     # cancel, amend, query --------------------------------------------------------------------------------------
     async def cancel(self, order: Order) -> Order:

@@ -73,6 +73,7 @@ class Order:
         self.fill_keys: set[tuple] = set()  # fills already reported
         self.fills_total = Decimal(0)  # what those fills add up to (base units)
         self.final_due: Any = None  # a filled state waiting for its fills (a timer handle)
+        self.recovered = False  # taken over from an earlier process's unfinished request
         self.final_reported = False
         self._final = asyncio.Event()
         self._placed = asyncio.Event()  # the placement's outcome is settled (open or final)

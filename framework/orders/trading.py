@@ -71,17 +71,46 @@ class WebSocketTrading:
             if spec.orders is None:
                 raise ConfigError(f"{spec.name} has no order entry in this version")
             gateway = OrderGateway(key, spec, connector.credentials, connector.endpoints, self.config, self.metrics,
-                                   emit=self._emit, record=self._record, connection=self.pool.connection(key))
+                                   emit=self._emit, record=self._record, record_now=self._record_now,
+                                   connection=self.pool.connection(key))
             gateway._child_factory = self._child
             self.gateways[key] = gateway
             self.pool.pipeline.order_taps[key] = gateway
             await gateway.start()
+            await self._recover(gateway)
             if gateway.channel is not None:  # the first order need not wait for the login, but a moment helps
                 await gateway.channel.wait_ready(min(5.0, self.config.ack_timeout_seconds))
             return gateway
 
     def register(self, strategy: Any) -> None:
         self._strategies[strategy.strategy_id] = strategy
+
+    async def attach(self, strategy: Any) -> None:
+        """A strategy started: its keys with order entry get their gateway now (the WebSocket trading login, and
+        the requests an earlier process left unfinished, done before its first order)."""
+        self.register(strategy)
+        for connector in strategy.exchange_connectors:
+            spec = getattr(connector, "spec", None)
+            if spec is not None and spec.orders is not None and connector.key.market in spec.orders.markets \
+                    and not getattr(connector, "is_mock", False):
+                await self.gateway(connector.key, connector)
+
+    async def _recover(self, gateway: OrderGateway) -> None:
+        try:
+            rows = await self.pool.store.fetch_order_requests(gateway.key)
+        except Exception as exc:  # noqa: BLE001 - a store that cannot say: nothing to take over now
+            self._log.bind(key=str(gateway.key), error=str(exc)[:200]).warning("unfinished order requests not read")
+            return
+        gateway.recover(rows, {})
+
+    async def _record_now(self, order: Order) -> None:
+        """The request in the store before its first attempt: a kill -9 after the send leaves it to be reconciled
+        at the next start. A store that is down does not stop trading (the periodic writer catches up)."""
+        try:
+            await self.pool.store.record_order_requests([order.snapshot()])
+        except Exception as exc:  # noqa: BLE001 - recorded later by the periodic writer
+            self.pool.record_order_request(order.snapshot())
+            self._log.bind(error=str(exc)[:200]).warning("order request not written ahead (store unavailable)")
 
     def client_order_id(self, key: ConnectionKey, prefix: str, rules: Any) -> str:
         """A fresh client id for an order of the strategy with this prefix, in the venue's rules (OrderRules)."""
@@ -204,7 +233,7 @@ class WebSocketTrading:
 
     # executions and records ------------------------------------------------------------------------------------
     def _emit(self, order: Order, execution: Execution) -> None:
-        strategy = self._strategies.get(order.strategy_id)
+        strategy = self._strategies.get(order.strategy_id) or self.pool.consumer(order.strategy_id)
         if strategy is not None:
             strategy.deliver_execution(execution)
         self.pool.pipeline.publish_execution(order.key, execution)
