@@ -601,15 +601,16 @@ class PostgresTradeStore:
         ).format(columns, sql.SQL(", ").join(sql.Placeholder() * len(ORDER_REQUEST_COLUMNS)),
                  sql.SQL(", ").join(sql.SQL("{0} = excluded.{0}").format(sql.Identifier(c))
                                     for c in ORDER_REQUEST_COLUMNS[4:]))
-        update = ("UPDATE orders SET request_path = %s, attempts = %s, ack_latency_ms = %s "
-                  "WHERE exchange = %s AND market = %s AND account = %s AND symbol = %s AND order_id = %s")
+        update = ("UPDATE orders SET request_path = r.request_path, attempts = r.attempts, "
+                  "ack_latency_ms = r.ack_latency_ms FROM order_requests AS r "
+                  "WHERE r.exchange = %s AND r.market = %s AND r.account = %s AND r.client_order_id = %s "
+                  "AND orders.exchange = r.exchange AND orders.market = r.market AND orders.account = r.account "
+                  "AND orders.symbol = r.symbol AND orders.order_id = r.order_id")
         async with _errors(self.url):
             async with self._require_pool().connection() as conn, conn.transaction():
                 async with conn.cursor() as cur:
                     await cur.executemany(upsert, list(rows))
-                    placed = [(r[13], r[14], r[15], r[0], r[1], r[2], r[5], r[11]) for r in rows if r[11] is not None]
-                    if placed:
-                        await cur.executemany(update, placed)
+                    await cur.executemany(update, sorted({(r[0], r[1], r[2], r[3]) for r in rows}))
 
     async def fetch_order_requests(self, key: ConnectionKey | None = None) -> list[dict]:
         where, params = _key_filter(key, None)

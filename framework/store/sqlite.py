@@ -190,6 +190,14 @@ _UPSERT_REQUEST = (
     + " WHERE excluded.updated >= order_requests.updated"
 )
 
+# A placed order's row takes its request's path, attempts and latency from the request as stored (the newest).
+_REQUEST_ON_ORDER = (
+    "UPDATE orders SET request_path = r.request_path, attempts = r.attempts, ack_latency_ms = r.ack_latency_ms "
+    "FROM order_requests AS r WHERE r.exchange = ? AND r.market = ? AND r.account = ? AND r.client_order_id = ? "
+    "AND orders.exchange = r.exchange AND orders.market = r.market AND orders.account = r.account "
+    "AND orders.symbol = r.symbol AND orders.order_id = r.order_id"
+)
+
 _INSERT_TRADE = (
     f"INSERT INTO trades ({', '.join(TRADE_COLUMNS)}) VALUES ({', '.join('?' * len(TRADE_COLUMNS))}) "
     "ON CONFLICT (exchange, market, account, symbol, trade_id, order_id) DO NOTHING"
@@ -539,10 +547,7 @@ class SQLiteTradeStore:
         cur.execute("BEGIN IMMEDIATE")
         try:
             cur.executemany(_UPSERT_REQUEST, rows)
-            cur.executemany(
-                "UPDATE orders SET request_path = ?, attempts = ?, ack_latency_ms = ? "
-                "WHERE exchange = ? AND market = ? AND account = ? AND symbol = ? AND order_id = ?",
-                [(r[13], r[14], r[15], r[0], r[1], r[2], r[5], r[11]) for r in rows if r[11] is not None])
+            cur.executemany(_REQUEST_ON_ORDER, {(r[0], r[1], r[2], r[3]) for r in rows})
             cur.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
