@@ -266,6 +266,11 @@ class OrderGateway:
         if order.protect and order.filled > 0 and state in (OrderState.FILLED, OrderState.CANCELED,
                                                              OrderState.EXPIRED):
             self._spawn(self._protect(order), f"tpsl-{order.client_order_id}")
+        if order.parent is not None and state is OrderState.FILLED:  # one of a TP/SL pair filled: the other goes
+            entry = self.orders.get(order.parent)
+            for sibling in (entry.children if entry is not None else []):
+                if sibling is not order and not sibling.final:
+                    self._spawn(self.cancel(sibling), f"oco-{sibling.client_order_id}")
 
     # placing ---------------------------------------------------------------------------------------------------
     def ws_usable(self, op: str) -> bool:

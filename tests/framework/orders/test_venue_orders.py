@@ -138,3 +138,48 @@ async def test_mexc_futures_orders_are_refused_with_the_venues_reason():
         assert sim.ledger("mexc", "future").orders == {}
         await strategy.stop()
         await pool.stop()
+
+
+TPSL = [
+    ("binance", "future", "BTC/USDT:USDT", "ta"),
+    ("bybit", "future", "BTC/USDT:USDT", "ta"),
+    ("gate", "future", "BTC/USDT:USDT", "ta"),
+    ("bitget", "future", "BTC/USDT:USDT", "ta"),
+    ("hyperliquid", "future", "BTC/USDC:USDC", "0xaa"),
+]
+
+
+@pytest.mark.timeout(90)
+@pytest.mark.parametrize("exchange, market, symbol, prefix", TPSL, ids=[f"{p[0]}_{p[1]}" for p in TPSL])
+async def test_take_profit_and_stop_loss_go_out_once_the_entry_fills_and_one_cancels_the_other(
+        exchange, market, symbol, prefix):
+    directory = tempfile.mkdtemp()
+    async with Simulator(exchanges=[exchange], seed=5, market_rate=20) as sim:
+        pool = ConnectionPool(f"sqlite:///{directory}/orders.db", log_dir=directory)
+        await pool.start()
+        await setup_websocket_trading(pool, CONFIG)
+        mine = Recorder("mine", [sim.connector(exchange, market)], symbols=[symbol], pool=pool,
+                        client_order_id_prefix=prefix)
+        await mine.start()
+        ledger = sim.ledger(exchange, Market.parse(market))
+        book = sim.market(exchange, market, symbol)
+        bid = book.best_bid()[0]
+        # a long entry; its take-profit already reached (it fires at the next step), its stop-loss far below
+        entry = await mine.place_order(symbol, "buy", "0.01", price=book.best_ask()[0] + 10,
+                                       take_profit=bid - 100, stop_loss=bid - 5000)
+        assert await entry.wait_final(10) and entry.state is OrderState.FILLED
+        assert await _until(lambda: len(entry.children) == 2, 10), entry.children
+        take_profit = next(c for c in entry.children if c.kind == "take_profit")
+        stop_loss = next(c for c in entry.children if c.kind == "stop_loss")
+        assert take_profit.request.reduce_only and take_profit.side.value == "sell"
+        assert take_profit.amount == Decimal("0.01") and take_profit.request.trigger_price == bid - 100
+        assert await take_profit.wait_final(15), take_profit
+        assert take_profit.state is OrderState.FILLED, take_profit
+        assert await stop_loss.wait_final(15), stop_loss  # one cancels the other
+        assert stop_loss.state is OrderState.CANCELED, stop_loss
+        sells = [o for o in ledger.orders.values() if o.side.value == "sell"]
+        assert sorted(o.status.value for o in sells) == ["canceled", "filled"]
+        position = sim.account(exchange, Market.parse(market)).position(symbol)
+        assert position.size == 0  # in and out
+        await mine.stop()
+        await pool.stop()
