@@ -296,7 +296,9 @@ def default_symbol(exchange: str, market: Market) -> str:
     return "BTC/USDT" if market is Market.SPOT else "BTC/USDT:USDT"
 
 
-async def run(args: argparse.Namespace, strategy_cls: type[BaseStrategy]) -> int:
+async def run(args: argparse.Namespace, strategy_cls: type[BaseStrategy], on_started: Any = None) -> int:
+    """The job. `on_started(pool=, connector=, symbol=, strategy=, trading=, sim=)`, awaited once the strategy
+    runs, may return a coroutine function that is awaited first thing at shutdown (scripts/run_dashboard.py)."""
     from exchanges.connector import ExchangeConnector
     from exchanges.simulator import Simulator
     from framework.orders import setup_websocket_trading
@@ -315,6 +317,7 @@ async def run(args: argparse.Namespace, strategy_cls: type[BaseStrategy]) -> int
         loop.add_signal_handler(sig, stop.set)
     strategy = None
     trading = None
+    on_stop = None
     try:
         if sim is not None:
             await sim.start()
@@ -356,6 +359,9 @@ async def run(args: argparse.Namespace, strategy_cls: type[BaseStrategy]) -> int
         if sim is not None and not places_orders:  # a strategy placing orders gets its own fills, not made-up ones
             sim.autopilot(args.exchange, market, symbol, rate=args.rate,
                           client_order_id_prefix=strategy.client_order_id_prefix)
+        if on_started is not None:
+            on_stop = await on_started(pool=pool, connector=connector, symbol=symbol, strategy=strategy,
+                                       trading=trading, sim=sim)
         if args.duration:
             try:
                 await asyncio.wait_for(stop.wait(), timeout=args.duration)
@@ -382,6 +388,8 @@ async def run(args: argparse.Namespace, strategy_cls: type[BaseStrategy]) -> int
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
+        if on_stop is not None:
+            await on_stop()
         await pool.stop(timeout=max(_left(loop, loop.time() + args.shutdown_timeout), 1.0))
         if metrics is not None:
             await asyncio.to_thread(metrics.stop)
@@ -527,10 +535,23 @@ def _left(loop: asyncio.AbstractEventLoop, deadline: float) -> float:
 
 
 def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
-    chosen = _Parser(prog=prog, add_help=False)  # the venue --help shows
-    chosen.add_argument("--exchange", default=None)
-    parser = build_parser(prog, (chosen.parse_known_args(argv)[0].exchange or "").lower() or None)
+    parser = build_parser(prog, chosen_exchange(argv, prog))
     args = parser.parse_args(argv)
+    strategy_cls = checked_args(parser, args)
+    configure_console("INFO" if args.verbose else "WARNING")
+    return execute(parser, run(args, strategy_cls))
+
+
+def chosen_exchange(argv: Sequence[str] | None, prog: str | None = None) -> str | None:
+    """The --exchange given (lowercase), for the venue --help shows; None when there is none."""
+    chosen = _Parser(prog=prog, add_help=False)
+    chosen.add_argument("--exchange", default=None)
+    return (chosen.parse_known_args(argv)[0].exchange or "").lower() or None
+
+
+def checked_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> type[BaseStrategy]:
+    """Check the run's options before anything starts (a mistake: one line naming it, exit 2) and load the
+    strategy class; fills in the market."""
     from exchanges import EXCHANGES, get_exchange
     from exchanges.listings import check_symbol
     from framework.store import open_store
@@ -568,9 +589,13 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
     if args.live:
         print(f"tradesync: {symbol} follows {args.exchange}'s {market.value} rules; its listing is not checked "
               "offline (no table of the live venue): a symbol it does not list brings no fills")
-    configure_console("INFO" if args.verbose else "WARNING")
+    return strategy_cls
+
+
+def execute(parser: argparse.ArgumentParser, main_coroutine: Any) -> int:
+    """Run the job; what the user has to fix is one line on stderr (exit 2), an outage exit 1."""
     try:
-        return asyncio.run(run(args, strategy_cls))
+        return asyncio.run(main_coroutine)
     except (ConfigError, AuthError) as exc:  # the user's to fix: a credential, a setting
         print(f"{parser.prog}: error: {exc}", file=sys.stderr)
         return 2

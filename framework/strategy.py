@@ -522,7 +522,7 @@ class BaseStrategy:
         trading = getattr(self.pool, "trading", None)
         if trading is None:
             return 0
-        mine = self.open_orders()
+        mine = BaseStrategy.open_orders(self)  # a subclass may use the name for its own (PositionTracker's dict)
         if mine:
             await asyncio.wait([asyncio.ensure_future(trading.cancel(o)) for o in mine], timeout=timeout)
         return len(mine)
