@@ -509,7 +509,7 @@ class BaseStrategy:
         """Change an open order's price and/or total amount; OrderError when the venue refuses."""
         return await (await self._trading()).amend(order, price=price, amount=amount)
 
-    def open_orders(self) -> list[Any]:
+    def active_orders(self) -> list[Any]:
         """This strategy's orders that are not final (those an earlier run left open included, once reconciled)."""
         trading = getattr(self.pool, "trading", None)
         if trading is None:
@@ -522,7 +522,7 @@ class BaseStrategy:
         trading = getattr(self.pool, "trading", None)
         if trading is None:
             return 0
-        mine = BaseStrategy.open_orders(self)  # a subclass may use the name for its own (PositionTracker's dict)
+        mine = self.active_orders()
         if mine:
             await asyncio.wait([asyncio.ensure_future(trading.cancel(o)) for o in mine], timeout=timeout)
         return len(mine)

@@ -66,7 +66,7 @@ async def run_strategy_window(state, workdir) -> tuple[int, int, int]:
         since = now_ms()
         runner = await asyncio.create_subprocess_exec(
             *RUN, "--sim-url", state["base_url"], "--exchange", "bitget", "--market", "spot", "--symbol", SYMBOL,
-            "--duration", "4", cwd=workdir, env=sim_env(state), stdout=asyncio.subprocess.PIPE,
+            "--duration", "4", "--strategy", "position_tracker", cwd=workdir, env=sim_env(state), stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE)
         first = await runner.stdout.readline()  # "tradesync: PositionTracker ... against the running simulator"
         assert b"running simulator" in first, first + await runner.stderr.read()

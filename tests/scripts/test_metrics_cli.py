@@ -21,6 +21,7 @@ def _samples(text):
 def test_metrics_port_serves_prometheus_text_while_the_strategy_runs(tmp_path):
     process = subprocess.Popen(
         RUN + ["--exchange", "bybit", "--market", "future", "--duration", "6", "--rate", "50", "--metrics-port", "0",
+               "--strategy", "position_tracker",
                "--db", str(tmp_path / "t.sqlite"), "--log-dir", str(tmp_path / "logs"),
                "--perf-report", str(tmp_path / "perf.json")],
         cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -47,6 +48,35 @@ def test_metrics_port_serves_prometheus_text_while_the_strategy_runs(tmp_path):
         process.kill()
     assert process.returncode == 0, err
     assert "performance report: " in out and (tmp_path / "perf.json").is_file()
+
+
+def test_metrics_serve_order_entry_figures_while_the_quoter_trades(tmp_path):
+    process = subprocess.Popen(
+        RUN + ["--exchange", "bybit", "--market", "spot", "--duration", "6", "--metrics-port", "0",
+               "--db", str(tmp_path / "t.sqlite"), "--log-dir", str(tmp_path / "logs")],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        url = None
+        deadline = time.monotonic() + 30
+        while url is None and time.monotonic() < deadline:
+            line = process.stdout.readline()
+            if line.startswith("metrics: "):
+                url = line.split(" ", 1)[1].strip()
+        assert url, "no metrics URL printed"
+        samples: dict = {}
+        while time.monotonic() < deadline:
+            time.sleep(0.5)
+            with urlopen(url, timeout=5) as response:
+                samples = _samples(response.read().decode())
+            if samples.get(("tradesync_order_requests", (("path", "websocket"),)), 0) >= 2:
+                break
+        assert samples[("tradesync_order_requests", (("path", "websocket"),))] >= 2, samples
+        assert samples[("tradesync_order_ack_latency_seconds", (("path", "websocket"), ("quantile", "0.5")))] > 0
+        assert samples[("tradesync_order_websocket_ready", (("key", "bybit_spot"),))] == 1
+        out, err = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    assert process.returncode == 0, err
 
 
 def test_metrics_port_in_use_is_one_line_exit_2(tmp_path):
