@@ -302,6 +302,7 @@ async def run(args: argparse.Namespace, strategy_cls: type[BaseStrategy], on_sta
     from exchanges.connector import ExchangeConnector
     from exchanges.simulator import Simulator
     from framework.orders import setup_websocket_trading
+    from framework.publisher import start_publisher
     from framework.venue import Endpoints
 
     market = Market.parse(args.market)
@@ -318,6 +319,7 @@ async def run(args: argparse.Namespace, strategy_cls: type[BaseStrategy], on_sta
     strategy = None
     trading = None
     on_stop = None
+    publisher = None
     try:
         if sim is not None:
             await sim.start()
@@ -348,6 +350,7 @@ async def run(args: argparse.Namespace, strategy_cls: type[BaseStrategy], on_sta
                   + f"; {strategy_cls.__name__} only watches, the simulator makes the fills")
             places_orders = strategy.places_orders = False
         await pool.start()
+        publisher = await start_publisher(pool)  # SYSTEM__ENABLE_WEBSOCKET_PUBLISHING (framework.publisher)
         trading = await setup_websocket_trading(pool) if places_orders else None
         print(f"tradesync: {strategy_cls.__name__} '{strategy_id}' on {connector.key} {symbol} against {where}; "
               f"store {pool.store.url}")
@@ -388,6 +391,8 @@ async def run(args: argparse.Namespace, strategy_cls: type[BaseStrategy], on_sta
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
+        if publisher is not None:
+            await publisher.stop(timeout=min(args.shutdown_timeout, 5.0))
         if on_stop is not None:
             await on_stop()
         await pool.stop(timeout=max(_left(loop, loop.time() + args.shutdown_timeout), 1.0))

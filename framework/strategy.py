@@ -531,6 +531,13 @@ class BaseStrategy:
         """Ask the venue for the order now; returns its state (an OrderSnapshot)."""
         return (await (await self._trading()).query(order)).snapshot()
 
+    def publish(self, type: str, data: Mapping[str, Any]) -> bool:
+        """Send an event of your own (`trading_decision`, `ai_decision`, …) to the dashboard through the process's
+        publisher (framework.publisher); from any hook. A no-op returning False when publishing is off."""
+        from framework.publisher import publish_from
+
+        return publish_from(self, type, data)
+
     def deliver_account(self, events: list[AccountEvent]) -> None:
         """Balance and position states: the views (`balances`, `positions`) take them at once, the hooks in order;
         one older than the state held (a delta the venue sent before a reconnect's snapshot) goes to neither. Past
