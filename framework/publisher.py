@@ -20,6 +20,14 @@ import aiohttp
 import attrs
 from loguru import logger
 
+from framework.dashboard.state import (
+    balance_item,
+    encode,
+    fill_item,
+    order_item_of_snapshot,
+    order_item_of_update,
+    position_item,
+)
 from framework.errors import ConfigError, LifecycleError
 from framework.events import ConnectionKey, now_ms
 from framework.retry import Backoff
@@ -165,50 +173,8 @@ def _plain(value: Decimal | None) -> str | None:
     return format(value, "f")
 
 
-def fill_data(trade: Any, strategy_id: str | None) -> dict[str, Any]:
-    """A stored fill in the dashboard's `fill` shape."""
-    return {"key": str(trade.key), "trade_id": trade.trade_id, "order_id": trade.order_id,
-            "client_order_id": trade.client_order_id, "symbol": trade.symbol, "side": trade.side.value,
-            "amount": _plain(trade.amount), "price": _plain(trade.price), "fee_cost": _plain(trade.fee_cost),
-            "fee_currency": trade.fee_currency, "timestamp": trade.timestamp, "store_seq": trade.seq,
-            "strategy_id": strategy_id}
-
-
-def order_data_from_snapshot(order: Any) -> dict[str, Any]:
-    """An order entry order (framework.orders OrderSnapshot) in the dashboard's `orders` shape."""
-    latency = order.ack_latency_ms
-    return {"key": str(order.key), "strategy_id": order.strategy_id, "client_order_id": order.client_order_id,
-            "order_id": order.order_id, "symbol": order.symbol, "side": order.side.value,
-            "order_type": order.order_type.value, "amount": _plain(order.amount), "price": _plain(order.price),
-            "filled": _plain(order.filled), "state": order.state.value,
-            "path": order.path.value if order.path is not None else None,
-            "ack_latency_ms": round(latency, 3) if latency is not None else None, "reason": order.reason,
-            "updated": order.updated}
-
-
-def order_data_from_update(update: Any, strategy_id: str | None) -> dict[str, Any]:
-    """A venue's order update of an order not placed here, in the `orders` shape (state: the venue's status)."""
-    return {"key": str(update.key), "strategy_id": strategy_id, "client_order_id": update.client_order_id,
-            "order_id": update.order_id, "symbol": update.symbol, "side": update.side.value,
-            "order_type": update.order_type, "amount": _plain(update.amount), "price": _plain(update.price),
-            "filled": _plain(update.filled), "state": update.status.value, "path": None, "ack_latency_ms": None,
-            "reason": "", "updated": update.timestamp}
-
-
-def position_data(position: Any) -> dict[str, Any]:
-    return {"key": str(position.key), "symbol": position.symbol, "position_side": position.position_side.value,
-            "direction": position.direction.value, "size": _plain(position.size),
-            "entry_price": _plain(position.entry_price), "mark_price": _plain(position.mark_price),
-            "unrealized_pnl": _plain(position.unrealized_pnl), "realized_pnl": _plain(position.realized_pnl),
-            "leverage": _plain(position.leverage), "timestamp": position.timestamp}
-
-
-def balance_data(balance: Any) -> dict[str, Any]:
-    return {"key": str(balance.key), "asset": balance.asset, "free": _plain(balance.free),
-            "locked": _plain(balance.locked), "total": _plain(balance.total), "timestamp": balance.timestamp}
-
-
 def ticker_data(ticker: Any) -> dict[str, Any]:
+    """A ticker as a `market_data` message's data (the other shapes are the dashboard's own: state.py)."""
     return {"key": str(ticker.key), "symbol": ticker.symbol, "bid": _plain(ticker.bid), "ask": _plain(ticker.ask),
             "last": _plain(ticker.last), "mid": _plain(ticker.mid), "timestamp": ticker.timestamp}
 
@@ -346,6 +312,7 @@ class Publisher:
                     await self._acked_all.wait()
             except TimeoutError:
                 pass
+        refused = self.state is PublisherState.REFUSED or self._session is None
         self.state = PublisherState.STOPPED
         self._stopping.set()
         self._wake.set()
@@ -360,7 +327,7 @@ class Publisher:
             await self._session.close()
             self._session = None
         critical = len(self._pending) - len(self._bounded)
-        if critical:
+        if critical and not refused:  # a refusal said already that the events wait
             self._log.bind(fills_and_orders=critical, others=len(self._bounded)).warning(
                 "publisher stopped with messages the dashboard never acked")
 
@@ -384,7 +351,7 @@ class Publisher:
         check_type(kind)
         if not isinstance(data, Mapping):
             raise TypeError(f"publish({kind!r}, data): data must be a dict, got {type(data).__name__}")
-        text = json.dumps(jsonable(data), separators=(",", ":"), ensure_ascii=False)
+        text = encode(jsonable(data))
         if self.state is PublisherState.STOPPED:
             return False
         stamp = now_ms()
@@ -397,7 +364,7 @@ class Publisher:
     def _put(self, kind: str, data: dict[str, Any]) -> None:
         """From the component's handlers (on the loop): data already plain."""
         if self.state is not PublisherState.STOPPED:
-            self._enqueue(kind, json.dumps(data, separators=(",", ":"), ensure_ascii=False), now_ms())
+            self._enqueue(kind, encode(data), now_ms())
 
     def _enqueue(self, kind: str, text: str, stamp: int) -> None:
         seq = self._next_seq
@@ -420,24 +387,24 @@ class Publisher:
         owner = None
         if trade.client_order_id and self.pool is not None:
             owner = self.pool.pipeline.router.owner(trade.client_order_id)
-        self._put("fill", fill_data(trade, owner))
+        self._put("fill", fill_item(trade, owner))
 
     async def on_execution_update(self, execution: Any) -> None:
-        self._put("orders", order_data_from_snapshot(execution.order))
+        self._put("orders", order_item_of_snapshot(execution.order))
 
     async def on_order_update_update(self, update: Any) -> None:
         if self._placed_here(update):
             return  # order entry's executions say it (with path and latency)
         owner = self.pool.pipeline.router.owner(update.client_order_id) if (
             update.client_order_id and self.pool is not None) else None
-        self._put("orders", order_data_from_update(update, owner))
+        self._put("orders", order_item_of_update(update, owner))
 
     async def on_position_update(self, position: Any) -> None:
-        self._put("position_update", position_data(position))
+        self._put("position_update", position_item(position))
 
     async def on_balance_update(self, balance: Any) -> None:
         if not balance.is_delta:  # a movement alone (Binance spot balanceUpdate) is not a state to show
-            self._put("balance_update", balance_data(balance))
+            self._put("balance_update", balance_item(balance))
 
     async def on_ticker_update(self, ticker: Any) -> None:
         self._tickers[(ticker.key, ticker.symbol)] = ticker

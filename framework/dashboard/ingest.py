@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import secrets
 from typing import Any, Awaitable, Callable
 
 from aiohttp import WSMsgType, web
 from loguru import logger
+
+from framework.dashboard.auth import token_matches, token_of, unauthorized
 
 # The dashboard's own message types and this protocol's: a publisher may not send them.
 RESERVED_TYPES = frozenset({"snapshot", "balance", "positions", "connection", "health", "alert", "pnl", "ping",
@@ -42,9 +43,9 @@ class Ingest:
                 "received": dict(self.received), "resends": self.resends}
 
     async def publisher_socket(self, request: web.Request) -> web.StreamResponse:
-        if not _authorized(request, self.dashboard.token):
-            return web.json_response({"error": "missing or wrong token: give Authorization: Bearer <token> or "
-                                      "?token=<token> (run_dashboard printed it)"}, status=401)
+        presented = token_of(request)
+        if not token_matches(presented, self.dashboard.token):  # the server's middleware refused it already
+            return unauthorized(presented)
         ws = web.WebSocketResponse(heartbeat=20.0, max_msg_size=MAX_MESSAGE)
         await ws.prepare(request)
         publisher = await self._hello(ws)
@@ -121,7 +122,9 @@ class Ingest:
         self.last_seq[publisher] = seq
         if problem is not None:
             return {"type": "ack", "seq": seq, "error": problem}
-        self.dashboard.publish(kind, {**data, "source": publisher})
+        stamp = message.get("timestamp")
+        self.dashboard.publish(kind, data, source=publisher,
+                               timestamp=stamp if isinstance(stamp, int) and not isinstance(stamp, bool) else None)
         self.received[publisher] = self.received.get(publisher, 0) + 1
         return {"type": "ack", "seq": seq}
 
@@ -142,17 +145,9 @@ async def _refuse(ws: web.WebSocketResponse, error: str) -> None:
     await ws.close(code=4400, message=b"protocol error")
 
 
-def _authorized(request: web.Request, token: str) -> bool:
-    given = request.query.get("token", "")
-    header = request.headers.get("Authorization", "")
-    if header.startswith("Bearer "):
-        given = header[len("Bearer "):].strip()
-    return bool(given) and secrets.compare_digest(given.encode(), token.encode())
-
-
 def routes(dashboard: Any) -> list[tuple[str, str, Handler]]:
-    """What the dashboard server mounts: the publisher socket, over `dashboard.publish(type, data)` (journal and
-    page fan-out) and `dashboard.token`. The Ingest is kept as `dashboard.ingest` for its status."""
+    """What the dashboard server mounts: the publisher socket, over `dashboard.publish(type, data, source=...)`
+    (journal and page fan-out) and `dashboard.token`. The Ingest is kept as `dashboard.ingest` for its status."""
     ingest = Ingest(dashboard)
     try:
         dashboard.ingest = ingest
