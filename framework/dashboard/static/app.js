@@ -189,6 +189,7 @@ function tryConnect() {
     stopPolling();
     setBanner("live", "live");
     startPing(socket);
+    socket.send(JSON.stringify({ type: "ping" })); // its pong tells the journal's latest seq (restart check)
   });
   socket.addEventListener("message", (event) => {
     stream.heardAt = Date.now();
@@ -214,7 +215,15 @@ function tryConnect() {
 }
 
 function onStreamMessage(msg) {
-  if (!msg || typeof msg.type !== "string" || msg.type === "pong") return;
+  if (!msg || typeof msg.type !== "string") return;
+  if (msg.type === "pong") {
+    // a journal behind what the page applied is a new dashboard process: drop `since` and ask for a snapshot
+    if (typeof msg.seq === "number" && stream.lastSeq !== null && msg.seq < stream.lastSeq) {
+      stream.lastSeq = null;
+      stream.socket?.close(4001, "journal restarted");
+    }
+    return;
+  }
   if (msg.type === "snapshot") {
     replaceFromSnapshot(msg.data ?? {});
     stream.snapshots += 1;
