@@ -37,6 +37,7 @@ class Proxy:
     def __init__(self, port: int) -> None:
         self.target = port
         self.down = False
+        self.muted = False  # what the dashboard answers (welcomes, acks) is thrown away
         self.port = 0
         self.accepted = 0
         self._server: asyncio.Server | None = None
@@ -75,14 +76,16 @@ class Proxy:
             writer.transport.abort()
             return
         self._transports |= {writer.transport, up_writer.transport}
-        for src, dst in ((reader, up_writer), (up_reader, writer)):
-            task = asyncio.create_task(self._pipe(src, dst), name="proxy-pipe")
+        for src, dst, answers in ((reader, up_writer, False), (up_reader, writer, True)):
+            task = asyncio.create_task(self._pipe(src, dst, answers), name="proxy-pipe")
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
-    async def _pipe(self, src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+    async def _pipe(self, src: asyncio.StreamReader, dst: asyncio.StreamWriter, answers: bool) -> None:
         try:
             while data := await src.read(65536):
+                if answers and self.muted:
+                    continue
                 dst.write(data)
                 await dst.drain()
         except (ConnectionError, OSError):
@@ -289,22 +292,63 @@ async def test_a_new_process_with_the_same_publisher_id_is_not_taken_for_resends
 
 
 @pytest.mark.timeout(60)
-async def test_resends_after_a_cut_before_the_ack_are_journaled_once(dashboard, proxy, page):
-    publisher = Publisher(config(f"ws://127.0.0.1:{proxy.port}/ws", publisher_id="resend"), backoff=FAST)
+async def test_messages_journaled_whose_acks_were_lost_are_not_journaled_again(dashboard, proxy, page):
+    publisher = Publisher(config(f"ws://127.0.0.1:{proxy.port}/ws", publisher_id="lost-acks", timeout=10.0),
+                          backoff=FAST)
     await publisher.start()
     try:
         await until(lambda: publisher.state is PublisherState.CONNECTED)
-        for i in range(200):
+        proxy.muted = True  # the dashboard journals and acks; the acks never arrive
+        for i in range(50):
             publisher.publish("fill", {"trade_id": str(i)})
-            if i in (50, 120):  # mid-flight: some written and journaled, their acks lost with the socket
-                await asyncio.sleep(0)
-                proxy.cut()
-                proxy.restore()
+        await until(lambda: dashboard.ingest.status()["received"].get("lost-acks") == 50)
+        assert publisher.status()["fills_and_orders_unacked"] == 50
+        proxy.cut()
+        proxy.muted = False
+        proxy.restore()
+        for i in range(50, 60):
+            publisher.publish("fill", {"trade_id": str(i)})
         await until(lambda: not publisher.status()["queued"] and publisher.state is PublisherState.CONNECTED)
         await asyncio.sleep(0.2)
     finally:
         await publisher.stop()
-    assert [m["data"]["trade_id"] for m in page.from_publisher("resend")] == [str(i) for i in range(200)]
+    assert [m["data"]["trade_id"] for m in page.from_publisher("lost-acks")] == [str(i) for i in range(60)]
+    assert publisher.welcomes == 2
+
+
+@pytest.mark.timeout(30)
+async def test_ingest_acks_resends_by_seq_without_journaling_them_and_refuses_broken_messages(dashboard, page):
+    url = f"ws://127.0.0.1:{dashboard.port}/ws"
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+
+    async def exchange(ws: aiohttp.ClientWebSocketResponse, message: dict[str, Any]) -> dict[str, Any]:
+        await ws.send_json(message)
+        return json.loads((await ws.receive(timeout=5)).data)
+
+    async with aiohttp.ClientSession(headers=headers) as session:
+        async with session.ws_connect(url) as ws:
+            assert await exchange(ws, {"type": "hello", "publisher": "raw"}) == {"type": "welcome", "last_seq": 0}
+            for seq in (1, 2, 3):
+                answer = await exchange(ws, {"type": "market_data", "seq": seq, "data": {"n": seq}, "timestamp": 1})
+                assert answer == {"type": "ack", "seq": seq}
+        async with session.ws_connect(url) as ws:  # a publisher that ignores the welcome and sends it all again
+            assert await exchange(ws, {"type": "hello", "publisher": "raw"}) == {"type": "welcome", "last_seq": 3}
+            for seq in (1, 2, 3, 4):
+                answer = await exchange(ws, {"type": "market_data", "seq": seq, "data": {"n": seq}, "timestamp": 1})
+                assert answer == {"type": "ack", "seq": seq}
+            answer = await exchange(ws, {"type": "snapshot", "seq": 5, "data": {}, "timestamp": 1})
+            assert answer == {"type": "ack", "seq": 5, "error": "type 'snapshot' is the dashboard's own: not taken "
+                                                                   "from a publisher"}
+            answer = await exchange(ws, {"type": "fill", "seq": "six", "data": {}})
+            assert answer["type"] == "error" and "seq" in answer["error"]
+            assert (await ws.receive(timeout=5)).type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
+        async with session.ws_connect(url) as ws:
+            answer = await exchange(ws, {"type": "market_data", "seq": 1, "data": {}})  # no hello first
+            assert answer["type"] == "error" and "hello" in answer["error"]
+    await until(lambda: len(page.from_publisher("raw")) == 4)
+    await asyncio.sleep(0.2)
+    assert [m["data"]["n"] for m in page.from_publisher("raw")] == [1, 2, 3, 4]
+    assert dashboard.ingest.status()["resends"] == 3
 
 
 # --- strategies' own events -----------------------------------------------------------------------------------
