@@ -375,22 +375,9 @@ async function pollOnce() {
     ? connections.map((c) => [c.key, c]) : Object.entries(connections).map(([key, c]) => [key, { key, ...c }]));
   if (status.health) state.health = status.health;
   if (Array.isArray(status.alerts)) state.alerts = status.alerts.slice(-KEEP.alerts);
-  putChartPoint(pointFromState());
   stream.polledAt = Date.now();
   markAllDirty();
   scheduleRender();
-}
-
-/** A chart point made on the page while polling (the socket's `pnl` messages are the server's). */
-function pointFromState() {
-  let realized = 0;
-  let unrealized = 0;
-  for (const p of state.positions.values()) {
-    realized += Number(p.realized_pnl ?? 0) || 0;
-    unrealized += Number(p.unrealized_pnl ?? 0) || 0;
-  }
-  const fills = state.health?.fills_stored ?? state.chart[state.chart.length - 1]?.fills ?? state.fills.length;
-  return { timestamp: Date.now(), realized: String(realized), unrealized: String(unrealized), fills };
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -436,7 +423,15 @@ function el(tag, attrs = {}, ...children) {
 }
 
 const text = (value) => (value === undefined || value === null || value === "" ? "–" : String(value));
-const num = (value) => el("td", { class: "num" }, value);
+
+/** Decimal text without trailing zeros ("0.01000000" -> "0.01"): the same number, exactly; anything else as is. */
+export function plain(value) {
+  if (typeof value !== "string" || !/^-?\d+\.\d+$/.test(value)) return value;
+  const trimmed = value.replace(/0+$/, "").replace(/\.$/, "");
+  return trimmed === "-0" ? "0" : trimmed;
+}
+
+const num = (value) => el("td", { class: "num", title: value ?? "" }, plain(value));
 const td = (value) => el("td", {}, value);
 
 function fillBody(id, rows) {
@@ -461,8 +456,8 @@ function renderPositions() {
   const rows = [...state.positions.values()].sort((a, b) => positionId(a).localeCompare(positionId(b)))
     .map((p) => el("tr", { "data-testid": "position-row", "data-key": p.key, "data-symbol": p.symbol },
       td(p.key), td(p.symbol), td(p.direction ?? p.position_side), num(p.size), num(p.entry_price), num(p.mark_price),
-      el("td", { class: `num ${signClass(p.unrealized_pnl)}`, "data-testid": "unrealized-pnl" }, p.unrealized_pnl),
-      el("td", { class: `num ${signClass(p.realized_pnl)}` }, p.realized_pnl), num(p.leverage)));
+      el("td", { class: `num ${signClass(p.unrealized_pnl)}`, "data-testid": "unrealized-pnl" }, plain(p.unrealized_pnl)),
+      el("td", { class: `num ${signClass(p.realized_pnl)}` }, plain(p.realized_pnl)), num(p.leverage)));
   fillBody("positions", rows);
 }
 
@@ -492,7 +487,7 @@ function renderFills() {
       "data-testid": "fill-row", "data-key": f.key, "data-trade-id": f.trade_id, "data-order-id": f.order_id,
       "data-client-order-id": f.client_order_id, "data-received-at": f._receivedAt, "data-shown-at": f._shownAt,
     }, td(timeOf(f.timestamp)), td(f.key), td(f.symbol), el("td", { class: f.side }, f.side), num(f.amount),
-    num(f.price), num(f.fee_cost === undefined ? undefined : `${f.fee_cost} ${f.fee_currency ?? ""}`.trim()),
+    num(f.price), el("td", { class: "num" }, f.fee_cost == null ? "–" : `${plain(f.fee_cost)} ${f.fee_currency ?? ""}`.trim()),
     td(f.trade_id), td(f.client_order_id), td(f.strategy_id ?? f.source)));
   }
   fillBody("fills", rows);
@@ -544,6 +539,7 @@ function renderAlerts() {
   const items = state.alerts.slice().reverse().map((a) => el("li", { class: `sev-${a.severity}`, "data-testid": "alert" },
     el("span", { class: "muted" }, timeOf(a.timestamp)), ` ${text(a.severity)} ${text(a.name)} (${text(a.scope)}): `,
     text(a.message)));
+  if (!items.length) items.push(el("li", { class: "muted" }, "none"));
   document.getElementById("alerts").replaceChildren(...items);
 }
 
@@ -559,6 +555,9 @@ function renderEvents() {
       el("span", { class: "muted" }, timeOf(e.timestamp)), " ", el("b", {}, e.type),
       d.source ? el("span", { class: "muted" }, ` from ${d.source}`) : "", `: ${detail || "–"}`);
   });
+  if (!items.length) {
+    items.push(el("li", { class: "muted" }, "none yet: a bot publishes here with SYSTEM__ENABLE_WEBSOCKET_PUBLISHING=true"));
+  }
   document.getElementById("events").replaceChildren(...items);
 }
 
@@ -598,7 +597,14 @@ function drawChart() {
   }
   let t1 = Math.max(...times);
   let t0 = Math.min(...times);
-  if (t1 - t0 < 60_000) t0 = t1 - 60_000; // at least a minute across
+  if (t1 - t0 < 10_000) { // at least 10 s across, the data in the middle
+    const middle = (t0 + t1) / 2;
+    t0 = middle - 5_000;
+    t1 = middle + 5_000;
+  }
+  const edge = (t1 - t0) * 0.02;
+  t0 -= edge;
+  t1 += edge;
   const x = (t) => pad.left + ((t - t0) / (t1 - t0)) * plotW;
 
   const values = points.flatMap((p) => [p.realized, p.unrealized, p.realized + p.unrealized]).concat([0]);
@@ -620,7 +626,10 @@ function drawChart() {
     const yy = Math.round(y(v)) + 0.5;
     g.beginPath(); g.moveTo(pad.left, yy); g.lineTo(pad.left + plotW, yy); g.stroke();
     g.textAlign = "right"; g.fillText(formatAxis(v, hi - lo), pad.left - 6, yy + 4);
-    g.textAlign = "left"; g.fillText(String(Math.round((fillMax * i) / 4)), pad.left + plotW + 6, Math.round(yFills((fillMax * i) / 4)) + 4);
+    if (i % 2 === 0) { // fills (right axis): 0, half, all
+      const count = Math.round((fillMax * i) / 4);
+      g.textAlign = "left"; g.fillText(String(count), pad.left + plotW + 6, Math.round(yFills(count)) + 4);
+    }
   }
   g.textAlign = "center";
   for (let i = 0; i <= 4; i += 1) {
@@ -795,7 +804,7 @@ function renderManualResult() {
   field("manual-result-order-id").textContent = text(live.order_id);
   field("manual-result-state").textContent = text(live.state);
   field("manual-result").dataset.state = live.state ?? "";
-  field("manual-result-filled").textContent = `${text(live.filled)} of ${text(live.amount)}` +
+  field("manual-result-filled").textContent = `${text(plain(live.filled))} of ${text(plain(live.amount))}` +
     (fills.length ? ` (${fills.length} fill${fills.length > 1 ? "s" : ""})` : "");
   field("manual-result-path").textContent = text(manual.placed.path);
   field("manual-result-latency").textContent = manual.placed.latency === undefined ? "–" : `${manual.placed.latency} ms`;
