@@ -16,11 +16,14 @@ from framework.pipeline.channels import Lane
 
 CHANNELS = ("trade", "order_update", "execution", "balance", "position", "connection", "alert")
 HEALTH_EVERY = 1.0  # seconds between reads of the connections' and the pipeline's status
+EARLY_LIMIT = 100_000  # events held while the state is read from the store; past it the store is read again
 
 
 class DashboardFeed:
-    """Registered on the pool's pipeline as `name`; `start()` once the state is loaded from the store (events that
-    came meanwhile wait in the component's own queue, fills past its bound are read back from the store)."""
+    """Registered on the pool's pipeline as `name`. Between `register()` and `start()` (the state being read from
+    the store) events are held in order, up to EARLY_LIMIT (past it they are dropped and the store read again at
+    start). When the component's CRITICAL lane overflowed (fills are read back by the pipeline, order states too),
+    balances and positions are read again from the store: none is missed for long."""
 
     def __init__(self, pool: Any, state: DashboardState, *, name: str = "dashboard",
                  health_every: float = HEALTH_EVERY) -> None:
@@ -28,21 +31,28 @@ class DashboardFeed:
         self.state = state
         self.name = name
         self.health_every = health_every
-        self._ready = asyncio.Event()
+        self._early: list[tuple[str, Any]] | None = []
+        self._overrun = False
+        self._component: Any = None
+        self._overflowed = 0
         self._task: asyncio.Task | None = None
-        self._registered = False
         self._log = logger.bind(component=name)
 
     # lifecycle ------------------------------------------------------------------------------------------------
     def register(self) -> None:
-        """Subscribe to the pipeline now (before the state is read from the store: nothing falls in between)."""
-        if not self._registered:
-            self.pool.pipeline.register_component(self.name, self, channels=CHANNELS)
-            self._registered = True
+        """Subscribe to the pipeline now; what comes is held until `start()`."""
+        if self._component is None:
+            self._component = self.pool.pipeline.register_component(self.name, self, channels=CHANNELS)
 
     async def start(self) -> None:
+        """Apply what was held, in order, and go live (with a health read at once)."""
         self.register()
-        self._ready.set()
+        early, self._early = self._early, None
+        for kind, event in early or ():
+            self._apply(kind, event)
+        if self._overrun:
+            self._overrun = False
+            await self.refresh(orders=True)
         if self._task is None:
             self.tick()
             self._task = asyncio.create_task(self._run(), name=f"{self.name}-health")
@@ -52,51 +62,76 @@ class DashboardFeed:
         if task is not None:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
-        if self._registered:
-            self._registered = False
+        if self._component is not None:
+            self._component = None
             await self.pool.pipeline.unregister_component(self.name, timeout)
 
-    # the pipeline's handlers (coroutines: they run on the loop, in the component's own task) ---------------------
+    async def refresh(self, *, orders: bool = False) -> None:
+        """Read the account (and `orders`, and fills) from the store again once what was received is stored."""
+        await self.pool.trade_sync.wait_stored()
+        await self.state.load_account(self.pool.store, orders=orders, record=True)
+        if orders:
+            for trade in await self._fills_after():
+                self.state.apply_fill(trade)
+
+    async def _fills_after(self) -> list[Any]:
+        keys = sorted(self.state.keys | set(self.pool.pipeline.known_keys()), key=str)
+        rows = await self.pool.store.trades_after(keys, self.state.fills_seq, EARLY_LIMIT) if keys else []
+        return [trade for _, trade in rows]
+
+    # the pipeline's handlers (coroutines that never suspend: they run on the loop, in the component's task) -------
     async def on_trade_update(self, trade: Any) -> None:
-        if not self._ready.is_set():
-            await self._ready.wait()
-        self.state.apply_fill(trade)
+        self._take("trade", trade)
 
     async def on_order_update_update(self, update: Any) -> None:
-        if not self._ready.is_set():
-            await self._ready.wait()
-        self.state.apply_order_update(update)
+        self._take("order_update", update)
 
     async def on_execution_update(self, execution: Any) -> None:
-        if not self._ready.is_set():
-            await self._ready.wait()
-        self.state.apply_execution(execution)
+        self._take("execution", execution)
 
     async def on_balance_update(self, balance: Any) -> None:
-        if not self._ready.is_set():
-            await self._ready.wait()
-        self.state.apply_balance(balance)
+        self._take("balance", balance)
 
     async def on_position_update(self, position: Any) -> None:
-        if not self._ready.is_set():
-            await self._ready.wait()
-        self.state.apply_position(position)
+        self._take("position", position)
 
     async def on_connection_update(self, notice: dict[str, Any]) -> None:
-        if not self._ready.is_set():
-            await self._ready.wait()
-        key = str(notice.get("key"))
-        try:
-            connection = self.pool.connection(ConnectionKey.parse(key))
-        except ConfigError:
-            connection = None
-        if connection is not None:  # its whole state now (a notice carries only what changed)
-            self.state.apply_connection(key, connection.status_dict())
+        self._take("connection", notice)
 
     async def on_alert_update(self, alert: Any) -> None:
-        if not self._ready.is_set():
-            await self._ready.wait()
-        self.state.apply_alert(alert)
+        self._take("alert", alert)
+
+    def _take(self, kind: str, event: Any) -> None:
+        early = self._early
+        if early is None:
+            self._apply(kind, event)
+        elif len(early) < EARLY_LIMIT:
+            early.append((kind, event))
+        else:
+            self._overrun = True
+
+    def _apply(self, kind: str, event: Any) -> None:
+        state = self.state
+        if kind == "trade":
+            state.apply_fill(event)
+        elif kind == "order_update":
+            state.apply_order_update(event)
+        elif kind == "execution":
+            state.apply_execution(event)
+        elif kind == "balance":
+            state.apply_balance(event)
+        elif kind == "position":
+            state.apply_position(event)
+        elif kind == "alert":
+            state.apply_alert(event)
+        elif kind == "connection":
+            key = str(event.get("key"))
+            try:
+                connection = self.pool.connection(ConnectionKey.parse(key))
+            except ConfigError:
+                connection = None
+            if connection is not None:  # its whole state now (a notice carries only what changed)
+                state.apply_connection(key, connection.status_dict())
 
     # a program's own messages ----------------------------------------------------------------------------------
     def publish(self, kind: str, data: Any) -> int:
@@ -111,8 +146,18 @@ class DashboardFeed:
             await asyncio.sleep(self.health_every)
             try:
                 self.tick()
-            except Exception as exc:  # noqa: BLE001 - a status that cannot be read now is read at the next tick
-                self._log.bind(error=repr(exc)[:300]).warning("dashboard health not read")
+                overflowed = self._critical_overflowed()
+                if overflowed > self._overflowed:  # account states may have been left out: read them again
+                    self._overflowed = overflowed
+                    await self.refresh()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - what cannot be read now is read at the next tick
+                self._log.bind(error=repr(exc)[:300]).warning("dashboard health or account not read")
+
+    def _critical_overflowed(self) -> int:
+        stats = getattr(self._component, "stats", None)
+        return stats.lanes[Lane.CRITICAL].overflowed if stats is not None else 0
 
     def tick(self) -> None:
         """Connections and health from the pool's status; the chart's newest point if fills moved it."""

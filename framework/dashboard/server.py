@@ -13,6 +13,7 @@ import asyncio
 import itertools
 import json
 import mimetypes
+import socket
 from collections import deque
 from pathlib import Path
 from typing import Any, Iterable
@@ -33,6 +34,9 @@ FILLS_PAGE = 1_000  # /api/fills answers at most this many
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 LIVE_PATH = "/ws/live-dashboard"
 HEARTBEAT = 30.0  # seconds between WebSocket pings to a page (one that never answers is closed)
+# The kernel's send buffer of a page socket: small enough that a page that stops reading meets the queue's policy
+# (coalescing, then a snapshot) within seconds, instead of megabytes of stale messages waiting in the kernel.
+PAGE_SEND_BUFFER = 256 * 1024
 _PAGE_IDS = itertools.count(1)
 _TYPES = {".js": "text/javascript", ".mjs": "text/javascript", ".css": "text/css", ".html": "text/html",
           ".svg": "image/svg+xml", ".png": "image/png", ".json": "application/json", ".ico": "image/x-icon"}
@@ -178,9 +182,12 @@ class Dashboard:
         self._state = "starting"
         try:
             await self._listen()
-            self.feed.register()
-            keys = {c.key for c in self.connectors} | set(self.pool.pipeline.known_keys())
-            await self.state.load(self.pool.store, keys)
+            store = self.pool.store
+            await self.state.discover_keys(store, {c.key for c in self.connectors} | set(self.pool.pipeline.known_keys()))
+            await self.state.load_fills(store)  # the long read (every fill, for the PnL) before subscribing
+            self.feed.register()  # from here events wait in memory: nothing falls between the store and them
+            await self.state.load_account(store)
+            await self.state.load_fills(store)  # those stored meanwhile
             self.state.on_entry = self._fan_out
             await self.feed.start()
             await self.manual.start()
@@ -283,6 +290,9 @@ class Dashboard:
                 return _error(400, f"since must be a seq number, got {since_text!r}")
         ws = web.WebSocketResponse(heartbeat=HEARTBEAT, max_msg_size=1 << 16)
         await ws.prepare(request)
+        sock = request.transport.get_extra_info("socket") if request.transport is not None else None
+        if sock is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, PAGE_SEND_BUFFER)
         try:
             await asyncio.wait_for(self._ready.wait(), 30)
         except TimeoutError:

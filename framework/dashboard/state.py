@@ -276,37 +276,52 @@ class DashboardState:
         return entry
 
     # from the store ----------------------------------------------------------------------------------------
-    async def load(self, store: Any, keys: Iterable[ConnectionKey] = (), page: int = 5_000) -> None:
-        """The state the store holds: latest balances and positions, open orders (the venue's states, completed by
-        order entry's requests), every fill of the keys (the newest 200 shown, all of them in the PnL). Journals
-        nothing: a page connecting after this gets it in its snapshot."""
-        keys = set(keys)
+    async def discover_keys(self, store: Any, keys: Iterable[ConnectionKey] = ()) -> set[ConnectionKey]:
+        """The keys to show: those given and those the store holds balances or positions of."""
+        found = set(keys)
+        found |= {b.key for b in await store.fetch_balances()}
+        found |= {p.key for p in await store.fetch_positions()}
+        self.keys |= found
+        return found
+
+    async def load_fills(self, store: Any, page: int = 5_000) -> int:
+        """Every stored fill of the keys after the newest one taken, in store order (the newest 200 are shown, all
+        of them count in the PnL and the chart). Journals nothing. Returns how many."""
+        keys = sorted(self.keys, key=str)
+        taken = 0
+        while keys:
+            rows = await store.trades_after(keys, self.fills_seq, page)
+            for _, trade in rows:
+                self._take_fill(trade)
+            taken += len(rows)
+            if len(rows) < page:
+                break
+        return taken
+
+    async def load_account(self, store: Any, *, orders: bool = True, record: bool = False) -> None:
+        """The latest balances and positions the store holds, and (`orders`) every order it knows: the venue's
+        states completed by order entry's requests. `record`: journal what changes (a state already serving
+        pages); else nothing is journaled (a page connecting later gets it in its snapshot)."""
         for b in await store.fetch_balances():
-            keys.add(b.key)
-            self._take_balance(b)
+            self.keys.add(b.key)
+            self.apply_balance(b) if record else self._take_balance(b)
         for p in await store.fetch_positions():
-            keys.add(p.key)
-            self._take_position(p)
-        requests = await store.fetch_order_requests()
-        for row in requests:
+            self.keys.add(p.key)
+            self.apply_position(p) if record else self._take_position(p)
+        if not orders:
+            return
+        for row in await store.fetch_order_requests():
             item = order_item_of_request(row)
             where = (item["key"], item["client_order_id"])
             self.placed_here.add(where)
-            self._put_order(where, item)
+            changed = self._merge_item(where, item)
+            if record:
+                self._order_changed(where, changed)
         for u in sorted(await store.fetch_orders(), key=lambda o: (o.timestamp, o.order_id)):
-            keys.add(u.key)
-            self._merge_update(u)
-        self.keys |= keys
-        after = 0
-        ordered = sorted(keys, key=str)
-        while ordered:
-            rows = await store.trades_after(ordered, after, page)
-            for seq, trade in rows:
-                self._take_fill(trade)
-            if len(rows) < page:
-                break
-            after = rows[-1][0]
-        self.pnl.dirty = False
+            self.keys.add(u.key)
+            where, changed = self._merge_update(u)
+            if record:
+                self._order_changed(where, changed)
 
     # from events (each journals its message) -------------------------------------------------------------------
     def apply_balance(self, b: Any) -> Entry | None:
@@ -333,20 +348,10 @@ class DashboardState:
         return self._order_changed(where, item)
 
     def apply_execution(self, execution: Any) -> Entry | None:
-        snapshot = execution.order
-        item = order_item_of_snapshot(snapshot)
+        item = order_item_of_snapshot(execution.order)
         where = (item["key"], item["client_order_id"])
         self.placed_here.add(where)
-        old = self._order(where)
-        if old is not None:
-            if old["state"] in FINAL_STATES and item["state"] not in FINAL_STATES:
-                item["state"] = old["state"]  # never back from a final state
-            item["order_id"] = item["order_id"] or old["order_id"]
-            item["filled"] = _max_text(old["filled"], item["filled"])
-            if old == item:
-                return None
-        self._put_order(where, item)
-        return self._order_changed(where, item)
+        return self._order_changed(where, self._merge_item(where, item))
 
     def apply_connection(self, key: str, info: dict[str, Any]) -> Entry | None:
         item = connection_item(key, info)
@@ -396,12 +401,16 @@ class DashboardState:
 
     # internals ------------------------------------------------------------------------------------------------
     def _take_balance(self, b: Any) -> bool:
+        """Newer-or-equal replaces (the store's rule); True when the state changed."""
         where = (str(b.key), b.asset)
         held = self._balance_ts.get(where)
         if b.is_delta or (held is not None and b.timestamp < held):
-            return False  # a movement only, or older than the state held (the store's rule)
+            return False  # a movement only, or older than the state held
         self._balance_ts[where] = b.timestamp
-        self.balances[where] = balance_item(b)
+        item = balance_item(b)
+        if self.balances.get(where) == item:
+            return False
+        self.balances[where] = item
         return True
 
     def _take_position(self, p: Any) -> bool:
@@ -410,7 +419,10 @@ class DashboardState:
         if held is not None and p.timestamp < held:
             return False
         self._position_ts[where] = p.timestamp
-        self.positions[where] = position_item(p)
+        item = position_item(p)
+        if self.positions.get(where) == item:
+            return False
+        self.positions[where] = item
         return True
 
     def _take_fill(self, trade: Trade) -> dict[str, Any]:
@@ -457,6 +469,20 @@ class DashboardState:
         if item == old:
             return where, None
         return where, self._store_order(where, item)
+
+    def _merge_item(self, where: tuple[str, str], item: dict[str, Any]) -> dict[str, Any] | None:
+        """Order entry's state of an order over the one held (never back from a final state, the venue's id and
+        fills kept); the item if it changed anything, else None."""
+        old = self._order(where)
+        if old is not None:
+            if old["state"] in FINAL_STATES and item["state"] not in FINAL_STATES:
+                item["state"] = old["state"]
+            item["order_id"] = item["order_id"] or old["order_id"]
+            item["filled"] = _max_text(old["filled"], item["filled"])
+            if old == item:
+                return None
+        self._put_order(where, item)
+        return item
 
     def _store_order(self, where: tuple[str, str], item: dict[str, Any]) -> dict[str, Any]:
         self._put_order(where, item)
