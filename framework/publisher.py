@@ -46,7 +46,7 @@ KNOWN_TYPES = frozenset({"market_data", "trading_decision", "ai_decision", "syst
 RESERVED_TYPES = frozenset({"snapshot", "balance", "positions", "connection", "health", "alert", "pnl", "ping",
                             "pong", "hello", "welcome", "ack", "error"})
 STATUS_EVERY = 60.0  # seconds: a system_status at least this often (and whenever the connections change)
-SLOW_RETRY = 30.0  # seconds between tries once max_retries failed in a row, or while refused
+SLOW_RETRY = 30.0  # seconds between tries once max_retries failed in a row, or while refused (the backoff's cap)
 
 
 class PublisherState(StrEnum):
@@ -248,6 +248,7 @@ class Publisher:
         self.acked = 0  # messages the dashboard acked
         self.dropped = 0  # state messages dropped past queue_size
         self.refused = 0  # messages the dashboard acked with an error (not journaled)
+        self.attempts = 0  # connections tried
         self.welcomes = 0  # connections the dashboard welcomed (reconnects: one less)
         # Unacked messages in seq order: seq -> (type, data as JSON text, timestamp ms).
         self._pending: OrderedDict[int, tuple[str, str, int]] = OrderedDict()
@@ -446,6 +447,7 @@ class Publisher:
         reason_logged: str | None = None
         while not self._stopping.is_set():
             self.state = PublisherState.CONNECTING
+            self.attempts += 1
             try:
                 await self._session_once()
             except _Refused as exc:
@@ -455,7 +457,7 @@ class Publisher:
                     reason_logged = self.error
                     self._log.bind(error=self.error, queued=len(self._pending)).error(
                         "dashboard refused the publisher; the bot trades on, its events wait")
-                delay = SLOW_RETRY
+                delay = self.backoff.maximum
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - any network trouble: back off and try again
@@ -470,10 +472,10 @@ class Publisher:
                     self._log.bind(error=self.error, queued=len(self._pending)).warning(
                         "dashboard unreachable; publisher queueing and retrying")
                 if failures == self.config.max_retries:
-                    self._log.bind(error=self.error, tries=failures, retry_every=SLOW_RETRY,
+                    self._log.bind(error=self.error, tries=failures, retry_every=self.backoff.maximum,
                                    queued=len(self._pending)).error(
                         "dashboard unreachable after max retries; the bot trades on, its events wait")
-                delay = SLOW_RETRY if failures >= self.config.max_retries else self.backoff.delay(failures)
+                delay = self.backoff.maximum if failures >= self.config.max_retries else self.backoff.delay(failures)
             else:
                 delay = 0.0
             if self._stopping.is_set():
@@ -600,7 +602,7 @@ class Publisher:
         critical = len(self._pending) - len(self._bounded)
         return {"state": self.state.value, "url": redact(self.config.url), "publisher": self.config.publisher_id,
                 "queued": len(self._pending), "fills_and_orders_unacked": critical, "dropped": self.dropped,
-                "sent": self.sent, "acked": self.acked, "refused": self.refused,
+                "sent": self.sent, "acked": self.acked, "refused": self.refused, "attempts": self.attempts,
                 "reconnects": max(self.welcomes - 1, 0),
                 "error": self.error}
 

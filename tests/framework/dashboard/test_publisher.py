@@ -243,13 +243,13 @@ async def test_fills_and_orders_published_across_dashboard_outages_arrive_once_i
 
 
 @pytest.mark.timeout(60)
-async def test_state_messages_beyond_the_queue_size_drop_the_oldest_fills_never(dashboard, proxy, page):
+async def test_state_messages_beyond_the_queue_size_drop_the_oldest_fills_never(dashboard, proxy, page, logged):
     proxy.cut()  # the dashboard is not reachable when the publisher starts
-    publisher = Publisher(config(f"ws://127.0.0.1:{proxy.port}/ws", queue_size=10, publisher_id="bounded"),
-                          backoff=FAST)
+    publisher = Publisher(config(f"ws://127.0.0.1:{proxy.port}/ws", queue_size=10, publisher_id="bounded",
+                                 max_retries=3), backoff=FAST)
     await publisher.start()
     try:
-        await until(lambda: publisher.state is PublisherState.BACKING_OFF)
+        await until(lambda: at(logged, "ERROR"))  # three tries in a row failed: said once, tries go on
         for i in range(40):
             publisher.publish("trading_decision", {"n": i, "confidence": Decimal("0.50") + i})
             if i % 8 == 0:
@@ -268,6 +268,10 @@ async def test_state_messages_beyond_the_queue_size_drop_the_oldest_fills_never(
     order = [(m["type"], m["data"].get("n", m["data"].get("trade_id"))) for m in got]
     assert order.index(("fill", "t32")) < order.index(("trading_decision", 33))  # published order kept
     assert dashboard.ingest.status()["received"]["bounded"] == 15
+    assert [r["message"] for r in logged] == ["dashboard unreachable; publisher queueing and retrying",
+                                              "dashboard unreachable after max retries; the bot trades on, its "
+                                              "events wait"]
+    assert at(logged, "ERROR")[0]["extra"]["tries"] == 3
 
 
 @pytest.mark.timeout(60)
@@ -385,16 +389,21 @@ async def test_strategy_publish_from_a_sync_hook_reaches_the_page_with_exact_dec
 
 # --- refusals: one line, the bot trades on ----------------------------------------------------------------------
 @pytest.fixture
-def errors():
-    """ERROR records (message + extra) logged while the test runs."""
+def logged():
+    """The publisher's WARNING and ERROR records (message, level, extra) logged while the test runs."""
     records: list[dict[str, Any]] = []
-    sink = logger.add(lambda message: records.append(message.record), level="ERROR")
+    sink = logger.add(lambda message: records.append(message.record), level="WARNING",
+                      filter=lambda record: record["extra"].get("component") == "publisher")
     yield records
     logger.remove(sink)
 
 
+def at(records: list[dict[str, Any]], level: str) -> list[dict[str, Any]]:
+    return [r for r in records if r["level"].name == level]
+
+
 @pytest.mark.timeout(60)
-async def test_refused_token_is_one_error_line_and_the_bot_keeps_trading(bot, dashboard, errors):
+async def test_refused_token_is_one_error_line_and_the_bot_keeps_trading(bot, dashboard, logged):
     sim, pool = bot
     publisher = Publisher(config(f"ws://127.0.0.1:{dashboard.port}/ws", token="not-the-token",
                                  publisher_id="refused"), pool=pool, backoff=FAST)
@@ -405,19 +414,19 @@ async def test_refused_token_is_one_error_line_and_the_bot_keeps_trading(bot, da
         await sim.stop_autopilots()
         await pool.flush(timeout=10)
         assert pool.trade_sync.stats()["stored"] == len(sim.ledger("binance", "spot").fills)  # trading went on
+        await until(lambda: publisher.attempts >= 3)
         assert publisher.state is PublisherState.REFUSED
         assert publisher.status()["fills_and_orders_unacked"] >= 40  # kept for when the token is fixed
     finally:
         await publisher.stop()
-    mine = [r for r in errors if r["extra"].get("component") == "publisher"]
-    assert len(mine) == 1, mine
-    assert "refused the token (HTTP 401)" in mine[0]["extra"]["error"]
-    assert "not-the-token" not in str(mine[0])
+    assert len(logged) == 1 and logged[0]["level"].name == "ERROR", logged  # tried again, said once
+    assert "refused the token (HTTP 401)" in logged[0]["extra"]["error"]
+    assert "not-the-token" not in str(logged[0])
     assert dashboard.ingest.status()["received"] == {}
 
 
 @pytest.mark.timeout(30)
-async def test_bad_url_or_setting_is_one_error_line_and_no_publisher(pool, errors):
+async def test_bad_url_or_setting_is_one_error_line_and_no_publisher(pool, logged):
     publisher = Publisher(config("http://127.0.0.1:8000/ws"), pool=pool)
     await publisher.start()
     assert publisher.state is PublisherState.CREATED and "not a ws:// or wss:// URL" in publisher.error
@@ -426,9 +435,9 @@ async def test_bad_url_or_setting_is_one_error_line_and_no_publisher(pool, error
     env = {"SYSTEM__ENABLE_WEBSOCKET_PUBLISHING": "true", "SYSTEM__WEBSOCKET_QUEUE_SIZE": "many"}
     assert await start_publisher(pool, env) is None
     assert await start_publisher(pool, {"SYSTEM__ENABLE_WEBSOCKET_PUBLISHING": "false"}) is None
-    assert [r["extra"]["error"] for r in errors] == [
-        "'http://127.0.0.1:8000/ws' is not a ws:// or wss:// URL: write it as ws://HOST:PORT/ws",
-        "SYSTEM__WEBSOCKET_QUEUE_SIZE='many' cannot be read as a whole number: fix or unset it"]
+    assert [(r["level"].name, r["extra"]["error"]) for r in logged] == [
+        ("ERROR", "'http://127.0.0.1:8000/ws' is not a ws:// or wss:// URL: write it as ws://HOST:PORT/ws"),
+        ("ERROR", "SYSTEM__WEBSOCKET_QUEUE_SIZE='many' cannot be read as a whole number: fix or unset it")]
 
 
 def test_config_from_the_environment():
