@@ -153,6 +153,7 @@ function setBanner(mode, text) {
   const badge = document.getElementById("transport");
   badge.textContent = stream.transport;
   badge.dataset.transport = stream.transport;
+  document.getElementById("retry-note").hidden = mode !== "failed" || !TOKEN;
   const last = stream.history[stream.history.length - 1];
   if (!last || last.text !== text || last.transport !== stream.transport) {
     stream.history.push({ state: mode, text, transport: stream.transport, at: Date.now() });
@@ -180,19 +181,22 @@ function tryConnect() {
     return;
   }
   stream.socket = socket;
-  let opened = false;
+  let heard = false; // live from the first message (a socket that opens and says nothing is not)
   socket.addEventListener("open", () => {
-    opened = true;
-    stream.attempt = 0;
-    stream.transport = "WS";
     stream.heardAt = Date.now();
-    stopPolling();
-    setBanner("live", "live");
     startPing(socket);
-    socket.send(JSON.stringify({ type: "ping" })); // its pong tells the journal's latest seq (restart check)
+    socket.send(JSON.stringify({ type: "ping" })); // answered at once; its seq tells the journal's latest
   });
   socket.addEventListener("message", (event) => {
     stream.heardAt = Date.now();
+    if (!heard) {
+      heard = true;
+      stream.attempt = 0;
+      stream.transport = "WS";
+      stopPolling();
+      clearTimeout(stream.timer); // the 30 s retry of the failed state
+      setBanner("live", "live");
+    }
     let msg;
     try {
       msg = JSON.parse(event.data);
@@ -205,11 +209,12 @@ function tryConnect() {
     if (stream.socket !== socket) return; // replaced already
     stream.socket = null;
     stopPing();
-    if (opened) {
+    if (heard) {
       stream.attempt = 0;
       scheduleReconnect(`the socket closed (code ${event.code}${event.reason ? ": " + event.reason : ""})`);
     } else {
-      onSocketFailed(event, `the socket was refused or unreachable (code ${event.code})`);
+      onSocketFailed(event, `the socket closed before the dashboard said anything (code ${event.code}` +
+        `${event.reason ? ": " + event.reason : ""})`);
     }
   });
 }

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import shutil
 import time
 from decimal import Decimal
@@ -118,10 +119,12 @@ class Run:
         return self.ledger.fills[made], time.time_ns() // 1_000_000
 
 
-async def open_page(browser, run: Run):
+async def open_page(browser, run: Run, prepare=None):
     page = await browser.new_page(viewport={"width": 1400, "height": 1000})
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
+    if prepare is not None:
+        await prepare(page)
     await page.goto(f"{run.dashboard.page_url}")
     await page.wait_for_selector("#banner[data-state=live]", timeout=10_000)
     return page, errors
@@ -292,4 +295,60 @@ async def test_manual_order_through_review_and_confirm_is_placed_and_fills(tmp_p
             assert await page.evaluate("window.hacked === undefined && !document.querySelector('#events img')")
             await page.wait_for_function("() => window.tradesync.state.chart.length > 0", timeout=10_000)
             await snap(page, artifacts, "dashboard")
+            assert errors == []
+
+
+async def test_page_polls_http_after_eight_failed_tries_and_returns_to_the_socket(tmp_path, browser, artifacts):
+    """The socket refused (the page's own socket cut in the browser, HTTP still up): 8 tries with backoff, the failed
+    banner and the HTTP badge, fills still arriving by polling; the socket back at the next 30 s retry, resumed."""
+    refusing = False
+
+    async def route(ws) -> None:
+        if refusing:
+            await ws.close(code=1011, reason="refused by the test")
+        else:
+            ws.connect_to_server()
+
+    async def prepare(page) -> None:
+        await page.route_web_socket(re.compile(r".*/ws/live-dashboard.*"), route)
+        await page.clock.install()  # the page's timers: real time, but the test may jump over the waits
+
+    async with asyncio.timeout(120):
+        async with Run(tmp_path) as run:
+            page, errors = await open_page(browser, run, prepare)
+            await run.next_fill()
+            await page.wait_for_function("() => window.tradesync.state.fills.length > 0", timeout=5_000)
+
+            refusing = True
+            dropped_ms = await page.evaluate("Date.now()")
+            assert await run.dashboard.drop_pages() == 1
+            await page.wait_for_selector("#banner[data-state=connecting]", timeout=5_000)
+            for _ in range(40):  # jump over the backoff waits (250 ms doubling to 10 s)
+                if await page.get_attribute("#banner", "data-state") == "failed":
+                    break
+                await page.clock.fast_forward(2_000)
+                await asyncio.sleep(0.05)
+            state = await page.text_content("#stream-state")
+            assert state == "failed after 8 tries: the socket closed before the dashboard said anything " \
+                            "(code 1011: refused by the test)", state
+            assert await page.text_content("#transport") == "HTTP"
+            history = await page.evaluate("window.tradesync.stream.history")
+            texts = [h["text"] for h in history if h["at"] >= dropped_ms]
+            assert texts == [f"connecting (attempt {n})" for n in range(1, 9)] + [state], texts
+            seq_before = await page.evaluate("window.tradesync.stream.lastSeq")
+
+            # polling: a fill the simulator makes now reaches the table over HTTP, the socket's seq stands still
+            fill, _ = await run.next_fill()
+            assert await shown_fill(page, fill.trade_id, 5_000) is not None
+            assert await page.evaluate("window.tradesync.stream.lastSeq") == seq_before
+            await snap(page, artifacts, "dashboard_http_polling")
+
+            refusing = False  # the socket is let through again: the next 30 s retry takes it
+            await page.clock.fast_forward(30_000)
+            await page.wait_for_selector("#banner[data-state=live]", timeout=10_000)
+            assert await page.text_content("#transport") == "WS"
+            assert int(await page.evaluate("window.tradesync.stream.snapshots")) == 1  # resumed with since
+            fill, _ = await run.next_fill()
+            assert await shown_fill(page, fill.trade_id, 2_000) is not None
+            assert await page.evaluate("window.tradesync.stream.lastSeq") > seq_before
             assert errors == []
