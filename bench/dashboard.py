@@ -180,7 +180,8 @@ async def round_of(sim: subprocess.Popen, page_url: str, pages: int, fills: int,
     while left:
         count = min(PAGES_PER_READER, left)
         left -= count
-        readers.append(spawn("--read-pages", page_url, "--count", str(count), *(["--source", source] if source else [])))
+        wanted = ["--source", source] if source else []
+        readers.append(spawn("--read-pages", page_url, "--count", str(count), *wanted))
     try:
         for reader in readers:
             assert (await ask(reader, None, 60))[0] == "ready"
