@@ -140,11 +140,16 @@ async def shown_fill(page, trade_id: str, timeout_ms: float):
         raise
 
 
-async def snap(page, artifacts: Path, name: str) -> Path:
+def readme_screenshot() -> bool:
+    return os.environ.get("TRADESYNC_SCREENSHOT") == "1"
+
+
+async def snap(page, artifacts: Path, name: str, *, readme: bool = False) -> Path:
+    """A screenshot of the whole page as a test artifact (and, when asked, as the README's docs/dashboard.png)."""
     path = artifacts / f"{name}.png"
     await page.screenshot(path=str(path), full_page=True)
     assert path.stat().st_size > 10_000
-    if os.environ.get("TRADESYNC_SCREENSHOT") == "1":
+    if readme and readme_screenshot():
         (ROOT / "docs").mkdir(exist_ok=True)
         shutil.copyfile(path, ROOT / "docs" / "dashboard.png")
     return path
@@ -294,7 +299,12 @@ async def test_manual_order_through_review_and_confirm_is_placed_and_fills(tmp_p
             assert "trading_decision from bot-1: buy · BTC/USDT · confidence 0.72 · <img src=x" in shown, shown
             assert await page.evaluate("window.hacked === undefined && !document.querySelector('#events img')")
             await page.wait_for_function("() => window.tradesync.state.chart.length > 0", timeout=10_000)
-            await snap(page, artifacts, "dashboard")
+            if readme_screenshot():  # the README's picture: a few more fills on the chart, a plainer decision
+                run.dashboard.publish("ai_decision", {"decision": "hold", "symbol": SYMBOL, "confidence": "0.55",
+                                                      "reasoning": "spread too thin for an edge", "model": "demo"},
+                                      source="bot-2")
+                await page.wait_for_function("() => window.tradesync.state.fills.length >= 16", timeout=60_000)
+            await snap(page, artifacts, "dashboard", readme=True)
             assert errors == []
 
 
