@@ -80,11 +80,12 @@ async def tradesync_round(strategy: Placer, trading: Any, symbol: str, count: in
     kept = channel._bucket if channel is not None else None
     if channel is not None:  # one order at a time: the venue's budget would only space them out (not timed)
         channel._bucket = TokenBucket(1e9, 10**9)
-    before = len(trading.metrics.latency.get(f"ack:{'websocket' if websocket else 'rest'}", ()))
+    series = f"ack:{'websocket' if websocket else 'rest'}"
+    trading.metrics.latency.pop(series, None)  # this round's samples only (the series keeps the newest 10,000)
     orders = []
     for _ in range(count):
         orders.append(await strategy.place_order(symbol, "buy", "0.001", price=PRICE))
-    samples = list(trading.metrics.latency.get(f"ack:{'websocket' if websocket else 'rest'}", ()))[before:]
+    samples = list(trading.metrics.latency.get(series, ()))
     await strategy.cancel_all_orders(timeout=60)
     if channel is not None:
         channel._bucket = kept
