@@ -45,6 +45,7 @@ function emptyState() {
 
 const state = emptyState();
 const dirty = new Set();
+const manual = { confirmationId: null, expiresAt: 0, countdown: null, placed: null, busy: false }; // the order form
 
 const balanceId = (b) => `${b.key}|${b.asset}`;
 const positionId = (p) => `${p.key}|${p.symbol}|${p.position_side ?? "net"}`;
@@ -78,6 +79,8 @@ function addFill(fill) {
 
 function putOrder(order) {
   state.orders.set(orderId(order), order);
+  // the manual order's newest state is kept apart: it survives a snapshot (which holds open orders only)
+  if (manual.placed && orderId(manual.placed.order) === orderId(order)) manual.placed.order = order;
   const final = [...state.orders.entries()].filter(([, o]) => FINAL_STATES.has(String(o.state).toLowerCase()));
   for (const [id] of final.slice(0, Math.max(0, final.length - KEEP.finalOrders))) state.orders.delete(id);
 }
@@ -98,7 +101,9 @@ function applyMessage(msg) {
   const data = msg.data ?? {};
   switch (msg.type) {
     case "balance": state.balances.set(balanceId(data), data); dirty.add("balances"); dirty.add("manualHints"); break;
-    case "positions": state.positions.set(positionId(data), data); dirty.add("positions"); dirty.add("manualHints"); break;
+    case "positions":
+      state.positions.set(positionId(data), data); dirty.add("positions"); dirty.add("manualHints");
+      break;
     case "orders":
       putOrder(data); dirty.add("orders"); dirty.add("manualResult");
       if (data.source) addEvent(msg);
@@ -461,7 +466,8 @@ function renderPositions() {
   const rows = [...state.positions.values()].sort((a, b) => positionId(a).localeCompare(positionId(b)))
     .map((p) => el("tr", { "data-testid": "position-row", "data-key": p.key, "data-symbol": p.symbol },
       td(p.key), td(p.symbol), td(p.direction ?? p.position_side), num(p.size), num(p.entry_price), num(p.mark_price),
-      el("td", { class: `num ${signClass(p.unrealized_pnl)}`, "data-testid": "unrealized-pnl" }, plain(p.unrealized_pnl)),
+      el("td", { class: `num ${signClass(p.unrealized_pnl)}`, "data-testid": "unrealized-pnl" },
+        plain(p.unrealized_pnl)),
       el("td", { class: `num ${signClass(p.realized_pnl)}` }, plain(p.realized_pnl)), num(p.leverage)));
   fillBody("positions", rows);
 }
@@ -492,7 +498,8 @@ function renderFills() {
       "data-testid": "fill-row", "data-key": f.key, "data-trade-id": f.trade_id, "data-order-id": f.order_id,
       "data-client-order-id": f.client_order_id, "data-received-at": f._receivedAt, "data-shown-at": f._shownAt,
     }, td(timeOf(f.timestamp)), td(f.key), td(f.symbol), el("td", { class: f.side }, f.side), num(f.amount),
-    num(f.price), el("td", { class: "num" }, f.fee_cost == null ? "–" : `${plain(f.fee_cost)} ${f.fee_currency ?? ""}`.trim()),
+    num(f.price),
+    el("td", { class: "num" }, f.fee_cost == null ? "–" : `${plain(f.fee_cost)} ${f.fee_currency ?? ""}`.trim()),
     td(f.trade_id), td(f.client_order_id), td(f.strategy_id ?? f.source)));
   }
   fillBody("fills", rows);
@@ -528,7 +535,9 @@ function renderHealth() {
   const lanes = Object.entries(h.lanes ?? {}).map(([name, lane]) => el("li", {}, `${name}: ${describe(lane)}`));
   box.replaceChildren(
     el("p", {},
-      el("span", { class: `badge ${h.healthy ? "ok" : "bad"}`, "data-testid": "healthy", "data-healthy": String(!!h.healthy) },
+      el("span", {
+        class: `badge ${h.healthy ? "ok" : "bad"}`, "data-testid": "healthy", "data-healthy": String(!!h.healthy),
+      },
         h.healthy ? "healthy" : "unhealthy"),
       ` alerts ${text(h.alerts)} · fills stored ${text(h.fills_stored)} · dead letters ${text(h.dead_letters)}`),
     el("ul", { class: "lanes" }, ...lanes));
@@ -541,7 +550,8 @@ function describe(value) {
 }
 
 function renderAlerts() {
-  const items = state.alerts.slice().reverse().map((a) => el("li", { class: `sev-${a.severity}`, "data-testid": "alert" },
+  const items = state.alerts.slice().reverse().map((a) => el("li",
+    { class: `sev-${a.severity}`, "data-testid": "alert" },
     el("span", { class: "muted" }, timeOf(a.timestamp)), ` ${text(a.severity)} ${text(a.name)} (${text(a.scope)}): `,
     text(a.message)));
   if (!items.length) items.push(el("li", { class: "muted" }, "none"));
@@ -561,7 +571,8 @@ function renderEvents() {
       d.source ? el("span", { class: "muted" }, ` from ${d.source}`) : "", `: ${detail || "–"}`);
   });
   if (!items.length) {
-    items.push(el("li", { class: "muted" }, "none yet: a bot publishes here with SYSTEM__ENABLE_WEBSOCKET_PUBLISHING=true"));
+    items.push(el("li", { class: "muted" },
+      "none yet: a bot publishes here with SYSTEM__ENABLE_WEBSOCKET_PUBLISHING=true"));
   }
   document.getElementById("events").replaceChildren(...items);
 }
@@ -643,7 +654,8 @@ function drawChart() {
   }
   // zero line
   g.strokeStyle = "#45506a";
-  g.beginPath(); g.moveTo(pad.left, Math.round(y(0)) + 0.5); g.lineTo(pad.left + plotW, Math.round(y(0)) + 0.5); g.stroke();
+  const zero = Math.round(y(0)) + 0.5;
+  g.beginPath(); g.moveTo(pad.left, zero); g.lineTo(pad.left + plotW, zero); g.stroke();
 
   // fills: cumulative count (right axis) as a step line, each fill a tick under the plot
   if (points.length) {
@@ -686,7 +698,6 @@ function formatAxis(value, span) {
 // ---------------------------------------------------------------------------------------------------------------
 // manual orders: form -> Review (prepare) -> Confirm (place) -> the order, its path and latency
 
-const manual = { confirmationId: null, expiresAt: 0, countdown: null, placed: null, busy: false };
 
 function field(id) {
   return document.getElementById(id);
@@ -742,7 +753,9 @@ async function review(event) {
 function renderSummary(summary, request) {
   const items = [];
   if (summary && typeof summary === "object") {
-    for (const [k, v] of Object.entries(summary)) items.push(el("dt", {}, k), el("dd", {}, typeof v === "object" ? JSON.stringify(v) : v));
+    for (const [k, v] of Object.entries(summary)) {
+      items.push(el("dt", {}, k), el("dd", {}, typeof v === "object" ? JSON.stringify(v) : v));
+    }
   } else {
     items.push(el("dt", {}, "order"), el("dd", { "data-testid": "manual-summary-text" }, summary ?? "–"));
     for (const [k, v] of Object.entries(request)) items.push(el("dt", {}, k.replace("_", " ")), el("dd", {}, v));
@@ -772,8 +785,9 @@ async function confirmOrder() {
   field("manual-confirm-button").disabled = true;
   try {
     const answer = await postJson("/api/manual-trade-ws", { confirmation_id: manual.confirmationId });
-    manual.placed = { order: answer.order ?? {}, path: answer.path, latency: answer.latency_ms };
-    if (answer.order) putOrder(answer.order);
+    const known = answer.order ? state.orders.get(orderId(answer.order)) : undefined; // a fill may beat the answer
+    manual.placed = { order: known ?? answer.order ?? {}, path: answer.path, latency: answer.latency_ms };
+    if (answer.order && !known) putOrder(answer.order);
     clearInterval(manual.countdown);
     manual.confirmationId = null;
     field("manual-confirm").hidden = true;
@@ -800,8 +814,8 @@ function backToForm() {
 
 function renderManualResult() {
   if (!manual.placed) return;
-  const placed = manual.placed.order;
-  const live = state.orders.get(orderId(placed)) ?? placed; // kept current by the stream's `orders` messages
+  const live = manual.placed.order; // kept current by the stream's `orders` messages (putOrder)
+  const placed = live;
   const fills = state.fills.filter((f) => f.key === placed.key && (
     (placed.client_order_id && f.client_order_id === placed.client_order_id) ||
     (live.order_id && f.order_id === live.order_id)));
@@ -812,7 +826,8 @@ function renderManualResult() {
   field("manual-result-filled").textContent = `${text(plain(live.filled))} of ${text(plain(live.amount))}` +
     (fills.length ? ` (${fills.length} fill${fills.length > 1 ? "s" : ""})` : "");
   field("manual-result-path").textContent = text(manual.placed.path);
-  field("manual-result-latency").textContent = manual.placed.latency === undefined ? "–" : `${manual.placed.latency} ms`;
+  const latency = manual.placed.latency;
+  field("manual-result-latency").textContent = latency === undefined || latency === null ? "–" : `${latency} ms`;
 }
 
 function renderManualHints() {

@@ -346,6 +346,13 @@ async def test_page_polls_http_after_eight_failed_tries_and_returns_to_the_socke
             texts = [h["text"] for h in history if h["at"] >= dropped_ms]
             assert texts == [f"connecting (attempt {n})" for n in range(1, 9)] + [state], texts
             seq_before = await page.evaluate("window.tradesync.stream.lastSeq")
+            bounds = await page.evaluate("""async () => {
+                const page = await import('/static/app.js');  // the module already loaded: its backoff
+                return [1, 2, 3, 4, 5, 6, 7, 8, 9].map(
+                    n => [page.backoffDelay(n, () => 0), page.backoffDelay(n, () => 1)]);
+            }""")
+            assert bounds == [[125, 250], [250, 500], [500, 1000], [1000, 2000], [2000, 4000], [4000, 8000],
+                              [5000, 10000], [5000, 10000], [5000, 10000]], bounds
 
             # polling: a fill the simulator makes now reaches the table over HTTP, the socket's seq stands still
             fill, _ = await run.next_fill()
