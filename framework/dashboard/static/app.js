@@ -18,6 +18,7 @@ const KEEP = Object.freeze({ fills: 200, alerts: 50, chart: 500, events: 200, fi
 
 const params = new URLSearchParams(location.search);
 const TOKEN = params.get("token") || "";
+const TOKEN_REFUSED = "the token was refused (HTTP 401): open the URL the dashboard printed";
 
 /** Delay before try `n` (1-based): 250 ms doubling to 10 s, with "equal jitter" (half fixed, half random). */
 export function backoffDelay(n, random = Math.random) {
@@ -158,7 +159,7 @@ function setBanner(mode, text) {
   const badge = document.getElementById("transport");
   badge.textContent = stream.transport;
   badge.dataset.transport = stream.transport;
-  document.getElementById("retry-note").hidden = mode !== "failed" || !TOKEN;
+  document.getElementById("retry-note").hidden = mode !== "failed" || stream.pollTimer === null;
   const last = stream.history[stream.history.length - 1];
   if (!last || last.text !== text || last.transport !== stream.transport) {
     stream.history.push({ state: mode, text, transport: stream.transport, at: Date.now() });
@@ -262,13 +263,15 @@ function scheduleReconnect(reason) {
 }
 
 async function onSocketFailed(_event, fallback) {
+  const reason = await diagnose(fallback);
   if (stream.mode === "failed") { // a 30 s retry that did not take: keep polling
-    stream.reason = await diagnose(fallback);
+    stream.reason = reason;
     setBanner("failed", failedText());
     stream.timer = setTimeout(tryConnect, RECONNECT.retryEveryMs);
     return;
   }
-  if (stream.attempt >= RECONNECT.maxTries) goFailed(await diagnose(fallback));
+  const refused = reason === TOKEN_REFUSED; // trying again cannot help, and polling would be refused too
+  if (refused || stream.attempt >= RECONNECT.maxTries) goFailed(reason, { poll: !refused });
   else scheduleReconnect(fallback);
 }
 
@@ -277,7 +280,7 @@ async function diagnose(fallback) {
   if (!TOKEN) return "no token in the page's address: open the URL the dashboard printed (…/?token=…)";
   try {
     const response = await fetch("/api/status", { headers: authHeaders(), cache: "no-store" });
-    if (response.status === 401) return "the token was refused (HTTP 401): open the URL the dashboard printed";
+    if (response.status === 401) return TOKEN_REFUSED;
     return fallback;
   } catch {
     return "the dashboard server does not answer";
@@ -285,14 +288,16 @@ async function diagnose(fallback) {
 }
 
 function failedText() {
-  return `failed after ${stream.failedTries ?? RECONNECT.maxTries} tries: ${stream.reason}`;
+  const tries = stream.failedTries;
+  return `failed after ${tries} ${tries === 1 ? "try" : "tries"}: ${stream.reason}`;
 }
 
-function goFailed(reason) {
+function goFailed(reason, { poll = true } = {}) {
   stream.reason = reason;
+  stream.failedTries = stream.attempt;
   stream.transport = "HTTP";
+  if (poll) startPolling();
   setBanner("failed", failedText());
-  startPolling();
   stream.timer = setTimeout(tryConnect, RECONNECT.retryEveryMs);
 }
 

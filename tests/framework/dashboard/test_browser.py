@@ -369,3 +369,24 @@ async def test_page_polls_http_after_eight_failed_tries_and_returns_to_the_socke
             assert await shown_fill(page, fill.trade_id, 2_000) is not None
             assert await page.evaluate("window.tradesync.stream.lastSeq") > seq_before
             assert errors == []
+
+
+async def test_page_with_a_wrong_or_no_token_says_so_and_shows_nothing(tmp_path, browser):
+    async with asyncio.timeout(60):
+        async with Run(tmp_path) as run:
+            await run.next_fill()
+            page = await browser.new_page()
+            await page.goto(f"{run.dashboard.url}/?token=not-{TOKEN}")
+            await page.wait_for_selector("#banner[data-state=failed]", timeout=10_000)
+            assert await page.text_content("#stream-state") == \
+                "failed after 1 try: the token was refused (HTTP 401): open the URL the dashboard printed"
+            assert await page.is_hidden("#retry-note")  # no polling with a refused token
+            await asyncio.sleep(0.5)
+            assert await page.evaluate("window.tradesync.state.fills.length") == 0
+            assert await page.eval_on_selector_all("[data-testid=fill-row], [data-testid=balance-row]",
+                                                   "rows => rows.length") == 0
+
+            await page.goto(f"{run.dashboard.url}/")
+            await page.wait_for_selector("#banner[data-state=failed]", timeout=10_000)
+            assert await page.text_content("#stream-state") == \
+                "failed after 0 tries: no token in the page's address: open the URL the dashboard printed (…/?token=…)"
