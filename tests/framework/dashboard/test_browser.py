@@ -132,12 +132,12 @@ async def open_page(browser, run: Run, prepare=None):
 
 async def shown_fill(page, trade_id: str, timeout_ms: float):
     """The fills table's row of a trade once it is there (None if it did not come in time)."""
+    from playwright.async_api import TimeoutError as PlaywrightTimeout
+
     try:
         return await page.wait_for_selector(f'[data-testid=fill-row][data-trade-id="{trade_id}"]', timeout=timeout_ms)
-    except Exception as exc:  # playwright's TimeoutError
-        if type(exc).__name__ == "TimeoutError":
-            return None
-        raise
+    except PlaywrightTimeout:
+        return None
 
 
 def readme_screenshot() -> bool:
