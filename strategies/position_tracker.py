@@ -98,13 +98,18 @@ class PositionTracker(BaseStrategy):
     def summary(self) -> list[str]:
         lines = []
         for symbol, book in sorted(self.books.items()):
-            fees = ", ".join(f"{v} {k}" for k, v in sorted(book.fees.items())) or "0"
+            fees = ", ".join(f"{_plain(v)} {k}" for k, v in sorted(book.fees.items())) or "0"
             unit = " USD" if book.inverse else ""
             lines.append(
-                f"{symbol}: {book.fills} fills, volume {book.volume}, position {book.position}{unit} "
+                f"{symbol}: {book.fills} fills, volume {_plain(book.volume)}, position {_plain(book.position)}{unit} "
                 f"@ {book.avg_price.quantize(Decimal('0.01')) if book.avg_price else 0}, "
                 f"realized PnL {book.realized_pnl.quantize(Decimal('1e-8' if book.inverse else '1e-4'))} "
                 f"{pnl_currency(symbol, book.inverse)}, fees {fees}, "
                 f"open orders {sum(1 for o in self.open_orders.values() if o.symbol == symbol)}"
             )
         return lines
+
+
+def _plain(value: Decimal) -> str:
+    """A Decimal as people write it: 0, not 0E-8; no exponent; trailing zeros of exact text dropped."""
+    return "0" if value == 0 else format(value.normalize(), "f")

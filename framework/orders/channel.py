@@ -190,8 +190,8 @@ class TradingChannel:
 
     def lost(self, reason: str) -> None:
         """The socket is gone: requests waiting become ambiguous (they may have reached the venue)."""
-        if self.state == "ready":
-            self._log.bind(reason=reason[:200]).warning("websocket trading socket lost")
+        if self.state == "ready":  # the socket's own connection reports a drop as a warning; here it is a state
+            self._log.bind(reason=reason[:200]).info("websocket trading socket lost")
         if self.state not in ("refused", "failed", "stopped"):
             self.state = "down"
             self.reason = reason
