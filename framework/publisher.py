@@ -62,8 +62,8 @@ class PublisherState(StrEnum):
 class PublisherConfig:
     """Where and how to publish; `from_env()` reads the `SYSTEM__WEBSOCKET_*` variables.
 
-    `publish_interval`: seconds between market data messages (the newest ticker per symbol) and between checks
-    of the connections for a `system_status`. `max_retries`: failed connection attempts in a row (backing off
+    `publish_interval`: seconds between state messages: the newest position, balance and ticker of each
+    (`position_update`, `balance_update`, `market_data`), and the check of the connections for a `system_status`. `max_retries`: failed connection attempts in a row (backing off
     from `retry_delay`, doubling, with jitter) before one error line and a try every 30 s from then on.
     `timeout`: seconds for a connect and for the dashboard's welcome. `queue_size`: state messages kept while
     the dashboard is down (the oldest dropped past it, counted); fills and orders are never dropped."""
@@ -226,9 +226,9 @@ class Publisher:
     then messages `{type, data, seq, timestamp}` each acked by the dashboard.
 
     As a pipeline component (`start()` registers it when given a pool) it sends every stored fill (`fill`),
-    every order entry change and every venue update of an order not placed here (`orders`), positions
-    (`position_update`), balances (`balance_update`), the newest ticker per symbol every `publish_interval`
-    (`market_data`) and a `system_status` when the connections change (at least every minute).
+    every order entry change and every venue update of an order not placed here (`orders`) at once; every
+    `publish_interval` the newest state of each position (`position_update`), balance (`balance_update`) and
+    ticker (`market_data`) that changed; a `system_status` when the connections change (at least every minute).
     `publish(type, data)` sends anything else (strategies: `self.publish`), from any thread.
 
     While the dashboard is down everything waits in order: fills and orders until acked (never dropped: resent
@@ -256,7 +256,8 @@ class Publisher:
         self._unsent: deque[int] = deque()  # on the live socket: pending seqs not written to it yet
         self._next_seq = 1
         self._welcomed = False  # seqs before the first welcome are provisional (shifted past its last_seq)
-        self._tickers: dict[tuple, Any] = {}  # the newest ticker per (key, symbol) not published yet
+        # The newest state of each position, balance and ticker not published yet: (type, shape, event).
+        self._latest: dict[tuple, tuple[str, Any, Any]] = {}
         self._status_sig: Any = None
         self._status_at = 0.0
         self._wake = asyncio.Event()  # for the writer: something to send (or stop)
@@ -401,14 +402,14 @@ class Publisher:
         self._put("orders", order_item_of_update(update, owner))
 
     async def on_position_update(self, position: Any) -> None:
-        self._put("position_update", position_item(position))
+        self._latest[("position", position.state_key)] = ("position_update", position_item, position)
 
     async def on_balance_update(self, balance: Any) -> None:
         if not balance.is_delta:  # a movement alone (Binance spot balanceUpdate) is not a state to show
-            self._put("balance_update", balance_item(balance))
+            self._latest[("balance", balance.state_key)] = ("balance_update", balance_item, balance)
 
     async def on_ticker_update(self, ticker: Any) -> None:
-        self._tickers[(ticker.key, ticker.symbol)] = ticker
+        self._latest[("ticker", ticker.key, ticker.symbol)] = ("market_data", ticker_data, ticker)
 
     def _placed_here(self, update: Any) -> bool:
         trading = getattr(self.pool, "trading", None)
@@ -418,12 +419,12 @@ class Publisher:
         return gateway is not None and update.client_order_id in gateway.orders
 
     async def _periodic(self) -> None:
-        """Every publish_interval: the newest ticker of each symbol that moved; a system_status when the
-        connections changed (and at least every STATUS_EVERY seconds)."""
+        """Every publish_interval: the newest state of each position, balance and ticker that changed; a
+        system_status when the connections changed (and at least every STATUS_EVERY seconds)."""
         while True:
-            tickers, self._tickers = self._tickers, {}
-            for ticker in tickers.values():
-                self._put("market_data", ticker_data(ticker))
+            latest, self._latest = self._latest, {}
+            for kind, shape, event in latest.values():
+                self._put(kind, shape(event))
             status = self.pool.get_connection_status()
             connections = {key: info.get("status") for key, info in status["connections"].items()}
             connections.update({f"{key} (market data)": info.get("state")

@@ -355,6 +355,43 @@ async def test_ingest_acks_resends_by_seq_without_journaling_them_and_refuses_br
     assert dashboard.ingest.status()["resends"] == 3
 
 
+@pytest.mark.timeout(60)
+async def test_positions_and_balances_go_newest_per_interval_and_end_equal_to_the_store(dashboard, page, tmp_path):
+    async with Simulator(exchanges=["binance"], seed=4) as sim:
+        pool = ConnectionPool(f"sqlite:///{tmp_path / 'futures.sqlite'}", tmp_path / "futures-logs")
+        await pool.start()
+        strategy = BaseStrategy("bot", [sim.connector("binance", "future")], pool=pool)
+        await strategy.start()
+        publisher = Publisher(config(f"ws://127.0.0.1:{dashboard.port}/ws", publisher_id="futures",
+                                     publish_interval=0.5), pool=pool, backoff=FAST)
+        await publisher.start()
+        try:
+            for i in range(30):  # a position built in 30 fills, the wallet moving with each
+                await sim.fill("binance", "future", "BTC/USDT:USDT", "buy" if i % 3 else "sell", "0.003",
+                               str(65000 + i), client_order_id=f"bot-{i}")
+            await pool.flush(timeout=10)
+            await asyncio.sleep(0.6)  # one more interval: the newest states go
+            balances = {b.asset: b for b in await pool.store.fetch_balances()}
+            positions = await pool.store.fetch_positions()
+            await until(lambda: len(page.from_publisher("futures", "fill")) == 30 and not publisher.status()["queued"])
+        finally:
+            await publisher.stop()
+            await strategy.stop()
+            await asyncio.wait_for(pool.stop(), 10)
+    shown_balances = {m["data"]["asset"]: m["data"] for m in page.from_publisher("futures", "balance_update")}
+    shown_positions = [m["data"] for m in page.from_publisher("futures", "position_update")]
+    assert balances and set(shown_balances) == set(balances)
+    for asset, balance in balances.items():  # the last one shown of each is the store's, exactly
+        shown = shown_balances[asset]
+        assert (shown["free"], shown["locked"], shown["total"]) == (
+            format(balance.free, "f"), format(balance.locked, "f"), format(balance.total, "f"))
+    (position,) = positions
+    last = shown_positions[-1]
+    assert (last["symbol"], last["direction"], Decimal(last["size"]), Decimal(last["entry_price"])) == (
+        position.symbol, position.direction.value, position.size, position.entry_price)
+    assert len(shown_positions) < 30 and len(page.from_publisher("futures", "balance_update")) < 30  # coalesced
+
+
 # --- strategies' own events -----------------------------------------------------------------------------------
 class Decider(BaseStrategy):
     def on_trade(self, trade):  # a plain hook: it runs on the strategy's worker thread
