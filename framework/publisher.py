@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 import attrs
+import msgspec
 from loguru import logger
 
 from framework.dashboard.state import (
@@ -570,7 +571,7 @@ class Publisher:
                 if item is None:
                     continue  # acked meanwhile (a resend) or dropped past queue_size
                 kind, text, stamp = item
-                await ws.send_str(f'{{"type":{json.dumps(kind)},"seq":{seq},"timestamp":{stamp},"data":{text}}}')
+                await ws.send_str(f'{{"type":"{kind}","seq":{seq},"timestamp":{stamp},"data":{text}}}')
                 self.sent += 1
                 pending = self._pending  # _ack may not replace it, but a welcome's shift does (not while live)
             await self._wake.wait()
@@ -580,8 +581,8 @@ class Publisher:
             if message.type is not aiohttp.WSMsgType.TEXT:
                 continue
             try:
-                answer = json.loads(message.data)
-            except ValueError:
+                answer = _decode(message.data)
+            except (msgspec.DecodeError, ValueError):
                 continue
             if not isinstance(answer, dict):
                 continue
@@ -606,6 +607,9 @@ class Publisher:
                 "sent": self.sent, "acked": self.acked, "refused": self.refused, "attempts": self.attempts,
                 "reconnects": max(self.welcomes - 1, 0),
                 "error": self.error}
+
+
+_decode = msgspec.json.decode
 
 
 def _welcome_seq(message: aiohttp.WSMessage) -> int:

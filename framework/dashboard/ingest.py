@@ -7,6 +7,7 @@ import asyncio
 import json
 from typing import Any, Awaitable, Callable
 
+import msgspec
 from aiohttp import WSMsgType, web
 from loguru import logger
 
@@ -68,12 +69,14 @@ class Ingest:
                 if message.type is not WSMsgType.TEXT:
                     continue
                 answer = self._take(publisher, message.data)  # synchronous: one message at a time, whatever socket
+                if answer.__class__ is int:
+                    await ws.send_str(f'{{"type":"ack","seq":{answer}}}')
+                    continue
+                await ws.send_str(json.dumps(answer))
                 if answer.get("type") == "error":
-                    await ws.send_str(json.dumps(answer))
                     await ws.close(code=4400, message=b"protocol error")
                     log.bind(error=answer["error"]).warning("publisher broke the protocol; socket closed")
                     break
-                await ws.send_str(json.dumps(answer))
         except (ConnectionError, asyncio.CancelledError):
             pass
         finally:
@@ -103,11 +106,12 @@ class Ingest:
             return None
         return publisher
 
-    def _take(self, publisher: str, text: str) -> dict[str, Any]:
-        """One publisher message: journaled and forwarded unless a resend; the answer to send back."""
+    def _take(self, publisher: str, text: str) -> int | dict[str, Any]:
+        """One publisher message: journaled and forwarded unless a resend. The answer to send back: its seq (a plain
+        ack), an ack with an error (not taken), or an error (the socket is closed)."""
         try:
-            message = json.loads(text)
-        except ValueError:
+            message = _decode(text)
+        except (msgspec.DecodeError, ValueError):
             return {"type": "error", "error": "a message is not JSON"}
         if not isinstance(message, dict):
             return {"type": "error", "error": "a message must be a JSON object"}
@@ -116,7 +120,7 @@ class Ingest:
             return {"type": "error", "error": "a message needs seq, a positive integer"}
         if seq <= self.last_seq.get(publisher, 0):
             self.resends += 1
-            return {"type": "ack", "seq": seq}
+            return seq
         kind, data = message.get("type"), message.get("data")
         problem = _problem(kind, data)
         self.last_seq[publisher] = seq
@@ -126,7 +130,10 @@ class Ingest:
         self.dashboard.publish(kind, data, source=publisher,
                                timestamp=stamp if isinstance(stamp, int) and not isinstance(stamp, bool) else None)
         self.received[publisher] = self.received.get(publisher, 0) + 1
-        return {"type": "ack", "seq": seq}
+        return seq
+
+
+_decode = msgspec.json.decode
 
 
 def _problem(kind: Any, data: Any) -> str | None:
