@@ -299,8 +299,10 @@ async def _resume_scenario(schedule: dict) -> None:
             if first["type"] == "snapshot":  # only when the journal no longer holds what followed `since`
                 assert first["data"]["reason"] == "resume_too_old"
                 assert run.dashboard.state.journal.oldest - 1 > since
-            else:
-                assert first["seq"] == since + 1  # nothing missed, nothing twice
+            else:  # what came after `since`, less states a newer state of the same thing replaced in the queue
+                assert first["seq"] > since
+                between = run.dashboard.state.journal.since(since) or []
+                assert all(e.entity is not None for e in between if e.seq < first["seq"]), "an event was skipped"
         await run.quiesce()
         await assert_page_equals_store(run, page)
         if schedule["journal"] == 10_000:
@@ -310,10 +312,10 @@ async def _resume_scenario(schedule: dict) -> None:
 
 @pytest.mark.timeout(180)
 async def test_a_page_that_never_reads_gets_a_behind_snapshot_and_the_bot_keeps_its_pace(tmp_path):
-    """~500 fills/s (2,000 page messages/s, most of them coalescing states): a page on a small receive buffer that
-    stops reading fills the network, then its queue (2,000), and is sent a snapshot instead; meanwhile the bot
-    stores as many fills as without it."""
-    window = 7.0
+    """~500 fills/s (2,000 page messages/s, most of them coalescing states). Fills stored in windows without a page
+    and with one that stops reading (on a small receive buffer), interleaved so drift cancels: the same within
+    20 %. A page that stops reading fills the network, then its queue (2,000), and is sent a snapshot instead."""
+    window, rounds = 3.0, 3
     async with asyncio.timeout(160):
         async with Run(tmp_path, rate=1000) as run:
             stats = run.pool.trade_sync.stats
@@ -324,25 +326,34 @@ async def test_a_page_that_never_reads_gets_a_behind_snapshot_and_the_bot_keeps_
                 return stats()["stored"] - before
 
             await asyncio.sleep(1.0)
-            alone = await fills_stored_in(window)
-            slow = PageClient(run)
+            alone = with_slow = 0
+            slow = None
             try:
-                await slow.connect(receive_buffer=64 * 1024)
-                assert (await slow.read())["data"]["reason"] == "connect"  # then it reads nothing
-                with_slow = await fills_stored_in(window)
-                server_page = next(iter(run.dashboard.pages))
-                assert alone > 1_000, alone
+                for round_ in range(rounds):
+                    alone += await fills_stored_in(window)
+                    slow = PageClient(run)
+                    await slow.connect(receive_buffer=64 * 1024)
+                    assert (await slow.read())["data"]["reason"] == "connect"  # then it reads nothing
+                    with_slow += await fills_stored_in(window)
+                    if round_ < rounds - 1:
+                        await run.dashboard.drop_pages()
+                        await slow.own_session.close()
+                assert alone > 3_000, alone
                 assert abs(with_slow - alone) <= 0.2 * alone, (alone, with_slow)
-                assert server_page.queue.behind >= 1, (alone, with_slow, server_page.status())
-                assert len(server_page.queue) <= run.dashboard.page_queue
+                server_page = next(iter(run.dashboard.pages))
+                deadline = time.monotonic() + 20
+                while not server_page.queue.behind and time.monotonic() < deadline:
+                    assert len(server_page.queue) <= run.dashboard.page_queue
+                    await asyncio.sleep(0.1)
+                assert server_page.queue.behind >= 1, server_page.status()
                 # it reads again: what the network held, then the snapshot instead of the backlog, then live
                 assert await slow.read_until(lambda: "behind" in slow.view.snapshots, timeout=30)
                 await run.quiesce()
                 await assert_page_equals_store(run, slow)
             finally:
-                if slow.ws is not None:
+                if slow is not None:
                     await slow.ws.close()
-                await slow.own_session.close()
+                    await slow.own_session.close()
 
 
 @pytest.mark.timeout(120)
@@ -435,6 +446,38 @@ async def test_manual_order_is_placed_and_filled_on_the_simulator_with_its_path_
             resting = ledger.orders[placed["order"]["order_id"]]
             assert resting.status is OrderStatus.NEW and resting.price == bid - 100
             assert await page.read_until(lambda: _order_state(page, placed["order"]) == "open")
+
+
+@pytest.mark.timeout(120)
+async def test_manual_order_with_take_profit_and_stop_loss_protects_what_filled(tmp_path):
+    async with asyncio.timeout(100):
+        async with Run(tmp_path, market="future", manual=True) as run:
+            page = await run.page()
+            await page.read()
+            bid = run.sim.market("binance", "future", "BTC/USDT:USDT").best_bid()[0]
+            # long at the market; the take-profit already reached (it fires at the next step), the stop-loss far off
+            status, prepared = await run.post("/api/manual-trade/prepare", {
+                "key": "binance_future", "symbol": "BTC/USDT:USDT", "side": "long", "order_type": "market",
+                "amount": "0.01", "take_profit": str(bid - 100), "stop_loss": str(bid - 5000)})
+            assert status == 200 and f"take profit {bid - 100}, stop loss {bid - 5000}" in prepared["summary"]
+            status, placed = await run.post("/api/manual-trade-ws", {"confirmation_id": prepared["confirmation_id"]})
+            assert status == 200 and placed["path"] == "websocket", placed
+            ledger = run.sim.ledger("binance", "future")
+
+            def sells() -> list:
+                return [o for o in ledger.orders.values() if o.side.value == "sell"]
+
+            assert await page.read_until(lambda: sorted(o.status.value for o in sells()) == ["canceled", "filled"],
+                                         timeout=30), sells()
+            assert all(o.client_order_id.startswith("dash") for o in ledger.orders.values())
+            await run.quiesce()
+            await assert_page_equals_store(run, page)
+            (position,) = page.view.positions.values()
+            assert position["direction"] == "flat" and Decimal(position["size"]) == 0  # in and out
+            mine = [f for f in page.view.fills if f["strategy_id"] == "dashboard-manual"]
+            for side in ("buy", "sell"):
+                assert sum(Decimal(f["amount"]) for f in mine if f["side"] == side) == Decimal("0.01"), mine
+            assert page.view.orders == {}
 
 
 def _order_state(page: PageClient, order: dict) -> str | None:
