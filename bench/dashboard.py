@@ -7,7 +7,8 @@ pages: latency, and whether every page keeps up: all the fills, no `behind` snap
 - publisher: the bot publishes (framework.publisher) to a dashboard backend in another process: … → store → the
   publisher component → /ws → ingest → journal → page socket.
 
-Pages are read by child processes (a few pages each) that parse only the fill messages. Usage:
+Pages are read by child processes (a few pages each) that scan the socket's bytes for fill messages (no decode per
+message: a reader costs little beside the server it measures). Usage:
 
     python bench/dashboard.py [--quick] [--fills 5000] [--rate 1000] [--pages 1,10,50] [--path feed,publisher]
                               [--store sqlite|memory] [--venue binance_spot]
@@ -17,19 +18,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-
-import aiohttp  # noqa: E402
 
 from exchanges.connector import Credentials, ExchangeConnector  # noqa: E402
 from exchanges.simulator.server import generated_credentials  # noqa: E402
@@ -42,7 +44,7 @@ from framework.venue import Endpoints  # noqa: E402
 from memory_store import MemoryStore  # noqa: E402  (bench/memory_store.py)
 
 TOKEN = "bench-dashboard-token-0123456789"
-PAGES_PER_READER = 5  # page sockets one reader process holds
+PAGES_PER_READER = 10  # page sockets one reader process holds
 TARGET_MS = 100.0  # the design's promise: a fill on the page within 100 ms
 LIVE = "/ws/live-dashboard"
 
@@ -100,48 +102,63 @@ async def serve_dashboard(tmp: Path) -> None:
     await pool.stop()
 
 
-async def read_pages(url: str, count: int, source: str | None) -> None:
+FILL = re.compile(rb'\{"type":"fill","seq":\d+,"data":\{"key":"[^"]*","trade_id":"([^"]+)"')
+BEHIND = re.compile(rb'"reason":"behind"')
+SNAPSHOT = b'{"type":"snapshot"'
+TAIL = 512  # bytes of a chunk scanned again with the next one (a message split between reads)
+
+
+async def open_page(url: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A page socket opened by hand: the upgrade, then the server's frames read as bytes (they are not masked,
+    and no compression is offered), so a reader costs a scan per chunk instead of a decode per message."""
+    parts = urlsplit(url)
+    reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
+    key = base64.b64encode(os.urandom(16)).decode()
+    writer.write(f"GET {parts.path}?{parts.query} HTTP/1.1\r\nHost: {parts.netloc}\r\nUpgrade: websocket\r\n"
+                 f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode())
+    head = await reader.readuntil(b"\r\n\r\n")
+    if b" 101 " not in head.split(b"\r\n")[0]:
+        raise RuntimeError(f"page socket refused: {head.splitlines()[0]!r}")
+    return reader, writer
+
+
+async def read_pages(url: str, count: int) -> None:
     """Child: `count` page sockets; `ready` once each has its snapshot; `collect N TIMEOUT` waits until every page
-    has N fill messages (from `source` when given) or the timeout, and answers `done <file>` with, per page, the
-    (trade id, arrival ns) of each and the behind snapshots it got."""
-    pages = [{"fills": [], "behind": 0, "messages": 0, "snapshot": asyncio.Event()} for _ in range(count)]
+    has N fill messages or the timeout, and answers `done <file>` with, per page, the (trade id, arrival ns) of
+    each fill message and the behind snapshots it got."""
+    pages = [{"fills": [], "behind": 0, "snapshot": asyncio.Event()} for _ in range(count)]
 
-    async def read(page: dict[str, Any], ws: aiohttp.ClientWebSocketResponse) -> None:
-        fills = page["fills"]
-        async for message in ws:
+    async def read(page: dict[str, Any], reader: asyncio.StreamReader) -> None:
+        tail = b""
+        while chunk := await reader.read(1 << 20):
             arrived = time.time_ns()
-            text = message.data
-            page["messages"] += 1
-            if text.startswith('{"type":"fill"'):
-                data = json.loads(text)["data"]
-                if source is None or data.get("source") == source:
-                    fills.append((data["trade_id"], arrived))
-            elif text.startswith('{"type":"snapshot"'):
+            text = tail + chunk
+            old = len(tail)  # a match ending inside what was scanned before was counted then
+            page["fills"].extend((m.group(1).decode(), arrived) for m in FILL.finditer(text) if m.end() > old)
+            page["behind"] += sum(1 for m in BEHIND.finditer(text) if m.end() > old)
+            if not page["snapshot"].is_set() and SNAPSHOT in text:
                 page["snapshot"].set()
-                if '"reason":"behind"' in text:
-                    page["behind"] += 1
+            tail = text[-TAIL:]
 
-    async with aiohttp.ClientSession() as session:
-        sockets = [await session.ws_connect(url, max_msg_size=256 * 1024 * 1024) for _ in range(count)]
-        tasks = [asyncio.create_task(read(page, ws), name="bench-page") for page, ws in zip(pages, sockets)]
-        await asyncio.wait_for(asyncio.gather(*(p["snapshot"].wait() for p in pages)), 60)
-        print("ready", flush=True)
-        loop = asyncio.get_running_loop()
-        while line := (await loop.run_in_executor(None, sys.stdin.readline)).split():
-            want, timeout = int(line[1]), float(line[2])
-            deadline = time.monotonic() + timeout
-            while time.monotonic() < deadline and any(len(p["fills"]) < want for p in pages):
-                await asyncio.sleep(0.05)
-            path = Path(tempfile.mkstemp(prefix="bench-pages-")[1])
-            path.write_text(json.dumps([{"fills": p["fills"], "behind": p["behind"], "messages": p["messages"]}
-                                        for p in pages]))
-            for page in pages:
-                page["fills"], page["behind"], page["messages"] = [], 0, 0
-            print(f"done {path}", flush=True)
-        for task in tasks:
-            task.cancel()
-        for ws in sockets:
-            await ws.close()
+    sockets = [await open_page(url) for _ in range(count)]
+    tasks = [asyncio.create_task(read(page, r), name="bench-page") for page, (r, _) in zip(pages, sockets)]
+    await asyncio.wait_for(asyncio.gather(*(p["snapshot"].wait() for p in pages)), 60)
+    print("ready", flush=True)
+    loop = asyncio.get_running_loop()
+    while line := (await loop.run_in_executor(None, sys.stdin.readline)).split():
+        want, timeout = int(line[1]), float(line[2])
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and any(len(p["fills"]) < want for p in pages):
+            await asyncio.sleep(0.05)
+        path = Path(tempfile.mkstemp(prefix="bench-pages-")[1])
+        path.write_text(json.dumps([{"fills": p["fills"], "behind": p["behind"]} for p in pages]))
+        for page in pages:
+            page["fills"], page["behind"] = [], 0
+        print(f"done {path}", flush=True)
+    for task in tasks:
+        task.cancel()
+    for _, writer in sockets:
+        writer.transport.abort()
 
 
 # --- the bot side ----------------------------------------------------------------------------------------------
@@ -173,15 +190,14 @@ def pct(values: list[float], q: float) -> float:
 
 
 async def round_of(sim: subprocess.Popen, page_url: str, pages: int, fills: int, rate: float,
-                   source: str | None, probe: Probe) -> dict[str, Any]:
+                   probe: Probe) -> dict[str, Any]:
     """One run of `fills` fills at `rate` with `pages` pages reading: latency figures and who kept up."""
     readers = []
     left = pages
     while left:
         count = min(PAGES_PER_READER, left)
         left -= count
-        wanted = ["--source", source] if source else []
-        readers.append(spawn("--read-pages", page_url, "--count", str(count), *wanted))
+        readers.append(spawn("--read-pages", page_url, "--count", str(count)))
     try:
         for reader in readers:
             assert (await ask(reader, None, 60))[0] == "ready"
@@ -240,7 +256,7 @@ async def bench_path(path: str, args: argparse.Namespace, tmp: Path) -> list[dic
 
                 board = Dashboard(pool, port=0, token=TOKEN, connectors=[connector])
                 await board.start()
-                page_url, source = f"ws://127.0.0.1:{board.port}{LIVE}?token={TOKEN}", None
+                page_url = f"ws://127.0.0.1:{board.port}{LIVE}?token={TOKEN}"
             else:
                 from framework.publisher import Publisher, PublisherConfig
 
@@ -249,15 +265,15 @@ async def bench_path(path: str, args: argparse.Namespace, tmp: Path) -> list[dic
                 publisher = Publisher(PublisherConfig(enabled=True, url=f"ws://127.0.0.1:{dash_port}/ws", token=TOKEN,
                                                       publisher_id="bench-bot", retry_delay=0.1), pool=pool)
                 await publisher.start()
-                page_url, source = f"ws://127.0.0.1:{dash_port}{LIVE}?token={TOKEN}", "bench-bot"
+                page_url = f"ws://127.0.0.1:{dash_port}{LIVE}?token={TOKEN}"  # only the bot's messages there
                 while publisher.state.value != "connected":
                     await asyncio.sleep(0.05)
             while pool.get_connection_status()["connections"].get(str(key), {}).get("status") != "connected":
                 await asyncio.sleep(0.05)
             await asyncio.sleep(0.5)  # the start-up backfill is done
-            await round_of(sim, page_url, 1, min(args.fills, 1_000), args.rate, source, probe)  # warm-up, not shown
+            await round_of(sim, page_url, 1, min(args.fills, 1_000), args.rate, probe)  # warm-up, not shown
             for pages in args.pages:
-                row = await round_of(sim, page_url, pages, args.fills, args.rate, source, probe)
+                row = await round_of(sim, page_url, pages, args.fills, args.rate, probe)
                 row["path"] = path
                 rows.append(row)
                 print_row(row, args.rate)
@@ -303,14 +319,13 @@ async def main() -> None:
     parser.add_argument("--serve-dashboard", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--read-pages", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--count", type=int, default=1, help=argparse.SUPPRESS)
-    parser.add_argument("--source", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--tmp", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_dashboard:
         await serve_dashboard(Path(args.tmp))
         return
     if args.read_pages:
-        await read_pages(args.read_pages, args.count, args.source)
+        await read_pages(args.read_pages, args.count)
         return
     if args.quick:
         args.fills = 2_000
