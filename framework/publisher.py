@@ -21,6 +21,7 @@ import attrs
 import msgspec
 from loguru import logger
 
+from framework.dashboard.ingest import RESERVED_TYPES  # the dashboard's own types: a publisher may not send them
 from framework.dashboard.state import (
     balance_item,
     encode,
@@ -40,12 +41,6 @@ if TYPE_CHECKING:
 ENV_PREFIX = "SYSTEM__"
 # Fills and orders are never dropped: kept until the dashboard acks them, resent after a reconnect.
 CRITICAL_TYPES = frozenset({"fill", "orders"})
-# What strategies publish most: the documented types. Others are allowed (a name of letters, digits and _).
-KNOWN_TYPES = frozenset({"market_data", "trading_decision", "ai_decision", "system_status", "position_update",
-                         "balance_update", "fill", "orders"})
-# The dashboard's own message types and the publisher protocol's: a publisher may not send these.
-RESERVED_TYPES = frozenset({"snapshot", "balance", "positions", "connection", "health", "alert", "pnl", "ping",
-                            "pong", "hello", "welcome", "ack", "error"})
 STATUS_EVERY = 60.0  # seconds: a system_status at least this often (and whenever the connections change)
 SLOW_RETRY = 30.0  # seconds between tries once max_retries failed in a row, or while refused (the backoff's cap)
 
@@ -134,14 +129,13 @@ def url_problem(url: str) -> str | None:
     """Why `url` cannot be a dashboard's publisher socket, in one line; None when it can."""
     try:
         parts = urlsplit(url)
-        port = parts.port
+        parts.port  # a port that is not a number raises here
     except ValueError as exc:
         return f"{redact(url)!r} is not a URL ({exc})"
     if parts.scheme not in ("ws", "wss"):
         return f"{redact(url)!r} is not a ws:// or wss:// URL: write it as ws://HOST:PORT/ws"
     if not parts.hostname:
         return f"{redact(url)!r} has no host: write it as ws://HOST:PORT/ws"
-    del port
     return None
 
 
@@ -181,6 +175,7 @@ def ticker_data(ticker: Any) -> dict[str, Any]:
 
 
 def check_type(kind: str) -> str:
+    """`kind` if a publisher may send it (a name of letters, digits and _, not the dashboard's own), else ValueError."""
     if not isinstance(kind, str) or not kind or len(kind) > 64 or not kind.replace("_", "a").isalnum() \
             or not kind.isascii():
         raise ValueError(f"message type {kind!r}: use a name of letters, digits and _ (e.g. trading_decision)")
