@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 ENV_PREFIX = "SYSTEM__"
 # Fills and orders are never dropped: kept until the dashboard acks them, resent after a reconnect.
 CRITICAL_TYPES = frozenset({"fill", "orders"})
+HELD_WARNING = 100_000  # unacked fills and orders held in memory: a warning at every such many
 STATUS_EVERY = 60.0  # seconds: a system_status at least this often (and whenever the connections change)
 SLOW_RETRY = 30.0  # seconds between tries once max_retries failed in a row, or while refused (the backoff's cap)
 
@@ -228,8 +229,9 @@ class Publisher:
     `publish(type, data)` sends anything else (strategies: `self.publish`), from any thread.
 
     While the dashboard is down everything waits in order: fills and orders until acked (never dropped: resent
-    after the welcome's last seq), other messages up to `queue_size` (the oldest dropped past it, counted in
-    `dropped`). A bad URL or a refused token is one error line; the bot trades on."""
+    after the welcome's last seq; held in memory for the life of the process, a warning at every 100,000), other
+    messages up to `queue_size` (the oldest dropped past it, counted in `dropped`). A bad URL or a refused token is
+    one error line; the bot trades on."""
 
     def __init__(self, config: PublisherConfig, *, pool: ConnectionPool | None = None,
                  backoff: Backoff | None = None, component_name: str = "publisher") -> None:
@@ -376,6 +378,9 @@ class Publisher:
                 old = bounded.popleft()
                 if self._pending.pop(old, None) is not None:
                     self.dropped += 1
+        elif not (len(self._pending) - len(self._bounded)) % HELD_WARNING:
+            self._log.bind(fills_and_orders=len(self._pending) - len(self._bounded)).warning(
+                "publisher holds many unacked fills and orders in memory")
         if self._ws is not None:
             self._unsent.append(seq)
             self._wake.set()
