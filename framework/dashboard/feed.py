@@ -26,8 +26,9 @@ class DashboardFeed:
     balances and positions are read again from the store: none is missed for long."""
 
     def __init__(self, pool: Any, state: DashboardState, *, name: str = "dashboard",
-                 health_every: float = HEALTH_EVERY) -> None:
+                 health_every: float = HEALTH_EVERY, store: Any = None) -> None:
         self.pool = pool
+        self.store = store if store is not None else pool.store
         self.state = state
         self.name = name
         self.health_every = health_every
@@ -44,15 +45,24 @@ class DashboardFeed:
         if self._component is None:
             self._component = self.pool.pipeline.register_component(self.name, self, channels=CHANNELS)
 
-    async def start(self) -> None:
-        """Apply what was held, in order, and go live (with a health read at once)."""
-        self.register()
+    def hold(self) -> None:
+        """Hold events (in order, in memory) while the state is read from the store again."""
+        if self._early is None:
+            self._early = []
+
+    async def release(self) -> None:
+        """Apply what was held, in order (past EARLY_LIMIT: the store is read again instead), and go on live."""
         early, self._early = self._early, None
         for kind, event in early or ():
             self._apply(kind, event)
         if self._overrun:
             self._overrun = False
             await self.refresh(orders=True)
+
+    async def start(self) -> None:
+        """Apply what was held and go live (with a health read at once)."""
+        self.register()
+        await self.release()
         if self._task is None:
             self.tick()
             self._task = asyncio.create_task(self._run(), name=f"{self.name}-health")
@@ -69,14 +79,14 @@ class DashboardFeed:
     async def refresh(self, *, orders: bool = False) -> None:
         """Read the account (and `orders`, and fills) from the store again once what was received is stored."""
         await self.pool.trade_sync.wait_stored()
-        await self.state.load_account(self.pool.store, orders=orders, record=True)
+        await self.state.load_account(self.store, orders=orders, record=True)
         if orders:
             for trade in await self._fills_after():
                 self.state.apply_fill(trade)
 
     async def _fills_after(self) -> list[Any]:
         keys = sorted(self.state.keys | set(self.pool.pipeline.known_keys()), key=str)
-        rows = await self.pool.store.trades_after(keys, self.state.fills_seq, EARLY_LIMIT) if keys else []
+        rows = await self.store.trades_after(keys, self.state.fills_seq, EARLY_LIMIT) if keys else []
         return [trade for _, trade in rows]
 
     # the pipeline's handlers (coroutines that never suspend: they run on the loop, in the component's task) -------

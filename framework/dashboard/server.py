@@ -26,7 +26,7 @@ from framework.dashboard.feed import HEALTH_EVERY, DashboardFeed
 from framework.dashboard.manual import ManualOrderError, ManualTrading
 from framework.dashboard.openapi import document
 from framework.dashboard.state import JOURNAL_SIZE, DashboardState, Entry, encode, fill_item
-from framework.errors import ConfigError
+from framework.errors import ConfigError, StoreError
 from framework.events import now_ms
 
 PAGE_QUEUE = 2_000  # messages queued per page before it is sent a snapshot instead
@@ -93,12 +93,16 @@ class PageQueue:
         self.wakeup.set()
 
     def fall_behind(self) -> None:
+        self.behind += 1
+        self.reset("behind")
+
+    def reset(self, reason: str) -> None:
+        """Nothing queued is sent: a snapshot (with this reason) is, next."""
         self.items.clear()
         self.by_entity.clear()
         self.live = 0
         self.backlog.clear()
-        self.snapshot_reason = "behind"
-        self.behind += 1
+        self.snapshot_reason = reason
         self.wakeup.set()
 
     def take(self) -> Entry | str | None:
@@ -152,8 +156,9 @@ class Dashboard:
     def __init__(self, pool: Any, *, host: str = "127.0.0.1", port: int = 0, token: str | None = None,
                  connectors: Iterable[Any] = (), symbols: Iterable[str] = (), static_dir: str | Path | None = None,
                  page_queue: int = PAGE_QUEUE, journal_size: int = JOURNAL_SIZE,
-                 health_every: float = HEALTH_EVERY, name: str = "dashboard") -> None:
+                 health_every: float = HEALTH_EVERY, name: str = "dashboard", store: Any = None) -> None:
         self.pool = pool
+        self.store = store if store is not None else pool.store  # what the state is read from (the pool's)
         self.host = host
         self.port = port
         self.token = dashboard_token(token)
@@ -162,12 +167,13 @@ class Dashboard:
         self.page_queue = page_queue
         router = getattr(getattr(pool, "pipeline", None), "router", None)
         self.state = DashboardState(journal_size=journal_size, owner=router.owner if router is not None else None)
-        self.feed = DashboardFeed(pool, self.state, name=name, health_every=health_every)
+        self.feed = DashboardFeed(pool, self.state, name=name, health_every=health_every, store=self.store)
         self.manual = ManualTrading(pool, self.connectors, symbols)
         self.pages: set[Page] = set()
         self.app: web.Application | None = None
         self._runner: web.AppRunner | None = None
         self._ready = asyncio.Event()
+        self._loader: asyncio.Task | None = None
         self._state = "created"
         self._log = logger.bind(component=name)
 
@@ -182,14 +188,27 @@ class Dashboard:
         self._state = "starting"
         try:
             await self._listen()
-            store = self.pool.store
-            await self.state.discover_keys(store, {c.key for c in self.connectors} | set(self.pool.pipeline.known_keys()))
-            await self.state.load_fills(store)  # the long read (every fill, for the PnL) before subscribing
-            self.feed.register()  # from here events wait in memory: nothing falls between the store and them
-            await self.state.load_account(store)
-            await self.state.load_fills(store)  # those stored meanwhile
+            store = self.store
+            keys = {c.key for c in self.connectors} | set(self.pool.pipeline.known_keys())
+            try:
+                await self.state.discover_keys(store, keys)
+                await self.state.load_fills(store)  # the long read (every fill, for the PnL) before subscribing
+                self.feed.register()  # from here events wait in memory: nothing falls between the store and them
+                await self.state.load_account(store)
+                await self.state.load_fills(store)  # those stored meanwhile
+                unread = False
+            except StoreError as exc:
+                if not exc.transient:
+                    raise
+                self._log.bind(error=str(exc)[:200]).warning("store unreachable: the dashboard starts without "
+                                                              "its history and reads it when the store is back")
+                self.state.keys |= keys
+                self.feed.register()
+                unread = True
             self.state.on_entry = self._fan_out
             await self.feed.start()
+            if unread:
+                self._loader = asyncio.create_task(self._load_later(), name="dashboard-load-later")
             await self.manual.start()
         except BaseException:
             await self._teardown()
@@ -230,8 +249,33 @@ class Dashboard:
         self.port = site._server.sockets[0].getsockname()[1]  # the port chosen for port 0
         self.app, self._runner = app, runner
 
+    async def _load_later(self) -> None:
+        """The store's state once it answers, read as at start (events held meanwhile), then a snapshot to every
+        page (reason "behind": what it showed lacked the history)."""
+        while True:
+            await asyncio.sleep(2.0)
+            self.feed.hold()
+            try:
+                await self.state.discover_keys(self.store)
+                self.state.forget_fills()  # the live ones shown so far are stored: read in their place
+                await self.state.load_fills(self.store)
+                await self.state.load_account(self.store)
+            except StoreError as exc:
+                self._log.bind(error=str(exc)[:200]).debug("store still unreachable for the dashboard")
+                continue
+            finally:
+                await self.feed.release()
+            for page in self.pages:
+                page.queue.reset("behind")
+            self._log.info("store answers: the dashboard read its history")
+            return
+
     async def _teardown(self, timeout: float = 5.0) -> None:
         self.state.on_entry = None
+        loader, self._loader = self._loader, None
+        if loader is not None:
+            loader.cancel()
+            await asyncio.gather(loader, return_exceptions=True)
         for page in list(self.pages):
             await self._close_page(page)
         if self._runner is not None:
@@ -418,7 +462,10 @@ class Dashboard:
         except ValueError:
             return _error(400, f"since must be a store seq number, got {text!r}")
         keys = sorted(self.state.keys | set(self.pool.pipeline.known_keys()), key=str)
-        rows = await self.pool.store.trades_after(keys, since, FILLS_PAGE) if keys else []
+        try:
+            rows = await self.store.trades_after(keys, since, FILLS_PAGE) if keys else []
+        except StoreError as exc:
+            return _error(503, f"the store cannot be read now ({str(exc)[:200]}): try again shortly")
         owner = self.state.owner
         return _json([fill_item(t, owner(t.client_order_id) if t.client_order_id else None) for _, t in rows])
 

@@ -284,6 +284,12 @@ class DashboardState:
         self.keys |= found
         return found
 
+    def forget_fills(self) -> None:
+        """Drop the fills and the PnL (to read them all again from the store: it holds every fill shown)."""
+        self.fills.clear()
+        self.fills_seq = 0
+        self.pnl = PnL()
+
     async def load_fills(self, store: Any, page: int = 5_000) -> int:
         """Every stored fill of the keys after the newest one taken, in store order (the newest 200 are shown, all
         of them count in the PnL and the chart). Journals nothing. Returns how many."""
@@ -443,7 +449,8 @@ class DashboardState:
             self.finished[where] = item
             self.finished.move_to_end(where)
             while len(self.finished) > FINISHED_ORDERS:
-                self.finished.popitem(last=False)
+                gone, _ = self.finished.popitem(last=False)
+                self.placed_here.discard(gone)
         else:
             self.finished.pop(where, None)
             self.orders[where] = item

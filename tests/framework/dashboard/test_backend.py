@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from exchanges.simulator import Simulator
 from framework.dashboard import Dashboard, PageView
 from framework.dashboard.state import FINAL_STATES, SNAPSHOT_FILLS
+from framework.errors import StoreError
 from framework.events import Market, OrderStatus
 from framework.orders import WebSocketTradingConfig, setup_websocket_trading
 from framework.pool import ConnectionPool
@@ -41,8 +42,10 @@ class Run:
     """A simulator, a pool on a SQLite file, one strategy on one key, and the dashboard on port 0."""
 
     def __init__(self, directory: Path, exchange: str = "binance", market: str = "spot", *, quoter: bool = False,
-                 rate: float | None = None, manual: bool = False, seed: int = 5, **dashboard_options) -> None:
+                 rate: float | None = None, manual: bool = False, seed: int = 5, warmup: float = 0.0,
+                 dashboard_store=None, **dashboard_options) -> None:
         self.directory, self.exchange, self.market = directory, exchange, Market.parse(market)
+        self.warmup, self.dashboard_store = warmup, dashboard_store
         self.symbol = SYMBOLS[self.market.value]
         self.quoter, self.rate, self.manual, self.seed = quoter, rate, manual, seed
         self.dashboard_options = dashboard_options
@@ -66,6 +69,10 @@ class Run:
         if self.rate:
             self.sim.autopilot(self.exchange, self.market, self.symbol, rate=self.rate,
                                client_order_id_prefix=self.strategy.client_order_id_prefix)
+        await asyncio.sleep(self.warmup)
+        if self.dashboard_store is not None:
+            self.dashboard_store = self.dashboard_store(self.pool.store)
+            self.dashboard_options["store"] = self.dashboard_store
         self.dashboard = Dashboard(self.pool, token=TOKEN, connectors=[self.connector] if self.manual else [],
                                    symbols=[self.symbol], health_every=0.2, **self.dashboard_options)
         await self.dashboard.start()
@@ -505,6 +512,48 @@ async def test_a_restarted_dashboard_shows_what_the_last_one_showed(tmp_path):
             await pool.stop()
         for part in ("balances", "positions", "orders", "fills", "chart"):
             assert sorted(map(json.dumps, after[part])) == sorted(map(json.dumps, before[part])), part
+
+
+class ReadsDown:
+    """The pool's store, whose reads fail as an unreachable database's would while `down` (writes go on)."""
+
+    READS = frozenset({"fetch_balances", "fetch_positions", "fetch_orders", "fetch_order_requests", "trades_after"})
+
+    def __init__(self, inner) -> None:
+        self.inner, self.down = inner, True
+
+    def __getattr__(self, name):
+        found = getattr(self.inner, name)
+        if name not in self.READS:
+            return found
+
+        async def read(*args, **kwargs):
+            if self.down:
+                raise StoreError("database unreachable (test)")
+            return await found(*args, **kwargs)
+
+        return read
+
+
+@pytest.mark.timeout(120)
+async def test_a_dashboard_started_while_the_store_cannot_be_read_shows_its_history_once_it_can(tmp_path):
+    async with asyncio.timeout(100):
+        async with Run(tmp_path, rate=40, warmup=1.5, dashboard_store=ReadsDown) as run:
+            history = await run.pool.store.trades_after(run.pool.pipeline.known_keys(), 0, 10_000)
+            assert history  # stored before the dashboard started
+            page = await run.page()
+            first = await page.read()
+            assert first["data"]["reason"] == "connect"
+            assert {f["store_seq"] for f in first["data"]["fills"]}.isdisjoint(seq for seq, _ in history)
+            status, _ = await run.get("/api/fills?since=0")
+            assert status == 503
+            run.dashboard_store.down = False
+            assert await page.read_until(lambda: "behind" in page.view.snapshots, timeout=15)
+            await run.quiesce()
+            await assert_page_equals_store(run, page)
+            stored = await run.pool.store.trades_after(run.pool.pipeline.known_keys(), 0, 100_000)
+            run.dashboard.feed.tick()
+            assert await page.read_until(lambda: page.view.chart[-1]["fills"] == len(stored))  # history counted
 
 
 @pytest.mark.timeout(60)
