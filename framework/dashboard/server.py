@@ -21,6 +21,7 @@ from typing import Any, Iterable
 from aiohttp import WSMsgType, web
 from loguru import logger
 
+from framework.dashboard import ingest
 from framework.dashboard.auth import auth_middleware, dashboard_token
 from framework.dashboard.feed import HEALTH_EVERY, DashboardFeed
 from framework.dashboard.manual import ManualOrderError, ManualTrading
@@ -420,14 +421,8 @@ class Dashboard:
         add("GET", "/api/openapi.json", self._openapi)
         add("POST", "/api/manual-trade/prepare", self._prepare)
         add("POST", "/api/manual-trade-ws", self._manual_trade)
-        try:
-            from framework.dashboard import ingest  # the publisher endpoint (GET /ws), when installed
-        except ModuleNotFoundError as exc:
-            if exc.name != "framework.dashboard.ingest":
-                raise
-        else:
-            for method, path, handler in ingest.routes(self):
-                add(method, path, handler)
+        for method, path, handler in ingest.routes(self):  # the publishers' socket (GET /ws)
+            add(method, path, handler)
 
     async def _index(self, request: web.Request) -> web.StreamResponse:
         index = self.static_dir / "index.html"
