@@ -2,7 +2,7 @@
 fills, connections, health, alerts, the fills/PnL chart), built from the store at start and kept from events, each
 change journaled as a page message with its `seq`; and `PageView`, the state a page rebuilds from those messages.
 
-Wire shapes (README "The live dashboard"): numbers are Decimal text, timestamps int ms.
+Wire shapes (their schemas: framework/dashboard/openapi.py): numbers are Decimal text, timestamps int ms.
 """
 
 from __future__ import annotations
@@ -308,12 +308,14 @@ class DashboardState:
         """The latest balances and positions the store holds, and (`orders`) every order it knows: the venue's
         states completed by order entry's requests. `record`: journal what changes (a state already serving
         pages); else nothing is journaled (a page connecting later gets it in its snapshot)."""
+        take_balance = self.apply_balance if record else self._take_balance
+        take_position = self.apply_position if record else self._take_position
         for b in await store.fetch_balances():
             self.keys.add(b.key)
-            self.apply_balance(b) if record else self._take_balance(b)
+            take_balance(b)
         for p in await store.fetch_positions():
             self.keys.add(p.key)
-            self.apply_position(p) if record else self._take_position(p)
+            take_position(p)
         if not orders:
             return
         for row in await store.fetch_order_requests():
