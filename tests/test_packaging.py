@@ -12,7 +12,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("framework", "exchanges", "strategies")
-CONSOLE_SCRIPTS = ("tradesync-run", "tradesync-report", "tradesync-audit", "tradesync-replay", "tradesync-sim")
+CONSOLE_SCRIPTS = ("tradesync-run", "tradesync-report", "tradesync-audit", "tradesync-replay", "tradesync-sim",
+                   "tradesync-dashboard")
 MODULES = ("framework.runner", "framework.report", "framework.audit", "framework.dead_letters", "exchanges.simulator")
 SCRIPTS = ("run_strategy.py", "trade_sync_report.py", "audit_trades.py", "replay_dead_letters.py")
 BUILD_LEFTOVERS = ("build", "dist")
@@ -85,6 +86,16 @@ def test_installed_packages_are_the_copies_in_the_venv_each_with_py_typed(instal
     for init in map(Path, result.stdout.split()):
         assert init.is_relative_to(venv), init
         assert (init.parent / "py.typed").is_file(), init.parent
+
+
+def test_installed_package_ships_the_dashboard_page(installed, tmp_path):
+    venv, _, _ = installed
+    code = "import framework.dashboard, pathlib; print(pathlib.Path(framework.dashboard.__file__).parent / 'static')"
+    result = subprocess.run([str(venv / "bin" / "python"), "-c", code], capture_output=True, text=True, timeout=60,
+                            cwd=tmp_path, env=_clean_env())
+    assert result.returncode == 0, result.stderr
+    static = Path(result.stdout.strip())
+    assert static.is_relative_to(venv) and {"index.html", "app.js", "style.css"} <= {p.name for p in static.iterdir()}
 
 
 @pytest.mark.parametrize("module", MODULES)
