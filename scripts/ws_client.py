@@ -19,6 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import aiohttp  # noqa: E402
 
+from framework.runner import _positive_float as _seconds  # noqa: E402  (seconds ≥ 0, one-line errors)
 from framework.sync_log import redact  # noqa: E402
 
 PAGE_PATH = "/ws/live-dashboard"
@@ -58,16 +59,6 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
                         help="publisher id with --send (default ws_client-<host>-<pid>)")
     parser.add_argument("--timeout", type=_seconds, default=10.0, help="seconds for the connection and each ack")
     return parser
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be ≥ 0, got {text}")
-    return value
 
 
 def socket_url(url: str, default_path: str) -> tuple[str, str | None]:
