@@ -493,8 +493,10 @@ class OrderGateway:
         ref = order.ref(by_order_id=bool(order.order_id))
         if self.ws_usable("query"):
             outcome = await self.channel.request("query", ref, None, self.config.ack_timeout_seconds)
-            if outcome.kind in (OutcomeKind.ACCEPTED, OutcomeKind.NOT_FOUND):
+            if outcome.kind is OutcomeKind.ACCEPTED:
                 return outcome
+            # "not found" over the socket proves nothing: a WS lookup by client id can miss what the REST query
+            # finds (Binance renames a cancelled order's client id; Gate's lookup by text misses finished ones)
         return await self._rest("query", ref, order.symbol)
 
     def _adopt(self, order: Order, outcome: Outcome) -> None:
