@@ -25,10 +25,9 @@ from framework.orders.channel import OwnSocket, SharedSocket, TradingChannel
 from framework.orders.config import WebSocketTradingConfig
 from framework.orders.metrics import OrderMetrics
 from framework.orders.model import (
-    Amend, Execution, OrderRef, OrderState, Outcome, OutcomeKind, Path, ambiguous, not_sent,
+    Amend, Execution, OrderState, Outcome, OutcomeKind, Path, ambiguous,
 )
 from framework.orders.order import Order
-from framework.sync_log import redact
 from framework.venue import Credentials, Endpoints, ExchangeSpec
 
 if TYPE_CHECKING:
@@ -522,7 +521,7 @@ class OrderGateway:
         self._apply(order, OrderState.of(status) if status is not None else OrderState.OPEN, outcome.filled)
 
     # after a restart --------------------------------------------------------------------------------------------
-    def recover(self, rows: list[dict], strategies: dict[str, str]) -> list[Order]:
+    def recover(self, rows: list[dict]) -> list[Order]:
         """Requests an earlier process left unfinished (the store's order_requests): each is looked up at the venue
         by client id and takes the state it has there — never placed again. One that is not there once every
         attempt the earlier process could have made has expired ends `rejected` ("never placed")."""
@@ -662,8 +661,3 @@ def _loop_time() -> float:
     return asyncio.get_running_loop().time()
 
 
-def redacted(text: str) -> str:
-    return redact(text)[:300]
-
-
-__all__ = ["OrderGateway", "OrderError", "OrderRef", "not_sent"]

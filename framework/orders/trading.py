@@ -101,7 +101,7 @@ class WebSocketTrading:
         except Exception as exc:  # noqa: BLE001 - a store that cannot say: nothing to take over now
             self._log.bind(key=str(gateway.key), error=str(exc)[:200]).warning("unfinished order requests not read")
             return
-        gateway.recover(rows, {})
+        gateway.recover(rows)
 
     async def _record_now(self, order: Order) -> None:
         """The request in the store before its first attempt: a kill -9 after the send leaves it to be reconciled
