@@ -273,7 +273,11 @@ class PublicConnection:
     def _hand_on(self, w: Watch, result: Any) -> None:
         key, symbol, size = self.key, w.symbol, self._size(w.symbol)
         if w.kind == "book":
-            self._emit("book", book_from_ccxt(key, symbol, result, self._depth(symbol), size), symbol)
+            book = book_from_ccxt(key, symbol, result, self._depth(symbol), size)
+            if book.bids and book.asks and book.bids[0][0] >= book.asks[0][0]:
+                self._crossed(symbol, book)
+                return
+            self._emit("book", book, symbol)
             if symbol in self._resync_streak:
                 self._flowing[symbol] = self._flowing.get(symbol, 0) + 1
                 if self._flowing[symbol] >= 10:  # it holds again: the next lost update starts a new count
@@ -349,6 +353,20 @@ class PublicConnection:
         self._resyncs.add(task)
         task.add_done_callback(self._resyncs.discard)
         return False
+
+    def _crossed(self, symbol: str, book: Any) -> None:
+        """A crossed book (best bid at or above best ask) is a corrupt copy (ccxt merged a new snapshot into an old
+        book, or applied a delta out of order): never handed on; the book is watched afresh."""
+        market = (self.exchange.markets or {}).get(symbol) if self.exchange is not None else None
+        venue_symbol = market["id"] if market is not None else symbol
+        if venue_symbol in self._resyncing:
+            return
+        self._resyncing.add(venue_symbol)
+        reason = f"crossed book: best bid {book.bids[0][0]} >= best ask {book.asks[0][0]}"
+        self._log.bind(symbol=symbol, error=reason).warning("market data gap: resyncing the book")
+        task = asyncio.get_running_loop().create_task(self._resync(symbol, venue_symbol, reason))
+        self._resyncs.add(task)
+        task.add_done_callback(self._resyncs.discard)
 
     def _forget_book(self, symbol: str) -> None:
         """After the socket was lost, the book starts over from the new socket's snapshot: ccxt's copy is dropped

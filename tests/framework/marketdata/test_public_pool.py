@@ -5,6 +5,7 @@ goes on; a stream that keeps failing is reported degraded, with the reason."""
 
 import asyncio
 import time
+from decimal import Decimal
 
 import pytest
 
@@ -175,3 +176,31 @@ async def test_strategies_starting_at_once_open_one_public_connection(sim, pool)
         assert pool.get_connection_status()["public_connections"][KEY]["watcher_count"] == 5
         await asyncio.gather(*(s.stop() for s in strategies))
         assert pool.get_connection_status()["public_connections"] == {}
+
+
+async def test_a_crossed_book_is_never_handed_on_and_is_watched_afresh():
+    """A ccxt copy whose best bid is at or above its best ask (a new snapshot merged into an old book) is corrupt:
+    strategies never see it, and the book is resynced."""
+    from exchanges.bitget.market_data import MARKET_DATA
+    from framework.events import ConnectionKey
+    from framework.marketdata.feed import PublicConnection, Watch
+
+    published, resyncs = [], []
+    conn = PublicConnection(ConnectionKey.parse("bitget_future"), MARKET_DATA, None,
+                            lambda kind, value, *rest: published.append(value))
+
+    async def resync(symbol, venue_symbol, reason):
+        resyncs.append((symbol, venue_symbol, reason))
+        conn._resyncing.discard(venue_symbol)
+
+    conn._resync = resync
+    conn._sizes["BTC/USDT:USDT"] = None
+    conn.exchange = type("Ccxt", (), {"markets": {"BTC/USDT:USDT": {"id": "BTCUSDT"}}})()
+    book = {"bids": [["64999.9", "1"]], "asks": [["64999.5", "2"]], "nonce": 7, "timestamp": 1}
+    conn._hand_on(Watch("book", "BTC/USDT:USDT"), book)
+    conn._hand_on(Watch("book", "BTC/USDT:USDT"), book)  # while a resync runs: not a second one
+    await asyncio.sleep(0)
+    assert published == []
+    assert resyncs == [("BTC/USDT:USDT", "BTCUSDT", "crossed book: best bid 64999.9 >= best ask 64999.5")]
+    conn._hand_on(Watch("book", "BTC/USDT:USDT"), {"bids": [["64999.4", "1"]], "asks": [["64999.5", "2"]]})
+    assert [b.bids[0][0] for b in published] == [Decimal("64999.4")]
