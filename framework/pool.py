@@ -313,6 +313,9 @@ class ConnectionPool:
         sink = self.pipeline.sink(key)
         if getattr(connector, "is_mock", False):
             return MockConnection(key, sink, connector.normalize), None
+        remote = getattr(connector, "remote_connection", None)
+        if remote is not None:  # the key's events come from elsewhere (framework.scaleout): no socket, no backfill
+            return remote(sink, self.trade_sync.wait_stored), None
         spec: ExchangeSpec = connector.spec
         connection = PrivateConnection(
             key, sink, spec, connector.credentials, connector.endpoints, retry_policy=connector.retry_policy,
