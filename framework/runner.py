@@ -23,7 +23,7 @@ from urllib.request import urlopen
 from framework.console import configure_console
 from framework.errors import AuthError, ConfigError, FrameworkError, StoreError
 from framework.runtime import tune_gc
-from framework.events import Market
+from framework.events import ConnectionKey, Market
 from framework.pool import ConnectionPool
 from framework.strategy import BaseStrategy
 
@@ -81,8 +81,18 @@ def build_parser(prog: str | None = None, exchange: str | None = None) -> argpar
                         help="attach to a running simulator (`python -m exchanges.simulator`, e.g. "
                         "http://127.0.0.1:8765) instead of starting one; credentials from the environment, "
                         "as the simulator printed them")
-    parser.add_argument("--db", default="sqlite:///data/trades.sqlite",
-                        help="store: sqlite:///path, a .sqlite file path, or postgresql://user@host/db")
+    parser.add_argument("--db", default=None,
+                        help="store: sqlite:///path, a .sqlite file path, or postgresql://user@host/db (default "
+                        "sqlite:///data/trades.sqlite; with --nats sqlite:///data/<process name>.sqlite: this "
+                        "process's own delivery ledger, never the streamers' database)")
+    parser.add_argument("--nats", default=None, metavar="URL",
+                        help="scale-out: take the key's events from the streamers on this NATS (e.g. "
+                        "nats://127.0.0.1:4222) instead of opening a socket; start `tradesync-streamer` first")
+    parser.add_argument("--nats-name", default=None, metavar="NAME",
+                        help="with --nats: this process's name, stable across restarts (it resumes from its durable "
+                        "position under it; default: the strategy id and the host)")
+    parser.add_argument("--nats-namespace", default="tradesync", metavar="NS",
+                        help="with --nats: the deployment's NATS names, as the streamers were given (default tradesync)")
     parser.add_argument("--duration", type=_positive_float, default=5.0,
                         help="seconds to run (default 5); 0 runs until Ctrl-C")
     parser.add_argument("--log-dir", default="logs", help="directory for logs (trade sync log under <dir>/trade_sync)")
@@ -311,7 +321,20 @@ async def run(args: argparse.Namespace, strategy_cls: type[BaseStrategy], on_sta
     pool = ConnectionPool(store_url_of(args.db), args.log_dir, backfill_since_ms=args.backfill_since,
                           pipeline_config=getattr(args, "pipeline", None))
     metrics = None
-    sim = None if args.live or args.sim_url else Simulator(exchanges=[args.exchange], seed=args.seed)
+    scaleout = shared = None
+    if getattr(args, "nats", None):
+        from framework.scaleout.cli import shared_simulator
+        from framework.scaleout.remote import ScaleOut
+
+        scaleout = ScaleOut(args.nats, args.nats_name, args.nats_namespace)
+        await scaleout.start()  # unreachable: one line, exit 1
+        if not (args.live or args.sim_url):
+            shared = await shared_simulator(scaleout.js, scaleout.ns)
+            if shared is None:
+                await scaleout.stop()
+                raise ConfigError(f"no streamer hosts a simulator in namespace {scaleout.ns.name!r} on {args.nats}: "
+                                  "start `tradesync-streamer` there first (or give --sim-url / --live)")
+    sim = None if args.live or args.sim_url or scaleout else Simulator(exchanges=[args.exchange], seed=args.seed)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -330,9 +353,17 @@ async def run(args: argparse.Namespace, strategy_cls: type[BaseStrategy], on_sta
             endpoints = Endpoints(ws="ws" + prefix.removeprefix("http"), rest=prefix)
             connector = ExchangeConnector(args.exchange, market, endpoints=endpoints)
             where = f"the running simulator at {args.sim_url}"
+        elif shared is not None:
+            from framework.scaleout.cli import simulator_connector
+
+            connector = simulator_connector(shared, ConnectionKey(exchange=args.exchange, market=market))
+            where = f"the streamers' simulator at {shared['base_url']}"
         else:
             connector = ExchangeConnector(args.exchange, market)
             where = "the LIVE venue"
+        if scaleout is not None:
+            connector = scaleout.connector(connector)
+            where += f", its events from the streamers on {args.nats} (process {scaleout.process})"
         watched = None  # a strategy that writes market data hooks and declares none watches the run's symbol
         if strategy_cls.market_data is None and _writes_market_hooks(strategy_cls):
             watched = {str(connector.key): [symbol]}
@@ -396,6 +427,8 @@ async def run(args: argparse.Namespace, strategy_cls: type[BaseStrategy], on_sta
         if on_stop is not None:
             await on_stop()
         await pool.stop(timeout=max(_left(loop, loop.time() + args.shutdown_timeout), 1.0))
+        if scaleout is not None:
+            await scaleout.stop()
         if metrics is not None:
             await asyncio.to_thread(metrics.stop)
         if sim is not None:
@@ -576,6 +609,19 @@ def checked_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> t
         refused = check_symbol(args.exchange, market, symbol, live=args.live)
         if refused:
             raise FrameworkError(refused)
+        if args.nats:
+            from framework.scaleout.jetstream import Namespace, check_name, default_process_name
+
+            Namespace(args.nats_namespace)
+            sid = args.strategy_id or args.strategy.split(":")[0].split("/")[-1].removesuffix(".py").split(".")[-1]
+            args.nats_name = (check_name(args.nats_name, "--nats-name") if args.nats_name
+                              else default_process_name(sid))
+            if args.db is None:
+                args.db = f"sqlite:///data/{args.nats_name}.sqlite"
+        elif args.nats_name:
+            raise FrameworkError("--nats-name needs --nats")
+        if args.db is None:
+            args.db = "sqlite:///data/trades.sqlite"
         open_store(store_url_of(args.db))  # an unsupported URL is a ConfigError; no I/O yet
         if args.live and args.sim_url:
             raise FrameworkError("--live and --sim-url exclude each other: choose the real venue or the simulator")

@@ -3,6 +3,8 @@ namespace, connecting with one clear error, and the wire form of an event with i
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import json
 import re
@@ -14,12 +16,13 @@ import attrs
 from loguru import logger
 
 from framework.account import BalanceUpdate, PositionUpdate
-from framework.errors import ConfigError
+from framework.errors import ConfigError, FrameworkError
 from framework.events import ConnectionKey, OrderUpdate, Trade
 from framework.spool import decode, encode
 
 DEFAULT_NATS = "nats://127.0.0.1:4222"
 DEFAULT_NAMESPACE = "tradesync"
+CONNECT_SECONDS = 5.0
 LEASE_SECONDS = 3.0  # an owner that stops renewing loses its key after this long
 DUPLICATE_WINDOW = 120.0  # seconds the server drops a repeated Nats-Msg-Id (a failover's replay)
 CHANNELS = ("trade", "order_update", "balance", "position")
@@ -29,7 +32,7 @@ _NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _ACCOUNT = re.compile(r"^[A-Za-z0-9_-]+$")
 
 
-class NatsUnavailable(Exception):
+class NatsUnavailable(FrameworkError):
     """NATS could not be reached (or has no JetStream): the message says where and what to do."""
 
 
@@ -58,6 +61,10 @@ class Namespace:
     @property
     def cursor_bucket(self) -> str:
         return f"{self.name}_published"
+
+    @property
+    def config_bucket(self) -> str:
+        return f"{self.name}_config"
 
     def subject(self, key: ConnectionKey, channel: str) -> str:
         return f"{self.name}.{token(key)}.{channel}"
@@ -97,15 +104,20 @@ def default_process_name(stem: str) -> str:
 
 async def connect(url: str, name: str, **options: Any) -> Any:
     """A NATS client that reconnects by itself once connected; unreachable now: NatsUnavailable, one line."""
-    import nats  # imported by the processes that use NATS only
+    from nats.aio.client import Client  # imported by the processes that use NATS only
 
     if not url.startswith(("nats://", "tls://", "ws://", "wss://")):
         raise ConfigError(f"--nats {url!r}: give a NATS URL such as {DEFAULT_NATS}")
-    try:
-        client = await nats.connect(servers=[url], name=name, connect_timeout=2, allow_reconnect=True,
-                                    max_reconnect_attempts=-1, reconnect_time_wait=0.5,
-                                    error_cb=_quiet, disconnected_cb=None, **options)
+    client = Client()
+    try:  # reconnecting for good once connected; the first connect is given a few seconds
+        await asyncio.wait_for(client.connect(servers=[url], name=name, connect_timeout=2, allow_reconnect=True,
+                                              max_reconnect_attempts=-1, reconnect_time_wait=0.5,
+                                              error_cb=_quiet, **options), CONNECT_SECONDS)
     except Exception as exc:  # noqa: BLE001 - nats raises several kinds; all mean "not reachable"
+        with contextlib.suppress(Exception):
+            await client.close()
+        if isinstance(exc, TimeoutError):
+            exc = TimeoutError(f"no answer within {CONNECT_SECONDS:g} s")
         raise NatsUnavailable(f"NATS at {url} is unreachable ({type(exc).__name__}: {exc}); start it with "
                               "JetStream (nats-server -js) or give --nats the right URL") from None
     try:
