@@ -11,6 +11,7 @@ import re
 import socket
 import os
 from typing import Any
+from urllib.parse import urlsplit
 
 import attrs
 from loguru import logger
@@ -108,6 +109,7 @@ async def connect(url: str, name: str, **options: Any) -> Any:
 
     if not url.startswith(("nats://", "tls://", "ws://", "wss://")):
         raise ConfigError(f"--nats {url!r}: give a NATS URL such as {DEFAULT_NATS}")
+    await _reachable(url)
     client = Client()
     try:  # reconnecting for good once connected; the first connect is given a few seconds
         await asyncio.wait_for(client.connect(servers=[url], name=name, connect_timeout=2, allow_reconnect=True,
@@ -127,6 +129,20 @@ async def connect(url: str, name: str, **options: Any) -> Any:
         raise NatsUnavailable(f"NATS at {url} has no JetStream ({type(exc).__name__}: {exc}); start the server "
                               "with -js") from None
     return client
+
+
+async def _reachable(url: str) -> None:
+    """A refused or unresolvable address: said at once (the client would retry it for its whole timeout)."""
+    parts = urlsplit(url)
+    if parts.scheme != "nats" or not parts.hostname:
+        return
+    try:
+        _, writer = await asyncio.wait_for(asyncio.open_connection(parts.hostname, parts.port or 4222), 2.0)
+        writer.close()
+    except (OSError, TimeoutError) as exc:
+        reason = exc.strerror or type(exc).__name__ if isinstance(exc, OSError) else "no answer within 2 s"
+        raise NatsUnavailable(f"NATS at {url} is unreachable ({reason}); start it with JetStream (nats-server -js) "
+                              "or give --nats the right URL") from None
 
 
 async def _quiet(exc: Exception) -> None:
