@@ -13,7 +13,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("framework", "exchanges", "strategies")
 CONSOLE_SCRIPTS = ("tradesync-run", "tradesync-report", "tradesync-audit", "tradesync-replay", "tradesync-sim",
-                   "tradesync-dashboard")
+                   "tradesync-dashboard", "tradesync-streamer", "tradesync-status")
 MODULES = ("framework.runner", "framework.report", "framework.audit", "framework.dead_letters", "exchanges.simulator")
 SCRIPTS = ("run_strategy.py", "trade_sync_report.py", "audit_trades.py", "replay_dead_letters.py")
 BUILD_LEFTOVERS = ("build", "dist")

@@ -102,8 +102,9 @@ def streamer_parser(prog: str | None = None) -> argparse.ArgumentParser:
                         help="connect to the venues' real endpoints with credentials from the environment")
     parser.add_argument("--sim-url", default=None, metavar="URL",
                         help="a running simulator (tradesync-sim), credentials from the environment as it printed them")
-    parser.add_argument("--rate", type=float, default=10.0,
-                        help="hosted simulator: orders it fills by itself per second per market (default 10)")
+    parser.add_argument("--rate", type=float, default=0.0,
+                        help="hosted simulator: orders of nobody's it fills per second per market, fills every "
+                        "strategy on the symbol sees (default 0: only the strategies' own orders fill)")
     parser.add_argument("--seed", type=int, default=None, help="hosted simulator: random seed")
     parser.add_argument("--log-dir", default="logs", help="directory for logs (trade sync log under <dir>/trade_sync)")
     parser.add_argument("--duration", type=float, default=0.0, help="seconds to run (default 0: until Ctrl-C / SIGTERM)")
