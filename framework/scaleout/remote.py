@@ -126,6 +126,17 @@ class ScaleOut:
                     raise
                 except Exception as exc:  # noqa: BLE001 - NATS away: the client reconnects, we try again
                     self._log.bind(key=str(key), error=str(exc)[:200]).warning("interest heartbeat not written")
+                    continue
+                owner = await self.owner(key)
+                said = self._keys.get(key)
+                if said is None:
+                    continue
+                if owner is None and said.get("owner", "") is not None:
+                    self._log.bind(key=str(key), namespace=self.ns.name).warning(
+                        "no streamer owns the key: start tradesync-streamer on this NATS and namespace")
+                elif owner is not None and said.get("owner") != owner.get("streamer"):
+                    self._log.bind(key=str(key), streamer=owner.get("streamer")).info("key served by streamer")
+                said["owner"] = owner.get("streamer") if owner else None
 
     async def _watch_prefixes(self) -> None:
         """Other processes' strategies and prefixes: a fill one of them owns is kept for it here, never handed to
@@ -282,6 +293,6 @@ class NatsConnection(BaseConnection):
 
     def status_dict(self) -> dict[str, Any]:
         info = super().status_dict()
-        info.update(via="nats", durable=self.durable, degraded=self.degraded is not None, acked=self.acked,
+        info.update(via="nats", durable=self.durable, streamer=self.scaleout._keys.get(self.key, {}).get("owner"), degraded=self.degraded is not None, acked=self.acked,
                     redelivered=self.redelivered)
         return info
