@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import re
 import queue
@@ -760,7 +761,8 @@ class BaseStrategy:
 
     async def _catch_up(self) -> bool:
         """Read on from the store: the fills stored after `last_seq` that are this strategy's. Live
-        deliveries queue again from the start of this read (duplicates of it are skipped by seq)."""
+        deliveries queue again from the start of this read (duplicates of it are skipped by seq); if it
+        stops short of the store's end, those are left to the next catch-up."""
         self._lagging = False
         if self._state is StrategyState.STOPPING:
             return True  # what it has not read yet comes at its next start
@@ -770,19 +772,72 @@ class BaseStrategy:
             if self.last_seq is None:
                 return False
             threaded = not inspect.iscoroutinefunction(self.on_trade)
-            async for seq, trades in self.pool.catch_up(self, self.last_seq, self.redelivery_bound):
-                trades = [trade for trade in trades if not self._seen_provisionally(trade)]
-                if not await (self._caught_up_on_worker(trades) if threaded else self._caught_up_here(trades)):
-                    return True  # failed: the task ends
-                self.last_seq = max(self.last_seq, seq)
+            async with contextlib.aclosing(self.pool.catch_up(self, self.last_seq, self.redelivery_bound)) as pages:
+                async for seq, trades in pages:
+                    through = await self._take_page(trades, threaded)
+                    if through is False:
+                        return True  # failed: the task ends
+                    if through is None:  # a fill's spooled copy is still queued: the inbox goes first
+                        self._lagging = True
+                        self._drop_queued_stored()
+                        return True
+                    self.last_seq = max(self.last_seq, seq)
         except StoreError as exc:
             self._lagging = True
+            self._drop_queued_stored()
             if not self._store_trouble and self.pool.trade_sync.store_ready.is_set():  # else said by the pool
                 self._log.bind(error=str(exc)).warning("catch-up from the store failed; retrying every second")
             self._store_trouble = True
             return False
+        if self._state is StrategyState.STOPPING:  # unsubscribed: the pages not read come at its next start
+            self._drop_queued_stored()
         self._store_trouble = False
         return True
+
+    async def _take_page(self, trades: list[Trade], threaded: bool) -> bool | None:
+        """A page read back from the store, in seq order. A fill its hook already saw from the spool is passed over
+        where it stands, never before the fills ahead of it are handled: the position (written every half second)
+        must not pass a fill still to come, or a kill meanwhile loses that fill. True once the page is through,
+        False if a hook raised, None at a fill whose spooled copy waits in the inbox (handled first, then read on)."""
+        take = self._caught_up_on_worker if threaded else self._caught_up_here
+        run: list[Trade] = []
+        for trade in trades:
+            key = trade.dedup_key
+            if key not in self._provisional:
+                run.append(trade)
+                continue
+            if run and not await take(run):
+                return False
+            run = []
+            if key in self._provisional_done:
+                self._seen_provisionally(trade)
+            elif self._spool_copy_queued(key):
+                return None
+            else:  # its spooled copy never reached the hook: this is its delivery
+                self._provisional.discard(key)
+                run.append(trade)
+        return not run or await take(run)
+
+    def _spool_copy_queued(self, key: tuple) -> bool:
+        return any(kind == "trade" and event.seq is None and event.dedup_key == key for kind, event in self._inbox)
+
+    def _drop_queued_stored(self) -> None:
+        """A catch-up that stopped short: the stored fills queued since it began lie past what it read, so handing
+        them over now would move the position over the fills in between. They are in the store: the next catch-up
+        reads them in order."""
+        kept, dropped = [], 0
+        for kind, event in self._inbox:
+            if kind == "trades":
+                dropped += len(event)
+            elif kind == "trade" and event.seq is not None:
+                dropped += 1
+            else:
+                kept.append((kind, event))
+        if dropped:
+            self._inbox.clear()
+            self._inbox.extend(kept)
+            self._queued -= dropped
+            self.progress.done(dropped)
 
     async def _read_back_orders(self) -> bool:
         """The latest stored state of every order of this strategy updated since the earliest state it could not
