@@ -323,7 +323,7 @@ async def run(args: argparse.Namespace, strategy_cls: type[BaseStrategy], on_sta
     metrics = None
     scaleout = shared = None
     if getattr(args, "nats", None):
-        from framework.scaleout.cli import shared_simulator
+        from framework.scaleout.shared_sim import shared_simulator
         from framework.scaleout.remote import ScaleOut
 
         scaleout = ScaleOut(args.nats, args.nats_name, args.nats_namespace)
@@ -354,9 +354,11 @@ async def run(args: argparse.Namespace, strategy_cls: type[BaseStrategy], on_sta
             connector = ExchangeConnector(args.exchange, market, endpoints=endpoints)
             where = f"the running simulator at {args.sim_url}"
         elif shared is not None:
-            from framework.scaleout.cli import simulator_connector
+            from framework.scaleout.shared_sim import simulator_connector
 
             connector = simulator_connector(shared, ConnectionKey(exchange=args.exchange, market=market))
+            if connector is None:
+                raise ConfigError(f"the streamers' simulator does not serve {args.exchange} {market.value}")
             where = f"the streamers' simulator at {shared['base_url']}"
         else:
             connector = ExchangeConnector(args.exchange, market)

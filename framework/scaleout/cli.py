@@ -25,33 +25,7 @@ from framework.scaleout.jetstream import (
     default_process_name,
     key_of,
 )
-
-SIMULATOR_TTL = 10.0  # seconds the shared simulator's entry lives without its streamer rewriting it
-SIMULATOR_ENTRY = "simulator"
-
-
-# the shared simulator (offline: one streamer hosts it, every process attaches) ---------------------------------------
-async def shared_simulator(js: Any, ns: Namespace) -> dict | None:
-    """The simulator a streamer of this namespace hosts: its endpoints and paper credentials (None: none runs)."""
-    try:
-        config = await js.key_value(ns.config_bucket)
-        entry = await config.get(SIMULATOR_ENTRY)
-    except Exception:  # noqa: BLE001 - no bucket, no entry, expired
-        return None
-    return json.loads(entry.value) if entry.value else None
-
-
-def simulator_connector(state: dict, key: ConnectionKey) -> Any:
-    """A venue connector for a key of a shared simulator (None: it does not serve that key)."""
-    from exchanges.connector import ExchangeConnector
-    from framework.venue import Endpoints
-
-    entry = state.get("keys", {}).get(f"{key.exchange}_{key.market.value}")
-    if entry is None or key.account != "default":
-        return None
-    return ExchangeConnector(key.exchange, key.market, credentials=entry["credentials"],
-                             endpoints=Endpoints(ws=entry["ws"], rest=entry["rest"]))
-
+from framework.scaleout.shared_sim import SIMULATOR_ENTRY, SIMULATOR_TTL, shared_simulator, simulator_connector
 
 async def _host_simulator(js: Any, ns: Namespace, args: argparse.Namespace) -> tuple[Any, dict] | None:
     """Start the built-in simulator and publish it as the namespace's (None: another streamer's won the race)."""

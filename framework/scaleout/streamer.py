@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import json
 import time
 from typing import Any, Callable
@@ -149,6 +150,23 @@ class Streamer:
             except Exception as exc:  # noqa: BLE001
                 self._log.bind(error=str(exc)).debug("nats drain failed")
         self._log.bind(published=self.published).info("streamer stopped")
+
+    async def abandon(self, timeout: float = 1.0) -> None:
+        """Die as a killed process does, for tests that simulate a crash in one process: the leases are neither
+        renewed nor released (they run out), the cursor is not written, nothing waiting is published, NATS is
+        closed without draining and the pool stopped without waiting. Cut the streamer's network first (tests put
+        a proxy in front of the venue and the store) for its sockets and store connections to die abruptly."""
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._leases.clear()
+        self._outbox.clear()
+        if self.client is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.client.close(), timeout)
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.pool.stop(timeout=timeout), 4 * timeout)
+        self._log.info("streamer abandoned (crash simulation)")
 
     def _spawn(self, coro: Any, name: str) -> None:
         task = asyncio.create_task(coro, name=name)
