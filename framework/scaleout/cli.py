@@ -27,6 +27,8 @@ from framework.scaleout.jetstream import (
 )
 from framework.scaleout.shared_sim import SIMULATOR_ENTRY, SIMULATOR_TTL, shared_simulator, simulator_connector
 
+
+# the shared simulator (offline: one streamer hosts it, every process attaches) -----------------------------------
 async def _host_simulator(js: Any, ns: Namespace, args: argparse.Namespace) -> tuple[Any, dict] | None:
     """Start the built-in simulator and publish it as the namespace's (None: another streamer's won the race)."""
     from exchanges.simulator import Simulator
