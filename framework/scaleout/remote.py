@@ -50,6 +50,7 @@ class ScaleOut:
         self._pool: Any = None
         self._foreign: dict[str, str] = {}  # other processes' strategies ("process/id") -> prefix
         self._tasks: set[asyncio.Task] = set()
+        self._touched = asyncio.Event()
         self._log = logger.bind(process=self.process, nats=url)
 
     async def start(self) -> None:
@@ -116,9 +117,19 @@ class ScaleOut:
         except Exception as exc:  # noqa: BLE001 - NATS gone: the entry ages out by itself
             self._log.bind(key=str(key), error=str(exc)).warning("interest not withdrawn: it expires by itself")
 
+    def touch(self) -> None:
+        """A strategy joined or left a key here: its interest entries are rewritten now (its prefix is known to the
+        other processes before it trades), not at the next heartbeat."""
+        self._touched.set()
+
     async def _heartbeat(self) -> None:
         while True:
-            await asyncio.sleep(INTEREST_TTL / 4)
+            try:
+                await asyncio.wait_for(self._touched.wait(), INTEREST_TTL / 4)
+                await asyncio.sleep(0.02)  # the subscription that touched it is in the router by then
+            except TimeoutError:
+                pass
+            self._touched.clear()
             for key in list(self._keys):
                 try:
                     await asyncio.wait_for(self.interest.put(self._entry(key), self._record(key)), 2.0)
@@ -189,6 +200,8 @@ class NatsConnector:
 
     def bind_pool(self, pool: Any) -> None:
         self.scaleout.bind_pool(pool)
+        if self.key in self.scaleout._keys:
+            self.scaleout.touch()
 
     def remote_connection(self, sink: Any, stored: Any) -> NatsConnection:
         return NatsConnection(self.key, sink, self.scaleout, stored)
