@@ -229,11 +229,40 @@ class NatsConnection(BaseConnection):
             raise ConfigError("the process's NATS scale-out is not started: await scaleout.start() first")
         config = ConsumerConfig(durable_name=self.durable, ack_policy=AckPolicy.EXPLICIT, ack_wait=ACK_WAIT,
                                 max_ack_pending=20_000, deliver_policy=DeliverPolicy.NEW, max_deliver=-1)
+        await self._resume_after_ack_floor(config)
         # Created before the interest is declared: whatever the socket this interest opens sends is kept for us.
         self._sub = await so.js.pull_subscribe(so.ns.key_subjects(self.key), durable=self.durable,
                                                stream=so.ns.stream, config=config)
         await so.declare(self.key)
         self._task = asyncio.create_task(self._read(), name=f"nats-read-{self.key}")
+
+    async def _resume_after_ack_floor(self, config: Any) -> None:
+        """A previous run of this process (killed) left messages fetched but not acknowledged: the server would
+        send them again only after ACK_WAIT, behind newer ones. The durable consumer is made afresh just after
+        its last acknowledged message instead (what comes twice is a duplicate this process's store drops)."""
+        from nats.js.api import DeliverPolicy
+        from nats.js.errors import NotFoundError
+
+        js, stream = self.scaleout.js, self.scaleout.ns.stream
+        try:
+            info = await js.consumer_info(stream, self.durable)
+        except NotFoundError:
+            return
+        if not info.num_ack_pending:
+            return
+        floor = info.ack_floor.stream_seq if info.ack_floor else 0
+        made = info.config
+        if floor:
+            config.deliver_policy, config.opt_start_seq = DeliverPolicy.BY_START_SEQUENCE, floor + 1
+        elif made.deliver_policy in (DeliverPolicy.BY_START_SEQUENCE, DeliverPolicy.BY_START_TIME):
+            # made afresh before, nothing acknowledged since: where that one started
+            config.deliver_policy, config.opt_start_seq, config.opt_start_time = (
+                DeliverPolicy(made.deliver_policy), made.opt_start_seq, made.opt_start_time)
+        else:  # made with "new", nothing acknowledged yet (the server says floor 0): from when it was made
+            config.deliver_policy, config.opt_start_time = DeliverPolicy.BY_START_TIME, info.created
+        await js.delete_consumer(stream, self.durable)
+        self._log.bind(unacknowledged=info.num_ack_pending, floor=floor).info(
+            "resuming after the last acknowledged message (the previous run left some unacknowledged)")
 
     async def _close(self) -> None:
         if self._task is not None:
