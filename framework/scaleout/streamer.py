@@ -94,6 +94,7 @@ class Streamer:
         self._changed = asyncio.Event()
         self._latest: dict[tuple, Any] = {}  # (key, channel, state key) -> the newest balance / position
         self._cursor: dict[ConnectionKey, int] = {}
+        self._others: dict[ConnectionKey, float] = {}  # key -> when another streamer's renewal of it was last seen
         self._cursor_written: dict[ConnectionKey, int] = {}
         self._tasks: set[asyncio.Task] = set()
         self._lock = asyncio.Lock()
@@ -123,13 +124,14 @@ class Streamer:
         self.pool.pipeline.register_component("nats-bridge", self, [Channel.TRADE, Channel.ORDER_UPDATE,
                                                                    Channel.BALANCE, Channel.POSITION])
         self._spawn(self._watch_interest(), "streamer-interest")
+        self._spawn(self._watch_owners(), "streamer-owners")
         self._spawn(self._publish_loop(), "streamer-publish")
         self._spawn(self._lead(), "streamer-leases")
         self._log.bind(namespace=self.ns.name, lease=self.lease_seconds).info("streamer started")
 
     async def stop(self, timeout: float = 10.0) -> None:
         """Close every socket, publish what is left, let the leases go (a standby takes them at once)."""
-        lead = [t for t in self._tasks if t.get_name() in ("streamer-leases", "streamer-interest")]
+        lead = [t for t in self._tasks if t.get_name() in ("streamer-leases", "streamer-interest", "streamer-owners")]
         for task in lead:
             task.cancel()
         await asyncio.gather(*lead, return_exceptions=True)
@@ -230,15 +232,51 @@ class Streamer:
                 self._log.bind(error=repr(exc)[:300]).exception("lease round failed")
             self._changed.clear()
             try:
-                await asyncio.wait_for(self._changed.wait(), self.lease_seconds / 4)
+                await asyncio.wait_for(self._changed.wait(), self._next_round())
             except TimeoutError:
                 pass
+
+    def _next_round(self) -> float:
+        """Seconds to the next lease round: a renewal due (every quarter lease), or another streamer's lease on a key
+        we want running out (a standby tries the moment it can: failover within the lease)."""
+        now = time.monotonic()
+        wait = self.lease_seconds / 4
+        for lease in self._leases.values():
+            wait = min(wait, lease.renewed + self.lease_seconds / 4 - now)
+        for key in self.wanted():
+            seen = self._others.get(key)
+            if key not in self._leases and seen is not None:
+                wait = min(wait, seen + self.lease_seconds + 0.02 - now)
+        return max(wait, 0.05)
+
+    async def _watch_owners(self) -> None:
+        """Every other streamer's lease renewal as it is written: when one stops, its lease runs out a lease later."""
+        while True:
+            try:
+                watcher = await self._owners.watchall()
+                async for entry in watcher:
+                    if entry is None:
+                        continue
+                    try:
+                        key = key_of(entry.key)
+                    except Exception:  # noqa: BLE001 - not a key we know
+                        continue
+                    if entry.operation is not None or not entry.value:  # released: take it now
+                        self._others.pop(key, None)
+                        self._changed.set()
+                    elif json.loads(entry.value).get("streamer") != self.name:
+                        self._others[key] = time.monotonic()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - NATS away: watch again
+                self._log.bind(error=str(exc)[:200]).debug("owners watch ended: watching again")
+                await asyncio.sleep(0.5)
 
     async def _tick(self) -> None:
         wanted = self.wanted()
         now = time.monotonic()
         for key in list(self._leases):
-            if not await self._renew(key):
+            if now - self._leases[key].renewed >= self.lease_seconds / 4 - 0.05 and not await self._renew(key):
                 continue
             processes = wanted.get(key)
             if processes:
@@ -251,6 +289,9 @@ class Streamer:
         for key, processes in wanted.items():
             if key in self._leases or key in self._refused or now < self._not_before.get(key, 0.0):
                 continue
+            seen = self._others.get(key)
+            if seen is not None and now - seen < self.lease_seconds:
+                continue  # another streamer's lease is alive
             await self._acquire(key, processes)
 
     def _value(self, key: ConnectionKey, lease: Lease | None = None) -> bytes:
@@ -271,8 +312,9 @@ class Streamer:
             return
         try:
             revision = await asyncio.wait_for(self._owners.create(token(key), self._value(key)), 2.0)
-        except KeyWrongLastSequenceError:
-            return  # another streamer owns it
+        except KeyWrongLastSequenceError:  # another streamer owns it (its renewals not seen yet): again shortly
+            self._others[key] = time.monotonic() - self.lease_seconds + 0.25
+            return
         except Exception as exc:  # noqa: BLE001 - NATS away: next round
             self._log.bind(key=str(key), error=str(exc)[:200]).debug("lease not taken")
             return

@@ -45,8 +45,9 @@ UNOWNED = [None, "zz"]  # orders without a client id, and with one no strategy o
 START_LIMIT = 20.0  # seconds a process may take to say it is up
 SETTLE_LIMIT = 30.0  # seconds everything may take to reach the store and every strategy after the last fill
 # Seconds past the lease a standby may take to own the key: the lease runs out at most one lease after the owner's
-# last renewal, and the standby tries again every quarter lease (its lease round); plus slack for a loaded machine.
-FAILOVER_MARGIN = LEASE_SECONDS / 4 + 0.75
+# last renewal (before the kill), and the standby, which sees every renewal, tries the moment it runs out; this is
+# slack for the server's expiry timer and a loaded machine.
+FAILOVER_MARGIN = 0.5
 
 
 class Proc:
