@@ -70,8 +70,8 @@ def rest_call_policy(
     )
 
 
-def _backfill_retryable(exc: BaseException) -> bool:
-    return not isinstance(exc, (AuthError, ConfigError))
+def _backfill_retryable(exc: BaseException) -> bool:  # a cancellation ends the run (tenacity would retry it)
+    return isinstance(exc, Exception) and not isinstance(exc, (AuthError, ConfigError))
 
 
 def backfill_policy(initial: float = 1.0, maximum: float = 5.0, jitter: float = 0.5) -> AsyncRetrying:

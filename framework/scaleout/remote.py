@@ -221,14 +221,17 @@ class NatsConnection(BaseConnection):
         self.acked = 0
         self.redelivered = 0
 
-    async def _open(self) -> None:
+    def _config(self) -> Any:
         from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
+        return ConsumerConfig(durable_name=self.durable, ack_policy=AckPolicy.EXPLICIT, ack_wait=ACK_WAIT,
+                              max_ack_pending=20_000, deliver_policy=DeliverPolicy.NEW, max_deliver=-1)
+
+    async def _open(self) -> None:
         so = self.scaleout
         if so.client is None:
             raise ConfigError("the process's NATS scale-out is not started: await scaleout.start() first")
-        config = ConsumerConfig(durable_name=self.durable, ack_policy=AckPolicy.EXPLICIT, ack_wait=ACK_WAIT,
-                                max_ack_pending=20_000, deliver_policy=DeliverPolicy.NEW, max_deliver=-1)
+        config = self._config()
         await self._resume_after_ack_floor(config)
         # Created before the interest is declared: whatever the socket this interest opens sends is kept for us.
         self._sub = await so.js.pull_subscribe(so.ns.key_subjects(self.key), durable=self.durable,
@@ -236,7 +239,7 @@ class NatsConnection(BaseConnection):
         await so.declare(self.key)
         self._task = asyncio.create_task(self._read(), name=f"nats-read-{self.key}")
 
-    async def _resume_after_ack_floor(self, config: Any) -> None:
+    async def _resume_after_ack_floor(self, config: Any) -> bool:
         """A previous run of this process (killed) left messages fetched but not acknowledged: the server would
         send them again only after ACK_WAIT, behind newer ones. The durable consumer is made afresh just after
         its last acknowledged message instead (what comes twice is a duplicate this process's store drops)."""
@@ -247,9 +250,9 @@ class NatsConnection(BaseConnection):
         try:
             info = await js.consumer_info(stream, self.durable)
         except NotFoundError:
-            return
+            return False
         if not info.num_ack_pending:
-            return
+            return False
         floor = info.ack_floor.stream_seq if info.ack_floor else 0
         made = info.config
         if floor:
@@ -263,6 +266,24 @@ class NatsConnection(BaseConnection):
         await js.delete_consumer(stream, self.durable)
         self._log.bind(unacknowledged=info.num_ack_pending, floor=floor).info(
             "resuming after the last acknowledged message (the previous run left some unacknowledged)")
+        return True
+
+    async def _back(self) -> None:
+        """NATS answers again. What the server sent while the link was dying never arrived, and would come again
+        only after ACK_WAIT: the consumer resumes just after its last acknowledged message now (same name, so the
+        pull subscription stays)."""
+        if self.degraded is None:
+            return
+        try:
+            config = self._config()
+            if await self._resume_after_ack_floor(config):
+                await self.scaleout.js.add_consumer(self.scaleout.ns.stream, config)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - not yet: degraded still, the next round tries again
+            self._log.bind(error=str(exc)[:200]).debug("durable consumer not resumed yet")
+            return
+        self._healthy()
 
     async def _close(self) -> None:
         if self._task is not None:
@@ -282,9 +303,12 @@ class NatsConnection(BaseConnection):
         while True:
             try:
                 messages = await self._sub.fetch(FETCH_BATCH, timeout=1.0)
-            except NatsTimeout:
-                self._healthy()
-                failures = 0
+            except NatsTimeout:  # nothing new; or NATS away (a fetch while reconnecting times out all the same)
+                if self.scaleout.client is not None and not self.scaleout.client.is_connected:
+                    self._degrade("NATS unreachable: the client is reconnecting")
+                else:
+                    await self._back()
+                    failures = 0
                 continue
             except asyncio.CancelledError:
                 raise
@@ -294,7 +318,7 @@ class NatsConnection(BaseConnection):
                 await asyncio.sleep(min(0.2 * failures, 2.0))
                 continue
             failures = 0
-            self._healthy()
+            await self._back()
             events = []
             for message in messages:
                 if message.metadata.num_delivered > 1:

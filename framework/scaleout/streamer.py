@@ -160,19 +160,18 @@ class Streamer:
 
     async def abandon(self, timeout: float = 1.0) -> None:
         """Die as a killed process does, for tests that simulate a crash in one process: the leases are neither
-        renewed nor released (they run out), the cursor is not written, nothing waiting is published, NATS is
-        closed without draining and the pool stopped without waiting. Cut the streamer's network first (tests put
-        a proxy in front of the venue and the store) for its sockets and store connections to die abruptly."""
+        renewed nor released (they run out), the cursor is not written, nothing waiting is published, and NATS is
+        closed without draining. The pool is left as it is: cut its network first (tests put a proxy in front of
+        the venue and the store) for its sockets to die abruptly, and stop it afterwards to free it."""
         for task in list(self._tasks):
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._tasks:  # a task's clean-up may outlast `timeout` (a store write on a cut network): not waited for
+            await asyncio.wait(list(self._tasks), timeout=timeout)
         self._leases.clear()
         self._outbox.clear()
         if self.client is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.client.close(), timeout)
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(self.pool.stop(timeout=timeout), 4 * timeout)
         self._log.info("streamer abandoned (crash simulation)")
 
     def _spawn(self, coro: Any, name: str) -> None:
@@ -408,11 +407,19 @@ class Streamer:
 
     async def _catch_up(self, key: ConnectionKey) -> None:
         """Every fill of the key the store holds after the last one published (by any streamer) goes out first."""
+        from nats.js.errors import KeyDeletedError, KeyNotFoundError
+
         try:
             entry = await self._cursors.get(token(key))
-            after = int(entry.value.decode())
-        except Exception:  # noqa: BLE001 - never published: nothing to catch up
+        except (KeyNotFoundError, KeyDeletedError):
+            entry = None
+        if entry is None or not entry.value:
+            # The key's first owner: the mark is what the store holds now (strategy processes start from new
+            # events), written before the socket opens, so an owner that dies before it published leaves its
+            # stored fills to the next one.
+            await self._cursors.put(token(key), str(await self.pool.store.max_seq()).encode())
             return
+        after = int(entry.value.decode())
         count = 0
         while True:
             rows = await self.pool.store.trades_after([key], after, CATCH_UP_PAGE)
@@ -529,7 +536,8 @@ class Streamer:
             "published": self.published,
             "duplicates_dropped_by_nats": self.duplicates,
             "waiting": len(self._outbox),
-            "nats": "down" if self.nats_down_since is not None else "up",
+            "nats": "down" if self.nats_down_since is not None or (self.client is not None
+                                                                   and not self.client.is_connected) else "up",
             "takeovers": self.takeovers,
         }
 
