@@ -10,6 +10,7 @@ import os
 import signal
 import sys
 import time
+from pathlib import Path
 from typing import Any, Sequence
 
 from framework.console import configure_console
@@ -73,7 +74,10 @@ def streamer_parser(prog: str | None = None) -> argparse.ArgumentParser:
                         "(postgresql://user@host/db) shared by all of them (default sqlite:///data/streamer.sqlite)")
     parser.add_argument("--namespace", default=DEFAULT_NAMESPACE,
                         help="NATS names (stream, KV buckets, subjects) of this deployment (default tradesync)")
-    parser.add_argument("--name", default=None, help="this streamer's name in leases and status (default: host and pid)")
+    parser.add_argument("--name", default=None,
+                        help="this streamer's name in leases and status, and of its spool under data/spool/ (fills "
+                        "waiting while the store is down): give a stable one to find it again after a restart "
+                        "(default: pid and host)")
     parser.add_argument("--live", action="store_true",
                         help="connect to the venues' real endpoints with credentials from the environment")
     parser.add_argument("--sim-url", default=None, metavar="URL",
@@ -149,7 +153,8 @@ async def _run_streamer(args: argparse.Namespace) -> int:
             return simulator_connector(state, key)
         where = ("the built-in simulator it hosts for the namespace" if sim is not None
                  else "the namespace's simulator") + f" ({shared['base_url']})"
-    pool = ConnectionPool(store_url_of(args.db), args.log_dir)
+    # A spool of its own (fills that wait while the store is down): streamers on one host may share a database URL.
+    pool = ConnectionPool(store_url_of(args.db), args.log_dir, spool_dir=Path("data") / "spool" / args.name)
     streamer = Streamer(args.nats, pool, connector_for, name=args.name, namespace=ns)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
