@@ -581,19 +581,12 @@ class Bench:
 
 
 async def drop_namespace(url: str, name: str) -> None:
-    """The namespace's stream and KV buckets deleted (as tests/scaleout/conftest.py does after a test)."""
-    from framework.scaleout.jetstream import Namespace, connect
+    """The namespace's stream and KV buckets deleted."""
+    from framework.scaleout.jetstream import Namespace, connect, remove_namespace
 
-    ns = Namespace(name)
     client = await connect(url, "bench-scale-out-cleanup")
     try:
-        js = client.jetstream()
-        for stream in (ns.stream, *(f"KV_{b}" for b in (ns.interest_bucket, ns.owners_bucket, ns.cursor_bucket,
-                                                        ns.config_bucket))):
-            try:
-                await js.delete_stream(stream)
-            except Exception:  # noqa: BLE001 - never made
-                pass
+        await remove_namespace(client.jetstream(), Namespace(name))
     finally:
         await client.close()
 

@@ -346,12 +346,8 @@ class PublicConnection:
         if symbol is None or Watch("book", symbol) not in self._tasks:
             self._book_ids[venue_symbol] = last
             return True
-        self._resyncing.add(venue_symbol)
-        reason = f"book update ids jumped from {previous} to {first}: an update was lost"
-        self._log.bind(symbol=symbol, error=reason).warning("market data gap: resyncing the book")
-        task = asyncio.get_running_loop().create_task(self._resync(symbol, venue_symbol, reason))
-        self._resyncs.add(task)
-        task.add_done_callback(self._resyncs.discard)
+        self._start_resync(symbol, venue_symbol,
+                           f"book update ids jumped from {previous} to {first}: an update was lost")
         return False
 
     def _crossed(self, symbol: str, book: Any) -> None:
@@ -359,10 +355,12 @@ class PublicConnection:
         book, or applied a delta out of order): never handed on; the book is watched afresh."""
         market = (self.exchange.markets or {}).get(symbol) if self.exchange is not None else None
         venue_symbol = market["id"] if market is not None else symbol
-        if venue_symbol in self._resyncing:
-            return
+        if venue_symbol not in self._resyncing:
+            self._start_resync(symbol, venue_symbol,
+                               f"crossed book: best bid {book.bids[0][0]} >= best ask {book.asks[0][0]}")
+
+    def _start_resync(self, symbol: str, venue_symbol: str, reason: str) -> None:
         self._resyncing.add(venue_symbol)
-        reason = f"crossed book: best bid {book.bids[0][0]} >= best ask {book.asks[0][0]}"
         self._log.bind(symbol=symbol, error=reason).warning("market data gap: resyncing the book")
         task = asyncio.get_running_loop().create_task(self._resync(symbol, venue_symbol, reason))
         self._resyncs.add(task)

@@ -182,6 +182,16 @@ async def bucket(js: Any, name: str, ttl: float | None) -> Any:
         return await js.key_value(name)
 
 
+async def remove_namespace(js: Any, ns: Namespace) -> None:
+    """Delete a namespace's stream and KV buckets (what tests and benchmarks made on a shared NATS)."""
+    from nats.js.errors import NotFoundError
+
+    for stream in (ns.stream, *(f"KV_{name}" for name in (ns.interest_bucket, ns.owners_bucket, ns.cursor_bucket,
+                                                         ns.config_bucket))):
+        with contextlib.suppress(NotFoundError):
+            await js.delete_stream(stream)
+
+
 # the wire ----------------------------------------------------------------------------------------------------
 def channel_of(event: Any) -> str:
     return _CHANNEL_OF_KIND[_KIND_OF[type(event)]]

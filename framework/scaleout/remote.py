@@ -359,6 +359,7 @@ class NatsConnection(BaseConnection):
 
     def status_dict(self) -> dict[str, Any]:
         info = super().status_dict()
-        info.update(via="nats", durable=self.durable, streamer=self.scaleout._keys.get(self.key, {}).get("owner"), degraded=self.degraded is not None, acked=self.acked,
+        info.update(via="nats", durable=self.durable, streamer=self.scaleout._keys.get(self.key, {}).get("owner"),
+                    degraded=self.degraded is not None, acked=self.acked,
                     redelivered=self.redelivered)
         return info

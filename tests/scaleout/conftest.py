@@ -36,18 +36,11 @@ def nats_url() -> str:
 
 async def drop_namespace(url: str, name: str) -> None:
     """Delete a namespace's stream and KV buckets (what a test made on the machine's NATS)."""
-    from framework.scaleout.jetstream import Namespace, connect
+    from framework.scaleout.jetstream import Namespace, connect, remove_namespace
 
-    ns = Namespace(name)
     client = await connect(url, "tradesync-test-cleanup")
     try:
-        js = client.jetstream()
-        for stream in (ns.stream, *(f"KV_{b}" for b in (ns.interest_bucket, ns.owners_bucket, ns.cursor_bucket,
-                                                        ns.config_bucket))):
-            try:
-                await js.delete_stream(stream)
-            except Exception:  # noqa: BLE001 - never made
-                pass
+        await remove_namespace(client.jetstream(), Namespace(name))
     finally:
         await client.close()
 
