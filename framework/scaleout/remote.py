@@ -297,13 +297,11 @@ class NatsConnection(BaseConnection):
                 self._log.bind(error=str(exc)).debug("nats unsubscribe failed")
 
     async def _read(self) -> None:
-        from nats.errors import TimeoutError as NatsTimeout
-
         failures = 0
         while True:
             try:
                 messages = await self._sub.fetch(FETCH_BATCH, timeout=1.0)
-            except NatsTimeout:  # nothing new; or NATS away (a fetch while reconnecting times out all the same)
+            except TimeoutError:  # nothing new (nats-py's own or asyncio's), or NATS away: a fetch times out the same
                 if self.scaleout.client is not None and not self.scaleout.client.is_connected:
                     self._degrade("NATS unreachable: the client is reconnecting")
                 else:
