@@ -26,9 +26,7 @@ DEFAULT_NAMESPACE = "tradesync"
 CONNECT_SECONDS = 5.0
 LEASE_SECONDS = 3.0  # an owner that stops renewing loses its key after this long
 DUPLICATE_WINDOW = 120.0  # seconds the server drops a repeated Nats-Msg-Id (a failover's replay)
-CHANNELS = ("trade", "order_update", "balance", "position")
 _KIND_OF = {Trade: "trade", OrderUpdate: "order", BalanceUpdate: "balance", PositionUpdate: "position"}
-_CHANNEL_OF_KIND = {"trade": "trade", "order": "order_update", "balance": "balance", "position": "position"}
 _NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _ACCOUNT = re.compile(r"^[A-Za-z0-9_-]+$")
 
@@ -193,10 +191,6 @@ async def remove_namespace(js: Any, ns: Namespace) -> None:
 
 
 # the wire ----------------------------------------------------------------------------------------------------
-def channel_of(event: Any) -> str:
-    return _CHANNEL_OF_KIND[_KIND_OF[type(event)]]
-
-
 def payload(event: Any) -> bytes:
     """An event as the spool writes it (decimals and enums as text, the raw frame as audit text)."""
     return encode(_KIND_OF[type(event)], event).encode()

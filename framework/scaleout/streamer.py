@@ -28,7 +28,7 @@ import attrs
 from loguru import logger
 
 from framework.errors import ConfigError
-from framework.events import ConnectionKey, Trade, now_ms
+from framework.events import ConnectionKey, now_ms
 from framework.pipeline.channels import Channel
 from framework.scaleout.jetstream import (
     LEASE_SECONDS,
@@ -317,7 +317,7 @@ class Streamer:
         except Exception as exc:  # noqa: BLE001 - NATS away: next round
             self._log.bind(key=str(key), error=str(exc)[:200]).debug("lease not taken")
             return
-        lease = self._leases[key] = Lease(revision=revision, renewed=time.monotonic(), since=now_ms())
+        self._leases[key] = Lease(revision=revision, renewed=time.monotonic(), since=now_ms())
         self.takeovers += 1
         self._log.bind(key=str(key)).info("key owned: opening its socket")
         try:
@@ -329,9 +329,6 @@ class Streamer:
             await self._release(key)
             self._not_before[key] = time.monotonic() + RETRY_OPEN
             return
-        self._owners_note(key, lease)
-
-    def _owners_note(self, key: ConnectionKey, lease: Lease) -> None:
         self.pool.sync_log.event("key owned by this streamer", key=str(key), streamer=self.name)
 
     async def _renew(self, key: ConnectionKey) -> bool:
@@ -389,9 +386,9 @@ class Streamer:
             lease.subscribed[sid] = symbols
             joined = True
         if joined:
-            for (k, _, _), event in list(self._latest.items()):
+            for (k, channel, _), event in list(self._latest.items()):
                 if k == key:
-                    self._outbox.append((key, _channel_name(event), event))
+                    self._outbox.append((key, channel, event))
             self._wakeup.set()
 
     async def _close_key(self, key: ConnectionKey) -> None:
@@ -540,7 +537,3 @@ class Streamer:
                                                                    and not self.client.is_connected) else "up",
             "takeovers": self.takeovers,
         }
-
-
-def _channel_name(event: Any) -> str:
-    return "trade" if isinstance(event, Trade) else getattr(event, "channel", "order_update")
